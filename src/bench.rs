@@ -1,0 +1,344 @@
+//! `relais bench`: starts the real server as a child process on loopback, signs an
+//! aidant in, then loads the hot path with keep-alive HTTP/1.1 connections and
+//! reports throughput, latency percentiles, start-to-ready time, resident memory and
+//! binary size. Bounded in requests and time; only talks to 127.0.0.1.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::clock::{Clock, SystemClock};
+use crate::db::Db;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Number of measured requests.
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Database to bench on (default: a fresh SQLite file in a temporary folder).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+struct Http {
+    reader: BufReader<TcpStream>,
+    host: String,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl Http {
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http {
+            reader: BufReader::new(stream),
+            host: addr.to_owned(),
+        })
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        if !cookie.is_empty() {
+            req.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        if let Some(b) = body {
+            req.push_str(b);
+        }
+        self.reader.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("réponse HTTP illisible")?;
+        let mut headers = Vec::new();
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                if k == "content-length" {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                headers.push((k, v.trim().to_owned()));
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).await?;
+        Ok(Reply { status, headers })
+    }
+}
+
+fn cookie_from(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted
+        .get(idx.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or_default()
+}
+
+pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    let dir = std::env::temp_dir().join(format!("relais-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+
+    // An existing database with one aidant, prepared before the server starts.
+    let db = Db::connect(&db_url).await?;
+    db.migrate(clock.now()).await?;
+    let secret = crate::accounts::totp::generate_secret();
+    let password = "banc d'essai tres long".to_owned();
+    let email = format!("bench-{}@relais.localhost", std::process::id());
+    seed(&db, &email, &password, &secret, clock.now()).await?;
+    db.pool().close().await;
+
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let exe: PathBuf = std::env::current_exe()?;
+    let binary_bytes = std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0);
+    let t0 = Instant::now();
+    let mut child = tokio::process::Command::new(&exe)
+        .arg("serve")
+        .env("RELAIS_BIND", &addr)
+        .env("RELAIS_DATABASE_URL", &db_url)
+        .env("RELAIS_DATA_DIR", &dir)
+        .env("RELAIS_LOG", "warn")
+        .env_remove("RELAIS_CONFIG")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("lancement du serveur")?;
+    let pid = child.id().unwrap_or(0);
+    let ready = loop {
+        if t0.elapsed() > Duration::from_secs(20) {
+            bail!("le serveur n'a pas démarré en 20 s");
+        }
+        if let Ok(mut c) = Http::connect(&addr).await {
+            if let Ok(r) = c.request("GET", "/healthz", "", None).await {
+                if r.status == 200 {
+                    break t0.elapsed();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+
+    // Sign in like a browser: CSRF cookie, then the form.
+    let mut c = Http::connect(&addr).await?;
+    let page = c.request("GET", "/connexion", "", None).await?;
+    let csrf = cookie_from(&page, "relais_csrf").context("cookie CSRF absent")?;
+    let code = crate::accounts::totp::code_at(&secret, clock.now()).context("code TOTP")?;
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("_csrf", &csrf)
+        .append_pair("email", &email)
+        .append_pair("password", &password)
+        .append_pair("code", &code)
+        .append_pair("suivant", "/espace")
+        .finish();
+    let login = c
+        .request(
+            "POST",
+            "/connexion",
+            &format!("relais_csrf={csrf}"),
+            Some(&form),
+        )
+        .await?;
+    let session = cookie_from(&login, "relais_session")
+        .context("connexion refusée pendant le banc d'essai")?;
+    let cookie = format!("relais_session={session}");
+    let check = c.request("GET", "/espace", &cookie, None).await?;
+    if check.status != 200 {
+        bail!("GET /espace a répondu {}", check.status);
+    }
+
+    // Warm-up, then measure.
+    load(&addr, &cookie, 2_000.min(args.requests), args.concurrency).await?;
+    let started = Instant::now();
+    let mut latencies = load(&addr, &cookie, args.requests, args.concurrency).await?;
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let rss = rss_kib(pid);
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let throughput = latencies.len() as f64 / elapsed.as_secs_f64();
+    println!("Relais bench — page d'accueil d'un aidant connecté (GET /espace, session en base)");
+    println!(
+        "  base de données     : {}",
+        if db_url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!(
+        "  requêtes mesurées   : {} ({} connexions keep-alive)",
+        latencies.len(),
+        args.concurrency
+    );
+    println!("  débit               : {throughput:.0} requêtes/s");
+    println!(
+        "  latence             : p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0))
+    );
+    match rss {
+        Some(kib) => println!(
+            "  mémoire résidente   : {:.1} Mo après {} requêtes",
+            kib as f64 / 1024.0,
+            latencies.len() + 2_000
+        ),
+        None => println!("  mémoire résidente   : non mesurée (/proc indisponible)"),
+    }
+    println!(
+        "  démarrage → prêt    : {:.0} ms (base existante)",
+        ms(ready)
+    );
+    println!(
+        "  taille du binaire   : {:.1} Mo ({})",
+        binary_bytes as f64 / 1_048_576.0,
+        exe.display()
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn load(
+    addr: &str,
+    cookie: &str,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let per_conn = total.div_ceil(concurrency.max(1));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let addr = addr.to_owned();
+        let cookie = cookie.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Http::connect(&addr).await?;
+            let mut lat = Vec::with_capacity(per_conn);
+            for _ in 0..per_conn {
+                let t = Instant::now();
+                let r = c.request("GET", "/espace", &cookie, None).await?;
+                if r.status != 200 {
+                    bail!("GET /espace a répondu {}", r.status);
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+async fn seed(db: &Db, email: &str, password: &str, secret: &str, now: i64) -> anyhow::Result<()> {
+    use crate::domain::{InseeCode, Siret, StructureKind};
+    let siret = Siret::parse(crate::demo::DEMO_SIRET).map_err(|m| anyhow::anyhow!(m))?;
+    let sid = match crate::structures::create(
+        db,
+        &crate::structures::NewStructure {
+            name: "Structure du banc d'essai".into(),
+            siret,
+            address: "banc d'essai".into(),
+            commune_insee: InseeCode::parse("89024").map_err(|m| anyhow::anyhow!(m))?,
+            kind: StructureKind::Autre,
+            is_demo: true,
+        },
+        now,
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(crate::structures::StructureError::DuplicateSiret(id)) => id,
+        Err(e) => return Err(e.into()),
+    };
+    let hash = crate::accounts::password::hash(password.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let row = sqlx::query(
+        "INSERT INTO accounts (email, full_name, password_hash, totp_secret, created_at)
+         VALUES ($1, 'Aidant du banc d''essai', $2, $3, $4) RETURNING id",
+    )
+    .bind(email)
+    .bind(hash)
+    .bind(secret)
+    .bind(now)
+    .fetch_one(db.pool())
+    .await?;
+    let id: i64 = sqlx::Row::try_get(&row, "id")?;
+    sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, 'aidant', $3)")
+        .bind(id)
+        .bind(sid)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Configuration: defaults → optional TOML file → `RELAIS_*` environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The secret used when none is configured. Refused in production.
+pub const DEFAULT_SECRET: &str = "relais-development-secret-do-not-use-in-production";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `development` (default) or `production`.
+    pub env: RunMode,
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Public base URL (scheme, host, port), used in emails and for the `Origin` check.
+    /// Defaults to `http://` + `bind`.
+    pub public_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Folder for the SQLite database and, without SMTP, outgoing emails.
+    pub data_dir: PathBuf,
+    /// Server secret (≥ 32 characters in production): keys the pseudonymisation of IPs.
+    pub secret_key: String,
+    /// Sender of outgoing emails.
+    pub mail_from: String,
+    /// `smtp://user:pass@host:587` or `smtps://…`; emails go to `data_dir/emails` when absent.
+    pub smtp_url: Option<String>,
+    /// Trust the last `X-Forwarded-For` hop (behind a load balancer).
+    pub trust_forwarded_for: bool,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            env: RunMode::Development,
+            bind: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            database_url: "sqlite://data/relais.db".to_owned(),
+            data_dir: PathBuf::from("data"),
+            secret_key: DEFAULT_SECRET.to_owned(),
+            mail_from: "Relais <ne-pas-repondre@relais.localhost>".to_owned(),
+            smtp_url: None,
+            trust_forwarded_for: false,
+            log_format: "text".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url())
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("secret_key", &"<redacted>")
+            .field("mail_from", &self.mail_from)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Removes the password from a URL before it is shown or logged.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration illisible : {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration refusée : {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given and present), then `RELAIS_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "le fichier de configuration {} n'existe pas",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("RELAIS_").ignore(&["config", "test_database_url"]));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == RunMode::Production
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("RELAIS_BIND invalide : {}", self.bind)))
+    }
+
+    /// Public URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        match url::Url::parse(&self.public_url()) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) => self.public_url(),
+        }
+    }
+
+    /// Cookies are `Secure` except for plain http on a loopback address.
+    pub fn secure_cookies(&self) -> bool {
+        match url::Url::parse(&self.public_url()) {
+            Ok(u) => !(u.scheme() == "http" && is_loopback_host(u.host_str().unwrap_or(""))),
+            Err(_) => true,
+        }
+    }
+
+    pub fn binds_loopback(&self) -> bool {
+        self.bind_addr()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false)
+    }
+
+    /// Checks the configuration; production refuses default secrets and plain http.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        let public = url::Url::parse(&self.public_url()).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "RELAIS_PUBLIC_URL invalide : {}",
+                self.public_url()
+            ))
+        })?;
+        if !matches!(public.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid(
+                "RELAIS_PUBLIC_URL doit commencer par http:// ou https://".into(),
+            ));
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "RELAIS_DATABASE_URL doit commencer par sqlite:, postgres:// ou postgresql://"
+                    .into(),
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(
+                "RELAIS_LOG_FORMAT vaut text ou json".into(),
+            ));
+        }
+        if self.is_production() {
+            if self.secret_key == DEFAULT_SECRET || self.secret_key.chars().count() < 32 {
+                return Err(ConfigError::Invalid(
+                    "en production, RELAIS_SECRET_KEY doit être défini (32 caractères au moins, différent de la valeur de développement)".into(),
+                ));
+            }
+            if public.scheme() != "https" {
+                return Err(ConfigError::Invalid(
+                    "en production, RELAIS_PUBLIC_URL doit être en https://".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_defaults_and_http() {
+        let mut c = Config {
+            env: RunMode::Production,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c.secret_key = "x".repeat(40);
+        assert!(c.validate().is_err(), "http public URL refused");
+        c.public_url = Some("https://relais.example.fr".into());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn secure_cookie_rule() {
+        let mut c = Config::default();
+        assert!(!c.secure_cookies());
+        c.public_url = Some("http://relais.example.fr".into());
+        assert!(c.secure_cookies());
+        c.public_url = Some("https://localhost:8443".into());
+        assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Config {
+            smtp_url: Some("smtp://user:hunter2@mail.example.fr:587".into()),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains(DEFAULT_SECRET));
+    }
+}

@@ -1,0 +1,136 @@
+//! Demonstration data, created only in development, on a loopback address, when the
+//! database has no account at all. Everything is clearly labelled as fictitious.
+
+use crate::accounts::{password, totp};
+use crate::db::Db;
+use crate::domain::{InseeCode, Siret, StructureKind};
+use crate::structures::{self, NewStructure};
+
+/// A demo account to print at start-up.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub label: &'static str,
+    pub email: &'static str,
+    pub password: String,
+    pub totp_secret: String,
+}
+
+/// SIRET made of nines (valid checksum, not a real establishment).
+pub const DEMO_SIRET: &str = "99999999900009";
+
+fn demo_password() -> String {
+    let t = crate::crypto::random_token();
+    format!("demo-{}-{}-{}", &t[0..4], &t[4..8], &t[8..12])
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Creates the demo structure, an administrator, a référent and an aidant.
+pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
+    let structure = NewStructure {
+        name: "Structure de démonstration (fictive)".to_owned(),
+        siret: Siret::parse(DEMO_SIRET).map_err(|m| DemoError::Other(m.to_owned()))?,
+        address: "1 place de la Démonstration, 89000 Auxerre (adresse fictive)".to_owned(),
+        commune_insee: InseeCode::parse("89024").map_err(|m| DemoError::Other(m.to_owned()))?,
+        kind: StructureKind::FranceServices,
+        is_demo: true,
+    };
+    let sid = structures::create(db, &structure, now)
+        .await
+        .map_err(|e| DemoError::Other(e.to_string()))?;
+    let people: [(
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        bool,
+    ); 3] = [
+        (
+            "Administrateur",
+            "admin@demo.relais.localhost",
+            "Alice Administratrice (démo)",
+            None,
+            true,
+        ),
+        (
+            "Référent",
+            "referent@demo.relais.localhost",
+            "Rémi Référent (démo)",
+            Some("referent"),
+            false,
+        ),
+        (
+            "Aidant",
+            "aidant@demo.relais.localhost",
+            "Awa Aidante (démo)",
+            Some("aidant"),
+            false,
+        ),
+    ];
+    let mut out = Vec::new();
+    let mut tx = db.begin().await?;
+    for (label, email, name, role, is_admin) in people {
+        let pw = demo_password();
+        let hash = password::hash(pw.clone()).await.map_err(DemoError::Other)?;
+        let secret = totp::generate_secret();
+        let id: i64 = sqlx::Row::try_get(
+            &sqlx::query(
+                "INSERT INTO accounts (email, full_name, password_hash, totp_secret, is_admin, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(email)
+            .bind(name)
+            .bind(hash)
+            .bind(&secret)
+            .bind(i64::from(is_admin))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?,
+            "id",
+        )?;
+        if let Some(role) = role {
+            sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(sid)
+                .bind(role)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        out.push(DemoAccount {
+            label,
+            email,
+            password: pw,
+            totp_secret: secret,
+        });
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// The banner printed on the terminal (never in the logs).
+pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
+    let mut s = String::new();
+    s.push_str("\n==================== DÉMONSTRATION (données fictives) ====================\n");
+    s.push_str(&format!("Relais tourne sur {public_url}\n"));
+    s.push_str("Comptes de démonstration créés (base vide, adresse locale, hors production) :\n");
+    for a in accounts {
+        s.push_str(&format!(
+            "  {:<15} e-mail : {}\n                  mot de passe : {}\n                  clé TOTP : {}\n",
+            a.label, a.email, a.password, a.totp_secret
+        ));
+    }
+    s.push_str(
+        "Code à 6 chiffres : ajoutez la clé TOTP dans une application d'authentification,\n",
+    );
+    s.push_str("ou lancez `cargo run -- totp <clé TOTP>` dans un autre terminal.\n");
+    s.push_str("Les e-mails (invitations…) sont écrits dans data/emails/.\n");
+    s.push_str("===========================================================================\n");
+    s
+}

@@ -1,0 +1,168 @@
+//! Outgoing email: SMTP when configured, text files under the data folder otherwise,
+//! and an in-memory outbox in tests.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("adresse d'expéditeur ou de destinataire invalide")]
+    Address,
+    #[error("construction du message impossible : {0}")]
+    Build(String),
+    #[error("envoi SMTP impossible : {0}")]
+    Smtp(String),
+    #[error("écriture du message impossible : {0}")]
+    File(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Files {
+        dir: PathBuf,
+    },
+    Memory(Arc<Mutex<Vec<Email>>>),
+}
+
+impl Mailer {
+    pub fn smtp(url: &str, from: &str) -> Result<Self, MailError> {
+        let from: Mailbox = from.parse().map_err(|_| MailError::Address)?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::Smtp(e.to_string()))?
+            .build();
+        Ok(Mailer::Smtp { transport, from })
+    }
+
+    pub fn memory() -> Self {
+        Mailer::Memory(Arc::new(Mutex::new(Vec::new())))
+    }
+
+    /// Emails kept by the in-memory outbox (tests).
+    pub fn sent(&self) -> Vec<Email> {
+        match self {
+            Mailer::Memory(outbox) => outbox.lock().map(|v| v.clone()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        match self {
+            Mailer::Smtp { transport, from } => {
+                let to: Mailbox = email.to.parse().map_err(|_| MailError::Address)?;
+                let message = lettre::Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(email.subject)
+                    .body(email.body)
+                    .map_err(|e| MailError::Build(e.to_string()))?;
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|e| MailError::Smtp(e.to_string()))?;
+                Ok(())
+            }
+            Mailer::Files { dir } => {
+                tokio::fs::create_dir_all(dir).await?;
+                let name = format!(
+                    "{}-{}.txt",
+                    file_stamp(),
+                    &crate::crypto::random_token()[..8]
+                );
+                let path = dir.join(name);
+                let text = format!(
+                    "À : {}\nObjet : {}\n\n{}\n",
+                    email.to, email.subject, email.body
+                );
+                tokio::fs::write(&path, text).await?;
+                tracing::info!(path = %path.display(), "e-mail écrit dans un fichier (pas de SMTP configuré)");
+                Ok(())
+            }
+            Mailer::Memory(outbox) => {
+                if let Ok(mut v) = outbox.lock() {
+                    v.push(email);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn file_stamp() -> String {
+    // Monotonic enough for file names; the content carries no time.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{:06}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The emails Relais sends, written once here.
+pub mod messages {
+    use super::Email;
+
+    pub fn invitation(to: &str, structure: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : activez votre compte pour {structure}"),
+            body: format!(
+                "Bonjour,\n\nVous êtes invité(e) à rejoindre l'équipe « {structure} » sur Relais.\n\n\
+                 Pour activer votre compte, ouvrez ce lien (valable 72 heures, une seule fois) :\n{link}\n\n\
+                 Vous choisirez un mot de passe, puis vous ajouterez Relais à une application \
+                 d'authentification (double authentification).\n\n\
+                 Si vous n'attendiez pas ce message, ignorez-le : aucun compte ne sera activé.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    pub fn added_to_structure(to: &str, structure: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : vous avez rejoint {structure}"),
+            body: format!(
+                "Bonjour,\n\nVotre compte Relais a été ajouté à l'équipe « {structure} ».\n\
+                 Connectez-vous comme d'habitude, puis choisissez cette structure dans « Mon compte » :\n{link}\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    pub fn password_reset(to: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Relais : réinitialisation de votre mot de passe".to_owned(),
+            body: format!(
+                "Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Relais a été demandée.\n\
+                 Ouvrez ce lien (valable 1 heure, une seule fois) :\n{link}\n\n\
+                 Vous aurez besoin du code de votre application d'authentification.\n\n\
+                 Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    pub fn totp_reset(to: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Relais : configurez de nouveau votre double authentification".to_owned(),
+            body: format!(
+                "Bonjour,\n\nVotre référent a réinitialisé la double authentification de votre compte Relais.\n\
+                 Ouvrez ce lien (valable 72 heures, une seule fois) pour l'associer à votre application :\n{link}\n\n\
+                 Vous aurez besoin de votre mot de passe actuel.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `relais`: the command line (serve, migrate, admin, totp, bench).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use relais::clock::{Clock, SystemClock};
+use relais::config::Config;
+use relais::db::Db;
+use relais::domain::Email;
+use relais::mail::Mailer;
+use relais::web::{self, AppState, Inner};
+use relais::{accounts, demo};
+
+#[derive(Parser)]
+#[command(
+    name = "relais",
+    version,
+    about = "Relais : la plateforme ouverte de l'inclusion numérique",
+    long_about = "Relais : la plateforme ouverte de l'inclusion numérique.\n\n\
+                  Sans commande, `relais` lance le serveur (comme `relais serve`).\n\
+                  Configuration : valeurs par défaut, puis fichier TOML (--config), puis variables RELAIS_*\n\
+                  (RELAIS_BIND, RELAIS_PUBLIC_URL, RELAIS_DATABASE_URL, RELAIS_ENV, RELAIS_SECRET_KEY,\n\
+                  RELAIS_SMTP_URL, RELAIS_MAIL_FROM, RELAIS_DATA_DIR, RELAIS_TRUST_FORWARDED_FOR, RELAIS_LOG_FORMAT)."
+)]
+struct Cli {
+    /// Fichier de configuration TOML (facultatif).
+    #[arg(long, env = "RELAIS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lance le serveur web (commande par défaut). Applique d'abord les migrations.
+    Serve,
+    /// Applique les migrations de la base de données puis s'arrête.
+    Migrate,
+    /// Gère les administrateurs de la plateforme.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Affiche le code TOTP courant d'une clé (pour la démonstration).
+    Totp {
+        /// La clé TOTP en base32, telle qu'affichée au démarrage de la démonstration.
+        secret: String,
+    },
+    /// Mesure le débit et la latence des chemins critiques (voir docs/PERFORMANCE.md).
+    Bench(relais::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Crée un administrateur et affiche son lien d'activation (valable 72 h).
+    Create {
+        /// Adresse e-mail de l'administrateur.
+        #[arg(long)]
+        email: String,
+        /// Prénom et nom.
+        #[arg(long, default_value = "Administrateur")]
+        name: String,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Totp { secret }) = &cli.command {
+        let code = accounts::totp::code_at(secret, SystemClock.now())
+            .context("clé TOTP invalide (base32 attendu)")?;
+        println!("{code}");
+        return Ok(());
+    }
+    if let Some(Command::Bench(args)) = &cli.command {
+        return relais::bench::run(args).await;
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config);
+    let clock = Arc::new(SystemClock);
+    match cli.command {
+        None | Some(Command::Serve) => serve(config, clock).await,
+        Some(Command::Migrate) => {
+            let db = Db::connect(&config.database_url).await?;
+            let applied = db.migrate(clock.now()).await?;
+            println!("Migrations appliquées : {applied:?} (la base est à jour)");
+            Ok(())
+        }
+        Some(Command::Admin {
+            command: AdminCommand::Create { email, name },
+        }) => {
+            let email = Email::parse(&email).map_err(|m| anyhow::anyhow!(m))?;
+            let name = relais::domain::parse_name(&name, "nom manquant")
+                .map_err(|m| anyhow::anyhow!(m))?;
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate(clock.now()).await?;
+            let token = accounts::create_admin(&db, &email, &name, clock.now()).await?;
+            println!("Administrateur {email} enregistré.");
+            println!(
+                "Lien d'activation (valable 72 h, une seule fois) : il permet de choisir le mot de passe"
+            );
+            println!("et de configurer la double authentification :");
+            println!("{}/activation/{token}", config.public_url());
+            Ok(())
+        }
+        Some(Command::Totp { .. } | Command::Bench(_)) => Ok(()),
+    }
+}
+
+async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let addr: SocketAddr = config.bind_addr()?;
+    let db = Db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "connexion à la base {}",
+            relais::config::redact_url(&config.database_url)
+        )
+    })?;
+    db.migrate(clock.now()).await.context("migrations")?;
+    if !config.is_production() && config.binds_loopback() && accounts::count(&db).await? == 0 {
+        let created = demo::seed(&db, clock.now()).await?;
+        println!("{}", demo::banner(&created, &config.public_url()));
+    }
+    if !config.secure_cookies() && !config.binds_loopback() {
+        tracing::warn!(
+            "adresse publique en http hors boucle locale : les cookies ne seront pas protégés par Secure"
+        );
+    }
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from)?,
+        None => Mailer::Files {
+            dir: config.data_dir.join("emails"),
+        },
+    };
+    let dummy_hash = accounts::password::hash(relais::crypto::random_token())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let state = AppState::new(Inner {
+        db: db.clone(),
+        config: config.clone(),
+        clock: clock.clone(),
+        mailer,
+        dummy_hash,
+    });
+    let (router, _) = web::app(state);
+    relais::sessions::spawn_cleanup(db, clock);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("écoute sur {addr} impossible"))?;
+    tracing::info!(
+        addr = %addr,
+        public_url = %config.public_url(),
+        env = ?config.env,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "Relais est prêt"
+    );
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Database-backed sessions, so that any number of app servers behind a load balancer
+//! behave like one. The cookie holds a random 256-bit id; only its SHA-256 is stored.
+
+use sqlx::Row;
+
+use crate::crypto;
+use crate::db::Db;
+use crate::domain::Role;
+
+/// A session ends after this long without a request.
+pub const IDLE_TIMEOUT: i64 = 2 * 3600;
+/// A session ends this long after sign-in, whatever happens.
+pub const ABSOLUTE_TIMEOUT: i64 = 12 * 3600;
+/// After this long idle, sensitive actions ask for a TOTP code again.
+pub const STEP_UP_IDLE: i64 = 15 * 60;
+/// `last_seen_at` is written at most this often (reads stay reads).
+pub const TOUCH_INTERVAL: i64 = 60;
+
+pub const COOKIE: &str = "relais_session";
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: String,
+    pub account_id: i64,
+    pub email: String,
+    pub full_name: String,
+    pub is_admin: bool,
+    /// The structure the person works in now, if any.
+    pub structure_id: Option<i64>,
+    pub structure_name: Option<String>,
+    /// The role in that structure; `None` when the membership is deactivated.
+    pub role: Option<Role>,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub mfa_at: i64,
+    /// A TOTP code must be confirmed before the next sensitive action.
+    pub reauth_required: bool,
+}
+
+impl Session {
+    /// Active member of the current structure.
+    pub fn member_of_current(&self) -> Option<(i64, Role)> {
+        match (self.structure_id, self.role) {
+            (Some(s), Some(r)) => Some((s, r)),
+            _ => None,
+        }
+    }
+}
+
+/// Creates a session for a person who just proved password and TOTP; returns the
+/// raw id for the cookie.
+pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::Error> {
+    let structure_id: Option<i64> = sqlx::query(
+        "SELECT m.structure_id FROM memberships m JOIN structures s ON s.id = m.structure_id
+         WHERE m.account_id = $1 AND m.deactivated_at IS NULL ORDER BY s.name, s.id LIMIT 1",
+    )
+    .bind(account_id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| r.try_get("structure_id"))
+    .transpose()?;
+    let raw = crypto::random_token();
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, account_id, structure_id, csrf_token, created_at, last_seen_at, mfa_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $5)",
+    )
+    .bind(crypto::sha256_hex(&raw))
+    .bind(account_id)
+    .bind(structure_id)
+    .bind(crypto::random_token())
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(raw)
+}
+
+/// Loads a session from the raw cookie value; expired sessions are deleted.
+pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx::Error> {
+    if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let id_hash = crypto::sha256_hex(raw);
+    let row = sqlx::query(
+        "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
+                s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
+                m.role, m.deactivated_at, st.name AS structure_name
+         FROM sessions s
+         JOIN accounts a ON a.id = s.account_id
+         LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
+         LEFT JOIN structures st ON st.id = s.structure_id
+         WHERE s.id_hash = $1",
+    )
+    .bind(&id_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let created_at: i64 = row.try_get("created_at")?;
+    let last_seen_at: i64 = row.try_get("last_seen_at")?;
+    let disabled: Option<i64> = row.try_get("disabled_at")?;
+    if now - last_seen_at > IDLE_TIMEOUT
+        || now - created_at > ABSOLUTE_TIMEOUT
+        || disabled.is_some()
+    {
+        delete(db, &id_hash).await?;
+        return Ok(None);
+    }
+    let mut reauth_required = row.try_get::<i64, _>("reauth_required")? != 0;
+    if now - last_seen_at >= TOUCH_INTERVAL {
+        let idle_too_long = now - last_seen_at > STEP_UP_IDLE;
+        reauth_required |= idle_too_long;
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1, reauth_required = $2 WHERE id_hash = $3",
+        )
+        .bind(now)
+        .bind(i64::from(reauth_required))
+        .bind(&id_hash)
+        .execute(db.pool())
+        .await?;
+    }
+    let role: Option<String> = row.try_get("role")?;
+    let deactivated: Option<i64> = row.try_get("deactivated_at")?;
+    let role = match (role, deactivated) {
+        (Some(r), None) => Role::parse(&r).ok(),
+        _ => None,
+    };
+    Ok(Some(Session {
+        id_hash,
+        account_id: row.try_get("account_id")?,
+        email: row.try_get("email")?,
+        full_name: row.try_get("full_name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        structure_id: row.try_get("structure_id")?,
+        structure_name: row.try_get("structure_name")?,
+        role,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at,
+        mfa_at: row.try_get("mfa_at")?,
+        reauth_required,
+    }))
+}
+
+pub async fn delete(db: &Db, id_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// "Sign out of all my sessions".
+pub async fn delete_all_for_account(db: &Db, account_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        .bind(account_id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn count_for_account(db: &Db, account_id: i64, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM sessions WHERE account_id = $1 AND last_seen_at > $2")
+        .bind(account_id)
+        .bind(now - IDLE_TIMEOUT)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")
+}
+
+/// After a TOTP step-up: new id (the old cookie stops working), fresh MFA time.
+pub async fn renew_after_step_up(
+    db: &Db,
+    old_hash: &str,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let raw = crypto::random_token();
+    let done = sqlx::query(
+        "UPDATE sessions SET id_hash = $1, mfa_at = $2, last_seen_at = $2, reauth_required = 0 WHERE id_hash = $3",
+    )
+    .bind(crypto::sha256_hex(&raw))
+    .bind(now)
+    .bind(old_hash)
+    .execute(db.pool())
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(raw))
+}
+
+/// Switches the current structure; false when the account is not an active member.
+pub async fn switch_structure(
+    db: &Db,
+    id_hash: &str,
+    account_id: i64,
+    structure_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET structure_id = $1 WHERE id_hash = $2 AND EXISTS (
+             SELECT 1 FROM memberships m
+             WHERE m.account_id = $3 AND m.structure_id = $1 AND m.deactivated_at IS NULL)",
+    )
+    .bind(structure_id)
+    .bind(id_hash)
+    .bind(account_id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes sessions past their idle or absolute expiry.
+pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
+        .bind(now - IDLE_TIMEOUT)
+        .bind(now - ABSOLUTE_TIMEOUT)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Every 10 minutes, deletes expired sessions and old sign-in failures.
+pub fn spawn_cleanup(db: Db, clock: std::sync::Arc<dyn crate::clock::Clock>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            if let Err(e) = purge(&db, now).await {
+                tracing::warn!(cause = %e, "purge des sessions impossible");
+            }
+            if let Err(e) = crate::accounts::throttle::purge(&db, now).await {
+                tracing::warn!(cause = %e, "purge des échecs de connexion impossible");
+            }
+        }
+    });
+}

@@ -1,0 +1,133 @@
+//! Structures: the employers of aidants (mairie, CCAS, France Services, association…).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Db;
+use crate::domain::{InseeCode, Siret, StructureKind};
+
+#[derive(Debug, Clone)]
+pub struct Structure {
+    pub id: i64,
+    pub name: String,
+    pub siret: String,
+    pub address: String,
+    pub commune_insee: String,
+    pub kind: String,
+    pub is_demo: bool,
+}
+
+impl Structure {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Structure {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            siret: r.try_get("siret")?,
+            address: r.try_get("address")?,
+            commune_insee: r.try_get("commune_insee")?,
+            kind: r.try_get("kind")?,
+            is_demo: r.try_get::<i64, _>("is_demo")? != 0,
+        })
+    }
+    pub fn kind_label(&self) -> &'static str {
+        StructureKind::parse(&self.kind)
+            .map(StructureKind::label)
+            .unwrap_or("Autre")
+    }
+}
+
+/// A structure's details, parsed.
+pub struct NewStructure {
+    pub name: String,
+    pub siret: Siret,
+    pub address: String,
+    pub commune_insee: InseeCode,
+    pub kind: StructureKind,
+    pub is_demo: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StructureError {
+    #[error("une structure avec ce SIRET existe déjà")]
+    DuplicateSiret(i64),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn create(db: &Db, s: &NewStructure, now: i64) -> Result<i64, StructureError> {
+    let mut tx = db.begin().await?;
+    if let Some(row) = sqlx::query("SELECT id FROM structures WHERE siret = $1")
+        .bind(s.siret.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        return Err(StructureError::DuplicateSiret(row.try_get("id")?));
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO structures (name, siret, address, commune_insee, kind, is_demo, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(&s.name)
+    .bind(s.siret.as_str())
+    .bind(&s.address)
+    .bind(s.commune_insee.as_str())
+    .bind(s.kind.key())
+    .bind(i64::from(s.is_demo))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+const COLUMNS: &str = "id, name, siret, address, commune_insee, kind, is_demo";
+
+pub async fn find(db: &Db, id: i64) -> Result<Option<Structure>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM structures WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| Structure::from_row(&r))
+        .transpose()
+}
+
+/// A structure in the administrators' list, with its head counts.
+#[derive(Debug, Clone)]
+pub struct StructureSummary {
+    pub structure: Structure,
+    pub referents: i64,
+    pub aidants: i64,
+}
+
+/// Structures whose name, SIRET or commune code contains `search`.
+pub async fn search(
+    db: &Db,
+    search: &str,
+    limit: i64,
+) -> Result<Vec<StructureSummary>, sqlx::Error> {
+    let pattern = format!("%{}%", search.trim().to_lowercase().replace(['%', '_'], ""));
+    let sql = format!(
+        "SELECT {COLUMNS},
+            (SELECT COUNT(*) FROM memberships m WHERE m.structure_id = s.id AND m.role = 'referent' AND m.deactivated_at IS NULL) AS referents,
+            (SELECT COUNT(*) FROM memberships m WHERE m.structure_id = s.id AND m.role = 'aidant' AND m.deactivated_at IS NULL) AS aidants
+         FROM structures s
+         WHERE LOWER(s.name) LIKE $1 OR s.siret LIKE $1 OR LOWER(s.commune_insee) LIKE $1
+         ORDER BY s.name, s.id LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StructureSummary {
+                structure: Structure::from_row(r)?,
+                referents: r.try_get("referents")?,
+                aidants: r.try_get("aidants")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,173 @@
+//! Authorisation: one central mechanism. Every route declares an [`Access`] rule;
+//! the guard checks it and hands the handler a capability (a typed extractor) that
+//! can only exist when the rule holds.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use sqlx::Row;
+
+use super::AppState;
+use super::context::Ctx;
+use super::error::AppError;
+use crate::domain::Role;
+use crate::sessions::Session;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account.
+    SignedIn,
+    /// An active member (aidant or référent) of the session's current structure.
+    Member,
+    /// An active référent of the structure `{sid}` in the path, or an administrator.
+    StructureManager,
+    /// An administrator.
+    Admin,
+}
+
+/// Any signed-in person.
+#[derive(Clone)]
+pub struct SignedIn(pub Arc<Session>);
+
+/// An active member of the current structure.
+#[derive(Clone)]
+pub struct Member {
+    pub session: Arc<Session>,
+    pub structure_id: i64,
+    pub role: Role,
+}
+
+/// Someone allowed to manage the team of `structure_id`.
+#[derive(Clone)]
+pub struct Manager {
+    pub session: Arc<Session>,
+    pub structure_id: i64,
+}
+
+/// An administrator.
+#[derive(Clone)]
+pub struct Admin(pub Arc<Session>);
+
+pub async fn guard(
+    State((state, access)): State<(AppState, Access)>,
+    params: RawPathParams,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ctx = req.extensions().get::<Ctx>().cloned();
+    let session = ctx.as_ref().and_then(|c| c.session.clone());
+    if access == Access::Public {
+        if let Some(s) = session {
+            req.extensions_mut().insert(SignedIn(s));
+        }
+        return next.run(req).await;
+    }
+    let Some(session) = session else {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let login = if req.method() == axum::http::Method::GET {
+            let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+            format!("/connexion?suivant={encoded}")
+        } else {
+            "/connexion".to_owned()
+        };
+        return Redirect::to(&login).into_response();
+    };
+    req.extensions_mut().insert(SignedIn(session.clone()));
+    match access {
+        Access::Public | Access::SignedIn => {}
+        Access::Member => match session.member_of_current() {
+            Some((structure_id, role)) => {
+                req.extensions_mut().insert(Member {
+                    session: session.clone(),
+                    structure_id,
+                    role,
+                });
+            }
+            None => return AppError::Forbidden.into_response(),
+        },
+        Access::StructureManager => {
+            let sid = params
+                .iter()
+                .find(|(k, _)| *k == "sid")
+                .and_then(|(_, v)| v.parse::<i64>().ok());
+            let Some(sid) = sid else {
+                return AppError::NotFound.into_response();
+            };
+            let allowed = if session.is_admin {
+                match crate::structures::find(&state.db, sid).await {
+                    Ok(found) => found.is_some(),
+                    Err(e) => return AppError::from(e).into_response(),
+                }
+            } else if session.member_of_current() == Some((sid, Role::Referent)) {
+                true
+            } else {
+                match is_active_referent(&state, session.account_id, sid).await {
+                    Ok(b) => b,
+                    Err(e) => return AppError::from(e).into_response(),
+                }
+            };
+            if !allowed {
+                return AppError::Forbidden.into_response();
+            }
+            req.extensions_mut().insert(Manager {
+                session: session.clone(),
+                structure_id: sid,
+            });
+        }
+        Access::Admin => {
+            if !session.is_admin {
+                return AppError::Forbidden.into_response();
+            }
+            req.extensions_mut().insert(Admin(session.clone()));
+        }
+    }
+    next.run(req).await
+}
+
+async fn is_active_referent(
+    state: &AppState,
+    account_id: i64,
+    structure_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT role FROM memberships WHERE account_id = $1 AND structure_id = $2 AND deactivated_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(structure_id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<String, _>("role")? == "referent",
+        None => false,
+    })
+}
+
+macro_rules! capability_extractor {
+    ($t:ty) => {
+        impl<S: Send + Sync> FromRequestParts<S> for $t {
+            type Rejection = AppError;
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+                parts
+                    .extensions
+                    .get::<$t>()
+                    .cloned()
+                    .ok_or(AppError::Forbidden)
+            }
+        }
+    };
+}
+
+capability_extractor!(SignedIn);
+capability_extractor!(Member);
+capability_extractor!(Manager);
+capability_extractor!(Admin);

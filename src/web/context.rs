@@ -1,0 +1,292 @@
+//! The request context middleware, around every route:
+//! request id → session (one query) → CSRF + `Origin` check on unsafe methods →
+//! handler → error pages, security headers, access log (route template only: paths
+//! may carry tokens, so raw URIs are never logged).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::{AppError, ErrorPage};
+use super::views;
+use crate::crypto;
+use crate::sessions::{self, Session};
+
+pub const CSRF_COOKIE: &str = "relais_csrf";
+pub const CSRF_FIELD: &str = "_csrf";
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// What every handler may know about the request.
+#[derive(Clone)]
+pub struct Ctx {
+    pub request_id: Arc<str>,
+    pub session: Option<Arc<Session>>,
+    /// The CSRF token to put in forms.
+    pub csrf: Arc<str>,
+    /// Client IP as seen by the server (or the trusted proxy).
+    pub client_ip: Arc<str>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Ctx>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal("contexte de requête absent".into()))
+    }
+}
+
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value with our attributes.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if state.config.secure_cookies() {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn session_cookie(state: &AppState, raw: &str) -> HeaderValue {
+    set_cookie(state, sessions::COOKIE, raw, None)
+}
+
+pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+    set_cookie(state, sessions::COOKIE, "", Some(0))
+}
+
+fn client_ip(state: &AppState, req: &Request) -> String {
+    if state.config.trust_forwarded_for {
+        if let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return ip.to_owned();
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "inconnue".to_owned())
+}
+
+/// `Origin` (or, failing that, `Referer`) must be our public origin when present.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return false;
+    }
+    let expected = state.config.public_origin();
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return origin == expected;
+    }
+    if let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) {
+        return url::Url::parse(referer)
+            .map(|u| u.origin().ascii_serialization() == expected)
+            .unwrap_or(false);
+    }
+    true
+}
+
+pub async fn context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id: Arc<str> = Arc::from(&crypto::random_token()[..16]);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(inconnue)".to_owned());
+    let now = state.now();
+
+    let session_cookie_value = cookie_value(req.headers(), sessions::COOKIE).map(str::to_owned);
+    let session = match &session_cookie_value {
+        Some(raw) if !raw.is_empty() => match sessions::load(&state.db, raw, now).await {
+            Ok(s) => s.map(Arc::new),
+            Err(e) => {
+                tracing::error!(request_id = %request_id, cause = %e, "lecture de session impossible");
+                let ctx = Ctx {
+                    request_id: request_id.clone(),
+                    session: None,
+                    csrf: Arc::from(""),
+                    client_ip: Arc::from(""),
+                };
+                return finish(
+                    &state,
+                    &ctx,
+                    ErrorPage::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response(),
+                );
+            }
+        },
+        _ => None,
+    };
+    let stale_session_cookie =
+        session_cookie_value.is_some_and(|v| !v.is_empty()) && session.is_none();
+
+    let mut new_csrf_cookie = None;
+    let csrf: Arc<str> = match &session {
+        Some(s) => Arc::from(s.csrf_token.as_str()),
+        None => match cookie_value(req.headers(), CSRF_COOKIE) {
+            Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => Arc::from(v),
+            _ => {
+                let t = crypto::random_token();
+                new_csrf_cookie = Some(t.clone());
+                Arc::from(t.as_str())
+            }
+        },
+    };
+    let ctx = Ctx {
+        request_id: request_id.clone(),
+        session,
+        csrf: csrf.clone(),
+        client_ip: Arc::from(client_ip(&state, &req).as_str()),
+    };
+
+    let mut req = req;
+    let safe = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        if !same_origin(&state, req.headers()) {
+            tracing::warn!(request_id = %request_id, route = %route, "envoi refusé : origine étrangère");
+            return finish(&state, &ctx, ErrorPage::csrf().into_response());
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return finish(
+                    &state,
+                    &ctx,
+                    ErrorPage::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response(),
+                );
+            }
+        };
+        let sent = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned());
+        if !sent.is_some_and(|t| crypto::ct_eq(&t, &csrf)) {
+            tracing::warn!(request_id = %request_id, route = %route, "envoi refusé : jeton CSRF absent ou faux");
+            let mut res = ErrorPage::csrf().into_response();
+            if let Some(t) = &new_csrf_cookie {
+                res.headers_mut()
+                    .append(header::SET_COOKIE, set_cookie(&state, CSRF_COOKIE, t, None));
+            }
+            return finish(&state, &ctx, res);
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+
+    req.extensions_mut().insert(ctx.clone());
+    let mut res = next.run(req).await;
+    if let Some(t) = &new_csrf_cookie {
+        res.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(&state, CSRF_COOKIE, t, None));
+    }
+    if stale_session_cookie && !res.headers().contains_key(header::SET_COOKIE) {
+        res.headers_mut()
+            .append(header::SET_COOKIE, clear_session_cookie(&state));
+    }
+    let res = finish(&state, &ctx, res);
+    let status = res.status().as_u16();
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        tracing::error!(request_id = %request_id, method = %method, route = %route, status, elapsed_us, "requête");
+    } else if status >= 400 {
+        tracing::info!(request_id = %request_id, method = %method, route = %route, status, elapsed_us, "requête");
+    } else {
+        tracing::debug!(request_id = %request_id, method = %method, route = %route, status, elapsed_us, "requête");
+    }
+    res
+}
+
+/// Renders error pages and adds the security headers.
+fn finish(state: &AppState, ctx: &Ctx, mut res: Response) -> Response {
+    let needs_page = res.extensions().get::<ErrorPage>().cloned().or_else(|| {
+        {
+            let s = res.status();
+            (s.is_client_error() || s.is_server_error())
+                && !res.headers().contains_key(header::CONTENT_TYPE)
+        }
+        .then(|| ErrorPage::for_status(res.status()))
+    });
+    if let Some(page) = needs_page {
+        let cookies: Vec<HeaderValue> = res
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
+        res = views::error_page(ctx, &page);
+        for c in cookies {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.config.secure_cookies() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        h.insert("x-request-id", v);
+    }
+    res
+}

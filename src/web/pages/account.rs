@@ -1,0 +1,72 @@
+//! "Mon compte" and the member's home page.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::domain::Role;
+use crate::web::AppState;
+use crate::web::access::{Member, SignedIn};
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::forms::{AppForm, PageQuery};
+use crate::web::views::{AccountView, EspaceView, Shell, render};
+use crate::{accounts, sessions, structures};
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    SignedIn(s): SignedIn,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let memberships = accounts::memberships(&state.db, s.account_id).await?;
+    let open_sessions = sessions::count_for_account(&state.db, s.account_id, state.now()).await?;
+    render(&AccountView {
+        shell: Shell::new(&ctx, "Mon compte").with_notice(q.info.as_deref()),
+        email: s.email.clone(),
+        full_name: s.full_name.clone(),
+        is_admin: s.is_admin,
+        memberships,
+        current_structure: s.member_of_current().map(|(id, _)| id).unwrap_or(0),
+        open_sessions,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SwitchForm {
+    structure_id: String,
+}
+
+pub async fn switch_structure(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    AppForm(f): AppForm<SwitchForm>,
+) -> AppResult<Response> {
+    let id: i64 = f
+        .structure_id
+        .trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest("structure inconnue"))?;
+    if !sessions::switch_structure(&state.db, &s.id_hash, s.account_id, id).await? {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Redirect::to("/espace?info=structure").into_response())
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let structure = structures::find(&state.db, m.structure_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    render(&EspaceView {
+        shell: Shell::new(&ctx, "Mon espace").with_notice(q.info.as_deref()),
+        full_name: m.session.full_name.clone(),
+        structure,
+        is_referent: m.role == Role::Referent,
+    })
+}

@@ -1,0 +1,31 @@
+//! Handlers, grouped by area. Thin: parse, call the domain, render.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod public;
+pub mod team;
+
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::sessions::Session;
+
+/// Sensitive actions need a TOTP code confirmed since the last 15-minute idle period.
+pub(crate) fn require_fresh(session: &Session, back_to: &str) -> Result<(), Response> {
+    if session.reauth_required {
+        let encoded: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
+        return Err(Redirect::to(&format!("/reconfirmer?suivant={encoded}")).into_response());
+    }
+    Ok(())
+}
+
+/// Where a signed-in person lands.
+pub(crate) fn landing(session: &Session) -> &'static str {
+    if session.member_of_current().is_some() {
+        "/espace"
+    } else if session.is_admin {
+        "/admin"
+    } else {
+        "/compte"
+    }
+}

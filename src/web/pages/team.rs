@@ -1,0 +1,283 @@
+//! A structure's team, managed by its référents (and by administrators).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::require_fresh;
+use crate::accounts::{self, AccountError, InviteOutcome};
+use crate::domain::{Email, Role, parse_name};
+use crate::mail::messages;
+use crate::structures;
+use crate::web::AppState;
+use crate::web::access::Manager;
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::forms::{AppForm, FormErrors, PageQuery};
+use crate::web::views::{InviteView, MessageView, Shell, TeamView, render, render_status};
+
+async fn load_structure(state: &AppState, id: i64) -> AppResult<structures::Structure> {
+    structures::find(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let structure = load_structure(&state, m.structure_id).await?;
+    let members = accounts::members(&state.db, m.structure_id).await?;
+    render(&TeamView {
+        shell: Shell::new(&ctx, format!("Équipe de {}", structure.name))
+            .with_notice(q.info.as_deref()),
+        structure,
+        members,
+        me: m.session.account_id,
+    })
+}
+
+pub async fn invite_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let here = format!("/structures/{}/equipe/inviter", m.structure_id);
+    if let Err(redirect) = require_fresh(&m.session, &here) {
+        return Ok(redirect);
+    }
+    let structure = load_structure(&state, m.structure_id).await?;
+    render(&InviteView {
+        shell: Shell::new(&ctx, "Inviter dans l'équipe").with_notice(q.info.as_deref()),
+        structure,
+        full_name: String::new(),
+        email: String::new(),
+        role: q.role.unwrap_or_else(|| "aidant".to_owned()),
+        errors: FormErrors::default(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InviteForm {
+    full_name: String,
+    email: String,
+    role: String,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    AppForm(f): AppForm<InviteForm>,
+) -> AppResult<Response> {
+    let sid = m.structure_id;
+    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe/inviter")) {
+        return Ok(redirect);
+    }
+    let structure = load_structure(&state, sid).await?;
+    let mut errors = FormErrors::default();
+    let name = errors.check(
+        "full_name",
+        parse_name(
+            &f.full_name,
+            "Saisissez le prénom et le nom de la personne.",
+        ),
+    );
+    let email = errors.check("email", Email::parse(&f.email));
+    let role = errors.check("role", Role::parse(&f.role));
+    let (Some(name), Some(email), Some(role)) = (name, email, role) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &InviteView {
+                shell: Shell::new(&ctx, "Inviter dans l'équipe"),
+                structure,
+                full_name: f.full_name.trim().to_owned(),
+                email: f.email.trim().to_owned(),
+                role: f.role,
+                errors,
+            },
+        );
+    };
+    let outcome = accounts::invite(
+        &state.db,
+        sid,
+        &email,
+        &name,
+        role,
+        Some(m.session.account_id),
+        state.now(),
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(AccountError::Refused(message)) => {
+            errors.add("email", message);
+            return render_status(
+                StatusCode::CONFLICT,
+                &InviteView {
+                    shell: Shell::new(&ctx, "Inviter dans l'équipe"),
+                    structure,
+                    full_name: name,
+                    email: email.to_string(),
+                    role: role.key().to_owned(),
+                    errors,
+                },
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (mail, info) = match outcome {
+        InviteOutcome::Invited { token, account_id }
+        | InviteOutcome::Reinvited { token, account_id } => {
+            tracing::info!(
+                structure_id = sid,
+                account_id,
+                by = m.session.account_id,
+                "invitation envoyée"
+            );
+            let link = state.link(&format!("/activation/{token}"));
+            (
+                messages::invitation(email.as_str(), &structure.name, &link),
+                "invitation",
+            )
+        }
+        InviteOutcome::Added { account_id } => {
+            tracing::info!(
+                structure_id = sid,
+                account_id,
+                by = m.session.account_id,
+                "compte existant ajouté"
+            );
+            (
+                messages::added_to_structure(
+                    email.as_str(),
+                    &structure.name,
+                    &state.link("/connexion"),
+                ),
+                "ajoute",
+            )
+        }
+    };
+    let info = match state.mailer.send(mail).await {
+        Ok(()) => info,
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, cause = %e, "e-mail d'invitation non envoyé");
+            "envoi-echoue"
+        }
+    };
+    Ok(Redirect::to(&format!("/structures/{sid}/equipe?info={info}")).into_response())
+}
+
+fn refused(ctx: &Ctx, sid: i64, message: &'static str) -> AppResult<Response> {
+    render_status(
+        StatusCode::CONFLICT,
+        &MessageView {
+            shell: Shell::new(ctx, "Action impossible"),
+            heading: "Action impossible".to_owned(),
+            paragraphs: vec![message.to_owned()],
+            link: Some((
+                format!("/structures/{sid}/equipe"),
+                "Revenir à l'équipe".to_owned(),
+            )),
+        },
+    )
+}
+
+async fn set_active(
+    state: AppState,
+    ctx: Ctx,
+    m: Manager,
+    aid: i64,
+    active: bool,
+) -> AppResult<Response> {
+    let sid = m.structure_id;
+    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe")) {
+        return Ok(redirect);
+    }
+    match accounts::set_member_active(
+        &state.db,
+        sid,
+        aid,
+        active,
+        m.session.account_id,
+        state.now(),
+    )
+    .await
+    {
+        Ok(()) => {
+            tracing::info!(
+                structure_id = sid,
+                account_id = aid,
+                active,
+                by = m.session.account_id,
+                "accès modifié"
+            );
+            let info = if active { "reactive" } else { "desactive" };
+            Ok(Redirect::to(&format!("/structures/{sid}/equipe?info={info}")).into_response())
+        }
+        Err(AccountError::Refused(message)) => refused(&ctx, sid, message),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    set_active(state, ctx, m, aid, false).await
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    set_active(state, ctx, m, aid, true).await
+}
+
+pub async fn reset_totp(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let sid = m.structure_id;
+    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe")) {
+        return Ok(redirect);
+    }
+    if aid == m.session.account_id {
+        return refused(
+            &ctx,
+            sid,
+            "Vous ne pouvez pas réinitialiser votre propre double authentification ici : demandez-le à un autre référent ou à un administrateur.",
+        );
+    }
+    match accounts::reset_totp(&state.db, sid, aid, m.session.account_id, state.now()).await {
+        Ok((email, token)) => {
+            tracing::info!(
+                structure_id = sid,
+                account_id = aid,
+                by = m.session.account_id,
+                "double authentification réinitialisée"
+            );
+            let link = state.link(&format!("/activation/{token}"));
+            if let Err(e) = state.mailer.send(messages::totp_reset(&email, &link)).await {
+                tracing::error!(request_id = %ctx.request_id, cause = %e, "e-mail de réinitialisation 2FA non envoyé");
+            }
+            Ok(
+                Redirect::to(&format!("/structures/{sid}/equipe?info=2fa-reinitialisee"))
+                    .into_response(),
+            )
+        }
+        Err(AccountError::Refused(message)) => refused(&ctx, sid, message),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,276 @@
+//! Page models (askama templates under `templates/`) and the page shell.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::http::header::{self, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use super::context::Ctx;
+use super::error::{AppResult, ErrorPage};
+use super::forms::FormErrors;
+use crate::accounts::{AccountSummary, Member, Membership};
+use crate::domain::Role;
+use crate::structures::{Structure, StructureSummary};
+
+/// What every page shows around its content.
+pub struct Shell {
+    pub title: String,
+    pub css: &'static str,
+    pub csrf: Arc<str>,
+    pub request_id: Arc<str>,
+    pub nav: Option<Nav>,
+    pub notice: Option<&'static str>,
+}
+
+pub struct Nav {
+    pub name: String,
+    pub structure_name: Option<String>,
+    pub team_href: Option<String>,
+    pub is_admin: bool,
+    pub is_member: bool,
+}
+
+impl Shell {
+    pub fn new(ctx: &Ctx, title: impl Into<String>) -> Self {
+        let nav = ctx.session.as_ref().map(|s| {
+            let member = s.member_of_current();
+            Nav {
+                name: s.full_name.clone(),
+                structure_name: member.and(s.structure_name.clone()),
+                team_href: match member {
+                    Some((sid, Role::Referent)) => Some(format!("/structures/{sid}/equipe")),
+                    _ => None,
+                },
+                is_admin: s.is_admin,
+                is_member: member.is_some(),
+            }
+        });
+        Shell {
+            title: title.into(),
+            css: super::assets::css_href(),
+            csrf: ctx.csrf.clone(),
+            request_id: ctx.request_id.clone(),
+            nav,
+            notice: None,
+        }
+    }
+
+    /// Adds the confirmation message named by `?info=` (fixed texts only).
+    pub fn with_notice(mut self, code: Option<&str>) -> Self {
+        self.notice = code.and_then(notice_text);
+        self
+    }
+}
+
+/// Confirmation messages shown after a redirect.
+pub fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "deconnecte" => "Vous êtes déconnecté(e). À bientôt.",
+        "deconnecte-partout" => "Toutes vos sessions sont fermées, sur tous les appareils.",
+        "compte-active" => {
+            "Votre compte est prêt. Connectez-vous avec votre e-mail, votre mot de passe et le code de votre application."
+        }
+        "mot-de-passe" => "Votre mot de passe est changé. Connectez-vous avec le nouveau.",
+        "double-authentification" => {
+            "Votre double authentification est configurée. Connectez-vous."
+        }
+        "invitation" => "Invitation envoyée par e-mail. Le lien est valable 72 heures.",
+        "ajoute" => {
+            "Cette personne avait déjà un compte Relais : elle est ajoutée à l'équipe et prévenue par e-mail."
+        }
+        "envoi-echoue" => {
+            "L'invitation est enregistrée mais l'e-mail n'a pas pu partir. Réessayez « Inviter » avec la même adresse dans un moment."
+        }
+        "desactive" => "Accès désactivé. La personne est déconnectée de cette structure.",
+        "reactive" => "Accès réactivé.",
+        "2fa-reinitialisee" => {
+            "Double authentification réinitialisée : la personne a reçu un lien pour la configurer de nouveau."
+        }
+        "structure" => "Structure changée.",
+        "structure-creee" => "Structure créée. Invitez maintenant son référent.",
+        "reconfirme" => "Code confirmé. Vous pouvez continuer.",
+        _ => return None,
+    })
+}
+
+pub fn render<T: Template>(t: &T) -> AppResult<Response> {
+    html(t.render()?)
+}
+
+pub fn render_status<T: Template>(status: axum::http::StatusCode, t: &T) -> AppResult<Response> {
+    let mut res = render(t)?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+fn html(body: String) -> AppResult<Response> {
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorView<'a> {
+    pub shell: Shell,
+    pub page: &'a ErrorPage,
+}
+
+/// The error page, with the request id to quote to support.
+pub fn error_page(ctx: &Ctx, page: &ErrorPage) -> Response {
+    let view = ErrorView {
+        shell: Shell::new(ctx, page.title),
+        page,
+    };
+    let mut res = match view.render() {
+        Ok(body) => body.into_response(),
+        Err(_) => page.message.into_response(),
+    };
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    *res.status_mut() = page.status;
+    res
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomeView {
+    pub shell: Shell,
+}
+
+#[derive(Template)]
+#[template(path = "accessibility.html")]
+pub struct AccessibilityView {
+    pub shell: Shell,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessageView {
+    pub shell: Shell,
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginView {
+    pub shell: Shell,
+    pub email: String,
+    pub next: String,
+    pub failure: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotView {
+    pub shell: Shell,
+    pub email: String,
+    pub errors: FormErrors,
+}
+
+pub struct Enrolment {
+    pub qr_svg: String,
+    pub secret: String,
+    pub uri: String,
+}
+
+#[derive(Template)]
+#[template(path = "activation.html")]
+pub struct ActivationView {
+    pub shell: Shell,
+    pub action: String,
+    pub email: String,
+    pub sets_password: bool,
+    pub enrolment: Option<Enrolment>,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "step_up.html")]
+pub struct StepUpView {
+    pub shell: Shell,
+    pub next: String,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountView {
+    pub shell: Shell,
+    pub email: String,
+    pub full_name: String,
+    pub is_admin: bool,
+    pub memberships: Vec<Membership>,
+    pub current_structure: i64,
+    pub open_sessions: i64,
+}
+
+#[derive(Template)]
+#[template(path = "espace.html")]
+pub struct EspaceView {
+    pub shell: Shell,
+    pub full_name: String,
+    pub structure: Structure,
+    pub is_referent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+pub struct TeamView {
+    pub shell: Shell,
+    pub structure: Structure,
+    pub members: Vec<Member>,
+    pub me: i64,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InviteView {
+    pub shell: Shell,
+    pub structure: Structure,
+    pub full_name: String,
+    pub email: String,
+    pub role: String,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "admin_structures.html")]
+pub struct AdminStructuresView {
+    pub shell: Shell,
+    pub q: String,
+    pub rows: Vec<StructureSummary>,
+}
+
+pub struct StructureFormValues {
+    pub name: String,
+    pub siret: String,
+    pub address: String,
+    pub commune_insee: String,
+    pub kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_structure_new.html")]
+pub struct NewStructureView {
+    pub shell: Shell,
+    pub values: StructureFormValues,
+    pub kinds: Vec<(&'static str, &'static str)>,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "admin_accounts.html")]
+pub struct AdminAccountsView {
+    pub shell: Shell,
+    pub q: String,
+    pub rows: Vec<AccountSummary>,
+}
