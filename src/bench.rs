@@ -172,12 +172,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if t0.elapsed() > Duration::from_secs(20) {
             bail!("le serveur n'a pas démarré en 20 s");
         }
-        if let Ok(mut c) = Http::connect(&addr).await {
-            if let Ok(r) = c.request("GET", "/healthz", "", None).await {
-                if r.status == 200 {
-                    break t0.elapsed();
-                }
-            }
+        if let Ok(mut c) = Http::connect(&addr).await
+            && let Ok(r) = c.request("GET", "/healthz", "", None).await
+            && r.status == 200
+        {
+            break t0.elapsed();
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };

@@ -78,12 +78,12 @@ impl Db {
                 .next()
                 .unwrap_or("")
                 .to_owned();
-            if !path.is_empty() && !path.starts_with(':') {
-                if let Some(parent) = Path::new(&path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
-                    }
-                }
+            if !path.is_empty()
+                && !path.starts_with(':')
+                && let Some(parent) = Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
             }
             if !url.contains("mode=") {
                 url.push_str(if url.contains('?') {

@@ -27,14 +27,15 @@ pub enum MailError {
 }
 
 #[derive(Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+#[derive(Clone)]
 pub enum Mailer {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
-    Files {
-        dir: PathBuf,
-    },
+    Smtp(Box<Smtp>),
+    Files { dir: PathBuf },
     Memory(Arc<Mutex<Vec<Email>>>),
 }
 
@@ -44,7 +45,7 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| MailError::Smtp(e.to_string()))?
             .build();
-        Ok(Mailer::Smtp { transport, from })
+        Ok(Mailer::Smtp(Box::new(Smtp { transport, from })))
     }
 
     pub fn memory() -> Self {
@@ -61,7 +62,8 @@ impl Mailer {
 
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp(smtp) => {
+                let Smtp { transport, from } = smtp.as_ref();
                 let to: Mailbox = email.to.parse().map_err(|_| MailError::Address)?;
                 let message = lettre::Message::builder()
                     .from(from.clone())

@@ -197,14 +197,13 @@ pub async fn authenticate(
         .unwrap_or_else(|| dummy_hash.to_owned());
     let password_ok = password::verify(input.password.to_owned(), phc).await;
     let mut ok_account = None;
-    if let Some(account) = account {
-        if password_ok
-            && account.password_hash.is_some()
-            && account.disabled_at.is_none()
-            && check_totp(db, &account, input.code, now).await?
-        {
-            ok_account = Some(account);
-        }
+    if let Some(account) = account
+        && password_ok
+        && account.password_hash.is_some()
+        && account.disabled_at.is_none()
+        && check_totp(db, &account, input.code, now).await?
+    {
+        ok_account = Some(account);
     }
     let Some(account) = ok_account else {
         throttle::record_failure(db, throttle::Scope::Account, &account_key, now).await?;

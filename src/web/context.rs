@@ -78,17 +78,16 @@ pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
 }
 
 fn client_ip(state: &AppState, req: &Request) -> String {
-    if state.config.trust_forwarded_for {
-        if let Some(ip) = req
+    if state.config.trust_forwarded_for
+        && let Some(ip) = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
             .filter(|v| !v.is_empty())
-        {
-            return ip.to_owned();
-        }
+    {
+        return ip.to_owned();
     }
     req.extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()

@@ -1,1 +1,17 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation is a failed test"
+)]
+//! The integration-test binary: every test runs on SQLite, and also on PostgreSQL
+//! when `RELAIS_TEST_DATABASE_URL` is set (mandatory in CI).
 
+mod common;
+
+mod auth;
+mod browser;
+mod matrix;
+mod schema;
+mod team;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::require_fresh;
+use super::step_up_needed;
 use crate::domain::{InseeCode, Siret, StructureKind, parse_name};
 use crate::structures::{self, NewStructure, StructureError};
 use crate::web::AppState;
@@ -58,7 +58,7 @@ fn kinds() -> Vec<(&'static str, &'static str)> {
 }
 
 pub async fn new_structure_form(ctx: Ctx, Admin(s): Admin) -> AppResult<Response> {
-    if let Err(redirect) = require_fresh(&s, "/admin/structures/nouvelle") {
+    if let Some(redirect) = step_up_needed(&s, "/admin/structures/nouvelle") {
         return Ok(redirect);
     }
     render(&NewStructureView {
@@ -91,7 +91,7 @@ pub async fn create_structure(
     Admin(s): Admin,
     AppForm(f): AppForm<StructureForm>,
 ) -> AppResult<Response> {
-    if let Err(redirect) = require_fresh(&s, "/admin/structures/nouvelle") {
+    if let Some(redirect) = step_up_needed(&s, "/admin/structures/nouvelle") {
         return Ok(redirect);
     }
     let mut errors = FormErrors::default();

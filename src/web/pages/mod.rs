@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::sessions::Session;
 
 /// Sensitive actions need a TOTP code confirmed since the last 15-minute idle period.
-pub(crate) fn require_fresh(session: &Session, back_to: &str) -> Result<(), Response> {
-    if session.reauth_required {
+/// Returns the redirect to the step-up page when a code must be confirmed first.
+pub(crate) fn step_up_needed(session: &Session, back_to: &str) -> Option<Response> {
+    session.reauth_required.then(|| {
         let encoded: String = url::form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
-        return Err(Redirect::to(&format!("/reconfirmer?suivant={encoded}")).into_response());
-    }
-    Ok(())
+        Redirect::to(&format!("/reconfirmer?suivant={encoded}")).into_response()
+    })
 }
 
 /// Where a signed-in person lands.

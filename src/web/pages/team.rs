@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::require_fresh;
+use super::step_up_needed;
 use crate::accounts::{self, AccountError, InviteOutcome};
 use crate::domain::{Email, Role, parse_name};
 use crate::mail::messages;
@@ -47,7 +47,7 @@ pub async fn invite_form(
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let here = format!("/structures/{}/equipe/inviter", m.structure_id);
-    if let Err(redirect) = require_fresh(&m.session, &here) {
+    if let Some(redirect) = step_up_needed(&m.session, &here) {
         return Ok(redirect);
     }
     let structure = load_structure(&state, m.structure_id).await?;
@@ -76,7 +76,8 @@ pub async fn invite(
     AppForm(f): AppForm<InviteForm>,
 ) -> AppResult<Response> {
     let sid = m.structure_id;
-    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe/inviter")) {
+    if let Some(redirect) = step_up_needed(&m.session, &format!("/structures/{sid}/equipe/inviter"))
+    {
         return Ok(redirect);
     }
     let structure = load_structure(&state, sid).await?;
@@ -196,7 +197,7 @@ async fn set_active(
     active: bool,
 ) -> AppResult<Response> {
     let sid = m.structure_id;
-    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe")) {
+    if let Some(redirect) = step_up_needed(&m.session, &format!("/structures/{sid}/equipe")) {
         return Ok(redirect);
     }
     match accounts::set_member_active(
@@ -250,7 +251,7 @@ pub async fn reset_totp(
     Path((_, aid)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
     let sid = m.structure_id;
-    if let Err(redirect) = require_fresh(&m.session, &format!("/structures/{sid}/equipe")) {
+    if let Some(redirect) = step_up_needed(&m.session, &format!("/structures/{sid}/equipe")) {
         return Ok(redirect);
     }
     if aid == m.session.account_id {

@@ -1,0 +1,1 @@
+//! Real-browser test placeholder module; filled below.

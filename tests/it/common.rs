@@ -1,0 +1,477 @@
+//! Test harness: an app per test on a fresh database, a manual clock, an in-memory
+//! outbox, and a cookie-keeping client that behaves like a browser.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use relais::clock::ManualClock;
+use relais::config::Config;
+use relais::db::{Backend, Db};
+use relais::domain::{Email, Role};
+use relais::mail::Mailer;
+use relais::web::{self, AppState, Inner, RouteInfo};
+
+pub const ORIGIN: &str = "http://relais.test";
+pub const START: i64 = 1_800_000_000;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn unique() -> u32 {
+    COUNTER.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The backends every test runs on.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    match std::env::var("RELAIS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => v.push(Backend::Postgres),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "RELAIS_TEST_DATABASE_URL doit être défini en CI : la suite tourne aussi sur PostgreSQL"
+                );
+            }
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            NOTICE.call_once(|| {
+                eprintln!("NOTE : RELAIS_TEST_DATABASE_URL absent, tests PostgreSQL ignorés (SQLite seulement)");
+            });
+        }
+    }
+    v
+}
+
+/// A fresh, migrated database for one test.
+pub async fn fresh_db(backend: Backend) -> Db {
+    let n = unique();
+    let pid = std::process::id();
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("relais-it");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("t-{pid}-{n}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            let db = Db::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            db.migrate(START).await.unwrap();
+            db
+        }
+        Backend::Postgres => {
+            let admin_url = std::env::var("RELAIS_TEST_DATABASE_URL").unwrap();
+            let admin = Db::connect(&admin_url).await.unwrap();
+            drop_stale_databases(&admin, pid).await;
+            let name = format!("relais_it_{pid}_{n}");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(admin.pool())
+                .await
+                .unwrap();
+            admin.pool().close().await;
+            let mut url = url::Url::parse(&admin_url).unwrap();
+            url.set_path(&format!("/{name}"));
+            let db = Db::connect(url.as_str()).await.unwrap();
+            db.migrate(START).await.unwrap();
+            db
+        }
+    }
+}
+
+/// Databases left by earlier runs of the suite are dropped once per run.
+async fn drop_stale_databases(admin: &Db, pid: u32) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        use sqlx::Row;
+        let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'relais_it_%'")
+            .fetch_all(admin.pool())
+            .await
+            .unwrap();
+        let mine = format!("relais_it_{pid}_");
+        for row in rows {
+            let name: String = row.try_get("datname").unwrap();
+            if !name.starts_with(&mine) {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(admin.pool())
+                .await;
+            }
+        }
+    })
+    .await;
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub router: Router,
+    pub routes: Vec<RouteInfo>,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub mailer: Mailer,
+}
+
+/// A person with an activated account.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> TestApp {
+        Self::with_config(backend, test_config()).await
+    }
+
+    pub async fn with_config(backend: Backend, config: Config) -> TestApp {
+        let db = fresh_db(backend).await;
+        let clock = ManualClock::new(START);
+        let mailer = Mailer::memory();
+        let dummy_hash = relais::accounts::password::hash("mot de passe factice".into())
+            .await
+            .unwrap();
+        let state = AppState::new(Inner {
+            db,
+            config,
+            clock: clock.clone(),
+            mailer: mailer.clone(),
+            dummy_hash,
+        });
+        let (router, routes) = web::app(state.clone());
+        TestApp {
+            backend,
+            router,
+            routes,
+            state,
+            clock,
+            mailer,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            router: self.router.clone(),
+            cookies: HashMap::new(),
+            csrf: None,
+            ip: format!("10.1.{}.{}", unique() / 250, unique() % 250),
+            origin: Some(ORIGIN.to_owned()),
+        }
+    }
+
+    /// Moves the clock to the next TOTP step and returns the user's code there.
+    pub fn next_code(&self, secret: &str) -> String {
+        self.clock.advance(30);
+        relais::accounts::totp::code_at(secret, self.clock_now()).unwrap()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use relais::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn sent(&self) -> Vec<relais::mail::Email> {
+        self.mailer.sent()
+    }
+
+    /// The last email sent to `to`.
+    pub fn last_email_to(&self, to: &str) -> relais::mail::Email {
+        self.sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .unwrap_or_else(|| panic!("aucun e-mail pour {to}"))
+    }
+
+    pub async fn structure(&self, name: &str) -> i64 {
+        let n = unique();
+        let s = relais::structures::NewStructure {
+            name: name.to_owned(),
+            siret: relais::domain::Siret::parse(&siret(n)).unwrap(),
+            address: "2 rue de l'Essai, 89000 Auxerre".into(),
+            commune_insee: relais::domain::InseeCode::parse("89024").unwrap(),
+            kind: relais::domain::StructureKind::Mairie,
+            is_demo: false,
+        };
+        relais::structures::create(self.db(), &s, self.clock_now())
+            .await
+            .unwrap()
+    }
+
+    /// Invites and activates a member through the domain API (the same code the
+    /// pages call), returning the credentials.
+    pub async fn member(&self, structure_id: i64, role: Role, label: &str) -> User {
+        let email = format!("{label}-{}@exemple.fr", unique());
+        let outcome = relais::accounts::invite(
+            self.db(),
+            structure_id,
+            &Email::parse(&email).unwrap(),
+            &format!("Personne {label}"),
+            role,
+            None,
+            self.clock_now(),
+        )
+        .await
+        .unwrap();
+        let token = match outcome {
+            relais::accounts::InviteOutcome::Invited { token, .. } => token,
+            other => panic!("invitation inattendue : {other:?}"),
+        };
+        self.activate(&email, &token).await
+    }
+
+    pub async fn admin(&self) -> User {
+        let email = format!("admin-{}@exemple.fr", unique());
+        let token = relais::accounts::create_admin(
+            self.db(),
+            &Email::parse(&email).unwrap(),
+            "Admin Test",
+            self.clock_now(),
+        )
+        .await
+        .unwrap();
+        self.activate(&email, &token).await
+    }
+
+    async fn activate(&self, email: &str, token: &str) -> User {
+        let act = relais::accounts::open_activation(self.db(), token, self.clock_now())
+            .await
+            .unwrap()
+            .unwrap();
+        let secret = act.new_totp_secret.clone().unwrap();
+        let password = format!("une phrase de passe {}", unique());
+        let code = self.next_code(&secret);
+        let input = relais::accounts::ActivationInput {
+            password: &password,
+            password_confirmation: &password,
+            code: &code,
+        };
+        match relais::accounts::complete_activation(self.db(), &act, input, self.clock_now())
+            .await
+            .unwrap()
+        {
+            relais::accounts::ActivationResult::Done(a) => User {
+                id: a.id,
+                email: email.to_owned(),
+                password,
+                secret,
+            },
+            _ => panic!("activation refusée"),
+        }
+    }
+
+    /// A client signed in as `user`.
+    pub async fn login(&self, user: &User) -> Client {
+        let mut c = self.client();
+        let code = self.next_code(&user.secret);
+        let r = c
+            .post(
+                "/connexion",
+                &[
+                    ("email", &user.email),
+                    ("password", &user.password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "connexion de {} : {}",
+            user.email,
+            r.body
+        );
+        c
+    }
+}
+
+pub fn test_config() -> Config {
+    Config {
+        public_url: Some(ORIGIN.to_owned()),
+        trust_forwarded_for: true,
+        secret_key: "clé de test suffisamment longue pour les essais".to_owned(),
+        ..Config::default()
+    }
+}
+
+/// A valid SIRET (Luhn) built from `n`.
+pub fn siret(n: u32) -> String {
+    let base = format!("{:013}", 1_000_000 + n);
+    for d in 0..10 {
+        let candidate = format!("{base}{d}");
+        if relais::domain::Siret::parse(&candidate).is_ok() {
+            return candidate;
+        }
+    }
+    unreachable!()
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    /// A redirect to the sign-in page made by the access guard.
+    pub fn is_login_redirect(&self) -> bool {
+        self.status.is_redirection()
+            && (self.location() == "/connexion"
+                || self.location().starts_with("/connexion?suivant="))
+    }
+    /// The body contains `text`, once HTML escapes are undone.
+    pub fn contains(&self, text: &str) -> bool {
+        self.body.contains(text) || unescape(&self.body).contains(text)
+    }
+}
+
+/// A browser-like client: keeps cookies, sends `Origin`, fills `_csrf` in forms.
+pub struct Client {
+    router: Router,
+    pub cookies: HashMap<String, String>,
+    csrf: Option<String>,
+    pub ip: String,
+    pub origin: Option<String>,
+}
+
+impl Client {
+    pub async fn send(&mut self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        for v in headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if k == "relais_session" {
+                self.csrf = None;
+            }
+            if val.is_empty() || v.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(token) = extract_between(&body, "name=\"_csrf\" value=\"", "\"") {
+            self.csrf = Some(token);
+        }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let req = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header("x-forwarded-for", self.ip.clone())
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// The CSRF token a browser would have in its current page.
+    pub async fn csrf(&mut self) -> String {
+        if self.csrf.is_none() {
+            let page = if self.cookies.contains_key("relais_session") {
+                "/compte"
+            } else {
+                "/connexion"
+            };
+            self.get(page).await;
+        }
+        self.csrf.clone().unwrap_or_default()
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// A POST exactly as given (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", self.ip.clone());
+        if let Some(o) = &self.origin {
+            req = req.header(header::ORIGIN, o.clone());
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+}
+
+pub fn extract_between(text: &str, start: &str, end: &str) -> Option<String> {
+    let i = text.find(start)? + start.len();
+    let rest = &text[i..];
+    let j = rest.find(end)?;
+    Some(rest[..j].to_owned())
+}
+
+/// The path of the first activation link in an email body.
+pub fn link_path(body: &str) -> String {
+    let start = body.find(ORIGIN).expect("lien absent de l'e-mail") + ORIGIN.len();
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// Runs `$body` (an async closure taking a `TestApp`) on every backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in $crate::common::backends() {
+                let app = $crate::common::TestApp::new(backend).await;
+                let f = $body;
+                f(app).await;
+            }
+        }
+    };
+}
+
+pub fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

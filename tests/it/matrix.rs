@@ -1,0 +1,183 @@
+//! The authorisation matrix: every declared route × every role. The expected table
+//! below must list every route of the application with its rule, so adding a route
+//! without declaring (and reviewing) its rule fails here.
+
+use relais::domain::Role;
+use relais::web::Access;
+
+use crate::common::{Client, Resp, TestApp};
+
+const EXPECTED: &[(&str, &str, Access)] = &[
+    ("GET", "/", Access::Public),
+    ("GET", "/healthz", Access::Public),
+    ("GET", "/accessibilite", Access::Public),
+    ("GET", "/static/{file}", Access::Public),
+    ("GET", "/connexion", Access::Public),
+    ("POST", "/connexion", Access::Public),
+    ("GET", "/mot-de-passe-oublie", Access::Public),
+    ("POST", "/mot-de-passe-oublie", Access::Public),
+    ("GET", "/activation/{token}", Access::Public),
+    ("POST", "/activation/{token}", Access::Public),
+    ("POST", "/deconnexion", Access::SignedIn),
+    ("POST", "/deconnexion/partout", Access::SignedIn),
+    ("GET", "/reconfirmer", Access::SignedIn),
+    ("POST", "/reconfirmer", Access::SignedIn),
+    ("GET", "/compte", Access::SignedIn),
+    ("POST", "/compte/structure", Access::SignedIn),
+    ("GET", "/espace", Access::Member),
+    ("GET", "/structures/{sid}/equipe", Access::StructureManager),
+    (
+        "GET",
+        "/structures/{sid}/equipe/inviter",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipe/inviter",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipe/{aid}/desactiver",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipe/{aid}/reactiver",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipe/{aid}/reinitialiser-2fa",
+        Access::StructureManager,
+    ),
+    ("GET", "/admin", Access::Admin),
+    ("GET", "/admin/structures/nouvelle", Access::Admin),
+    ("POST", "/admin/structures/nouvelle", Access::Admin),
+    ("GET", "/admin/comptes", Access::Admin),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    AidantA,
+    AidantB,
+    ReferentA,
+    ReferentB,
+    Admin,
+}
+
+const EVERYONE: [Who; 6] = [
+    Who::Anonymous,
+    Who::AidantA,
+    Who::AidantB,
+    Who::ReferentA,
+    Who::ReferentB,
+    Who::Admin,
+];
+
+/// The rule, written independently of the guard. Routes under `{sid}` target
+/// structure A.
+fn allowed(access: Access, who: Who) -> bool {
+    match access {
+        Access::Public => true,
+        Access::SignedIn => who != Who::Anonymous,
+        Access::Member => matches!(
+            who,
+            Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB
+        ),
+        Access::StructureManager => matches!(who, Who::ReferentA | Who::Admin),
+        Access::Admin => who == Who::Admin,
+    }
+}
+
+fn denied(r: &Resp) -> bool {
+    r.status == axum::http::StatusCode::FORBIDDEN || r.is_login_redirect()
+}
+
+#[test]
+fn every_route_declares_its_rule() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(TestApp::new(relais::db::Backend::Sqlite));
+    let mut actual: Vec<(&str, &str, Access)> = app
+        .routes
+        .iter()
+        .map(|r| (r.method, r.path, r.access))
+        .collect();
+    let mut expected = EXPECTED.to_vec();
+    actual.sort_by_key(|r| (r.1, r.0));
+    expected.sort_by_key(|r| (r.1, r.0));
+    assert_eq!(
+        actual, expected,
+        "a route was added, removed or changed its rule: update the matrix after review"
+    );
+}
+
+crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
+    let a = app.structure("Structure A").await;
+    let b = app.structure("Structure B").await;
+    let target = app.member(a, Role::Aidant, "cible").await;
+    let people = [
+        (
+            Who::AidantA,
+            Some(app.member(a, Role::Aidant, "aidant-a").await),
+        ),
+        (
+            Who::AidantB,
+            Some(app.member(b, Role::Aidant, "aidant-b").await),
+        ),
+        (
+            Who::ReferentA,
+            Some(app.member(a, Role::Referent, "referent-a").await),
+        ),
+        (
+            Who::ReferentB,
+            Some(app.member(b, Role::Referent, "referent-b").await),
+        ),
+        (Who::Admin, Some(app.admin().await)),
+        (Who::Anonymous, None),
+    ];
+    let css = relais::web::assets::css_href()
+        .trim_start_matches("/static/")
+        .to_owned();
+    let mut failures = Vec::new();
+    for (method, path, access) in EXPECTED {
+        let concrete = path
+            .replace("{sid}", &a.to_string())
+            .replace("{aid}", &target.id.to_string())
+            .replace("{token}", &"ab".repeat(32))
+            .replace("{file}", &css);
+        for who in EVERYONE {
+            let user = people
+                .iter()
+                .find(|(w, _)| *w == who)
+                .and_then(|(_, u)| u.clone());
+            let mut c: Client = match &user {
+                Some(u) => app.login(u).await,
+                None => app.client(),
+            };
+            let r = if *method == "GET" {
+                c.get(&concrete).await
+            } else {
+                c.post(&concrete, &[]).await
+            };
+            let ok = !denied(&r) && !r.status.is_server_error();
+            if ok != allowed(*access, who) || r.status.is_server_error() {
+                failures.push(format!(
+                    "{method} {concrete} as {who:?}: got {} ({})",
+                    r.status,
+                    r.location()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorisation matrix on {:?}:\n{}",
+        app.backend,
+        failures.join("\n")
+    );
+});

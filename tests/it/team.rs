@@ -1,0 +1,457 @@
+//! The foundation's user story, end to end over HTTP: an administrator creates a
+//! structure and invites its référent, who activates the account and invites aidants.
+
+use axum::http::StatusCode;
+use relais::domain::Role;
+
+use crate::both_backends;
+use crate::common::{Client, TestApp, extract_between, link_path};
+
+/// Opens an emailed activation link and completes it; returns the TOTP secret.
+async fn activate_from_email(app: &TestApp, c: &mut Client, email: &str, password: &str) -> String {
+    let link = link_path(&app.last_email_to(email).body);
+    let page = c.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.contains("<svg"), "QR code shown");
+    let secret = extract_between(&page.body, "<code class=\"secret\">", "</code>")
+        .unwrap()
+        .replace(' ', "");
+    let code = app.next_code(&secret);
+    let r = c
+        .post(
+            &link,
+            &[
+                ("password", password),
+                ("password_confirmation", password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    secret
+}
+
+both_backends!(
+    admin_creates_structure_referent_invites_aidant,
+    |app: TestApp| async move {
+        let admin = app.admin().await;
+        let mut a = app.login(&admin).await;
+        assert_eq!(a.get("/admin").await.status, StatusCode::OK);
+        // Bad input: each field gets a clear message, nothing is written.
+        let r = a
+            .post(
+                "/admin/structures/nouvelle",
+                &[
+                    ("name", ""),
+                    ("siret", "12345678901234"),
+                    ("address", "3 rue Haute"),
+                    ("commune_insee", "890"),
+                    ("kind", "mairie"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.contains("Saisissez le nom de la structure."));
+        assert!(r.contains("clé de contrôle est fausse"));
+        assert!(r.contains("Le code INSEE"));
+        assert!(r.contains("aria-invalid=\"true\""));
+        assert!(
+            relais::structures::search(app.db(), "", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let siret = crate::common::siret(990_001);
+        let fields = [
+            ("name", "CCAS de Sens"),
+            ("siret", siret.as_str()),
+            ("address", "3 rue Haute, 89100 Sens"),
+            ("commune_insee", "89387"),
+            ("kind", "ccas"),
+        ];
+        let r = a.post("/admin/structures/nouvelle", &fields).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let invite_path = r.location().split('?').next().unwrap().to_owned();
+        let sid: i64 = invite_path.split('/').nth(2).unwrap().parse().unwrap();
+        let r = a.post("/admin/structures/nouvelle", &fields).await;
+        assert!(r.contains("existe déjà"), "duplicate SIRET refused");
+        let r = a
+            .post(
+                &invite_path,
+                &[
+                    ("full_name", "Rachid Référent"),
+                    ("email", "rachid@ccas-sens.fr"),
+                    ("role", "referent"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let mail = app.last_email_to("rachid@ccas-sens.fr");
+        assert!(mail.subject.contains("CCAS de Sens"));
+        assert!(mail.body.contains("72 heures"));
+
+        // The référent activates: a weak password is refused, then a good one.
+        let mut r_client = app.client();
+        let link = link_path(&mail.body);
+        let page = r_client.get(&link).await;
+        let secret = extract_between(&page.body, "<code class=\"secret\">", "</code>")
+            .unwrap()
+            .replace(' ', "");
+        let code = app.next_code(&secret);
+        let weak = r_client
+            .post(
+                &link,
+                &[
+                    ("password", "azertyuiop123"),
+                    ("password_confirmation", "azertyuiop123"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(weak.contains("trop courant"));
+        let short = r_client
+            .post(
+                &link,
+                &[
+                    ("password", "court"),
+                    ("password_confirmation", "court"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert!(short.contains("au moins 12 caractères"));
+        let mismatch = r_client
+            .post(
+                &link,
+                &[
+                    ("password", "une longue phrase ici"),
+                    ("password_confirmation", "une autre phrase ici"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert!(mismatch.contains("pas identiques"));
+        let good = "les tilleuls de la place";
+        let r = r_client
+            .post(
+                &link,
+                &[
+                    ("password", good),
+                    ("password_confirmation", good),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let espace = r_client.get("/espace").await;
+        assert!(espace.contains("CCAS de Sens"));
+        assert!(espace.contains(&format!("/structures/{sid}/equipe")));
+        // The link is single-use.
+        let again = app.client().get(&link).await;
+        assert_eq!(again.status, StatusCode::GONE);
+        assert!(again.contains("déjà servi"));
+
+        // The référent invites an aidant, who activates and signs in.
+        let r = r_client
+            .post(
+                &format!("/structures/{sid}/equipe/inviter"),
+                &[
+                    ("full_name", "Aline Aidante"),
+                    ("email", "aline@ccas-sens.fr"),
+                    ("role", "aidant"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let team = r_client.get(&format!("/structures/{sid}/equipe")).await;
+        assert!(team.contains("Aline Aidante"));
+        assert!(team.contains("Invitation envoyée"));
+        let mut aline = app.client();
+        let aline_secret = activate_from_email(
+            &app,
+            &mut aline,
+            "aline@ccas-sens.fr",
+            "elle aime les mots longs",
+        )
+        .await;
+        let team = r_client.get(&format!("/structures/{sid}/equipe")).await;
+        assert!(team.contains("Actif"));
+        let mut fresh = app.client();
+        let code = app.next_code(&aline_secret);
+        let r = fresh
+            .post(
+                "/connexion",
+                &[
+                    ("email", "aline@ccas-sens.fr"),
+                    ("password", "elle aime les mots longs"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let home = fresh.get("/espace").await;
+        assert!(home.contains("CCAS de Sens"));
+        assert!(
+            !home.contains("Gérer l'équipe"),
+            "an aidant does not manage the team"
+        );
+        assert_eq!(
+            fresh.get(&format!("/structures/{sid}/equipe")).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+);
+
+both_backends!(
+    invitation_expires_after_72_hours_and_can_be_sent_again,
+    |app: TestApp| async move {
+        let s = app.structure("Mairie").await;
+        let referent = app.member(s, Role::Referent, "ref").await;
+        let mut c = app.login(&referent).await;
+        let fields = [
+            ("full_name", "Paul Tard"),
+            ("email", "paul@exemple.fr"),
+            ("role", "aidant"),
+        ];
+        c.post(&format!("/structures/{s}/equipe/inviter"), &fields)
+            .await;
+        let old = link_path(&app.last_email_to("paul@exemple.fr").body);
+        app.clock.advance(72 * 3600 + 1);
+        let r = app.client().get(&old).await;
+        assert_eq!(r.status, StatusCode::GONE);
+        assert!(r.contains("expiré"));
+        // Inviting the same email again sends a fresh link.
+        let mut c = app.login(&referent).await;
+        let r = c
+            .post(&format!("/structures/{s}/equipe/inviter"), &fields)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let new = link_path(&app.last_email_to("paul@exemple.fr").body);
+        assert_ne!(old, new);
+        assert_eq!(app.client().get(&new).await.status, StatusCode::OK);
+        // An unknown token is "not valid".
+        let r = app
+            .client()
+            .get(&format!("/activation/{}", "ab".repeat(32)))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+);
+
+both_backends!(
+    invite_validates_and_refuses_duplicates,
+    |app: TestApp| async move {
+        let s = app.structure("Mairie").await;
+        let referent = app.member(s, Role::Referent, "ref").await;
+        let aidant = app.member(s, Role::Aidant, "aid").await;
+        let mut c = app.login(&referent).await;
+        let path = format!("/structures/{s}/equipe/inviter");
+        let r = c
+            .post(
+                &path,
+                &[
+                    ("full_name", ""),
+                    ("email", "pas-un-email"),
+                    ("role", "chef"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.contains("Saisissez le prénom et le nom"));
+        assert!(r.contains("adresse e-mail complète"));
+        assert!(r.contains("Choisissez le rôle"));
+        assert!(r.contains("href=\"#email\""), "summary links to the field");
+        let r = c
+            .post(
+                &path,
+                &[
+                    ("full_name", "Déjà Là"),
+                    ("email", &aidant.email),
+                    ("role", "aidant"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(r.contains("fait déjà partie de l'équipe"));
+    }
+);
+
+both_backends!(
+    referent_deactivates_and_reactivates_an_aidant,
+    |app: TestApp| async move {
+        let s = app.structure("Mairie").await;
+        let referent = app.member(s, Role::Referent, "ref").await;
+        let aidant = app.member(s, Role::Aidant, "aid").await;
+        let mut r = app.login(&referent).await;
+        let mut a = app.login(&aidant).await;
+        assert_eq!(a.get("/espace").await.status, StatusCode::OK);
+        let res = r
+            .post(
+                &format!("/structures/{s}/equipe/{}/desactiver", aidant.id),
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert!(
+            a.get("/espace").await.is_login_redirect(),
+            "the aidant's session in that structure ended"
+        );
+        let code = app.next_code(&aidant.secret);
+        let mut again = app.client();
+        let res = again
+            .post(
+                "/connexion",
+                &[
+                    ("email", &aidant.email),
+                    ("password", &aidant.password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        assert!(res.contains("désactivé"));
+        let team = r.get(&format!("/structures/{s}/equipe")).await;
+        assert!(team.contains("Désactivé"));
+        // A référent cannot lock themself out.
+        let res = r
+            .post(
+                &format!("/structures/{s}/equipe/{}/desactiver", referent.id),
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CONFLICT);
+        let res = r
+            .post(
+                &format!("/structures/{s}/equipe/{}/reactiver", aidant.id),
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        let _ = app.login(&aidant).await;
+    }
+);
+
+both_backends!(
+    referent_resets_an_aidants_second_factor,
+    |app: TestApp| async move {
+        let s = app.structure("Mairie").await;
+        let referent = app.member(s, Role::Referent, "ref").await;
+        let aidant = app.member(s, Role::Aidant, "aid").await;
+        let mut r = app.login(&referent).await;
+        let mut a = app.login(&aidant).await;
+        let res = r
+            .post(
+                &format!("/structures/{s}/equipe/{}/reinitialiser-2fa", aidant.id),
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert!(
+            a.get("/espace").await.is_login_redirect(),
+            "every session of the aidant ended"
+        );
+        let old_code = app.next_code(&aidant.secret);
+        let mut c = app.client();
+        let res = c
+            .post(
+                "/connexion",
+                &[
+                    ("email", &aidant.email),
+                    ("password", &aidant.password),
+                    ("code", &old_code),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNAUTHORIZED,
+            "the old authenticator no longer works"
+        );
+        let mail = app.last_email_to(&aidant.email);
+        assert!(mail.subject.contains("double authentification"));
+        let link = link_path(&mail.body);
+        let page = c.get(&link).await;
+        assert!(page.contains("Mot de passe actuel"));
+        let secret = extract_between(&page.body, "<code class=\"secret\">", "</code>")
+            .unwrap()
+            .replace(' ', "");
+        let code = app.next_code(&secret);
+        let res = c
+            .post(
+                &link,
+                &[("password", "pas le bon mot de passe"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the current password is required"
+        );
+        let res = c
+            .post(&link, &[("password", &aidant.password), ("code", &code)])
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+        let mut fresh = app.client();
+        let code = app.next_code(&secret);
+        let res = fresh
+            .post(
+                "/connexion",
+                &[
+                    ("email", &aidant.email),
+                    ("password", &aidant.password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+    }
+);
+
+both_backends!(
+    aidant_in_two_structures_switches,
+    |app: TestApp| async move {
+        let s1 = app.structure("Mairie d'Avallon").await;
+        let s2 = app.structure("France Services de Tonnerre").await;
+        let ref2 = app.member(s2, Role::Referent, "ref2").await;
+        let aidant = app.member(s1, Role::Aidant, "aid").await;
+        let mut r2 = app.login(&ref2).await;
+        let res = r2
+            .post(
+                &format!("/structures/{s2}/equipe/inviter"),
+                &[
+                    ("full_name", "Même Personne"),
+                    ("email", &aidant.email),
+                    ("role", "aidant"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert!(
+            res.location().contains("info=ajoute"),
+            "existing account added, not re-invited"
+        );
+        assert!(app.last_email_to(&aidant.email).subject.contains("rejoint"));
+        let mut a = app.login(&aidant).await;
+        // The first structure in alphabetical order is the current one after sign-in.
+        assert!(
+            a.get("/espace")
+                .await
+                .contains("France Services de Tonnerre")
+        );
+        let compte = a.get("/compte").await;
+        assert!(compte.contains("Mairie d'Avallon"));
+        let res = a
+            .post("/compte/structure", &[("structure_id", &s1.to_string())])
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert!(a.get("/espace").await.contains("Mairie d'Avallon"));
+        // Switching to a structure one does not belong to is refused.
+        let s3 = app.structure("Ailleurs").await;
+        let res = a
+            .post("/compte/structure", &[("structure_id", &s3.to_string())])
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        assert!(a.get("/espace").await.contains("Mairie d'Avallon"));
+    }
+);
