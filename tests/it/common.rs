@@ -449,7 +449,7 @@ pub fn extract_between(text: &str, start: &str, end: &str) -> Option<String> {
 
 /// The path of the first activation link in an email body.
 pub fn link_path(body: &str) -> String {
-    let start = body.find(ORIGIN).expect("lien absent de l'e-mail") + ORIGIN.len();
+    let start = body.find("/activation/").expect("lien absent de l'e-mail");
     body[start..].split_whitespace().next().unwrap().to_owned()
 }
 
