@@ -114,6 +114,11 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
     Ok(out)
 }
 
+/// Demo data only in development, on a loopback address, in an empty database.
+pub fn should_seed(config: &crate::config::Config, existing_accounts: i64) -> bool {
+    !config.is_production() && config.binds_loopback() && existing_accounts == 0
+}
+
 /// The banner printed on the terminal (never in the logs).
 pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
     let mut s = String::new();
@@ -133,4 +138,27 @@ pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
     s.push_str("Les e-mails (invitations…) sont écrits dans data/emails/.\n");
     s.push_str("===========================================================================\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::should_seed;
+    use crate::config::{Config, RunMode};
+
+    #[test]
+    fn demo_only_in_development_on_loopback_with_an_empty_database() {
+        let dev = Config::default();
+        assert!(should_seed(&dev, 0));
+        assert!(!should_seed(&dev, 1), "never on a database with accounts");
+        let lan = Config {
+            bind: "0.0.0.0:8080".into(),
+            ..Config::default()
+        };
+        assert!(!should_seed(&lan, 0), "never on a public address");
+        let prod = Config {
+            env: RunMode::Production,
+            ..Config::default()
+        };
+        assert!(!should_seed(&prod, 0), "never in production");
+    }
 }

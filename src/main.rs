@@ -141,7 +141,7 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         )
     })?;
     db.migrate(clock.now()).await.context("migrations")?;
-    if !config.is_production() && config.binds_loopback() && accounts::count(&db).await? == 0 {
+    if demo::should_seed(&config, accounts::count(&db).await?) {
         let created = demo::seed(&db, clock.now()).await?;
         println!("{}", demo::banner(&created, &config.public_url()));
     }
