@@ -95,7 +95,7 @@ async fn drop_stale_databases(admin: &Db, pid: u32) {
     static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     ONCE.get_or_init(|| async {
         use sqlx::Row;
-        let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'relais_it_%'")
+        let rows = sqlx::query("SELECT CAST(datname AS TEXT) AS datname FROM pg_database WHERE datname LIKE 'relais_it_%'")
             .fetch_all(admin.pool())
             .await
             .unwrap();
