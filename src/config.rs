@@ -41,7 +41,26 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// FranceConnect issuer (`…/api/v2`); defaults to the built-in simulator.
+    pub fc_issuer: Option<String>,
+    /// Relais' client id at FranceConnect.
+    pub fc_client_id: String,
+    /// Relais' client secret at FranceConnect.
+    pub fc_client_secret: String,
+    /// The built-in FranceConnect simulator: on by default in development, refused
+    /// in production.
+    pub fc_simulator: Option<bool>,
+    /// Timeout of each call to FranceConnect, in milliseconds.
+    pub fc_timeout_ms: u64,
+    /// Days a usager's data is kept after their last mandate ended.
+    pub retention_days: i64,
 }
+
+/// Development values of the FranceConnect client, refused in production.
+pub const DEV_FC_CLIENT_ID: &str = "relais-developpement";
+pub const DEV_FC_CLIENT_SECRET: &str = "secret-de-developpement-franceconnect-a-ne-pas-utiliser";
+/// Where the simulator is mounted.
+pub const SIMULATOR_PREFIX: &str = "/franceconnect-simulateur";
 
 impl Default for Config {
     fn default() -> Self {
@@ -56,6 +75,12 @@ impl Default for Config {
             smtp_url: None,
             trust_forwarded_for: false,
             log_format: "text".to_owned(),
+            fc_issuer: None,
+            fc_client_id: DEV_FC_CLIENT_ID.to_owned(),
+            fc_client_secret: DEV_FC_CLIENT_SECRET.to_owned(),
+            fc_simulator: None,
+            fc_timeout_ms: 4_000,
+            retention_days: 365,
         }
     }
 }
@@ -73,6 +98,12 @@ impl fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("log_format", &self.log_format)
+            .field("fc_issuer", &self.franceconnect_issuer())
+            .field("fc_client_id", &self.fc_client_id)
+            .field("fc_client_secret", &"<redacted>")
+            .field("fc_simulator", &self.simulator_enabled())
+            .field("fc_timeout_ms", &self.fc_timeout_ms)
+            .field("retention_days", &self.retention_days)
             .finish()
     }
 }
@@ -149,6 +180,29 @@ impl Config {
         }
     }
 
+    /// The built-in FranceConnect simulator runs (development default).
+    pub fn simulator_enabled(&self) -> bool {
+        self.fc_simulator.unwrap_or(!self.is_production())
+    }
+
+    /// FranceConnect's issuer: configured, or the simulator's.
+    pub fn franceconnect_issuer(&self) -> String {
+        match &self.fc_issuer {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None => format!("{}{SIMULATOR_PREFIX}/api/v2", self.public_url()),
+        }
+    }
+
+    /// Where FranceConnect sends the usager back after login.
+    pub fn fc_redirect_uri(&self) -> String {
+        format!("{}/mandats/franceconnect/retour", self.public_url())
+    }
+
+    /// Where FranceConnect sends the usager back after logout.
+    pub fn fc_post_logout_uri(&self) -> String {
+        format!("{}/mandats/franceconnect/deconnecte", self.public_url())
+    }
+
     pub fn binds_loopback(&self) -> bool {
         self.bind_addr()
             .map(|a| a.ip().is_loopback())
@@ -178,6 +232,18 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(issuer) = &self.fc_issuer
+            && url::Url::parse(issuer).is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "RELAIS_FC_ISSUER invalide : {issuer}"
+            )));
+        }
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(ConfigError::Invalid(
+                "RELAIS_RETENTION_DAYS doit être compris entre 1 et 3650".into(),
+            ));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid(
                 "RELAIS_LOG_FORMAT vaut text ou json".into(),
@@ -192,6 +258,20 @@ impl Config {
             if public.scheme() != "https" {
                 return Err(ConfigError::Invalid(
                     "en production, RELAIS_PUBLIC_URL doit être en https://".into(),
+                ));
+            }
+            if self.fc_simulator == Some(true) {
+                return Err(ConfigError::Invalid(
+                    "en production, le simulateur FranceConnect est interdit (RELAIS_FC_SIMULATOR)"
+                        .into(),
+                ));
+            }
+            if self.fc_issuer.is_none()
+                || self.fc_client_id == DEV_FC_CLIENT_ID
+                || self.fc_client_secret == DEV_FC_CLIENT_SECRET
+            {
+                return Err(ConfigError::Invalid(
+                    "en production, RELAIS_FC_ISSUER, RELAIS_FC_CLIENT_ID et RELAIS_FC_CLIENT_SECRET doivent être définis".into(),
                 ));
             }
         }
@@ -222,7 +302,17 @@ mod tests {
         c.secret_key = "x".repeat(40);
         assert!(c.validate().is_err(), "http public URL refused");
         c.public_url = Some("https://relais.example.fr".into());
+        assert!(
+            c.validate().is_err(),
+            "FranceConnect client must be configured"
+        );
+        c.fc_issuer = Some("https://fcp.integ01.dev-franceconnect.fr/api/v2".into());
+        c.fc_client_id = "client".into();
+        c.fc_client_secret = "s".repeat(40);
         assert!(c.validate().is_ok());
+        assert!(!c.simulator_enabled());
+        c.fc_simulator = Some(true);
+        assert!(c.validate().is_err(), "simulator refused in production");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum DbError {
 
 pub type Tx = Transaction<'static, Any>;
 
+/// Advisory-lock keys of structures are this plus the structure id (the migration lock is 7271).
+const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
+
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
@@ -56,12 +59,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "mandats",
+        sqlite: include_str!("../migrations/sqlite/0002_mandats.sql"),
+        postgres: include_str!("../migrations/postgres/0002_mandats.sql"),
+    },
+];
 
 impl Db {
     /// Opens a pool. For SQLite the file (and its folder) is created when missing,
@@ -131,6 +142,19 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Serialises writers of one structure's data until the transaction ends: on
+    /// PostgreSQL an advisory transaction lock per structure; on SQLite the write
+    /// transaction (`BEGIN IMMEDIATE`) already holds the database's single write lock.
+    pub async fn lock_structure(&self, tx: &mut Tx, structure_id: i64) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1) AS locked")
+                .bind(STRUCTURE_LOCK_BASE + structure_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Applies the migrations not yet applied, all in one transaction. Several

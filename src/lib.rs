@@ -3,6 +3,10 @@
 //! The crate is organised after the systems it implements; see `docs/ARCHITECTURE.md`.
 //! - [`accounts`]: aidants, référents and administrators, passwords, TOTP, invitations.
 //! - [`structures`]: the employers of aidants, identified by SIRET.
+//! - [`mandats`]: mandates (Aidants Connect): usagers, autorisations, attestations.
+//! - [`journal`]: the tamper-evident journal of everything done under mandates.
+//! - [`franceconnect`]: the usager's login (OIDC client) and a local simulator.
+//! - [`jobs`]: daily background jobs in the database (retention).
 //! - [`sessions`]: database-backed sessions (stateless app servers).
 //! - [`web`]: HTTP routes, authorisation rules, pages.
 
@@ -14,7 +18,12 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod franceconnect;
+pub mod jobs;
+pub mod journal;
 pub mod mail;
+pub mod mandats;
 pub mod sessions;
 pub mod structures;
+pub mod time_fr;
 pub mod web;

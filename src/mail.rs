@@ -167,4 +167,23 @@ pub mod messages {
             ),
         }
     }
+
+    pub fn mandates_expiring(to: &str, structure: &str, count: usize, link: &str) -> Email {
+        let (what, verb) = if count == 1 {
+            ("1 mandat long".to_owned(), "arrive")
+        } else {
+            (format!("{count} mandats longs"), "arrivent")
+        };
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : {what} {verb} à échéance ({structure})"),
+            body: format!(
+                "Bonjour,\n\n{what} de la structure « {structure} » {verb} à échéance dans les 30 jours.\n\n\
+                 Si les personnes concernées ont encore besoin d'aide, proposez-leur de renouveler leur mandat \
+                 depuis leur fiche usager :\n{link}\n\n\
+                 Ce message ne contient aucun nom : connectez-vous pour voir la liste.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
 }

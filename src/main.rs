@@ -53,6 +53,17 @@ enum Command {
     },
     /// Mesure le débit et la latence des chemins critiques (voir docs/PERFORMANCE.md).
     Bench(relais::bench::BenchArgs),
+    /// Le journal des actions faites sous mandat.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Vérifie toute la chaîne d'empreintes du journal et nomme la première entrée altérée.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +138,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}/activation/{token}", config.public_url());
             Ok(())
         }
+        Some(Command::Journal {
+            command: JournalCommand::Verify,
+        }) => {
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate(clock.now()).await?;
+            let started = Instant::now();
+            let v = relais::journal::verify(&db).await?;
+            let secs = started.elapsed().as_secs_f64();
+            match v.first_broken {
+                None => {
+                    println!(
+                        "Journal intègre : {} entrée(s) dans {} chaîne(s) vérifiées en {:.3} s ({:.0} entrées/s).",
+                        v.entries,
+                        v.chains,
+                        secs,
+                        v.entries as f64 / secs.max(1e-9)
+                    );
+                    Ok(())
+                }
+                Some(b) => {
+                    eprintln!(
+                        "JOURNAL ALTÉRÉ : première entrée en défaut n° {} (structure {}, rang {}) : {}.",
+                        b.id, b.chain, b.seq, b.reason
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
         Some(Command::Totp { .. } | Command::Bench(_)) => Ok(()),
     }
 }
@@ -159,15 +198,33 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     let dummy_hash = accounts::password::hash(relais::crypto::random_token())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    let state = AppState::new(Inner {
-        db: db.clone(),
-        config: config.clone(),
-        clock: clock.clone(),
-        mailer,
+    let http = relais::franceconnect::http::HttpClient::real()?;
+    let state = AppState::new(Inner::build(
+        db.clone(),
+        config.clone(),
+        clock.clone(),
+        mailer.clone(),
         dummy_hash,
-    });
+        http,
+    )?);
+    if state.simulator.is_some() {
+        tracing::warn!(
+            "simulateur FranceConnect actif ({}{}) : développement seulement",
+            config.public_url(),
+            relais::config::SIMULATOR_PREFIX
+        );
+    }
     let (router, _) = web::app(state);
-    relais::sessions::spawn_cleanup(db, clock);
+    relais::sessions::spawn_cleanup(db.clone(), clock.clone());
+    relais::jobs::spawn_daily(
+        db,
+        clock,
+        relais::mandats::retention::Settings {
+            retention_days: config.retention_days,
+            public_url: config.public_url(),
+        },
+        mailer,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("écoute sur {addr} impossible"))?;

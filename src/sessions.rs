@@ -48,14 +48,16 @@ impl Session {
 }
 
 /// Creates a session for a person who just proved password and TOTP; returns the
-/// raw id for the cookie.
+/// raw id for the cookie. The sign-in is journaled in the same transaction (in the
+/// chain of the structure the person lands in; 0 for administrators without one).
 pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::Error> {
+    let mut tx = db.begin().await?;
     let structure_id: Option<i64> = sqlx::query(
         "SELECT m.structure_id FROM memberships m JOIN structures s ON s.id = m.structure_id
          WHERE m.account_id = $1 AND m.deactivated_at IS NULL ORDER BY s.name, s.id LIMIT 1",
     )
     .bind(account_id)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *tx)
     .await?
     .map(|r| r.try_get("structure_id"))
     .transpose()?;
@@ -69,8 +71,20 @@ pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::
     .bind(structure_id)
     .bind(crypto::random_token())
     .bind(now)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    crate::journal::append(
+        db,
+        &mut tx,
+        &crate::journal::NewEntry::new(
+            structure_id.unwrap_or(0),
+            crate::journal::Action::ConnexionAidant,
+        )
+        .account(account_id),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(raw)
 }
 
@@ -182,7 +196,11 @@ pub async fn renew_after_step_up(
     .bind(old_hash)
     .execute(db.pool())
     .await?;
-    Ok((done.rows_affected() == 1).then_some(raw))
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    crate::mandats::drafts::rebind(db, old_hash, &crypto::sha256_hex(&raw)).await?;
+    Ok(Some(raw))
 }
 
 /// Switches the current structure; false when the account is not an active member.

@@ -21,6 +21,9 @@ use crate::sessions::Session;
 pub enum Access {
     /// Anyone, signed in or not.
     Public,
+    /// A machine-to-machine endpoint (OpenID Connect token, userinfo): no session and
+    /// no CSRF token; the handler authenticates the client itself.
+    Api,
     /// Any signed-in account.
     SignedIn,
     /// An active member (aidant or référent) of the session's current structure.
@@ -62,6 +65,9 @@ pub async fn guard(
 ) -> Response {
     let ctx = req.extensions().get::<Ctx>().cloned();
     let session = ctx.as_ref().and_then(|c| c.session.clone());
+    if access == Access::Api {
+        return next.run(req).await;
+    }
     if access == Access::Public {
         if let Some(s) = session {
             req.extensions_mut().insert(SignedIn(s));
@@ -84,7 +90,7 @@ pub async fn guard(
     };
     req.extensions_mut().insert(SignedIn(session.clone()));
     match access {
-        Access::Public | Access::SignedIn => {}
+        Access::Public | Access::Api | Access::SignedIn => {}
         Access::Member => match session.member_of_current() {
             Some((structure_id, role)) => {
                 req.extensions_mut().insert(Member {

@@ -116,7 +116,14 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     true
 }
 
-pub async fn context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Paths of [`super::Access::Api`] routes: no CSRF token, no `Origin` check.
+pub type ApiRoutes = Arc<[&'static str]>;
+
+pub async fn context(
+    State((state, api)): State<(AppState, ApiRoutes)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id: Arc<str> = Arc::from(&crypto::random_token()[..16]);
     let method = req.method().clone();
@@ -171,7 +178,11 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
     };
 
     let mut req = req;
-    let safe = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let is_api = api.contains(&route.as_str());
+    let safe = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) || is_api;
+    if is_api {
+        new_csrf_cookie = None;
+    }
     if !safe {
         if !same_origin(&state, req.headers()) {
             tracing::warn!(request_id = %request_id, route = %route, "envoi refusé : origine étrangère");

@@ -19,7 +19,9 @@ use axum::routing::MethodRouter;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::franceconnect::{self, http::HttpClient, simulator::SimError, simulator::Simulator};
 use crate::mail::Mailer;
+use crate::mandats::attestation::Signer;
 pub use access::Access;
 
 pub struct Inner {
@@ -29,6 +31,40 @@ pub struct Inner {
     pub mailer: Mailer,
     /// Argon2 hash verified for unknown emails, so timing does not reveal accounts.
     pub dummy_hash: String,
+    /// Signs mandate and revocation attestations.
+    pub signer: Signer,
+    /// The usager's login (OpenID Connect client).
+    pub franceconnect: franceconnect::Client,
+    /// The built-in FranceConnect (development only).
+    pub simulator: Option<Simulator>,
+}
+
+impl Inner {
+    /// Wires the services that derive from the configuration.
+    pub fn build(
+        db: Db,
+        config: Config,
+        clock: SharedClock,
+        mailer: Mailer,
+        dummy_hash: String,
+        http: HttpClient,
+    ) -> Result<Inner, SimError> {
+        let simulator = if config.simulator_enabled() {
+            Some(Simulator::new(&config)?)
+        } else {
+            None
+        };
+        Ok(Inner {
+            signer: Signer::from_secret(&config.secret_key),
+            franceconnect: franceconnect::Client::new(&config, http),
+            simulator,
+            db,
+            config,
+            clock,
+            mailer,
+            dummy_hash,
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -105,7 +141,7 @@ impl Routes {
 /// The application: router and its route table.
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
-    use pages::{account, admin, auth, public, team};
+    use pages::{account, admin, auth, journal, mandats, public, simulator, team, usagers, verify};
     let r = Routes {
         router: Router::new(),
         table: Vec::new(),
@@ -189,12 +225,128 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Admin,
         post(admin::create_structure),
     )
-    .get("/admin/comptes", Access::Admin, get(admin::accounts));
+    .get("/admin/comptes", Access::Admin, get(admin::accounts))
+    .get("/mandats/nouveau", Access::Member, get(mandats::new_form))
+    .post(
+        "/mandats/nouveau",
+        Access::Member,
+        post(mandats::new_submit),
+    )
+    .get(
+        "/mandats/franceconnect/retour",
+        Access::Member,
+        get(mandats::callback),
+    )
+    .get(
+        "/mandats/franceconnect/deconnecte",
+        Access::Member,
+        get(mandats::after_logout),
+    )
+    .get(
+        "/mandats/brouillons/{draft}",
+        Access::Member,
+        get(mandats::recap),
+    )
+    .post(
+        "/mandats/brouillons/{draft}",
+        Access::Member,
+        post(mandats::confirm),
+    )
+    .get("/mandats/{mid}", Access::Member, get(mandats::show))
+    .post(
+        "/mandats/{mid}/revoquer",
+        Access::Member,
+        post(mandats::revoke_mandat),
+    )
+    .post(
+        "/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Member,
+        post(mandats::revoke_autorisation),
+    )
+    .get(
+        "/attestations/{token}",
+        Access::Member,
+        get(mandats::attestation_page),
+    )
+    .get(
+        "/attestations/{token}/pdf",
+        Access::Member,
+        get(mandats::attestation_pdf),
+    )
+    .get("/usagers", Access::Member, get(usagers::list))
+    .get("/usagers/{uid}", Access::Member, get(usagers::show))
+    .get(
+        "/usagers/{uid}/renouveler",
+        Access::Member,
+        get(usagers::renew_form),
+    )
+    .post(
+        "/usagers/{uid}/renouveler",
+        Access::Member,
+        post(usagers::renew),
+    )
+    .get(
+        "/structures/{sid}/journal",
+        Access::StructureManager,
+        get(journal::show),
+    )
+    .get(
+        "/structures/{sid}/journal.csv",
+        Access::StructureManager,
+        get(journal::export),
+    )
+    .get("/verifier/cles", Access::Public, get(verify::keys))
+    .get("/verifier/{token}", Access::Public, get(verify::show));
+    let r = if state.simulator.is_some() {
+        r.get(
+            "/franceconnect-simulateur/api/v2/.well-known/openid-configuration",
+            Access::Public,
+            get(simulator::discovery),
+        )
+        .get(
+            "/franceconnect-simulateur/api/v2/jwks",
+            Access::Public,
+            get(simulator::jwks),
+        )
+        .get(
+            "/franceconnect-simulateur/api/v2/authorize",
+            Access::Public,
+            get(simulator::authorize),
+        )
+        .post(
+            "/franceconnect-simulateur/api/v2/authorize",
+            Access::Public,
+            post(simulator::choose),
+        )
+        .post(
+            "/franceconnect-simulateur/api/v2/token",
+            Access::Api,
+            post(simulator::token),
+        )
+        .get(
+            "/franceconnect-simulateur/api/v2/userinfo",
+            Access::Api,
+            get(simulator::userinfo),
+        )
+        .get(
+            "/franceconnect-simulateur/api/v2/session/end",
+            Access::Public,
+            get(simulator::end_session),
+        )
+    } else {
+        r
+    };
+    let api: context::ApiRoutes = r
+        .table
+        .iter()
+        .filter(|i| i.access == Access::Api)
+        .map(|i| i.path)
+        .collect();
     let router = r
         .router
         .fallback(|| async { error::AppError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            (state.clone(), api),
             context::context,
         ))
         .with_state(state);

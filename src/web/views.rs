@@ -27,6 +27,7 @@ pub struct Nav {
     pub name: String,
     pub structure_name: Option<String>,
     pub team_href: Option<String>,
+    pub journal_href: Option<String>,
     pub is_admin: bool,
     pub is_member: bool,
 }
@@ -40,6 +41,10 @@ impl Shell {
                 structure_name: member.and(s.structure_name.clone()),
                 team_href: match member {
                     Some((sid, Role::Referent)) => Some(format!("/structures/{sid}/equipe")),
+                    _ => None,
+                },
+                journal_href: match member {
+                    Some((sid, Role::Referent)) => Some(format!("/structures/{sid}/journal")),
                     _ => None,
                 },
                 is_admin: s.is_admin,
@@ -90,6 +95,15 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "structure" => "Structure changée.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",
+        "mandat-cree" => {
+            "Mandat créé. Imprimez l'attestation et faites-la signer par la personne et par vous-même."
+        }
+        "mandat-revoque" => {
+            "Mandat révoqué. Imprimez l'attestation de révocation et remettez-la à la personne."
+        }
+        "autorisation-revoquee" => {
+            "Démarche révoquée. Imprimez l'attestation de révocation et remettez-la à la personne."
+        }
         _ => return None,
     })
 }

@@ -144,14 +144,12 @@ impl TestApp {
         let dummy_hash = relais::accounts::password::hash("mot de passe factice".into())
             .await
             .unwrap();
-        let state = AppState::new(Inner {
-            db,
-            config,
-            clock: clock.clone(),
-            mailer: mailer.clone(),
-            dummy_hash,
-        });
+        let (http, slot) = relais::franceconnect::http::HttpClient::in_process();
+        let state = AppState::new(
+            Inner::build(db, config, clock.clone(), mailer.clone(), dummy_hash, http).unwrap(),
+        );
         let (router, routes) = web::app(state.clone());
+        let _ = slot.set(router.clone());
         TestApp {
             backend,
             router,

@@ -55,6 +55,68 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/admin/structures/nouvelle", Access::Admin),
     ("POST", "/admin/structures/nouvelle", Access::Admin),
     ("GET", "/admin/comptes", Access::Admin),
+    ("GET", "/mandats/nouveau", Access::Member),
+    ("POST", "/mandats/nouveau", Access::Member),
+    ("GET", "/mandats/franceconnect/retour", Access::Member),
+    ("GET", "/mandats/franceconnect/deconnecte", Access::Member),
+    ("GET", "/mandats/brouillons/{draft}", Access::Member),
+    ("POST", "/mandats/brouillons/{draft}", Access::Member),
+    ("GET", "/mandats/{mid}", Access::Member),
+    ("POST", "/mandats/{mid}/revoquer", Access::Member),
+    (
+        "POST",
+        "/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Member,
+    ),
+    ("GET", "/attestations/{token}", Access::Member),
+    ("GET", "/attestations/{token}/pdf", Access::Member),
+    ("GET", "/usagers", Access::Member),
+    ("GET", "/usagers/{uid}", Access::Member),
+    ("GET", "/usagers/{uid}/renouveler", Access::Member),
+    ("POST", "/usagers/{uid}/renouveler", Access::Member),
+    ("GET", "/structures/{sid}/journal", Access::StructureManager),
+    (
+        "GET",
+        "/structures/{sid}/journal.csv",
+        Access::StructureManager,
+    ),
+    ("GET", "/verifier/cles", Access::Public),
+    ("GET", "/verifier/{token}", Access::Public),
+    (
+        "GET",
+        "/franceconnect-simulateur/api/v2/.well-known/openid-configuration",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/franceconnect-simulateur/api/v2/jwks",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/franceconnect-simulateur/api/v2/authorize",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/franceconnect-simulateur/api/v2/authorize",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/franceconnect-simulateur/api/v2/token",
+        Access::Api,
+    ),
+    (
+        "GET",
+        "/franceconnect-simulateur/api/v2/userinfo",
+        Access::Api,
+    ),
+    (
+        "GET",
+        "/franceconnect-simulateur/api/v2/session/end",
+        Access::Public,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +142,7 @@ const EVERYONE: [Who; 6] = [
 /// structure A.
 fn allowed(access: Access, who: Who) -> bool {
     match access {
-        Access::Public => true,
+        Access::Public | Access::Api => true,
         Access::SignedIn => who != Who::Anonymous,
         Access::Member => matches!(
             who,
@@ -149,6 +211,9 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{sid}", &a.to_string())
             .replace("{aid}", &target.id.to_string())
             .replace("{token}", &"ab".repeat(32))
+            .replace("{draft}", &"cd".repeat(32))
+            .replace("{mid}", "1")
+            .replace("{uid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -3,8 +3,13 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod journal;
+pub mod mandats;
 pub mod public;
+pub mod simulator;
 pub mod team;
+pub mod usagers;
+pub mod verify;
 
 use axum::response::{IntoResponse, Redirect, Response};
 

@@ -1,0 +1,85 @@
+//! Background jobs in the database (`jobs` table), so that with several app servers
+//! each due job runs once: a server claims a job with one atomic `UPDATE` (a lease of
+//! 10 minutes), runs it, then schedules the next run. Jobs are idempotent: a job
+//! whose server died mid-run is simply run again when its lease ends.
+
+use sqlx::Row;
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+/// How long a claimed job is leased to the server running it.
+const LEASE: i64 = 600;
+
+/// Claims `name` if it is due; returns true when this server must run it now.
+pub async fn claim(db: &Db, name: &str, now: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query("INSERT INTO jobs (name, run_after) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET locked_until = $2
+         WHERE name = $1 AND run_after <= $3 AND (locked_until IS NULL OR locked_until < $3)",
+    )
+    .bind(name)
+    .bind(now + LEASE)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the run and schedules the next one.
+pub async fn finish(
+    db: &Db,
+    name: &str,
+    now: i64,
+    next: i64,
+    result: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET locked_until = NULL, last_run_at = $2, run_after = $3, last_result = $4 WHERE name = $1",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(next)
+    .bind(result)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The last result of a job, for the administrators and the tests.
+pub async fn last_result(db: &Db, name: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        match sqlx::query("SELECT last_result FROM jobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db.pool())
+            .await?
+        {
+            Some(r) => r.try_get("last_result")?,
+            None => None,
+        },
+    )
+}
+
+/// Runs the daily jobs when due: checks every minute.
+pub fn spawn_daily(
+    db: Db,
+    clock: SharedClock,
+    settings: crate::mandats::retention::Settings,
+    mailer: crate::mail::Mailer,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) =
+                crate::mandats::retention::run_if_due(&db, &mailer, &settings, clock.now()).await
+            {
+                tracing::warn!(cause = %e, "tâche quotidienne de conservation impossible");
+            }
+        }
+    });
+}

@@ -1,0 +1,522 @@
+//! The journal: the tamper-evident, append-only record of everything done under
+//! mandates.
+//!
+//! - One hash chain per structure (`chain` = structure id; 0 for platform-level
+//!   entries), so structures never wait for one another. Each entry stores the
+//!   SHA-256 of its canonical content, which includes the previous entry's hash.
+//! - Personal fields (a usager's name…) live in `journal_personal` and are only
+//!   *committed* in the entry by `personal_hash` = SHA-256(salt, data). Deleting
+//!   them when a usager is deleted (pseudonymisation) leaves the chain verifiable.
+//! - Database triggers refuse UPDATE and DELETE on `journal` (both backends).
+//! - Entries are appended inside the transaction of the change they record.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::crypto;
+use crate::db::{Db, Tx};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What was done. The keys are stored; the labels are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ConnexionAidant,
+    ConnexionUsagerFranceConnect,
+    CreationMandat,
+    CreationAutorisation,
+    CreationAttestation,
+    RenouvellementMandat,
+    RevocationAutorisation,
+    RevocationMandat,
+    UtilisationAutorisation,
+    SuppressionUsager,
+}
+
+impl Action {
+    pub const ALL: [Action; 10] = [
+        Action::ConnexionAidant,
+        Action::ConnexionUsagerFranceConnect,
+        Action::CreationMandat,
+        Action::CreationAutorisation,
+        Action::CreationAttestation,
+        Action::RenouvellementMandat,
+        Action::RevocationAutorisation,
+        Action::RevocationMandat,
+        Action::UtilisationAutorisation,
+        Action::SuppressionUsager,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            Action::ConnexionAidant => "connexion_aidant",
+            Action::ConnexionUsagerFranceConnect => "connexion_usager_franceconnect",
+            Action::CreationMandat => "creation_mandat",
+            Action::CreationAutorisation => "creation_autorisation",
+            Action::CreationAttestation => "creation_attestation",
+            Action::RenouvellementMandat => "renouvellement_mandat",
+            Action::RevocationAutorisation => "revocation_autorisation",
+            Action::RevocationMandat => "revocation_mandat",
+            Action::UtilisationAutorisation => "utilisation_autorisation",
+            Action::SuppressionUsager => "suppression_usager",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::ConnexionAidant => "Connexion d'un aidant",
+            Action::ConnexionUsagerFranceConnect => "Connexion de l'usager avec FranceConnect",
+            Action::CreationMandat => "Création d'un mandat",
+            Action::CreationAutorisation => "Création d'une autorisation",
+            Action::CreationAttestation => "Création d'une attestation",
+            Action::RenouvellementMandat => "Renouvellement d'un mandat",
+            Action::RevocationAutorisation => "Révocation d'une autorisation",
+            Action::RevocationMandat => "Révocation d'un mandat",
+            Action::UtilisationAutorisation => "Utilisation d'une autorisation",
+            Action::SuppressionUsager => "Suppression des données d'un usager (conservation)",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.key() == raw)
+    }
+}
+
+/// An entry to append.
+#[derive(Debug, Default, Clone)]
+pub struct NewEntry {
+    pub chain: i64,
+    pub action: Option<Action>,
+    pub account_id: Option<i64>,
+    pub usager_id: Option<i64>,
+    pub mandat_id: Option<i64>,
+    pub autorisation_id: Option<i64>,
+    pub demarche: Option<String>,
+    /// Non-personal details (JSON object text or empty).
+    pub details: String,
+    /// Personal details (JSON object text), committed separately.
+    pub personal: Option<String>,
+}
+
+impl NewEntry {
+    pub fn new(chain: i64, action: Action) -> Self {
+        NewEntry {
+            chain,
+            action: Some(action),
+            ..NewEntry::default()
+        }
+    }
+    pub fn account(mut self, id: i64) -> Self {
+        self.account_id = Some(id);
+        self
+    }
+    pub fn usager(mut self, id: i64) -> Self {
+        self.usager_id = Some(id);
+        self
+    }
+    pub fn mandat(mut self, id: i64) -> Self {
+        self.mandat_id = Some(id);
+        self
+    }
+    pub fn autorisation(mut self, id: i64, demarche: &str) -> Self {
+        self.autorisation_id = Some(id);
+        self.demarche = Some(demarche.to_owned());
+        self
+    }
+    pub fn details(mut self, json: serde_json::Value) -> Self {
+        self.details = json.to_string();
+        self
+    }
+    pub fn personal(mut self, json: serde_json::Value) -> Self {
+        self.personal = Some(json.to_string());
+        self
+    }
+}
+
+/// The stored fields that the hash covers.
+struct Hashed<'a> {
+    chain: i64,
+    seq: i64,
+    at: i64,
+    action: &'a str,
+    account_id: Option<i64>,
+    usager_id: Option<i64>,
+    mandat_id: Option<i64>,
+    autorisation_id: Option<i64>,
+    demarche: Option<&'a str>,
+    details: &'a str,
+    personal_hash: &'a str,
+    prev_hash: &'a str,
+}
+
+fn opt(buf: &mut String, v: Option<i64>) {
+    if let Some(v) = v {
+        let _ = write!(buf, "{v}");
+    }
+    buf.push('\u{1f}');
+}
+
+impl Hashed<'_> {
+    /// SHA-256 over a canonical text: version, then every field separated by the
+    /// unit separator (which no stored text contains: details are JSON, which
+    /// escapes control characters).
+    fn hash(&self, buf: &mut String) -> String {
+        buf.clear();
+        let _ = write!(
+            buf,
+            "relais-journal-v1\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}",
+            self.chain, self.seq, self.at, self.action
+        );
+        opt(buf, self.account_id);
+        opt(buf, self.usager_id);
+        opt(buf, self.mandat_id);
+        opt(buf, self.autorisation_id);
+        buf.push_str(self.demarche.unwrap_or(""));
+        buf.push('\u{1f}');
+        buf.push_str(self.details);
+        buf.push('\u{1f}');
+        buf.push_str(self.personal_hash);
+        buf.push('\u{1f}');
+        buf.push_str(self.prev_hash);
+        hex::encode(Sha256::digest(buf.as_bytes()))
+    }
+}
+
+/// Commitment to personal data: SHA-256(salt, data). The random salt makes the
+/// commitment useless to guess names from once the data is deleted.
+pub fn personal_hash(salt: &str, data: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0x1f]);
+    h.update(data.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends an entry inside `tx`. The caller's transaction must hold the chain's
+/// structure lock ([`Db::lock_structure`]) so appends to one chain are serial.
+pub async fn append(db: &Db, tx: &mut Tx, e: &NewEntry, now: i64) -> Result<i64, sqlx::Error> {
+    let action = e.action.map(Action::key).unwrap_or("inconnue");
+    db.lock_structure(tx, e.chain).await?;
+    let last =
+        sqlx::query("SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(e.chain)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (seq, prev_hash) = match last {
+        Some(r) => (
+            r.try_get::<i64, _>("seq")? + 1,
+            r.try_get::<String, _>("hash")?,
+        ),
+        None => (1, GENESIS.to_owned()),
+    };
+    let (personal, p_hash) = match &e.personal {
+        Some(data) => {
+            let salt = crypto::random_token();
+            let h = personal_hash(&salt, data);
+            (Some((salt, data)), h)
+        }
+        None => (None, String::new()),
+    };
+    let hashed = Hashed {
+        chain: e.chain,
+        seq,
+        at: now,
+        action,
+        account_id: e.account_id,
+        usager_id: e.usager_id,
+        mandat_id: e.mandat_id,
+        autorisation_id: e.autorisation_id,
+        demarche: e.demarche.as_deref(),
+        details: &e.details,
+        personal_hash: &p_hash,
+        prev_hash: &prev_hash,
+    };
+    let hash = hashed.hash(&mut String::new());
+    let id: i64 = sqlx::query(
+        "INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
+             autorisation_id, demarche, details, personal_hash, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    )
+    .bind(e.chain)
+    .bind(seq)
+    .bind(now)
+    .bind(action)
+    .bind(e.account_id)
+    .bind(e.usager_id)
+    .bind(e.mandat_id)
+    .bind(e.autorisation_id)
+    .bind(e.demarche.as_deref())
+    .bind(&e.details)
+    .bind(&p_hash)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    if let Some((salt, data)) = personal {
+        sqlx::query(
+            "INSERT INTO journal_personal (entry_id, usager_id, salt, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(e.usager_id)
+        .bind(salt)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(id)
+}
+
+/// The outcome of `relais journal verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub entries: u64,
+    pub chains: u64,
+    /// The first entry whose stored hash, link or personal commitment is wrong.
+    pub first_broken: Option<Broken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub id: i64,
+    pub chain: i64,
+    pub seq: i64,
+    pub reason: &'static str,
+}
+
+/// Walks every chain in order and recomputes every hash. Personal data still
+/// present must match its commitment.
+pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query(
+        "SELECT j.id, j.chain, j.seq, j.at, j.action, j.account_id, j.usager_id, j.mandat_id,
+                j.autorisation_id, j.demarche, j.details, j.personal_hash, j.prev_hash, j.hash,
+                p.salt, p.data
+         FROM journal j LEFT JOIN journal_personal p ON p.entry_id = j.id
+         ORDER BY j.chain, j.seq",
+    )
+    .fetch(db.pool());
+    let mut buf = String::with_capacity(512);
+    let mut entries = 0u64;
+    let mut chains = 0u64;
+    let mut current_chain: Option<i64> = None;
+    let mut expected_prev = GENESIS.to_owned();
+    let mut expected_seq = 1i64;
+    while let Some(r) = rows.try_next().await? {
+        entries += 1;
+        let id: i64 = r.try_get("id")?;
+        let chain: i64 = r.try_get("chain")?;
+        let seq: i64 = r.try_get("seq")?;
+        if current_chain != Some(chain) {
+            current_chain = Some(chain);
+            chains += 1;
+            expected_prev = GENESIS.to_owned();
+            expected_seq = 1;
+        }
+        let broken = |reason| Broken {
+            id,
+            chain,
+            seq,
+            reason,
+        };
+        let action: String = r.try_get("action")?;
+        let demarche: Option<String> = r.try_get("demarche")?;
+        let details: String = r.try_get("details")?;
+        let p_hash: String = r.try_get("personal_hash")?;
+        let prev_hash: String = r.try_get("prev_hash")?;
+        let hash: String = r.try_get("hash")?;
+        if seq != expected_seq {
+            return Ok(done(
+                entries,
+                chains,
+                broken("entrée manquante ou déplacée"),
+            ));
+        }
+        if prev_hash != expected_prev {
+            return Ok(done(
+                entries,
+                chains,
+                broken("lien avec l'entrée précédente rompu"),
+            ));
+        }
+        let computed = Hashed {
+            chain,
+            seq,
+            at: r.try_get("at")?,
+            action: &action,
+            account_id: r.try_get("account_id")?,
+            usager_id: r.try_get("usager_id")?,
+            mandat_id: r.try_get("mandat_id")?,
+            autorisation_id: r.try_get("autorisation_id")?,
+            demarche: demarche.as_deref(),
+            details: &details,
+            personal_hash: &p_hash,
+            prev_hash: &prev_hash,
+        }
+        .hash(&mut buf);
+        if computed != hash {
+            return Ok(done(entries, chains, broken("contenu modifié")));
+        }
+        let salt: Option<String> = r.try_get("salt")?;
+        let data: Option<String> = r.try_get("data")?;
+        if let (Some(salt), Some(data)) = (salt, data)
+            && personal_hash(&salt, &data) != p_hash
+        {
+            return Ok(done(
+                entries,
+                chains,
+                broken("données personnelles modifiées"),
+            ));
+        }
+        expected_prev = hash;
+        expected_seq += 1;
+    }
+    Ok(Verification {
+        entries,
+        chains,
+        first_broken: None,
+    })
+}
+
+fn done(entries: u64, chains: u64, b: Broken) -> Verification {
+    Verification {
+        entries,
+        chains,
+        first_broken: Some(b),
+    }
+}
+
+/// One entry as the référent reads it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub at: i64,
+    pub action: String,
+    pub account_name: Option<String>,
+    pub account_id: Option<i64>,
+    pub usager_id: Option<i64>,
+    pub usager_name: Option<String>,
+    pub mandat_id: Option<i64>,
+    pub demarche: Option<String>,
+    pub details: String,
+    pub hash: String,
+}
+
+impl Entry {
+    pub fn action_label(&self) -> &'static str {
+        Action::parse(&self.action)
+            .map(Action::label)
+            .unwrap_or("Action")
+    }
+    pub fn when(&self) -> String {
+        crate::time_fr::date_time(self.at)
+    }
+    pub fn demarche_label(&self) -> &'static str {
+        self.demarche
+            .as_deref()
+            .and_then(|d| crate::mandats::Demarche::parse(d).ok())
+            .map(crate::mandats::Demarche::title)
+            .unwrap_or("")
+    }
+    /// The usager's name if still kept, else a pseudonym.
+    pub fn usager_label(&self) -> String {
+        match (&self.usager_name, self.usager_id) {
+            (Some(n), _) => n.clone(),
+            (None, Some(id)) => format!("Usager n° {id} (données supprimées)"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Filters of the journal page.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub account_id: Option<i64>,
+    pub usager_id: Option<i64>,
+    pub action: Option<Action>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// A structure's journal, newest first.
+pub async fn list(
+    db: &Db,
+    structure_id: i64,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Entry>, i64), sqlx::Error> {
+    let where_ = "j.chain = $1
+          AND ($2 = 0 OR j.account_id = $3)
+          AND ($4 = 0 OR j.usager_id = $5)
+          AND ($6 = '' OR j.action = $6)
+          AND j.at >= $7 AND j.at < $8";
+    let action = f.action.map(Action::key).unwrap_or("");
+    let count_sql = format!("SELECT COUNT(*) AS n FROM journal j WHERE {where_}");
+    let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count_sql))
+        .bind(structure_id)
+        .bind(i64::from(f.account_id.is_some()))
+        .bind(f.account_id.unwrap_or(0))
+        .bind(i64::from(f.usager_id.is_some()))
+        .bind(f.usager_id.unwrap_or(0))
+        .bind(action)
+        .bind(f.from.unwrap_or(0))
+        .bind(f.to.unwrap_or(i64::MAX))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    let sql = format!(
+        "SELECT j.id, j.at, j.action, j.account_id, a.full_name, j.usager_id, p.data,
+                j.mandat_id, j.demarche, j.details, j.hash
+         FROM journal j
+         LEFT JOIN accounts a ON a.id = j.account_id
+         LEFT JOIN journal_personal p ON p.entry_id = j.id
+         WHERE {where_}
+         ORDER BY j.seq DESC LIMIT $9 OFFSET $10"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(structure_id)
+        .bind(i64::from(f.account_id.is_some()))
+        .bind(f.account_id.unwrap_or(0))
+        .bind(i64::from(f.usager_id.is_some()))
+        .bind(f.usager_id.unwrap_or(0))
+        .bind(action)
+        .bind(f.from.unwrap_or(0))
+        .bind(f.to.unwrap_or(i64::MAX))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await?;
+    let entries = rows
+        .iter()
+        .map(|r| {
+            let personal: Option<String> = r.try_get("data")?;
+            let usager_name = personal
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                .and_then(|v| v.get("usager").and_then(|n| n.as_str()).map(str::to_owned));
+            Ok(Entry {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                action: r.try_get("action")?,
+                account_id: r.try_get("account_id")?,
+                account_name: r.try_get("full_name")?,
+                usager_id: r.try_get("usager_id")?,
+                usager_name,
+                mandat_id: r.try_get("mandat_id")?,
+                demarche: r.try_get("demarche")?,
+                details: r.try_get("details")?,
+                hash: r.try_get("hash")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((entries, total))
+}
+
+/// Deletes the personal fields of a usager's entries (pseudonymisation): the
+/// entries and their hashes stay, the chain still verifies.
+pub async fn pseudonymise_usager(tx: &mut Tx, usager_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM journal_personal WHERE usager_id = $1")
+        .bind(usager_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,216 @@
+//! Mandate drafts: what the aidant chose (démarches, duration), kept while the usager
+//! logs in with FranceConnect and until the recap is confirmed. A draft is bound to
+//! the aidant's session, lives 30 minutes and is deleted in the transaction that
+//! writes the mandate.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Actor, Demarche, Duree, Identity};
+use crate::crypto;
+use crate::db::{Db, Tx};
+
+/// How long a draft (and so a FranceConnect round trip plus the recap) may take.
+pub const TTL: i64 = 30 * 60;
+
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub id: i64,
+    pub public_id: String,
+    pub account_id: i64,
+    pub structure_id: i64,
+    pub demarches: Vec<Demarche>,
+    pub duree: Duree,
+    pub is_remote: bool,
+    pub usager_id: Option<i64>,
+    pub renewed_from: Option<i64>,
+    pub identity: Option<Identity>,
+    pub nonce: Option<String>,
+    pub expires_at: i64,
+}
+
+impl Draft {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        let identity: Option<String> = r.try_get("identity")?;
+        let days: i64 = r.try_get("duration_days")?;
+        Ok(Draft {
+            id: r.try_get("id")?,
+            public_id: r.try_get("public_id")?,
+            account_id: r.try_get("account_id")?,
+            structure_id: r.try_get("structure_id")?,
+            demarches: Demarche::parse_list(&r.try_get::<String, _>("demarches")?),
+            duree: Duree::from_days(days).unwrap_or(Duree::Court),
+            is_remote: r.try_get::<i64, _>("is_remote")? != 0,
+            usager_id: r.try_get("usager_id")?,
+            renewed_from: r.try_get("renewed_from")?,
+            identity: identity.and_then(|j| serde_json::from_str(&j).ok()),
+            nonce: r.try_get("nonce")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, public_id, account_id, structure_id, demarches, duration_days, is_remote, \
+                       usager_id, renewed_from, identity, nonce, expires_at";
+
+/// What the aidant chose on the first page.
+pub struct Choice<'a> {
+    pub demarches: &'a [Demarche],
+    pub duree: Duree,
+    pub is_remote: bool,
+}
+
+/// Starts a FranceConnect draft; returns (public id, raw `state`, `nonce`).
+pub async fn start_franceconnect(
+    db: &Db,
+    session_hash: &str,
+    actor: Actor,
+    choice: &Choice<'_>,
+    now: i64,
+) -> Result<(String, String, String), sqlx::Error> {
+    let public_id = crypto::random_token();
+    let state = crypto::random_token();
+    let nonce = crypto::random_token();
+    sqlx::query(
+        "INSERT INTO mandat_drafts (public_id, state_hash, nonce, session_hash, account_id,
+             structure_id, demarches, duration_days, is_remote, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&public_id)
+    .bind(crypto::sha256_hex(&state))
+    .bind(&nonce)
+    .bind(session_hash)
+    .bind(actor.account_id)
+    .bind(actor.structure_id)
+    .bind(Demarche::join(choice.demarches))
+    .bind(choice.duree.days())
+    .bind(i64::from(choice.is_remote))
+    .bind(now)
+    .bind(now + TTL)
+    .execute(db.pool())
+    .await?;
+    Ok((public_id, state, nonce))
+}
+
+/// Starts a renewal draft for a known usager (no FranceConnect step).
+pub async fn start_renewal(
+    db: &Db,
+    session_hash: &str,
+    actor: Actor,
+    usager_id: i64,
+    renewed_from: Option<i64>,
+    choice: &Choice<'_>,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    let public_id = crypto::random_token();
+    sqlx::query(
+        "INSERT INTO mandat_drafts (public_id, session_hash, account_id, structure_id, demarches,
+             duration_days, is_remote, usager_id, renewed_from, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&public_id)
+    .bind(session_hash)
+    .bind(actor.account_id)
+    .bind(actor.structure_id)
+    .bind(Demarche::join(choice.demarches))
+    .bind(choice.duree.days())
+    .bind(i64::from(choice.is_remote))
+    .bind(usager_id)
+    .bind(renewed_from)
+    .bind(now)
+    .bind(now + TTL)
+    .execute(db.pool())
+    .await?;
+    Ok(public_id)
+}
+
+/// The draft a FranceConnect callback's `state` belongs to, for this session only.
+pub async fn by_state(
+    db: &Db,
+    state: &str,
+    session_hash: &str,
+    now: i64,
+) -> Result<Option<Draft>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM mandat_drafts WHERE state_hash = $1 AND session_hash = $2 AND expires_at > $3"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(crypto::sha256_hex(state))
+        .bind(session_hash)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| Draft::from_row(&r))
+        .transpose()
+}
+
+/// A draft by its public id, for this session only.
+pub async fn find(
+    db: &Db,
+    public_id: &str,
+    session_hash: &str,
+    now: i64,
+) -> Result<Option<Draft>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM mandat_drafts WHERE public_id = $1 AND session_hash = $2 AND expires_at > $3"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(public_id)
+        .bind(session_hash)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| Draft::from_row(&r))
+        .transpose()
+}
+
+/// Stores the verified identity; the `state` can no longer be used.
+pub async fn set_identity(db: &Db, id: i64, identity: &Identity) -> Result<bool, sqlx::Error> {
+    let json = serde_json::to_string(identity)
+        .map_err(|e| sqlx::Error::Protocol(format!("identité : {e}")))?;
+    let done = sqlx::query(
+        "UPDATE mandat_drafts SET identity = $1, state_hash = NULL WHERE id = $2 AND state_hash IS NOT NULL",
+    )
+    .bind(json)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Consumes a draft inside the mandate's transaction; false if already consumed.
+pub async fn consume(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM mandat_drafts WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Drops a draft (failed FranceConnect login, cancel).
+pub async fn discard(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM mandat_drafts WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Follows a session id renewal (TOTP step-up) so drafts stay bound to it.
+pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE mandat_drafts SET session_hash = $1 WHERE session_hash = $2")
+        .bind(new_hash)
+        .bind(old_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes expired drafts (they may hold an identity read from FranceConnect).
+pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM mandat_drafts WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,1142 @@
+//! Mandates (Aidants Connect): a usager gives a **structure** a mandate for a set of
+//! démarches and a duration; each démarche is an autorisation, revocable on its own.
+//!
+//! - [`create`] writes, in one transaction: the usager (upsert by hashed FranceConnect
+//!   `sub`), the mandat, one autorisation per démarche, the revocation of overlapping
+//!   autorisations (one active autorisation per structure, usager and démarche), the
+//!   signed attestation and the journal entries.
+//! - [`revoke_autorisation`] and [`revoke_mandat`] likewise, each with its attestation.
+//! - [`usagers`] lists a structure's usagers by state, searched without accents.
+//! - [`retention`] deletes usagers whose mandates all ended long ago.
+
+pub mod attestation;
+pub mod drafts;
+pub mod retention;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{Db, Tx};
+use crate::journal::{self, Action, NewEntry};
+
+/// Version of the mandate text printed on attestations.
+pub const TEMPLATE_VERSION: &str = "2026-11";
+
+/// A category of administrative procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Demarche {
+    Papiers,
+    Famille,
+    Social,
+    Travail,
+    Logement,
+    Transports,
+    Argent,
+    Justice,
+    Etranger,
+    Loisirs,
+}
+
+impl Demarche {
+    pub const ALL: [Demarche; 10] = [
+        Demarche::Papiers,
+        Demarche::Famille,
+        Demarche::Social,
+        Demarche::Travail,
+        Demarche::Logement,
+        Demarche::Transports,
+        Demarche::Argent,
+        Demarche::Justice,
+        Demarche::Etranger,
+        Demarche::Loisirs,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            Demarche::Papiers => "papiers",
+            Demarche::Famille => "famille",
+            Demarche::Social => "social",
+            Demarche::Travail => "travail",
+            Demarche::Logement => "logement",
+            Demarche::Transports => "transports",
+            Demarche::Argent => "argent",
+            Demarche::Justice => "justice",
+            Demarche::Etranger => "etranger",
+            Demarche::Loisirs => "loisirs",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Demarche::Papiers => "Papiers - Citoyenneté - Élections",
+            Demarche::Famille => "Famille - Scolarité",
+            Demarche::Social => "Social - Santé",
+            Demarche::Travail => "Travail - Formation",
+            Demarche::Logement => "Logement",
+            Demarche::Transports => "Transports - Mobilité",
+            Demarche::Argent => "Argent - Impôts - Consommation",
+            Demarche::Justice => "Justice",
+            Demarche::Etranger => "Étranger - Europe",
+            Demarche::Loisirs => "Loisirs - Sport - Culture",
+        }
+    }
+    pub fn examples(self) -> &'static str {
+        match self {
+            Demarche::Papiers => "état civil, passeport, élections, carte d'identité",
+            Demarche::Famille => "allocations familiales, naissance, mariage, Pacs, scolarité",
+            Demarche::Social => "carte Vitale, chômage, handicap, RSA, personnes âgées",
+            Demarche::Travail => "CDD, concours, retraite, démission",
+            Demarche::Logement => {
+                "allocations logement, permis de construire, logement social, fin de bail"
+            }
+            Demarche::Transports => "carte grise, permis de conduire, infractions",
+            Demarche::Argent => "impôts, crédit, Livret A, assurance, surendettement",
+            Demarche::Justice => "casier judiciaire, plainte, aide juridictionnelle",
+            Demarche::Etranger => "titres de séjour, attestation d'accueil, regroupement familial",
+            Demarche::Loisirs => "animaux, permis bateau, permis de chasser",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Demarche, &'static str> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.key() == raw)
+            .ok_or("Cette démarche n'existe pas : choisissez dans la liste.")
+    }
+    /// Parses a comma-separated list (as stored), ignoring unknown keys.
+    pub fn parse_list(raw: &str) -> Vec<Demarche> {
+        let mut v: Vec<Demarche> = raw
+            .split(',')
+            .filter_map(|k| Demarche::parse(k.trim()).ok())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+    pub fn join(list: &[Demarche]) -> String {
+        list.iter().map(|d| d.key()).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The durations a mandate may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duree {
+    Court,
+    Mois,
+    SixMois,
+    Long,
+}
+
+impl Duree {
+    pub const ALL: [Duree; 4] = [Duree::Court, Duree::Mois, Duree::SixMois, Duree::Long];
+    pub fn days(self) -> i64 {
+        match self {
+            Duree::Court => 1,
+            Duree::Mois => 31,
+            Duree::SixMois => 182,
+            Duree::Long => 365,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Duree::Court => "1 jour (mandat court : il prend fin demain soir)",
+            Duree::Mois => "1 mois (31 jours)",
+            Duree::SixMois => "6 mois (182 jours)",
+            Duree::Long => "1 an (365 jours, mandat long)",
+        }
+    }
+    pub fn from_days(days: i64) -> Result<Duree, &'static str> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.days() == days)
+            .ok_or("Choisissez la durée du mandat dans la liste.")
+    }
+    pub fn parse(raw: &str) -> Result<Duree, &'static str> {
+        raw.trim()
+            .parse::<i64>()
+            .map_err(|_| "Choisissez la durée du mandat dans la liste.")
+            .and_then(Duree::from_days)
+    }
+    /// End of a mandate created at `now`: midnight (Paris) ending the day `days`
+    /// days later, so a 1-day mandate lasts until tomorrow evening.
+    pub fn expiry(self, now: i64) -> i64 {
+        crate::time_fr::paris_midnight(now, self.days() + 1)
+    }
+}
+
+/// The usager's identity as FranceConnect gave it (the `sub` is kept hashed only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub sub_hash: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub preferred_username: String,
+    pub birthdate: String,
+    pub gender: String,
+    pub birthplace: String,
+    pub birthcountry: String,
+    pub email: String,
+}
+
+impl Identity {
+    /// "Angela Claire Louise DUBOIS", or "Pierre DUBOIS (né MERCIER)" with a usage name.
+    pub fn display_name(&self) -> String {
+        display_name(
+            &self.given_name,
+            &self.family_name,
+            &self.preferred_username,
+            &self.gender,
+        )
+    }
+    pub fn birthdate_fr(&self) -> String {
+        birthdate_fr(&self.birthdate)
+    }
+}
+
+pub fn display_name(given: &str, family: &str, usage: &str, gender: &str) -> String {
+    if usage.is_empty() || usage == family {
+        format!("{given} {family}")
+    } else {
+        let born = if gender == "female" { "née" } else { "né" };
+        format!("{given} {usage} ({born} {family})")
+    }
+}
+
+/// `1962-08-24` → `24/08/1962`.
+pub fn birthdate_fr(iso: &str) -> String {
+    let parts: Vec<&str> = iso.split('-').collect();
+    match parts.as_slice() {
+        [y, m, d] => format!("{d}/{m}/{y}"),
+        _ => iso.to_owned(),
+    }
+}
+
+/// Lower-case, without accents or punctuation, single spaces: what name search compares.
+pub fn search_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = true;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let base = match c {
+            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'æ' => {
+                out.push('a');
+                'e'
+            }
+            'œ' => {
+                out.push('o');
+                'e'
+            }
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        };
+        if base == ' ' {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(base);
+            space = false;
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MandatError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// A message for the person, in plain French.
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+/// Who acts: an active member of the structure.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub account_id: i64,
+    pub structure_id: i64,
+}
+
+/// What the aidant confirmed on the recap page.
+pub struct NewMandat<'a> {
+    pub demarches: &'a [Demarche],
+    pub duree: Duree,
+    pub is_remote: bool,
+    pub usager: UsagerRef<'a>,
+    pub renewed_from: Option<i64>,
+    /// The draft this mandate comes from: consumed in the same transaction, so a
+    /// recap confirmed twice writes one mandate.
+    pub draft_id: Option<i64>,
+}
+
+pub enum UsagerRef<'a> {
+    /// Just identified through FranceConnect.
+    Identified(&'a Identity),
+    /// Already known (renewal).
+    Known(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub mandat_id: i64,
+    pub usager_id: i64,
+    pub attestation_token: String,
+    pub replaced: Vec<i64>,
+}
+
+/// Upserts the usager by hashed `sub`; returns its id.
+async fn upsert_usager(tx: &mut Tx, id: &Identity, now: i64) -> Result<i64, sqlx::Error> {
+    let key = search_key(&format!(
+        "{} {} {}",
+        id.given_name, id.family_name, id.preferred_username
+    ));
+    let existing = sqlx::query("SELECT id FROM usagers WHERE sub_hash = $1")
+        .bind(&id.sub_hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(r) = existing {
+        let uid: i64 = r.try_get("id")?;
+        sqlx::query(
+            "UPDATE usagers SET given_name = $1, family_name = $2, preferred_username = $3,
+                 birthdate = $4, gender = $5, birthplace = $6, birthcountry = $7, email = $8,
+                 search_key = $9, updated_at = $10 WHERE id = $11",
+        )
+        .bind(&id.given_name)
+        .bind(&id.family_name)
+        .bind(&id.preferred_username)
+        .bind(&id.birthdate)
+        .bind(&id.gender)
+        .bind(&id.birthplace)
+        .bind(&id.birthcountry)
+        .bind(&id.email)
+        .bind(&key)
+        .bind(now)
+        .bind(uid)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(uid);
+    }
+    sqlx::query(
+        "INSERT INTO usagers (sub_hash, given_name, family_name, preferred_username, birthdate,
+             gender, birthplace, birthcountry, email, search_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(&id.sub_hash)
+    .bind(&id.given_name)
+    .bind(&id.family_name)
+    .bind(&id.preferred_username)
+    .bind(&id.birthdate)
+    .bind(&id.gender)
+    .bind(&id.birthplace)
+    .bind(&id.birthcountry)
+    .bind(&id.email)
+    .bind(&key)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")
+}
+
+/// Refreshes the usagers-list row of (structure, usager) after a change.
+async fn refresh_listing(
+    tx: &mut Tx,
+    structure_id: i64,
+    usager_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
+         SELECT $1, u.id, LOWER(CASE WHEN u.preferred_username <> '' THEN u.preferred_username ELSE u.family_name END) || ' ' || LOWER(u.given_name),
+                u.search_key,
+                (SELECT MAX(a.expires_at) FROM autorisations a
+                  WHERE a.structure_id = $1 AND a.usager_id = u.id AND a.revoked_at IS NULL),
+                $3
+         FROM usagers u WHERE u.id = $2
+         ON CONFLICT (structure_id, usager_id) DO UPDATE SET
+             sort_name = excluded.sort_name, search_key = excluded.search_key,
+             unrevoked_until = excluded.unrevoked_until",
+    )
+    .bind(structure_id)
+    .bind(usager_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks the mandate date of the listing row (creation or renewal).
+async fn touch_listing(
+    tx: &mut Tx,
+    structure_id: i64,
+    usager_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE usager_structures SET last_mandat_at = $1 WHERE structure_id = $2 AND usager_id = $3",
+    )
+    .bind(now)
+    .bind(structure_id)
+    .bind(usager_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes a mandate and everything that goes with it, in one transaction.
+pub async fn create(
+    db: &Db,
+    signer: &attestation::Signer,
+    actor: Actor,
+    m: &NewMandat<'_>,
+    now: i64,
+) -> Result<Created, MandatError> {
+    if m.demarches.is_empty() {
+        return Err(MandatError::Refused(
+            "Choisissez au moins une démarche pour ce mandat.",
+        ));
+    }
+    let sid = actor.structure_id;
+    let mut tx = db.begin().await?;
+    db.lock_structure(&mut tx, sid).await?;
+    if let Some(draft) = m.draft_id
+        && !drafts::consume(&mut tx, draft).await?
+    {
+        return Err(MandatError::Refused(
+            "Ce mandat a déjà été enregistré (ou la demande a expiré) : consultez la liste des usagers.",
+        ));
+    }
+    let allowed = allowed_demarches_tx(&mut tx, sid).await?;
+    if m.demarches.iter().any(|d| !allowed.contains(d)) {
+        return Err(MandatError::Refused(
+            "Votre structure n'autorise pas l'une des démarches choisies : recommencez en choisissant dans la liste.",
+        ));
+    }
+    let usager_id = match &m.usager {
+        UsagerRef::Identified(identity) => upsert_usager(&mut tx, identity, now).await?,
+        UsagerRef::Known(id) => {
+            // A known usager may only be used by a structure that already has a
+            // mandate with them.
+            let known = sqlx::query(
+                "SELECT 1 AS ok FROM usager_structures WHERE structure_id = $1 AND usager_id = $2",
+            )
+            .bind(sid)
+            .bind(*id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_none() {
+                return Err(MandatError::Refused(
+                    "Cette personne n'a pas de mandat avec votre structure : créez un nouveau mandat avec FranceConnect.",
+                ));
+            }
+            *id
+        }
+    };
+    let expires_at = m.duree.expiry(now);
+    let mandat_id: i64 = sqlx::query(
+        "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote,
+             template_version, renewed_from, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(sid)
+    .bind(usager_id)
+    .bind(actor.account_id)
+    .bind(m.duree.days())
+    .bind(i64::from(m.is_remote))
+    .bind(TEMPLATE_VERSION)
+    .bind(m.renewed_from)
+    .bind(now)
+    .bind(expires_at)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+
+    let personal = usager_personal(&mut tx, usager_id).await?;
+    let mut replaced = Vec::new();
+    for d in m.demarches {
+        let overlapping = sqlx::query(
+            "SELECT id FROM autorisations
+             WHERE structure_id = $1 AND usager_id = $2 AND demarche = $3
+               AND revoked_at IS NULL AND expires_at > $4",
+        )
+        .bind(sid)
+        .bind(usager_id)
+        .bind(d.key())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in overlapping {
+            let old: i64 = row.try_get("id")?;
+            sqlx::query("UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
+                .bind(now)
+                .bind(actor.account_id)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+            journal::append(
+                db,
+                &mut tx,
+                &NewEntry::new(sid, Action::RevocationAutorisation)
+                    .account(actor.account_id)
+                    .usager(usager_id)
+                    .autorisation(old, d.key())
+                    .details(serde_json::json!({ "remplacee_par_mandat": mandat_id }))
+                    .personal(personal.clone()),
+                now,
+            )
+            .await?;
+            replaced.push(old);
+        }
+        let aid: i64 = sqlx::query(
+            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(mandat_id)
+        .bind(sid)
+        .bind(usager_id)
+        .bind(d.key())
+        .bind(now)
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        journal::append(
+            db,
+            &mut tx,
+            &NewEntry::new(sid, Action::CreationAutorisation)
+                .account(actor.account_id)
+                .usager(usager_id)
+                .mandat(mandat_id)
+                .autorisation(aid, d.key())
+                .personal(personal.clone()),
+            now,
+        )
+        .await?;
+    }
+    let action = if m.renewed_from.is_some() {
+        Action::RenouvellementMandat
+    } else {
+        Action::CreationMandat
+    };
+    journal::append(
+        db,
+        &mut tx,
+        &NewEntry::new(sid, action)
+            .account(actor.account_id)
+            .usager(usager_id)
+            .mandat(mandat_id)
+            .details(serde_json::json!({
+                "demarches": Demarche::join(m.demarches),
+                "duree_jours": m.duree.days(),
+                "a_distance": m.is_remote,
+                "expire_le": expires_at,
+                "renouvelle": m.renewed_from,
+            }))
+            .personal(personal.clone()),
+        now,
+    )
+    .await?;
+    refresh_listing(&mut tx, sid, usager_id, now).await?;
+    touch_listing(&mut tx, sid, usager_id, now).await?;
+    let token = attestation::issue(
+        db,
+        &mut tx,
+        signer,
+        attestation::Kind::Mandat,
+        mandat_id,
+        None,
+        actor.account_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created {
+        mandat_id,
+        usager_id,
+        attestation_token: token,
+        replaced,
+    })
+}
+
+/// The usager's name for the journal's personal part.
+async fn usager_personal(tx: &mut Tx, usager_id: i64) -> Result<serde_json::Value, sqlx::Error> {
+    let r = sqlx::query(
+        "SELECT given_name, family_name, preferred_username, gender FROM usagers WHERE id = $1",
+    )
+    .bind(usager_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let name = display_name(
+        &r.try_get::<String, _>("given_name")?,
+        &r.try_get::<String, _>("family_name")?,
+        &r.try_get::<String, _>("preferred_username")?,
+        &r.try_get::<String, _>("gender")?,
+    );
+    Ok(serde_json::json!({ "usager": name }))
+}
+
+async fn allowed_demarches_tx(
+    tx: &mut Tx,
+    structure_id: i64,
+) -> Result<Vec<Demarche>, sqlx::Error> {
+    let row = sqlx::query("SELECT allowed_demarches FROM structures WHERE id = $1")
+        .bind(structure_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let raw: Option<String> = match row {
+        Some(r) => r.try_get("allowed_demarches")?,
+        None => return Ok(Vec::new()),
+    };
+    Ok(match raw {
+        Some(list) => Demarche::parse_list(&list),
+        None => Demarche::ALL.to_vec(),
+    })
+}
+
+/// The démarches a structure allows its aidants to use.
+pub async fn allowed_demarches(db: &Db, structure_id: i64) -> Result<Vec<Demarche>, sqlx::Error> {
+    let row = sqlx::query("SELECT allowed_demarches FROM structures WHERE id = $1")
+        .bind(structure_id)
+        .fetch_optional(db.pool())
+        .await?;
+    let raw: Option<String> = match row {
+        Some(r) => r.try_get("allowed_demarches")?,
+        None => return Ok(Vec::new()),
+    };
+    Ok(match raw {
+        Some(list) => Demarche::parse_list(&list),
+        None => Demarche::ALL.to_vec(),
+    })
+}
+
+/// Restricts the démarches of a structure (`None`: all).
+pub async fn set_allowed_demarches(
+    db: &Db,
+    structure_id: i64,
+    list: Option<&[Demarche]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE structures SET allowed_demarches = $1 WHERE id = $2")
+        .bind(list.map(Demarche::join))
+        .bind(structure_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Revokes one active autorisation of the structure; returns the revocation
+/// attestation's token.
+pub async fn revoke_autorisation(
+    db: &Db,
+    signer: &attestation::Signer,
+    actor: Actor,
+    autorisation_id: i64,
+    now: i64,
+) -> Result<(i64, String), MandatError> {
+    let sid = actor.structure_id;
+    let mut tx = db.begin().await?;
+    db.lock_structure(&mut tx, sid).await?;
+    let row = sqlx::query(
+        "SELECT mandat_id, usager_id, demarche FROM autorisations
+         WHERE id = $1 AND structure_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+    )
+    .bind(autorisation_id)
+    .bind(sid)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Err(MandatError::Refused(
+            "Cette autorisation n'est plus active (déjà révoquée ou expirée) : rien n'a été changé.",
+        ));
+    };
+    let mandat_id: i64 = row.try_get("mandat_id")?;
+    let usager_id: i64 = row.try_get("usager_id")?;
+    let demarche: String = row.try_get("demarche")?;
+    sqlx::query("UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
+        .bind(now)
+        .bind(actor.account_id)
+        .bind(autorisation_id)
+        .execute(&mut *tx)
+        .await?;
+    let personal = usager_personal(&mut tx, usager_id).await?;
+    journal::append(
+        db,
+        &mut tx,
+        &NewEntry::new(sid, Action::RevocationAutorisation)
+            .account(actor.account_id)
+            .usager(usager_id)
+            .mandat(mandat_id)
+            .autorisation(autorisation_id, &demarche)
+            .personal(personal),
+        now,
+    )
+    .await?;
+    refresh_listing(&mut tx, sid, usager_id, now).await?;
+    let token = attestation::issue(
+        db,
+        &mut tx,
+        signer,
+        attestation::Kind::Revocation,
+        mandat_id,
+        Some(autorisation_id),
+        actor.account_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((mandat_id, token))
+}
+
+/// Revokes every active autorisation of a mandate of the structure.
+pub async fn revoke_mandat(
+    db: &Db,
+    signer: &attestation::Signer,
+    actor: Actor,
+    mandat_id: i64,
+    now: i64,
+) -> Result<String, MandatError> {
+    let sid = actor.structure_id;
+    let mut tx = db.begin().await?;
+    db.lock_structure(&mut tx, sid).await?;
+    let m = sqlx::query("SELECT usager_id FROM mandats WHERE id = $1 AND structure_id = $2")
+        .bind(mandat_id)
+        .bind(sid)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(m) = m else {
+        return Err(MandatError::Refused(
+            "Ce mandat n'existe pas dans votre structure.",
+        ));
+    };
+    let usager_id: i64 = m.try_get("usager_id")?;
+    let done = sqlx::query(
+        "UPDATE autorisations SET revoked_at = $1, revoked_by = $2
+         WHERE mandat_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(actor.account_id)
+    .bind(mandat_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(MandatError::Refused(
+            "Ce mandat n'est plus actif (déjà révoqué ou expiré) : rien n'a été changé.",
+        ));
+    }
+    let personal = usager_personal(&mut tx, usager_id).await?;
+    journal::append(
+        db,
+        &mut tx,
+        &NewEntry::new(sid, Action::RevocationMandat)
+            .account(actor.account_id)
+            .usager(usager_id)
+            .mandat(mandat_id)
+            .details(serde_json::json!({ "autorisations_revoquees": done.rows_affected() }))
+            .personal(personal),
+        now,
+    )
+    .await?;
+    refresh_listing(&mut tx, sid, usager_id, now).await?;
+    let token = attestation::issue(
+        db,
+        &mut tx,
+        signer,
+        attestation::Kind::Revocation,
+        mandat_id,
+        None,
+        actor.account_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+/// States of a usager, an autorisation or a mandate, at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl State {
+    pub fn key(self) -> &'static str {
+        match self {
+            State::Active => "actifs",
+            State::Expired => "expires",
+            State::Revoked => "revoques",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Active => "Actif",
+            State::Expired => "Expiré",
+            State::Revoked => "Révoqué",
+        }
+    }
+    pub fn parse(raw: &str) -> State {
+        match raw {
+            "expires" => State::Expired,
+            "revoques" => State::Revoked,
+            _ => State::Active,
+        }
+    }
+}
+
+/// One line of the usagers list.
+#[derive(Debug, Clone)]
+pub struct UsagerRow {
+    pub id: i64,
+    pub name: String,
+    pub birthdate: String,
+    pub unrevoked_until: Option<i64>,
+    pub last_mandat_at: i64,
+}
+
+impl UsagerRow {
+    pub fn last_mandat_on(&self) -> String {
+        crate::time_fr::date(self.last_mandat_at)
+    }
+    pub fn until(&self) -> String {
+        self.unrevoked_until
+            .map(crate::time_fr::date)
+            .unwrap_or_default()
+    }
+}
+
+/// A page of a structure's usagers in one state, optionally searched by name.
+pub async fn usagers(
+    db: &Db,
+    structure_id: i64,
+    state: State,
+    search: &str,
+    now: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UsagerRow>, i64), sqlx::Error> {
+    let state_sql = match state {
+        State::Active => "us.unrevoked_until > $2",
+        State::Expired => "us.unrevoked_until <= $2",
+        State::Revoked => "us.unrevoked_until IS NULL AND $2 = $2",
+    };
+    let key = search_key(search);
+    let pattern = if key.is_empty() {
+        "%".to_owned()
+    } else {
+        format!("%{}%", key.replace(' ', "%"))
+    };
+    let count_sql = format!(
+        "SELECT COUNT(*) AS n FROM usager_structures us
+         WHERE us.structure_id = $1 AND {state_sql} AND us.search_key LIKE $3"
+    );
+    let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count_sql))
+        .bind(structure_id)
+        .bind(now)
+        .bind(&pattern)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    let sql = format!(
+        "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate,
+                us.unrevoked_until, us.last_mandat_at
+         FROM usager_structures us JOIN usagers u ON u.id = us.usager_id
+         WHERE us.structure_id = $1 AND {state_sql} AND us.search_key LIKE $3
+         ORDER BY us.sort_name, u.id LIMIT $4 OFFSET $5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(structure_id)
+        .bind(now)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await?;
+    let list = rows
+        .iter()
+        .map(|r| {
+            Ok(UsagerRow {
+                id: r.try_get("id")?,
+                name: display_name(
+                    &r.try_get::<String, _>("given_name")?,
+                    &r.try_get::<String, _>("family_name")?,
+                    &r.try_get::<String, _>("preferred_username")?,
+                    &r.try_get::<String, _>("gender")?,
+                ),
+                birthdate: birthdate_fr(&r.try_get::<String, _>("birthdate")?),
+                unrevoked_until: r.try_get("unrevoked_until")?,
+                last_mandat_at: r.try_get("last_mandat_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((list, total))
+}
+
+/// A usager as one structure sees them.
+#[derive(Debug, Clone)]
+pub struct Usager {
+    pub id: i64,
+    pub identity: Identity,
+}
+
+impl Usager {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Usager {
+            id: r.try_get("id")?,
+            identity: Identity {
+                sub_hash: r.try_get("sub_hash")?,
+                given_name: r.try_get("given_name")?,
+                family_name: r.try_get("family_name")?,
+                preferred_username: r.try_get("preferred_username")?,
+                birthdate: r.try_get("birthdate")?,
+                gender: r.try_get("gender")?,
+                birthplace: r.try_get("birthplace")?,
+                birthcountry: r.try_get("birthcountry")?,
+                email: r.try_get("email")?,
+            },
+        })
+    }
+}
+
+/// The usager, only if the structure has (had) a mandate with them.
+pub async fn usager_for_structure(
+    db: &Db,
+    structure_id: i64,
+    usager_id: i64,
+) -> Result<Option<Usager>, sqlx::Error> {
+    sqlx::query(
+        "SELECT u.id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
+                u.gender, u.birthplace, u.birthcountry, u.email
+         FROM usagers u JOIN usager_structures us ON us.usager_id = u.id
+         WHERE us.structure_id = $1 AND u.id = $2",
+    )
+    .bind(structure_id)
+    .bind(usager_id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| Usager::from_row(&r))
+    .transpose()
+}
+
+/// One autorisation of a mandate.
+#[derive(Debug, Clone)]
+pub struct Autorisation {
+    pub id: i64,
+    pub demarche: Demarche,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub state: State,
+}
+
+impl Autorisation {
+    pub fn revoked_on(&self) -> String {
+        self.revoked_at
+            .map(crate::time_fr::date)
+            .unwrap_or_default()
+    }
+}
+
+/// A mandate with its autorisations.
+#[derive(Debug, Clone)]
+pub struct Mandat {
+    pub id: i64,
+    pub structure_id: i64,
+    pub usager_id: i64,
+    pub aidant_id: i64,
+    pub aidant_name: String,
+    pub duration_days: i64,
+    pub is_remote: bool,
+    pub template_version: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub autorisations: Vec<Autorisation>,
+    pub state: State,
+}
+
+impl Mandat {
+    pub fn created_on(&self) -> String {
+        crate::time_fr::date(self.created_at)
+    }
+    pub fn expires_on(&self) -> String {
+        crate::time_fr::date(self.expires_at - 1)
+    }
+    pub fn demarches(&self) -> Vec<Demarche> {
+        self.autorisations.iter().map(|a| a.demarche).collect()
+    }
+    pub fn active_demarches(&self) -> Vec<Demarche> {
+        self.autorisations
+            .iter()
+            .filter(|a| a.state == State::Active)
+            .map(|a| a.demarche)
+            .collect()
+    }
+    /// When the last autorisation was revoked (a revoked mandate).
+    pub fn revoked_at(&self) -> Option<i64> {
+        self.autorisations.iter().filter_map(|a| a.revoked_at).max()
+    }
+}
+
+fn state_of(expires_at: i64, revoked_at: Option<i64>, now: i64) -> State {
+    match revoked_at {
+        Some(_) => State::Revoked,
+        None if expires_at > now => State::Active,
+        None => State::Expired,
+    }
+}
+
+/// A mandate is active while unexpired with at least one unrevoked autorisation;
+/// revoked when every autorisation was revoked; expired otherwise.
+fn mandat_state(expires_at: i64, autorisations: &[Autorisation], now: i64) -> State {
+    if autorisations.iter().all(|a| a.revoked_at.is_some()) {
+        State::Revoked
+    } else if expires_at > now {
+        State::Active
+    } else {
+        State::Expired
+    }
+}
+
+/// Mandates of a usager with one structure (or one mandate), newest first.
+pub async fn mandats(
+    db: &Db,
+    structure_id: i64,
+    usager_id: Option<i64>,
+    mandat_id: Option<i64>,
+    now: i64,
+) -> Result<Vec<Mandat>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.structure_id, m.usager_id, m.aidant_id, ac.full_name, m.duration_days,
+                m.is_remote, m.template_version, m.created_at, m.expires_at,
+                a.id AS aid, a.demarche, a.expires_at AS a_expires, a.revoked_at
+         FROM mandats m
+         JOIN accounts ac ON ac.id = m.aidant_id
+         JOIN autorisations a ON a.mandat_id = m.id
+         WHERE m.structure_id = $1 AND ($2 = 0 OR m.usager_id = $3) AND ($4 = 0 OR m.id = $5)
+         ORDER BY m.created_at DESC, m.id DESC, a.demarche",
+    )
+    .bind(structure_id)
+    .bind(i64::from(usager_id.is_some()))
+    .bind(usager_id.unwrap_or(0))
+    .bind(i64::from(mandat_id.is_some()))
+    .bind(mandat_id.unwrap_or(0))
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<Mandat> = Vec::new();
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let demarche: String = r.try_get("demarche")?;
+        let Ok(demarche) = Demarche::parse(&demarche) else {
+            continue;
+        };
+        let a_expires: i64 = r.try_get("a_expires")?;
+        let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+        let a = Autorisation {
+            id: r.try_get("aid")?,
+            demarche,
+            expires_at: a_expires,
+            revoked_at,
+            state: state_of(a_expires, revoked_at, now),
+        };
+        match out.last_mut() {
+            Some(m) if m.id == id => m.autorisations.push(a),
+            _ => out.push(Mandat {
+                id,
+                structure_id: r.try_get("structure_id")?,
+                usager_id: r.try_get("usager_id")?,
+                aidant_id: r.try_get("aidant_id")?,
+                aidant_name: r.try_get("full_name")?,
+                duration_days: r.try_get("duration_days")?,
+                is_remote: r.try_get::<i64, _>("is_remote")? != 0,
+                template_version: r.try_get("template_version")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                autorisations: vec![a],
+                state: State::Active,
+            }),
+        }
+    }
+    for m in &mut out {
+        m.state = mandat_state(m.expires_at, &m.autorisations, now);
+    }
+    Ok(out)
+}
+
+/// Active autorisations of a structure for (usager, démarche): at most one (tests
+/// and the identity provider read this).
+pub async fn active_autorisations(
+    db: &Db,
+    structure_id: i64,
+    usager_id: i64,
+    now: i64,
+) -> Result<Vec<(i64, Demarche)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, demarche FROM autorisations
+         WHERE structure_id = $1 AND usager_id = $2 AND revoked_at IS NULL AND expires_at > $3
+         ORDER BY demarche, id",
+    )
+    .bind(structure_id)
+    .bind(usager_id)
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .filter_map(|r| {
+            let d: String = match r.try_get("demarche") {
+                Ok(d) => d,
+                Err(e) => return Some(Err(e)),
+            };
+            let id: i64 = match r.try_get("id") {
+                Ok(i) => i,
+                Err(e) => return Some(Err(e)),
+            };
+            Demarche::parse(&d).ok().map(|d| Ok((id, d)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_key_ignores_case_accents_and_punctuation() {
+        assert_eq!(search_key("Marie-Hélène LEFÈVRE"), "marie helene lefevre");
+        assert_eq!(search_key("  Éloïse O'CONNOR "), "eloise o connor");
+        assert_eq!(search_key("Cœur"), "coeur");
+    }
+
+    #[test]
+    fn durations_end_at_midnight_paris() {
+        // 2026-11-24 09:00 Paris.
+        let now = crate::time_fr::days_from_civil(2026, 11, 24) * 86_400 + 8 * 3_600;
+        let end = Duree::Court.expiry(now);
+        assert_eq!(crate::time_fr::date_time(end), "26/11/2026 à 0 h 00");
+        assert_eq!(crate::time_fr::date(end - 1), "25/11/2026");
+        assert_eq!(
+            crate::time_fr::date(Duree::Long.expiry(now) - 1),
+            "24/11/2027"
+        );
+        assert!(Duree::parse("7").is_err());
+        assert_eq!(Duree::parse("182"), Ok(Duree::SixMois));
+    }
+
+    #[test]
+    fn names_with_usage_name() {
+        assert_eq!(
+            display_name("Pierre", "MERCIER", "DUBOIS", "male"),
+            "Pierre DUBOIS (né MERCIER)"
+        );
+        assert_eq!(
+            display_name("Angela", "DUBOIS", "", "female"),
+            "Angela DUBOIS"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Retention of personal data (a daily job, see [`crate::jobs`]):
+//! - usagers whose mandates all ended more than `retention_days` ago are deleted with
+//!   their mandates, autorisations and attestations; their journal entries are
+//!   pseudonymised (personal fields deleted, hashes kept: the chain still verifies);
+//! - long mandates expiring within 30 days are announced to the structure's référents;
+//! - expired mandate drafts are purged.
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::journal::{self, Action, NewEntry};
+use crate::mail::Mailer;
+
+pub const JOB: &str = "conservation_mandats";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Days a usager's data is kept after their last mandate ended.
+    pub retention_days: i64,
+    /// Base URL for links in emails.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub deleted_usagers: u64,
+    pub pseudonymised_entries: u64,
+    pub notified_structures: u64,
+    pub purged_drafts: u64,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s)",
+            self.deleted_usagers,
+            self.pseudonymised_entries,
+            self.notified_structures,
+            self.purged_drafts
+        )
+    }
+}
+
+/// Runs the job if it is due (once a day, at 03:00 Paris time) and this server
+/// claimed it.
+pub async fn run_if_due(
+    db: &Db,
+    mailer: &Mailer,
+    settings: &Settings,
+    now: i64,
+) -> Result<Option<Report>, sqlx::Error> {
+    if !crate::jobs::claim(db, JOB, now).await? {
+        return Ok(None);
+    }
+    let report = run(db, mailer, settings, now).await?;
+    let next = crate::time_fr::paris_midnight(now, 1) + 3 * 3_600;
+    crate::jobs::finish(db, JOB, now, next, &report.summary()).await?;
+    tracing::info!(résultat = %report.summary(), "conservation des données des mandats");
+    Ok(Some(report))
+}
+
+pub async fn run(
+    db: &Db,
+    mailer: &Mailer,
+    settings: &Settings,
+    now: i64,
+) -> Result<Report, sqlx::Error> {
+    let mut report = Report {
+        purged_drafts: super::drafts::purge(db, now).await?,
+        ..Report::default()
+    };
+    let cutoff = now - settings.retention_days * 86_400;
+    // An autorisation ends when revoked (if before its expiry) or when it expires.
+    let rows = sqlx::query(
+        "SELECT usager_id FROM autorisations GROUP BY usager_id
+         HAVING MAX(CASE WHEN revoked_at IS NOT NULL AND revoked_at < expires_at
+                         THEN revoked_at ELSE expires_at END) < $1",
+    )
+    .bind(cutoff)
+    .fetch_all(db.pool())
+    .await?;
+    for r in rows {
+        let usager_id: i64 = r.try_get("usager_id")?;
+        report.pseudonymised_entries += delete_usager(db, usager_id, now).await?;
+        report.deleted_usagers += 1;
+    }
+    report.notified_structures = notify_expiring(db, mailer, settings, now).await?;
+    Ok(report)
+}
+
+/// Deletes one usager and everything that names them, in one transaction, and
+/// journals the deletion in each structure's chain. Returns the number of journal
+/// entries pseudonymised.
+pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let structures: Vec<i64> = sqlx::query(
+        "SELECT DISTINCT structure_id FROM mandats WHERE usager_id = $1 ORDER BY structure_id",
+    )
+    .bind(usager_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("structure_id"))
+    .collect::<Result<_, _>>()?;
+    for sid in &structures {
+        db.lock_structure(&mut tx, *sid).await?;
+    }
+    let pseudonymised = journal::pseudonymise_usager(&mut tx, usager_id).await?;
+    for sql in [
+        "DELETE FROM attestations WHERE mandat_id IN (SELECT id FROM mandats WHERE usager_id = $1)",
+        "DELETE FROM autorisations WHERE usager_id = $1",
+        "DELETE FROM usager_structures WHERE usager_id = $1",
+        "DELETE FROM mandat_drafts WHERE usager_id = $1",
+        "DELETE FROM mandats WHERE usager_id = $1",
+        "DELETE FROM usagers WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(usager_id).execute(&mut *tx).await?;
+    }
+    for sid in structures {
+        journal::append(
+            db,
+            &mut tx,
+            &NewEntry::new(sid, Action::SuppressionUsager)
+                .usager(usager_id)
+                .details(serde_json::json!({ "entrees_pseudonymisees": pseudonymised })),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(pseudonymised)
+}
+
+/// Emails each structure's référents about its long mandates ending within 30 days
+/// (once per mandate). Returns the number of structures told.
+async fn notify_expiring(
+    db: &Db,
+    mailer: &Mailer,
+    settings: &Settings,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.structure_id FROM mandats m
+         WHERE m.duration_days >= 365 AND m.expires_at > $1 AND m.expires_at <= $2
+           AND m.expiry_notified_at IS NULL
+           AND EXISTS (SELECT 1 FROM autorisations a WHERE a.mandat_id = m.id AND a.revoked_at IS NULL)
+         ORDER BY m.structure_id, m.id",
+    )
+    .bind(now)
+    .bind(now + 30 * 86_400)
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_structure: Vec<(i64, Vec<i64>)> = Vec::new();
+    for r in rows {
+        let sid: i64 = r.try_get("structure_id")?;
+        let id: i64 = r.try_get("id")?;
+        match by_structure.last_mut() {
+            Some((s, ids)) if *s == sid => ids.push(id),
+            _ => by_structure.push((sid, vec![id])),
+        }
+    }
+    let mut told = 0;
+    for (sid, ids) in by_structure {
+        let referents = sqlx::query(
+            "SELECT a.email, s.name FROM memberships m
+             JOIN accounts a ON a.id = m.account_id JOIN structures s ON s.id = m.structure_id
+             WHERE m.structure_id = $1 AND m.role = 'referent' AND m.deactivated_at IS NULL
+               AND a.disabled_at IS NULL",
+        )
+        .bind(sid)
+        .fetch_all(db.pool())
+        .await?;
+        let link = format!("{}/usagers?etat=actifs", settings.public_url);
+        for r in &referents {
+            let email: String = r.try_get("email")?;
+            let name: String = r.try_get("name")?;
+            let mail = crate::mail::messages::mandates_expiring(&email, &name, ids.len(), &link);
+            if let Err(e) = mailer.send(mail).await {
+                tracing::warn!(structure_id = sid, cause = %e, "e-mail d'échéance des mandats non envoyé");
+            }
+        }
+        for id in &ids {
+            sqlx::query("UPDATE mandats SET expiry_notified_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(db.pool())
+                .await?;
+        }
+        told += 1;
+    }
+    Ok(told)
+}

@@ -1,0 +1,187 @@
+//! The structure's journal, for its référents (and administrators): filters, pages,
+//! CSV export.
+
+use askama::Template;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::header::{self, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sqlx::Row;
+
+use crate::journal::{self, Action, Entry, Filter};
+use crate::structures::Structure;
+use crate::web::AppState;
+use crate::web::access::Manager;
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::views::{Shell, render};
+
+const PAGE_SIZE: i64 = 50;
+/// The CSV export holds at most this many entries (narrow the filters beyond).
+const EXPORT_MAX: i64 = 100_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct JournalQuery {
+    aidant: String,
+    usager: String,
+    action: String,
+    du: String,
+    au: String,
+    page: Option<i64>,
+}
+
+/// `jj/mm/aaaa` or `aaaa-mm-jj`.
+fn parse_day(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    if let [d, m, y] = raw.split('/').collect::<Vec<_>>().as_slice() {
+        return crate::time_fr::parse_date(&format!("{y}-{m:0>2}-{d:0>2}"));
+    }
+    crate::time_fr::parse_date(raw)
+}
+
+impl JournalQuery {
+    fn filter(&self) -> Filter {
+        Filter {
+            account_id: self.aidant.trim().parse().ok(),
+            usager_id: self.usager.trim().parse().ok(),
+            action: Action::parse(self.action.trim()),
+            from: parse_day(&self.du),
+            to: parse_day(&self.au).map(|t| crate::time_fr::paris_midnight(t + 3_600, 1)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "journal.html")]
+pub struct JournalView {
+    pub shell: Shell,
+    pub structure: Structure,
+    pub aidants: Vec<(i64, String)>,
+    pub actions: Vec<Action>,
+    pub filter_aidant: String,
+    pub filter_usager: String,
+    pub filter_action: String,
+    pub filter_from: String,
+    pub filter_to: String,
+    pub query: String,
+    pub entries: Vec<Entry>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+}
+
+/// The query string without `page`, to build links.
+fn base_query(raw: Option<String>) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .filter(|(k, _)| k != "page"),
+        )
+        .finish()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Query(q): Query<JournalQuery>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let structure = crate::structures::find(&state.db, m.structure_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let page = q.page.unwrap_or(1).max(1);
+    let (entries, total) = journal::list(
+        &state.db,
+        m.structure_id,
+        &q.filter(),
+        PAGE_SIZE,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await?;
+    let aidants = sqlx::query(
+        "SELECT a.id, a.full_name FROM memberships m JOIN accounts a ON a.id = m.account_id
+         WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
+    )
+    .bind(m.structure_id)
+    .fetch_all(state.db.pool())
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("id")?, r.try_get("full_name")?)))
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    render(&JournalView {
+        shell: Shell::new(&ctx, format!("Journal de {}", structure.name)),
+        structure,
+        aidants,
+        actions: Action::ALL.to_vec(),
+        filter_aidant: q.aidant.trim().to_owned(),
+        filter_usager: q.usager.trim().to_owned(),
+        filter_action: q.action.trim().to_owned(),
+        filter_from: q.du.trim().to_owned(),
+        filter_to: q.au.trim().to_owned(),
+        query: base_query(raw),
+        entries,
+        total,
+        page,
+        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+    })
+}
+
+fn csv_field(out: &mut String, v: &str) {
+    // Quote every field; neutralise spreadsheet formulas.
+    out.push('"');
+    if v.starts_with(['=', '+', '-', '@']) {
+        out.push('\'');
+    }
+    out.push_str(&v.replace('"', "\"\""));
+    out.push('"');
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    m: Manager,
+    Query(q): Query<JournalQuery>,
+) -> AppResult<Response> {
+    let (entries, _) = journal::list(&state.db, m.structure_id, &q.filter(), EXPORT_MAX, 0).await?;
+    let mut out = String::from(
+        "\"id\",\"date\",\"action\",\"aidant\",\"usager_id\",\"usager\",\"mandat_id\",\"demarche\",\"details\",\"empreinte\"\r\n",
+    );
+    for e in &entries {
+        let fields = [
+            e.id.to_string(),
+            crate::time_fr::iso(e.at),
+            e.action.clone(),
+            e.account_name.clone().unwrap_or_default(),
+            e.usager_id.map(|i| i.to_string()).unwrap_or_default(),
+            e.usager_label(),
+            e.mandat_id.map(|i| i.to_string()).unwrap_or_default(),
+            e.demarche.clone().unwrap_or_default(),
+            e.details.clone(),
+            e.hash.clone(),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, f);
+        }
+        out.push_str("\r\n");
+    }
+    let mut res = out.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"journal-structure-{}.csv\"",
+        m.structure_id
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
