@@ -588,7 +588,15 @@ pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     y += 22.0;
 
     let h2_level = NonZeroU16::new(2).unwrap_or(NonZeroU16::MIN);
+    let mut outline_root = krilla::outline::OutlineNode::new(
+        doc.title().to_owned(),
+        krilla::destination::XyzDestination::new(0, Point::from_xy(0.0, 0.0)),
+    );
     for (heading, paragraphs) in doc.sections() {
+        outline_root.push_child(krilla::outline::OutlineNode::new(
+            heading.clone(),
+            krilla::destination::XyzDestination::new(0, Point::from_xy(0.0, y - 12.0)),
+        ));
         let mut h2 = TagGroup::new(Tag::Hn(h2_level, Some(heading.clone())));
         line(&mut surface, &mut h2, &bold, 12.0, MARGIN, y, &heading);
         tree.push(h2);
@@ -637,6 +645,9 @@ pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     }
     surface.finish();
     page.finish();
+    let mut outline = krilla::outline::Outline::new();
+    outline.push_child(outline_root.with_open(true));
+    document.set_outline(outline);
     document.set_tag_tree(tree);
     document
         .finish()
@@ -706,6 +717,35 @@ mod tests {
         let other = Signer::from_secret("un autre secret");
         assert_ne!(other.key_id, s.key_id);
         assert!(!check_signature(&other.public_key, "{\"a\":1}", &sig));
+    }
+
+    pub(crate) fn sample(kind: Kind) -> Document {
+        Document {
+            kind,
+            usager_name: "Angela Claire Louise DUBOIS".into(),
+            usager_birth: "24/08/1962".into(),
+            structure_name: "Mairie d'Essai".into(),
+            structure_siret: "21890024000015".into(),
+            structure_address: "2 rue de l'Essai, 89000 Auxerre".into(),
+            aidant_name: "Camille Martin".into(),
+            demarches: vec![Demarche::Social, Demarche::Argent],
+            start: 1_800_000_000,
+            end: 1_800_000_000 + 365 * 86_400,
+            revoked_at: Some(1_800_100_000),
+            is_remote: false,
+            template_version: "2026-11".into(),
+            verify_url: "http://relais.test/verifier/0123456789abcdef0123456789abcdef".into(),
+            key_id: "abcdef0123456789".into(),
+            signature: "sig".into(),
+        }
+    }
+
+    #[test]
+    fn pdf_is_produced_for_both_kinds() {
+        for kind in [Kind::Mandat, Kind::Revocation] {
+            let bytes = pdf(&sample(kind)).unwrap();
+            assert!(bytes.starts_with(b"%PDF-"));
+        }
     }
 
     #[test]

@@ -305,6 +305,7 @@ pub fn test_config() -> Config {
         public_url: Some(ORIGIN.to_owned()),
         trust_forwarded_for: true,
         secret_key: "clé de test suffisamment longue pour les essais".to_owned(),
+        fc_timeout_ms: 1_000,
         ..Config::default()
     }
 }
@@ -402,6 +403,18 @@ impl Client {
         self.send(req).await
     }
 
+    /// A GET whose body is returned as bytes (PDF).
+    pub async fn get_bytes(&mut self, path: &str) -> Vec<u8> {
+        let req = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header("x-forwarded-for", self.ip.clone())
+            .body(Body::empty())
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.into_body().collect().await.unwrap().to_bytes().to_vec()
+    }
+
     /// The CSRF token a browser would have in its current page.
     pub async fn csrf(&mut self) -> String {
         if self.csrf.is_none() {
@@ -468,6 +481,10 @@ macro_rules! both_backends {
 
 pub fn unescape(html: &str) -> String {
     html.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
         .replace("&quot;", "\"")
         .replace("&lt;", "<")
         .replace("&gt;", ">")

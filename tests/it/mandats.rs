@@ -1,0 +1,776 @@
+//! Mandates end to end over HTTP, against the built-in FranceConnect simulator:
+//! creation, every failure scenario, renewal, revocation, attestations, journal,
+//! isolation between structures, concurrency, tampering, retention.
+
+use axum::http::StatusCode;
+use relais::domain::Role;
+use relais::mandats::{self, Demarche, Duree};
+use sqlx::Row;
+
+use crate::common::{Client, ORIGIN, Resp, TestApp, User};
+
+/// Follows redirects (absolute URLs of our origin included), at most 10 hops.
+async fn follow(c: &mut Client, mut r: Resp) -> Resp {
+    for _ in 0..10 {
+        if !r.status.is_redirection() {
+            return r;
+        }
+        let loc = r.location().to_owned();
+        let path = loc.strip_prefix(ORIGIN).unwrap_or(&loc).to_owned();
+        assert!(path.starts_with('/'), "redirection hors du site : {loc}");
+        r = c.get(&path).await;
+    }
+    panic!("trop de redirections")
+}
+
+struct Setup {
+    structure: i64,
+    aidant: User,
+    client: Client,
+}
+
+async fn setup(app: &TestApp, name: &str) -> Setup {
+    let structure = app.structure(name).await;
+    let aidant = app.member(structure, Role::Aidant, "aidant").await;
+    let client = app.login(&aidant).await;
+    Setup {
+        structure,
+        aidant,
+        client,
+    }
+}
+
+/// Chooses démarches and duration, then goes through FranceConnect with an
+/// identity and a scenario; returns the last response.
+async fn through_franceconnect(
+    c: &mut Client,
+    demarches: &[&str],
+    duree: &str,
+    identity: &str,
+    scenario: &str,
+) -> Resp {
+    let mut fields: Vec<(&str, &str)> = demarches.iter().map(|d| ("demarche", *d)).collect();
+    fields.push(("duree", duree));
+    let r = c.post("/mandats/nouveau", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let picker = follow(c, r).await;
+    assert_eq!(picker.status, StatusCode::OK, "{}", picker.body);
+    assert!(picker.contains("Ceci n'est pas FranceConnect"));
+    let requete = crate::common::extract_between(&picker.body, "name=\"requete\" value=\"", "\"")
+        .map(|s| crate::common::unescape(&s))
+        .unwrap();
+    let r = c
+        .post(
+            "/franceconnect-simulateur/api/v2/authorize",
+            &[
+                ("requete", &requete),
+                ("identite", identity),
+                ("scenario", scenario),
+            ],
+        )
+        .await;
+    follow(c, r).await
+}
+
+/// Confirms the recap with consent and a fresh TOTP code.
+async fn confirm(app: &TestApp, c: &mut Client, recap: &Resp, user: &User) -> Resp {
+    let action = crate::common::extract_between(&recap.body, "action=\"/mandats/brouillons/", "\"")
+        .expect("formulaire du récapitulatif");
+    let code = app.next_code(&user.secret);
+    let r = c
+        .post(
+            &format!("/mandats/brouillons/{action}"),
+            &[("consentement", "1"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    r
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n FROM {table}"
+    )))
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap()
+}
+
+/// The raw bytes of a response (the harness keeps text; PDFs need bytes).
+async fn pdf_bytes(c: &mut Client, path: &str) -> Vec<u8> {
+    c.get_bytes(path).await
+}
+
+/// Extracts the PDF's text with pdftotext (poppler-utils) and checks it. Outside CI
+/// the check is skipped with a notice when pdftotext is missing.
+fn check_pdf_text(bytes: &[u8], expected: &[&str]) {
+    assert!(bytes.starts_with(b"%PDF-"));
+    let dir = std::env::temp_dir().join(format!("relais-pdf-{}", crate::common::unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.pdf");
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-enc")
+        .arg("UTF-8")
+        .arg(&file)
+        .arg("-")
+        .output();
+    let Ok(out) = out else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "pdftotext (poppler-utils) est obligatoire en CI"
+        );
+        eprintln!("NOTE : pdftotext absent, texte du PDF non vérifié");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    for e in expected {
+        assert!(text.contains(e), "« {e} » absent du PDF :\n{text}");
+    }
+}
+
+fn mandat_id(location: &str) -> i64 {
+    location
+        .trim_start_matches("/mandats/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+crate::both_backends!(mandate_created_end_to_end, |app: TestApp| async move {
+    let mut s = setup(&app, "Mairie d'Essai").await;
+    let c = &mut s.client;
+    let form = c.get("/mandats/nouveau").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.contains("Banque de France"));
+    // Nothing chosen: clear errors, nothing saved.
+    let r = c.post("/mandats/nouveau", &[]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.contains("Choisissez au moins une démarche"));
+    assert_eq!(count(&app, "mandat_drafts").await, 0);
+
+    let recap =
+        through_franceconnect(c, &["social", "argent"], "365", "angela-dubois", "normal").await;
+    assert_eq!(recap.status, StatusCode::OK, "{}", recap.body);
+    assert!(recap.contains("Récapitulatif du mandat"));
+    assert!(recap.contains("Angela Claire Louise DUBOIS"));
+    assert!(recap.contains("Social - Santé"));
+    assert!(recap.contains("Banque de France"));
+    assert_eq!(
+        count(&app, "usagers").await,
+        0,
+        "nothing written before the recap"
+    );
+
+    // Missing consent and a wrong code: refused, nothing saved.
+    let action =
+        crate::common::extract_between(&recap.body, "action=\"/mandats/brouillons/", "\"").unwrap();
+    let r = c
+        .post(
+            &format!("/mandats/brouillons/{action}"),
+            &[("code", "000000")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.contains("Cochez la case"));
+    assert!(r.contains("Ce code n'est pas valable"));
+    assert_eq!(count(&app, "mandats").await, 0);
+
+    let done = confirm(&app, c, &recap, &s.aidant).await;
+    let mid = mandat_id(done.location());
+    let page = c.get(done.location()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.contains("Mandat créé"));
+    assert!(page.contains("Argent - Impôts - Consommation"));
+    assert_eq!(count(&app, "usagers").await, 1);
+    assert_eq!(count(&app, "autorisations").await, 2);
+    assert_eq!(count(&app, "mandat_drafts").await, 0, "draft consumed");
+
+    // Replaying the confirmation writes nothing more.
+    let code = app.next_code(&s.aidant.secret);
+    let again = c
+        .post(
+            &format!("/mandats/brouillons/{action}"),
+            &[("consentement", "1"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(count(&app, "mandats").await, 1);
+
+    // The usager appears in the active tab, found without accents or case.
+    let list = c.get("/usagers?etat=actifs&q=angela%20dubois").await;
+    assert!(list.contains("Angela Claire Louise DUBOIS"));
+    let none = c.get("/usagers?etat=revoques").await;
+    assert!(!none.contains("DUBOIS"));
+
+    // Attestation: print view, PDF, public verification page.
+    let token = crate::common::extract_between(&page.body, "href=\"/attestations/", "\"").unwrap();
+    let print = c.get(&format!("/attestations/{token}")).await;
+    assert_eq!(print.status, StatusCode::OK);
+    assert!(print.contains("Attestation de mandat"));
+    let pdf = c.get(&format!("/attestations/{token}/pdf")).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    check_pdf_text(
+        &pdf_bytes(c, &format!("/attestations/{token}/pdf")).await,
+        &[
+            "Attestation de mandat",
+            "Angela Claire Louise DUBOIS",
+            "Social - Santé",
+            "Argent - Impôts - Consommation",
+            "Banque de France",
+            "/verifier/",
+        ],
+    );
+    let verify = app.client().get(&format!("/verifier/{token}")).await;
+    assert_eq!(verify.status, StatusCode::OK);
+    assert!(verify.contains("Attestation authentique"));
+    assert!(verify.contains("A. D."));
+    assert!(!verify.contains("DUBOIS"), "only initials are public");
+    assert!(verify.contains("actif"));
+
+    // The journal holds the whole story and verifies.
+    let v = relais::journal::verify(app.db()).await.unwrap();
+    assert_eq!(v.first_broken, None);
+    let actions: Vec<String> =
+        sqlx::query("SELECT action FROM journal WHERE chain = $1 ORDER BY seq")
+            .bind(s.structure)
+            .fetch_all(app.db().pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("action").unwrap())
+            .collect();
+    for expected in [
+        "connexion_aidant",
+        "connexion_usager_franceconnect",
+        "creation_autorisation",
+        "creation_mandat",
+        "creation_attestation",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} absent : {actions:?}"
+        );
+    }
+    assert!(mid > 0);
+});
+
+crate::both_backends!(
+    franceconnect_failures_save_nothing,
+    |app: TestApp| async move {
+        let mut s = setup(&app, "Structure des échecs").await;
+        for (scenario, expected) in [
+            ("refus", "a été annulée"),
+            ("nonce-faux", "n'a pas pu être vérifiée"),
+            ("signature-fausse", "n'a pas pu être vérifiée"),
+            ("jeton-expire", "n'a pas pu être vérifiée"),
+            ("cle-inconnue", "n'a pas pu être vérifiée"),
+            ("erreur-500", "ne répond pas"),
+            ("lent-5s", "ne répond pas"),
+            ("donnee-absente", "la date de naissance"),
+        ] {
+            let r =
+                through_franceconnect(&mut s.client, &["papiers"], "1", "jeanne-dupont", scenario)
+                    .await;
+            assert!(
+                r.status.is_client_error() || r.status.is_server_error(),
+                "{scenario}: {}",
+                r.status
+            );
+            assert!(r.contains(expected), "{scenario}: {}", r.body);
+            assert!(r.contains("ucun mandat n'a été créé"), "{scenario}");
+            assert_eq!(count(&app, "usagers").await, 0, "{scenario}");
+            assert_eq!(count(&app, "mandats").await, 0, "{scenario}");
+            assert_eq!(
+                count(&app, "mandat_drafts").await,
+                0,
+                "{scenario}: draft discarded"
+            );
+        }
+    }
+);
+
+crate::both_backends!(
+    franceconnect_key_rotation_and_rs256,
+    |app: TestApp| async move {
+        let mut s = setup(&app, "Structure des clés").await;
+        let before = app
+            .state
+            .franceconnect
+            .jwks_fetches
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let recap = through_franceconnect(
+            &mut s.client,
+            &["famille"],
+            "31",
+            "mohamed-benali",
+            "normal",
+        )
+        .await;
+        assert_eq!(recap.status, StatusCode::OK, "{}", recap.body);
+        let recap = through_franceconnect(
+            &mut s.client,
+            &["famille"],
+            "31",
+            "mohamed-benali",
+            "rotation-cle",
+        )
+        .await;
+        assert_eq!(recap.status, StatusCode::OK, "rotation: {}", recap.body);
+        let after = app
+            .state
+            .franceconnect
+            .jwks_fetches
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            after - before,
+            2,
+            "JWKS fetched once, then again for the new kid"
+        );
+        let recap =
+            through_franceconnect(&mut s.client, &["famille"], "31", "mohamed-benali", "rs256")
+                .await;
+        assert_eq!(recap.status, StatusCode::OK, "rs256: {}", recap.body);
+        // Born abroad: empty birthplace accepted, presumed birthdate shown.
+        assert!(recap.contains("01/01/1981"));
+    }
+);
+
+crate::both_backends!(
+    renewal_revocation_and_one_active_autorisation,
+    |app: TestApp| async move {
+        let mut s = setup(&app, "Structure du renouvellement").await;
+        let recap = through_franceconnect(
+            &mut s.client,
+            &["social", "logement"],
+            "182",
+            "pierre-mercier",
+            "normal",
+        )
+        .await;
+        let done = confirm(&app, &mut s.client, &recap, &s.aidant).await;
+        let first = mandat_id(done.location());
+        let uid: i64 = sqlx::query("SELECT id FROM usagers")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .try_get("id")
+            .unwrap();
+        let page = s.client.get(&format!("/usagers/{uid}")).await;
+        assert!(page.contains("Pierre DUBOIS (né MERCIER)"));
+
+        // Renewal for social only, no FranceConnect step.
+        let r = s
+            .client
+            .post(
+                &format!("/usagers/{uid}/renouveler"),
+                &[("demarche", "social"), ("duree", "365")],
+            )
+            .await;
+        let recap = follow(&mut s.client, r).await;
+        assert_eq!(recap.status, StatusCode::OK, "{}", recap.body);
+        let done = confirm(&app, &mut s.client, &recap, &s.aidant).await;
+        let second = mandat_id(done.location());
+        assert_ne!(first, second);
+        let now = app.clock_now();
+        let active = mandats::active_autorisations(app.db(), s.structure, uid, now)
+            .await
+            .unwrap();
+        let kinds: Vec<Demarche> = active.iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            kinds,
+            vec![Demarche::Logement, Demarche::Social],
+            "one active per démarche"
+        );
+
+        // Revoke the remaining logement autorisation of the first mandate.
+        let m = mandats::mandats(app.db(), s.structure, None, Some(first), now)
+            .await
+            .unwrap();
+        let logement = m[0]
+            .autorisations
+            .iter()
+            .find(|a| a.demarche == Demarche::Logement)
+            .unwrap()
+            .id;
+        let r = s
+            .client
+            .post(
+                &format!("/mandats/{first}/autorisations/{logement}/revoquer"),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = follow(&mut s.client, r).await;
+        assert!(page.contains("Démarche révoquée"));
+        assert!(page.contains("Dernière attestation de révocation"));
+        // Revoking it again is refused plainly.
+        let again = s
+            .client
+            .post(
+                &format!("/mandats/{first}/autorisations/{logement}/revoquer"),
+                &[],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        // Revoke the whole second mandate.
+        let r = s
+            .client
+            .post(&format!("/mandats/{second}/revoquer"), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let list = s.client.get("/usagers?etat=revoques").await;
+        assert!(list.contains("Pierre DUBOIS"), "{}", list.body);
+        let token = crate::common::extract_between(
+            &s.client.get(&format!("/mandats/{second}")).await.body,
+            "Dernière attestation de révocation : <a href=\"/attestations/",
+            "\"",
+        )
+        .unwrap();
+        let verify = app.client().get(&format!("/verifier/{token}")).await;
+        assert!(verify.contains("Attestation de révocation"));
+        assert!(verify.contains("révoqué le"));
+        assert_eq!(
+            relais::journal::verify(app.db())
+                .await
+                .unwrap()
+                .first_broken,
+            None
+        );
+    }
+);
+
+crate::both_backends!(structures_never_see_each_other, |app: TestApp| async move {
+    let mut a = setup(&app, "Structure A").await;
+    let recap =
+        through_franceconnect(&mut a.client, &["justice"], "31", "fatou-diallo", "normal").await;
+    let done = confirm(&app, &mut a.client, &recap, &a.aidant).await;
+    let mid = mandat_id(done.location());
+    let page = a.client.get(done.location()).await;
+    let token = crate::common::extract_between(&page.body, "href=\"/attestations/", "\"").unwrap();
+    let uid: i64 = sqlx::query("SELECT id FROM usagers")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .try_get("id")
+        .unwrap();
+    let aid: i64 = sqlx::query("SELECT id FROM autorisations")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .try_get("id")
+        .unwrap();
+    let b = app.structure("Structure B").await;
+    let referent_b = app.member(b, Role::Referent, "referent-b").await;
+    let mut cb = app.login(&referent_b).await;
+    for path in [
+        format!("/mandats/{mid}"),
+        format!("/usagers/{uid}"),
+        format!("/usagers/{uid}/renouveler"),
+        format!("/attestations/{token}"),
+        format!("/attestations/{token}/pdf"),
+    ] {
+        let r = cb.get(&path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "GET {path}");
+        assert!(!r.contains("DIALLO"), "GET {path}");
+    }
+    for path in [
+        format!("/mandats/{mid}/revoquer"),
+        format!("/mandats/{mid}/autorisations/{aid}/revoquer"),
+        format!("/usagers/{uid}/renouveler"),
+    ] {
+        let r = cb
+            .post(&path, &[("demarche", "justice"), ("duree", "1")])
+            .await;
+        assert!(
+            r.status == StatusCode::NOT_FOUND || r.status == StatusCode::CONFLICT,
+            "POST {path}: {}",
+            r.status
+        );
+    }
+    let list = cb.get("/usagers?etat=actifs&q=diallo").await;
+    assert!(!list.contains("DIALLO"));
+    let journal = cb.get(&format!("/structures/{b}/journal")).await;
+    assert!(!journal.contains("DIALLO"));
+    let foreign = cb
+        .get(&format!("/structures/{}/journal", a.structure))
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    // The renewal through the domain refuses a usager unknown to the structure too.
+    let r = mandats::create(
+        app.db(),
+        &app.state.signer,
+        mandats::Actor {
+            account_id: referent_b.id,
+            structure_id: b,
+        },
+        &mandats::NewMandat {
+            demarches: &[Demarche::Justice],
+            duree: Duree::Court,
+            is_remote: false,
+            usager: mandats::UsagerRef::Known(uid),
+            renewed_from: None,
+            draft_id: None,
+        },
+        app.clock_now(),
+    )
+    .await;
+    assert!(matches!(r, Err(mandats::MandatError::Refused(_))));
+    // Nothing was revoked.
+    assert_eq!(
+        mandats::active_autorisations(app.db(), a.structure, uid, app.clock_now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+});
+
+fn identity(n: u32) -> mandats::Identity {
+    mandats::Identity {
+        sub_hash: relais::crypto::sha256_hex(&format!("sub-{n}")),
+        given_name: "Jeanne".into(),
+        family_name: format!("ESSAI{n}"),
+        preferred_username: String::new(),
+        birthdate: "1950-02-03".into(),
+        gender: "female".into(),
+        birthplace: "89024".into(),
+        birthcountry: "99100".into(),
+        email: String::new(),
+    }
+}
+
+crate::both_backends!(
+    concurrent_creations_leave_one_active_autorisation,
+    |app: TestApp| async move {
+        let sid = app.structure("Structure concurrente").await;
+        let aidant = app.member(sid, Role::Aidant, "aidant").await;
+        let who = identity(1);
+        let actor = mandats::Actor {
+            account_id: aidant.id,
+            structure_id: sid,
+        };
+        let run = || async {
+            mandats::create(
+                app.db(),
+                &app.state.signer,
+                actor,
+                &mandats::NewMandat {
+                    demarches: &[Demarche::Social],
+                    duree: Duree::Mois,
+                    is_remote: false,
+                    usager: mandats::UsagerRef::Identified(&who),
+                    renewed_from: None,
+                    draft_id: None,
+                },
+                app.clock_now(),
+            )
+            .await
+            .unwrap()
+        };
+        let (x, y) = tokio::join!(run(), run());
+        assert_ne!(x.mandat_id, y.mandat_id);
+        assert_eq!(x.usager_id, y.usager_id, "one usager (upsert by sub)");
+        let active = mandats::active_autorisations(app.db(), sid, x.usager_id, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(active.len(), 1, "exactly one active autorisation");
+        assert_eq!(
+            relais::journal::verify(app.db())
+                .await
+                .unwrap()
+                .first_broken,
+            None
+        );
+    }
+);
+
+crate::both_backends!(
+    journal_is_append_only_and_tampering_is_named,
+    |app: TestApp| async move {
+        let sid = app.structure("Structure du journal").await;
+        let aidant = app.member(sid, Role::Aidant, "aidant").await;
+        for n in 0..3 {
+            mandats::create(
+                app.db(),
+                &app.state.signer,
+                mandats::Actor {
+                    account_id: aidant.id,
+                    structure_id: sid,
+                },
+                &mandats::NewMandat {
+                    demarches: &[Demarche::Papiers, Demarche::Transports],
+                    duree: Duree::Court,
+                    is_remote: false,
+                    usager: mandats::UsagerRef::Identified(&identity(n)),
+                    renewed_from: None,
+                    draft_id: None,
+                },
+                app.clock_now(),
+            )
+            .await
+            .unwrap();
+        }
+        let v = relais::journal::verify(app.db()).await.unwrap();
+        assert!(v.entries >= 12);
+        assert_eq!(v.first_broken, None);
+        // The triggers refuse changes.
+        let pool = app.db().pool();
+        assert!(
+            sqlx::query("UPDATE journal SET details = 'x'")
+                .execute(pool)
+                .await
+                .is_err()
+        );
+        assert!(
+            sqlx::query("DELETE FROM journal")
+                .execute(pool)
+                .await
+                .is_err()
+        );
+        // Behind the triggers' back: the verification names the altered entry.
+        let target: i64 = sqlx::query("SELECT id FROM journal WHERE chain = $1 AND seq = 5")
+            .bind(sid)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get("id")
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        match app.backend {
+            relais::db::Backend::Sqlite => {
+                sqlx::raw_sql("DROP TRIGGER journal_no_update")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            relais::db::Backend::Postgres => {
+                sqlx::raw_sql("ALTER TABLE journal DISABLE TRIGGER journal_no_update")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        sqlx::query("UPDATE journal SET demarche = 'argent' WHERE id = $1")
+            .bind(target)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let v = relais::journal::verify(app.db()).await.unwrap();
+        let broken = v.first_broken.expect("tampering detected");
+        assert_eq!(broken.id, target);
+        assert_eq!(broken.reason, "contenu modifié");
+    }
+);
+
+crate::both_backends!(
+    retention_deletes_usagers_and_keeps_the_chain,
+    |app: TestApp| async move {
+        let sid = app.structure("Structure de la conservation").await;
+        let referent = app.member(sid, Role::Referent, "referent").await;
+        let actor = mandats::Actor {
+            account_id: referent.id,
+            structure_id: sid,
+        };
+        let new = |n: u32, duree: Duree| {
+            let who = identity(n);
+            let app = &app;
+            async move {
+                mandats::create(
+                    app.db(),
+                    &app.state.signer,
+                    actor,
+                    &mandats::NewMandat {
+                        demarches: &[Demarche::Logement],
+                        duree,
+                        is_remote: false,
+                        usager: mandats::UsagerRef::Identified(&who),
+                        renewed_from: None,
+                        draft_id: None,
+                    },
+                    app.clock_now(),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let short = new(10, Duree::Court).await;
+        app.clock.advance(200 * 86_400);
+        let long = new(11, Duree::Long).await;
+        let settings = relais::mandats::retention::Settings {
+            retention_days: 365,
+            public_url: ORIGIN.into(),
+        };
+        // 340 days after the long mandate: it ends within 30 days → the référent is told.
+        app.clock.advance(340 * 86_400);
+        let report =
+            relais::mandats::retention::run(app.db(), &app.mailer, &settings, app.clock_now())
+                .await
+                .unwrap();
+        assert_eq!(report.notified_structures, 1);
+        let mail = app.last_email_to(&referent.email);
+        assert!(mail.subject.contains("1 mandat long arrive à échéance"));
+        assert!(!mail.body.contains("ESSAI"), "no names in emails");
+        // The short mandate ended 540 days ago: its usager is deleted.
+        assert_eq!(report.deleted_usagers, 1);
+        assert!(report.pseudonymised_entries > 0);
+        let left: Vec<i64> = sqlx::query("SELECT id FROM usagers")
+            .fetch_all(app.db().pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("id").unwrap())
+            .collect();
+        assert_eq!(left, vec![long.usager_id]);
+        let personal: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM journal_personal WHERE usager_id = $1")
+                .bind(short.usager_id)
+                .fetch_one(app.db().pool())
+                .await
+                .unwrap()
+                .try_get("n")
+                .unwrap();
+        assert_eq!(personal, 0, "personal data of the journal deleted");
+        assert_eq!(
+            relais::journal::verify(app.db())
+                .await
+                .unwrap()
+                .first_broken,
+            None
+        );
+        // A second run notifies nobody again; the job runs once a day.
+        let again =
+            relais::mandats::retention::run(app.db(), &app.mailer, &settings, app.clock_now())
+                .await
+                .unwrap();
+        assert_eq!(again.notified_structures, 0);
+        assert!(
+            relais::mandats::retention::run_if_due(
+                app.db(),
+                &app.mailer,
+                &settings,
+                app.clock_now()
+            )
+            .await
+            .unwrap()
+            .is_some()
+        );
+        assert!(
+            relais::mandats::retention::run_if_due(
+                app.db(),
+                &app.mailer,
+                &settings,
+                app.clock_now()
+            )
+            .await
+            .unwrap()
+            .is_none()
+        );
+    }
+);
