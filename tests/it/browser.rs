@@ -235,3 +235,128 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         server.abort();
     }
 }
+
+/// An aidant creates a mandate end to end in a real browser (FranceConnect simulator
+/// included), prints the attestation, checks it on the public page; the référent
+/// reads the journal. axe-core on every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aidant_creates_a_mandate_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    for backend in backends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = test_config();
+        config.public_url = Some(base.clone());
+        config.trust_forwarded_for = false;
+        let app = TestApp::with_config(backend, config).await;
+        let router = app.router.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        let s = app.structure("France Services de Joigny").await;
+        let aidant = app.member(s, Role::Aidant, "aidant").await;
+        let referent = app.member(s, Role::Referent, "referent").await;
+        let (_driver, c) = start_driver().await;
+
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        fill(&c, "#email", &aidant.email).await;
+        fill(&c, "#password", &aidant.password).await;
+        fill(&c, "#code", &app.next_code(&aidant.secret)).await;
+        click(&c, "form.form button[type=submit]").await;
+        click(&c, "nav a[href='/mandats/nouveau']").await;
+        axe(&c, "nouveau mandat").await;
+        // Nothing chosen: the errors are announced.
+        click(&c, "form.form button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("error-summary"));
+        axe(&c, "nouveau mandat en erreur").await;
+        c.find(Locator::Css("#demarche-social"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("#demarche-logement"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("#duree-182"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "form.form button[type=submit]").await;
+        assert!(path(&c).await.ends_with("/api/v2/authorize"));
+        axe(&c, "simulateur FranceConnect").await;
+        c.find(Locator::Css("#id-nguyen-van-an"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "form.form button[type=submit]").await;
+        assert!(
+            path(&c).await.starts_with("/mandats/brouillons/"),
+            "{}",
+            path(&c).await
+        );
+        let recap = c.source().await.unwrap();
+        assert!(recap.contains("Van An NGUYEN"), "{recap}");
+        axe(&c, "récapitulatif").await;
+        c.find(Locator::Css("#consentement-case"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        fill(&c, "#code", &app.next_code(&aidant.secret)).await;
+        click(&c, "form.form button[type=submit]").await;
+        assert!(path(&c).await.starts_with("/mandats/"));
+        assert!(c.source().await.unwrap().contains("Mandat créé"));
+        axe(&c, "mandat").await;
+        click(&c, "main a[href^='/attestations/']").await;
+        let print = c.source().await.unwrap();
+        assert!(print.contains("Attestation de mandat"));
+        axe(&c, "attestation imprimable").await;
+        let token = path(&c)
+            .await
+            .trim_start_matches("/attestations/")
+            .to_owned();
+        c.goto(&format!("{base}/usagers")).await.unwrap();
+        assert!(c.source().await.unwrap().contains("Van An NGUYEN"));
+        axe(&c, "usagers").await;
+        click(&c, "main table a").await;
+        axe(&c, "fiche usager").await;
+        c.goto(&format!("{base}/verifier/{token}")).await.unwrap();
+        assert!(
+            c.source()
+                .await
+                .unwrap()
+                .contains("Attestation authentique")
+        );
+        axe(&c, "vérification").await;
+        click(&c, "nav form button").await;
+
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        fill(&c, "#email", &referent.email).await;
+        fill(&c, "#password", &referent.password).await;
+        fill(&c, "#code", &app.next_code(&referent.secret)).await;
+        click(&c, "form.form button[type=submit]").await;
+        click(&c, "nav a[href$='/journal']").await;
+        let journal = c.source().await.unwrap();
+        assert!(journal.contains("Création d") && journal.contains("Van An NGUYEN"));
+        axe(&c, "journal").await;
+
+        c.close().await.unwrap();
+        server.abort();
+    }
+}
