@@ -403,6 +403,15 @@ impl Client {
         self.send(req).await
     }
 
+    /// A GET with a bearer token (API endpoints).
+    pub async fn get_bearer(&mut self, path: &str, token: &str) -> Resp {
+        let req = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
     /// A GET whose body is returned as bytes (PDF).
     pub async fn get_bytes(&mut self, path: &str) -> Vec<u8> {
         let req = Request::get(path)

@@ -12,6 +12,7 @@ mod common;
 
 mod auth;
 mod browser;
+mod franceconnect;
 mod mandats;
 mod matrix;
 mod schema;
