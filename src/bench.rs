@@ -25,6 +25,15 @@ pub struct BenchArgs {
     /// Database to bench on (default: a fresh SQLite file in a temporary folder).
     #[arg(long)]
     pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchWhat {
+    /// Les chemins critiques des mandats : liste et recherche d'usagers, création,
+    /// vérification du journal, attestation PDF.
+    Mandats(crate::bench_mandats::MandatsBenchArgs),
 }
 
 struct Http {
@@ -134,6 +143,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchWhat::Mandats(m)) = &args.what {
+        return crate::bench_mandats::run(m, args.database_url.clone()).await;
+    }
     let clock = SystemClock;
     let dir = std::env::temp_dir().join(format!("relais-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

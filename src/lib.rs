@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod bench_mandats;
 pub mod clock;
 pub mod config;
 pub mod crypto;

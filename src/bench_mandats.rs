@@ -1,0 +1,348 @@
+//! `relais bench --mandats`: the mandate hot paths, in process on a real database.
+//!
+//! Prepares a structure with `--usagers` usagers (20,000 by default) holding
+//! `--mandats` mandates (50,000) — written in bulk, not through the journal — then
+//! measures: the usagers page (active tab, first and middle pages) and the name search
+//! through the HTTP router (session read, query, template), the mandate creation
+//! transaction (`mandats::create`: usager upsert, mandat, autorisations, overlap
+//! revocation, signed attestation, journal), `journal::verify` over `--journal`
+//! entries, and the attestation PDF. Bounded in work; no network.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use crate::clock::{Clock, SystemClock};
+use crate::db::Db;
+use crate::journal::{self, Action, NewEntry};
+use crate::mandats::{self, Demarche, Duree};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MandatsBenchArgs {
+    /// Usagers of the benchmarked structure.
+    #[arg(long, default_value_t = 20_000)]
+    pub usagers: usize,
+    /// Mandates spread over those usagers.
+    #[arg(long, default_value_t = 50_000)]
+    pub mandats: usize,
+    /// Journal entries to verify.
+    #[arg(long, default_value_t = 500_000)]
+    pub journal: usize,
+    /// Measured requests per page kind.
+    #[arg(long, default_value_t = 300)]
+    pub requests: usize,
+}
+
+const GIVEN: [&str; 12] = [
+    "Jeanne", "Pierre", "Marie-Hélène", "Mohamed", "Fatou", "Lucas", "Éloïse", "Van An", "Chantal",
+    "Gérard", "Inès", "Yannick",
+];
+const FAMILY: [&str; 16] = [
+    "DUBOIS", "MARTIN", "BERNARD", "LEFÈVRE", "NGUYEN", "DIALLO", "PETIT", "ROUX", "GARNIER",
+    "FAURE", "MERCIER", "BLANC", "GUÉRIN", "BOYER", "CHEVALIER", "FRANÇOIS",
+];
+
+fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
+    list.get(i % list.len()).copied().unwrap_or("X")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx.min(sorted.len() - 1)).copied().unwrap_or_default()
+}
+
+fn line(name: &str, mut d: Vec<Duration>) -> String {
+    d.sort();
+    format!(
+        "{name:<44} n={:>5}  p50 {:>8.3} ms  p99 {:>8.3} ms",
+        d.len(),
+        percentile(&d, 0.5).as_secs_f64() * 1e3,
+        percentile(&d, 0.99).as_secs_f64() * 1e3
+    )
+}
+
+pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
+    let clock = std::sync::Arc::new(SystemClock);
+    let now = clock.now();
+    let dir = std::env::temp_dir().join(format!("relais-bench-mandats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let db = Db::connect(&url).await?;
+    db.migrate(now).await?;
+
+    // The structure, an aidant with a session.
+    let n = now % 1_000_000;
+    let siret = (0..10)
+        .map(|d| format!("{:013}{d}", 3_000_000 + n))
+        .find(|s| crate::domain::Siret::parse(s).is_ok())
+        .context("SIRET de banc")?;
+    let sid = crate::structures::create(
+        &db,
+        &crate::structures::NewStructure {
+            name: "Structure de banc d'essai".into(),
+            siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
+            address: "1 place du Banc, 89000 Auxerre".into(),
+            commune_insee: crate::domain::InseeCode::parse("89024").map_err(|e| anyhow::anyhow!(e))?,
+            kind: crate::domain::StructureKind::FranceServices,
+            is_demo: false,
+        },
+        now,
+    )
+    .await?;
+    let email = crate::domain::Email::parse(&format!("banc-{n}@exemple.fr")).map_err(|e| anyhow::anyhow!(e))?;
+    let aidant = match crate::accounts::invite(&db, sid, &email, "Aidant de banc", crate::domain::Role::Aidant, None, now).await? {
+        crate::accounts::InviteOutcome::Invited { account_id, .. } => account_id,
+        _ => anyhow::bail!("compte de banc inattendu"),
+    };
+    let session = crate::sessions::create(&db, aidant, now).await?;
+
+    // Bulk population.
+    let started = Instant::now();
+    let mut tx = db.begin().await?;
+    let mut usager_ids = Vec::with_capacity(args.usagers);
+    for i in 0..args.usagers {
+        let given = pick(&GIVEN, i);
+        let family = format!("{} {}", pick(&FAMILY, i / GIVEN.len()), i);
+        let key = mandats::search_key(&format!("{given} {family}"));
+        let id: i64 = sqlx::Row::try_get(
+            &sqlx::query(
+                "INSERT INTO usagers (sub_hash, given_name, family_name, preferred_username, birthdate, gender,
+                     birthplace, birthcountry, email, search_key, created_at, updated_at)
+                 VALUES ($1, $2, $3, '', '1960-01-01', 'female', '89024', '99100', '', $4, $5, $5) RETURNING id",
+            )
+            .bind(crate::crypto::sha256_hex(&format!("banc-{n}-{i}")))
+            .bind(given)
+            .bind(&family)
+            .bind(&key)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?,
+            "id",
+        )?;
+        usager_ids.push((id, family, given, key));
+    }
+    for m in 0..args.mandats {
+        let Some((uid, ..)) = usager_ids.get(m % usager_ids.len().max(1)) else {
+            break;
+        };
+        // A third expired, a tenth revoked, the rest active.
+        let expires = if m % 3 == 0 { now - 86_400 } else { now + 180 * 86_400 };
+        let mid: i64 = sqlx::Row::try_get(
+            &sqlx::query(
+                "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote, template_version, created_at, expires_at)
+                 VALUES ($1, $2, $3, 182, 0, $4, $5, $6) RETURNING id",
+            )
+            .bind(sid)
+            .bind(uid)
+            .bind(aidant)
+            .bind(mandats::TEMPLATE_VERSION)
+            .bind(now - 200 * 86_400)
+            .bind(expires)
+            .fetch_one(&mut *tx)
+            .await?,
+            "id",
+        )?;
+        let demarche = Demarche::ALL.get(m % Demarche::ALL.len()).copied().unwrap_or(Demarche::Papiers);
+        sqlx::query(
+            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(mid)
+        .bind(sid)
+        .bind(uid)
+        .bind(demarche.key())
+        .bind(now - 200 * 86_400)
+        .bind(expires)
+        .bind(if m % 10 == 1 { Some(now - 86_400) } else { None })
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
+         SELECT $1, u.id, LOWER(u.family_name) || ' ' || LOWER(u.given_name), u.search_key,
+                (SELECT MAX(a.expires_at) FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1 AND a.revoked_at IS NULL),
+                $2
+         FROM usagers u WHERE EXISTS (SELECT 1 FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1)",
+    )
+    .bind(sid)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    println!(
+        "Population : {} usagers, {} mandats en {:.1} s ({url_kind})",
+        args.usagers,
+        args.mandats,
+        started.elapsed().as_secs_f64(),
+        url_kind = if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" }
+    );
+
+    // The application, in process.
+    let config = crate::config::Config {
+        database_url: url.clone(),
+        ..crate::config::Config::default()
+    };
+    let dummy = crate::accounts::password::hash(crate::crypto::random_token())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (http, slot) = crate::franceconnect::http::HttpClient::in_process();
+    let state = crate::web::AppState::new(crate::web::Inner::build(
+        db.clone(),
+        config,
+        clock.clone(),
+        crate::mail::Mailer::memory(),
+        dummy,
+        http,
+    )?);
+    let (router, _) = crate::web::app(state.clone());
+    let _ = slot.set(router.clone());
+    let cookie = format!("{}={session}", crate::sessions::COOKIE);
+    let get = |path: String| {
+        let router = router.clone();
+        let cookie = cookie.clone();
+        async move {
+            let req = Request::get(path.as_str())
+                .header("cookie", cookie)
+                .body(Body::empty())?;
+            let t = Instant::now();
+            let res = router.oneshot(req).await?;
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 4 << 20).await?;
+            let d = t.elapsed();
+            anyhow::ensure!(status.is_success(), "{path} : {status}");
+            Ok::<(Duration, usize), anyhow::Error>((d, body.len()))
+        }
+    };
+    let mut report = Vec::new();
+    for (name, path) in [
+        ("page usagers, onglet actifs, page 1", "/usagers?etat=actifs".to_owned()),
+        ("page usagers, onglet actifs, page 300", "/usagers?etat=actifs&page=300".to_owned()),
+        ("page usagers, onglet expirés", "/usagers?etat=expires".to_owned()),
+        ("recherche par nom « dubois »", "/usagers?etat=actifs&q=dubois".to_owned()),
+        ("recherche par nom « Éloïse guérin »", "/usagers?etat=actifs&q=%C3%89lo%C3%AFse%20gu%C3%A9rin".to_owned()),
+    ] {
+        for _ in 0..20 {
+            get(path.clone()).await?;
+        }
+        let mut d = Vec::with_capacity(args.requests);
+        let mut size = 0;
+        for _ in 0..args.requests {
+            let (t, s) = get(path.clone()).await?;
+            d.push(t);
+            size = s;
+        }
+        report.push(format!("{}  ({size} octets)", line(name, d)));
+    }
+
+    // Mandate creation transactions (new usagers, two démarches, one overlapping).
+    let mut d = Vec::new();
+    for i in 0..500 {
+        let who = mandats::Identity {
+            sub_hash: crate::crypto::sha256_hex(&format!("banc-creation-{n}-{}", i / 2)),
+            given_name: "Jeanne".into(),
+            family_name: format!("CRÉATION {i}"),
+            preferred_username: String::new(),
+            birthdate: "1950-01-01".into(),
+            gender: "female".into(),
+            birthplace: "89024".into(),
+            birthcountry: "99100".into(),
+            email: String::new(),
+        };
+        let t = Instant::now();
+        mandats::create(
+            &db,
+            &state.signer,
+            mandats::Actor {
+                account_id: aidant,
+                structure_id: sid,
+            },
+            &mandats::NewMandat {
+                demarches: &[Demarche::Social, Demarche::Logement],
+                duree: Duree::Long,
+                is_remote: false,
+                usager: mandats::UsagerRef::Identified(&who),
+                renewed_from: None,
+                draft_id: None,
+            },
+            clock.now(),
+        )
+        .await?;
+        d.push(t.elapsed());
+    }
+    report.push(line("création d'un mandat (transaction complète)", d));
+
+    // Journal entries for the verification.
+    let existing = journal::verify(&db).await?.entries as usize;
+    let to_add = args.journal.saturating_sub(existing);
+    let t = Instant::now();
+    let mut left = to_add;
+    while left > 0 {
+        let batch = left.min(10_000);
+        let mut tx = db.begin().await?;
+        for i in 0..batch {
+            journal::append(
+                &db,
+                &mut tx,
+                &NewEntry::new(sid, Action::UtilisationAutorisation)
+                    .account(aidant)
+                    .usager(usager_ids.get(i % usager_ids.len().max(1)).map(|u| u.0).unwrap_or(0))
+                    .details(serde_json::json!({ "client": "banc" })),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        left -= batch;
+    }
+    println!(
+        "Journal : {to_add} entrées ajoutées en {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let v = journal::verify(&db).await?;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(v.first_broken.is_none(), "journal altéré : {:?}", v.first_broken);
+    report.push(format!(
+        "relais journal verify : {} entrées en {:.3} s = {:.0} entrées/s",
+        v.entries,
+        secs,
+        v.entries as f64 / secs.max(1e-9)
+    ));
+
+    // Attestation PDFs.
+    let stored = crate::mandats::attestation::latest_for_mandat(
+        &db,
+        mandats::mandats(&db, sid, None, None, clock.now())
+            .await?
+            .first()
+            .map(|m| m.id)
+            .context("aucun mandat")?,
+        crate::mandats::attestation::Kind::Mandat,
+    )
+    .await?
+    .context("aucune attestation")?;
+    let doc = crate::mandats::attestation::document(&db, &stored, "https://relais.example.fr/verifier/x".into())
+        .await?
+        .context("document")?;
+    let mut d = Vec::new();
+    let mut size = 0;
+    for _ in 0..100 {
+        let t = Instant::now();
+        size = crate::mandats::attestation::pdf(&doc)?.len();
+        d.push(t.elapsed());
+    }
+    report.push(format!("{}  ({size} octets)", line("attestation PDF", d)));
+
+    println!();
+    for l in report {
+        println!("{l}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
