@@ -37,12 +37,36 @@ pub struct MandatsBenchArgs {
 }
 
 const GIVEN: [&str; 12] = [
-    "Jeanne", "Pierre", "Marie-Hélène", "Mohamed", "Fatou", "Lucas", "Éloïse", "Van An", "Chantal",
-    "Gérard", "Inès", "Yannick",
+    "Jeanne",
+    "Pierre",
+    "Marie-Hélène",
+    "Mohamed",
+    "Fatou",
+    "Lucas",
+    "Éloïse",
+    "Van An",
+    "Chantal",
+    "Gérard",
+    "Inès",
+    "Yannick",
 ];
 const FAMILY: [&str; 16] = [
-    "DUBOIS", "MARTIN", "BERNARD", "LEFÈVRE", "NGUYEN", "DIALLO", "PETIT", "ROUX", "GARNIER",
-    "FAURE", "MERCIER", "BLANC", "GUÉRIN", "BOYER", "CHEVALIER", "FRANÇOIS",
+    "DUBOIS",
+    "MARTIN",
+    "BERNARD",
+    "LEFÈVRE",
+    "NGUYEN",
+    "DIALLO",
+    "PETIT",
+    "ROUX",
+    "GARNIER",
+    "FAURE",
+    "MERCIER",
+    "BLANC",
+    "GUÉRIN",
+    "BOYER",
+    "CHEVALIER",
+    "FRANÇOIS",
 ];
 
 fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
@@ -54,7 +78,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
         return Duration::ZERO;
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(idx.min(sorted.len() - 1)).copied().unwrap_or_default()
+    sorted
+        .get(idx.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or_default()
 }
 
 fn line(name: &str, mut d: Vec<Duration>) -> String {
@@ -72,7 +99,8 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     let now = clock.now();
     let dir = std::env::temp_dir().join(format!("relais-bench-mandats-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
     let db = Db::connect(&url).await?;
     db.migrate(now).await?;
 
@@ -88,15 +116,27 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             name: "Structure de banc d'essai".into(),
             siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
             address: "1 place du Banc, 89000 Auxerre".into(),
-            commune_insee: crate::domain::InseeCode::parse("89024").map_err(|e| anyhow::anyhow!(e))?,
+            commune_insee: crate::domain::InseeCode::parse("89024")
+                .map_err(|e| anyhow::anyhow!(e))?,
             kind: crate::domain::StructureKind::FranceServices,
             is_demo: false,
         },
         now,
     )
     .await?;
-    let email = crate::domain::Email::parse(&format!("banc-{n}@exemple.fr")).map_err(|e| anyhow::anyhow!(e))?;
-    let aidant = match crate::accounts::invite(&db, sid, &email, "Aidant de banc", crate::domain::Role::Aidant, None, now).await? {
+    let email = crate::domain::Email::parse(&format!("banc-{n}@exemple.fr"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let aidant = match crate::accounts::invite(
+        &db,
+        sid,
+        &email,
+        "Aidant de banc",
+        crate::domain::Role::Aidant,
+        None,
+        now,
+    )
+    .await?
+    {
         crate::accounts::InviteOutcome::Invited { account_id, .. } => account_id,
         _ => anyhow::bail!("compte de banc inattendu"),
     };
@@ -132,7 +172,11 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             break;
         };
         // A third expired, a tenth revoked, the rest active.
-        let expires = if m % 3 == 0 { now - 86_400 } else { now + 180 * 86_400 };
+        let expires = if m % 3 == 0 {
+            now - 86_400
+        } else {
+            now + 180 * 86_400
+        };
         let mid: i64 = sqlx::Row::try_get(
             &sqlx::query(
                 "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote, template_version, created_at, expires_at)
@@ -148,7 +192,10 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             .await?,
             "id",
         )?;
-        let demarche = Demarche::ALL.get(m % Demarche::ALL.len()).copied().unwrap_or(Demarche::Papiers);
+        let demarche = Demarche::ALL
+            .get(m % Demarche::ALL.len())
+            .copied()
+            .unwrap_or(Demarche::Papiers);
         sqlx::query(
             "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -180,7 +227,11 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         args.usagers,
         args.mandats,
         started.elapsed().as_secs_f64(),
-        url_kind = if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" }
+        url_kind = if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
     );
 
     // The application, in process.
@@ -221,11 +272,26 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     };
     let mut report = Vec::new();
     for (name, path) in [
-        ("page usagers, onglet actifs, page 1", "/usagers?etat=actifs".to_owned()),
-        ("page usagers, onglet actifs, page 300", "/usagers?etat=actifs&page=300".to_owned()),
-        ("page usagers, onglet expirés", "/usagers?etat=expires".to_owned()),
-        ("recherche par nom « dubois »", "/usagers?etat=actifs&q=dubois".to_owned()),
-        ("recherche par nom « Éloïse guérin »", "/usagers?etat=actifs&q=%C3%89lo%C3%AFse%20gu%C3%A9rin".to_owned()),
+        (
+            "page usagers, onglet actifs, page 1",
+            "/usagers?etat=actifs".to_owned(),
+        ),
+        (
+            "page usagers, onglet actifs, page 300",
+            "/usagers?etat=actifs&page=300".to_owned(),
+        ),
+        (
+            "page usagers, onglet expirés",
+            "/usagers?etat=expires".to_owned(),
+        ),
+        (
+            "recherche par nom « dubois »",
+            "/usagers?etat=actifs&q=dubois".to_owned(),
+        ),
+        (
+            "recherche par nom « Éloïse guérin »",
+            "/usagers?etat=actifs&q=%C3%89lo%C3%AFse%20gu%C3%A9rin".to_owned(),
+        ),
     ] {
         for _ in 0..20 {
             get(path.clone()).await?;
@@ -291,7 +357,12 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
                 &mut tx,
                 &NewEntry::new(sid, Action::UtilisationAutorisation)
                     .account(aidant)
-                    .usager(usager_ids.get(i % usager_ids.len().max(1)).map(|u| u.0).unwrap_or(0))
+                    .usager(
+                        usager_ids
+                            .get(i % usager_ids.len().max(1))
+                            .map(|u| u.0)
+                            .unwrap_or(0),
+                    )
                     .details(serde_json::json!({ "client": "banc" })),
                 now,
             )
@@ -307,7 +378,11 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     let t = Instant::now();
     let v = journal::verify(&db).await?;
     let secs = t.elapsed().as_secs_f64();
-    anyhow::ensure!(v.first_broken.is_none(), "journal altéré : {:?}", v.first_broken);
+    anyhow::ensure!(
+        v.first_broken.is_none(),
+        "journal altéré : {:?}",
+        v.first_broken
+    );
     report.push(format!(
         "relais journal verify : {} entrées en {:.3} s = {:.0} entrées/s",
         v.entries,
@@ -327,9 +402,13 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     )
     .await?
     .context("aucune attestation")?;
-    let doc = crate::mandats::attestation::document(&db, &stored, "https://relais.example.fr/verifier/x".into())
-        .await?
-        .context("document")?;
+    let doc = crate::mandats::attestation::document(
+        &db,
+        &stored,
+        "https://relais.example.fr/verifier/x".into(),
+    )
+    .await?
+    .context("document")?;
     let mut d = Vec::new();
     let mut size = 0;
     for _ in 0..100 {

@@ -5,11 +5,21 @@
 //! are 64-bit on both sides and timestamps are Unix seconds, so every value decodes the
 //! same way. Where SQL truly differs, code branches on [`Backend`].
 
-use std::path::Path;
 use std::str::FromStr;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+/// The file of a `sqlite://path?…` URL (`None` for in-memory databases).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -48,6 +58,9 @@ const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// The URL the pool was opened with (with `mode=rwc` for SQLite), to open a
+    /// native connection where the `Any` driver is too slow (journal verification).
+    url: std::sync::Arc<str>,
     backend: Backend,
 }
 
@@ -82,16 +95,8 @@ impl Db {
         let backend: Backend = url.parse()?;
         let mut url = url.to_owned();
         if backend == Backend::Sqlite {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:")
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            if !path.is_empty()
-                && !path.starts_with(':')
-                && let Some(parent) = Path::new(&path).parent()
+            if let Some(path) = sqlite_path(&url)
+                && let Some(parent) = path.parent()
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
@@ -124,7 +129,11 @@ impl Db {
             })
             .connect(&url)
             .await?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            url: std::sync::Arc::from(url.as_str()),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -133,6 +142,10 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Begins a write transaction. On SQLite it takes the write lock at once

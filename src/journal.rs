@@ -283,106 +283,196 @@ pub struct Broken {
     pub reason: &'static str,
 }
 
-/// Walks every chain in order and recomputes every hash. Personal data still
-/// present must match its commitment.
-pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
-    use futures_util::TryStreamExt;
-    let mut rows = sqlx::query(
-        "SELECT j.id, j.chain, j.seq, j.at, j.action, j.account_id, j.usager_id, j.mandat_id,
-                j.autorisation_id, j.demarche, j.details, j.personal_hash, j.prev_hash, j.hash,
-                p.salt, p.data
-         FROM journal j LEFT JOIN journal_personal p ON p.entry_id = j.id
-         ORDER BY j.chain, j.seq",
-    )
-    .fetch(db.pool());
-    let mut buf = String::with_capacity(512);
-    let mut entries = 0u64;
-    let mut chains = 0u64;
-    let mut current_chain: Option<i64> = None;
-    let mut expected_prev = GENESIS.to_owned();
-    let mut expected_seq = 1i64;
-    while let Some(r) = rows.try_next().await? {
-        entries += 1;
-        let id: i64 = r.try_get("id")?;
-        let chain: i64 = r.try_get("chain")?;
-        let seq: i64 = r.try_get("seq")?;
-        if current_chain != Some(chain) {
-            current_chain = Some(chain);
-            chains += 1;
-            expected_prev = GENESIS.to_owned();
-            expected_seq = 1;
-        }
-        let broken = |reason| Broken {
-            id,
-            chain,
-            seq,
-            reason,
-        };
-        let action: String = r.try_get("action")?;
-        let demarche: Option<String> = r.try_get("demarche")?;
-        let details: String = r.try_get("details")?;
-        let p_hash: String = r.try_get("personal_hash")?;
-        let prev_hash: String = r.try_get("prev_hash")?;
-        let hash: String = r.try_get("hash")?;
-        if seq != expected_seq {
-            return Ok(done(
-                entries,
-                chains,
-                broken("entrée manquante ou déplacée"),
-            ));
-        }
-        if prev_hash != expected_prev {
-            return Ok(done(
-                entries,
-                chains,
-                broken("lien avec l'entrée précédente rompu"),
-            ));
-        }
-        let computed = Hashed {
-            chain,
-            seq,
-            at: r.try_get("at")?,
-            action: &action,
-            account_id: r.try_get("account_id")?,
-            usager_id: r.try_get("usager_id")?,
-            mandat_id: r.try_get("mandat_id")?,
-            autorisation_id: r.try_get("autorisation_id")?,
-            demarche: demarche.as_deref(),
-            details: &details,
-            personal_hash: &p_hash,
-            prev_hash: &prev_hash,
-        }
-        .hash(&mut buf);
-        if computed != hash {
-            return Ok(done(entries, chains, broken("contenu modifié")));
-        }
-        let salt: Option<String> = r.try_get("salt")?;
-        let data: Option<String> = r.try_get("data")?;
-        if let (Some(salt), Some(data)) = (salt, data)
-            && personal_hash(&salt, &data) != p_hash
-        {
-            return Ok(done(
-                entries,
-                chains,
-                broken("données personnelles modifiées"),
-            ));
-        }
-        expected_prev = hash;
-        expected_seq += 1;
-    }
-    Ok(Verification {
-        entries,
-        chains,
-        first_broken: None,
-    })
+/// One stored entry as read for verification (borrowed from the row).
+struct Stored<'a> {
+    id: i64,
+    chain: i64,
+    seq: i64,
+    at: i64,
+    action: &'a str,
+    account_id: Option<i64>,
+    usager_id: Option<i64>,
+    mandat_id: Option<i64>,
+    autorisation_id: Option<i64>,
+    demarche: Option<&'a str>,
+    details: &'a str,
+    personal_hash: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
+    salt: Option<&'a str>,
+    data: Option<&'a str>,
 }
 
-fn done(entries: u64, chains: u64, b: Broken) -> Verification {
-    Verification {
-        entries,
-        chains,
-        first_broken: Some(b),
+const VERIFY_SQL: &str =
+    "SELECT j.id, j.chain, j.seq, j.at, j.action, j.account_id, j.usager_id, j.mandat_id,
+        j.autorisation_id, j.demarche, j.details, j.personal_hash, j.prev_hash, j.hash,
+        p.salt, p.data
+ FROM journal j LEFT JOIN journal_personal p ON p.entry_id = j.id
+ ORDER BY j.chain, j.seq";
+
+/// The chain walk: every entry's hash recomputed, links and sequence checked,
+/// personal data still present matched against its commitment.
+#[derive(Default)]
+struct Walker {
+    buf: String,
+    entries: u64,
+    chains: u64,
+    current_chain: Option<i64>,
+    expected_prev: String,
+    expected_seq: i64,
+}
+
+impl Walker {
+    fn step(&mut self, e: &Stored<'_>) -> Option<Broken> {
+        self.entries += 1;
+        if self.current_chain != Some(e.chain) {
+            self.current_chain = Some(e.chain);
+            self.chains += 1;
+            GENESIS.clone_into(&mut self.expected_prev);
+            self.expected_seq = 1;
+        }
+        let broken = |reason| {
+            Some(Broken {
+                id: e.id,
+                chain: e.chain,
+                seq: e.seq,
+                reason,
+            })
+        };
+        if e.seq != self.expected_seq {
+            return broken("entrée manquante ou déplacée");
+        }
+        if e.prev_hash != self.expected_prev {
+            return broken("lien avec l'entrée précédente rompu");
+        }
+        let computed = Hashed {
+            chain: e.chain,
+            seq: e.seq,
+            at: e.at,
+            action: e.action,
+            account_id: e.account_id,
+            usager_id: e.usager_id,
+            mandat_id: e.mandat_id,
+            autorisation_id: e.autorisation_id,
+            demarche: e.demarche,
+            details: e.details,
+            personal_hash: e.personal_hash,
+            prev_hash: e.prev_hash,
+        }
+        .hash(&mut self.buf);
+        if computed != e.hash {
+            return broken("contenu modifié");
+        }
+        if let (Some(salt), Some(data)) = (e.salt, e.data)
+            && personal_hash(salt, data) != e.personal_hash
+        {
+            return broken("données personnelles modifiées");
+        }
+        self.expected_prev.clear();
+        self.expected_prev.push_str(e.hash);
+        self.expected_seq += 1;
+        None
     }
+
+    fn finish(self, first_broken: Option<Broken>) -> Verification {
+        Verification {
+            entries: self.entries,
+            chains: self.chains,
+            first_broken,
+        }
+    }
+}
+
+/// Walks every chain in order and recomputes every hash. Personal data still
+/// present must match its commitment. Reads on a dedicated read-only connection
+/// with the backend's native library (rusqlite for SQLite, sqlx's PostgreSQL
+/// driver): decoding through sqlx's `Any` driver would cost most of the time.
+pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+    match db.backend() {
+        crate::db::Backend::Sqlite => {
+            let path = crate::db::sqlite_path(db.url())
+                .ok_or_else(|| sqlx::Error::Configuration("base SQLite sans fichier".into()))?;
+            tokio::task::spawn_blocking(move || verify_sqlite(&path))
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+                .map_err(|e| sqlx::Error::Protocol(format!("lecture du journal : {e}")))
+        }
+        crate::db::Backend::Postgres => verify_postgres(db.url()).await,
+    }
+}
+
+fn verify_sqlite(path: &std::path::Path) -> Result<Verification, rusqlite::Error> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare(VERIFY_SQL)?;
+    let mut rows = stmt.query([])?;
+    let mut w = Walker::default();
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| -> Result<&str, rusqlite::Error> {
+            r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)
+        };
+        let opt_text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
+            r.get_ref(i)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)
+        };
+        let e = Stored {
+            id: r.get(0)?,
+            chain: r.get(1)?,
+            seq: r.get(2)?,
+            at: r.get(3)?,
+            action: text(4)?,
+            account_id: r.get(5)?,
+            usager_id: r.get(6)?,
+            mandat_id: r.get(7)?,
+            autorisation_id: r.get(8)?,
+            demarche: opt_text(9)?,
+            details: text(10)?,
+            personal_hash: text(11)?,
+            prev_hash: text(12)?,
+            hash: text(13)?,
+            salt: opt_text(14)?,
+            data: opt_text(15)?,
+        };
+        if let Some(b) = w.step(&e) {
+            return Ok(w.finish(Some(b)));
+        }
+    }
+    Ok(w.finish(None))
+}
+
+async fn verify_postgres(url: &str) -> Result<Verification, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut rows = sqlx::query(VERIFY_SQL).fetch(&mut conn);
+    let mut w = Walker::default();
+    while let Some(r) = rows.try_next().await? {
+        let e = Stored {
+            id: r.try_get(0)?,
+            chain: r.try_get(1)?,
+            seq: r.try_get(2)?,
+            at: r.try_get(3)?,
+            action: r.try_get(4)?,
+            account_id: r.try_get(5)?,
+            usager_id: r.try_get(6)?,
+            mandat_id: r.try_get(7)?,
+            autorisation_id: r.try_get(8)?,
+            demarche: r.try_get(9)?,
+            details: r.try_get(10)?,
+            personal_hash: r.try_get(11)?,
+            prev_hash: r.try_get(12)?,
+            hash: r.try_get(13)?,
+            salt: r.try_get(14)?,
+            data: r.try_get(15)?,
+        };
+        if let Some(b) = w.step(&e) {
+            return Ok(w.finish(Some(b)));
+        }
+    }
+    Ok(w.finish(None))
 }
 
 /// One entry as the référent reads it.
