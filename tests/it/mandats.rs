@@ -774,3 +774,69 @@ crate::both_backends!(
         );
     }
 );
+
+/// `relais journal verify`, the command itself: exit 0 on an intact journal, exit 1
+/// naming the first altered entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_verify_command_names_the_broken_entry() {
+    let app = TestApp::new(relais::db::Backend::Sqlite).await;
+    let sid = app.structure("Structure du terminal").await;
+    let aidant = app.member(sid, Role::Aidant, "aidant").await;
+    mandats::create(
+        app.db(),
+        &app.state.signer,
+        mandats::Actor {
+            account_id: aidant.id,
+            structure_id: sid,
+        },
+        &mandats::NewMandat {
+            demarches: &[Demarche::Loisirs],
+            duree: Duree::Court,
+            is_remote: false,
+            usager: mandats::UsagerRef::Identified(&identity(99)),
+            renewed_from: None,
+            draft_id: None,
+        },
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+            .args(["journal", "verify"])
+            .env("RELAIS_DATABASE_URL", app.db().url())
+            .env("RELAIS_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("Journal intègre"));
+    let target: i64 = sqlx::query("SELECT id FROM journal WHERE chain = $1 AND seq = 2")
+        .bind(sid)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .try_get("id")
+        .unwrap();
+    let mut conn = app.db().pool().acquire().await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER journal_no_update")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE journal SET at = at + 1 WHERE id = $1")
+        .bind(target)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let broken = run();
+    assert_eq!(broken.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&broken.stderr);
+    assert!(err.contains(&format!("n° {target}")), "{err}");
+    assert!(err.contains("contenu modifié"), "{err}");
+}

@@ -90,6 +90,8 @@ pub async fn list(
 pub struct UsagerView {
     pub shell: Shell,
     pub usager: Usager,
+    /// The référent's link to this usager's journal entries.
+    pub journal_href: Option<String>,
     pub groups: Vec<(&'static str, Vec<mandats::Mandat>)>,
 }
 
@@ -122,8 +124,11 @@ pub async fn show(
             g.1.push(md);
         }
     }
+    let journal_href = (m.role == crate::domain::Role::Referent)
+        .then(|| format!("/structures/{}/journal?usager={uid}", m.structure_id));
     render(&UsagerView {
         shell: Shell::new(&ctx, usager.identity.display_name()),
+        journal_href,
         usager,
         groups,
     })
