@@ -388,6 +388,38 @@ async fn touch_listing(
     Ok(())
 }
 
+/// The common end of every mandate change, inside its transaction: the journal
+/// entry of the change, the usagers-list row refreshed, the signed attestation.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every value is named at the three call sites"
+)]
+async fn record_and_attest(
+    db: &Db,
+    tx: &mut Tx,
+    signer: &attestation::Signer,
+    actor: Actor,
+    entry: NewEntry,
+    kind: attestation::Kind,
+    autorisation_id: Option<i64>,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    let (usager_id, mandat_id) = (entry.usager_id.unwrap_or(0), entry.mandat_id.unwrap_or(0));
+    journal::append(db, tx, &entry, now).await?;
+    refresh_listing(tx, actor.structure_id, usager_id, now).await?;
+    attestation::issue(
+        db,
+        tx,
+        signer,
+        kind,
+        mandat_id,
+        autorisation_id,
+        actor.account_id,
+        now,
+    )
+    .await
+}
+
 /// Writes a mandate and everything that goes with it, in one transaction.
 pub async fn create(
     db: &Db,
@@ -523,37 +555,30 @@ pub async fn create(
     } else {
         Action::CreationMandat
     };
-    journal::append(
-        db,
-        &mut tx,
-        &NewEntry::new(sid, action)
-            .account(actor.account_id)
-            .usager(usager_id)
-            .mandat(mandat_id)
-            .details(serde_json::json!({
-                "demarches": Demarche::join(m.demarches),
-                "duree_jours": m.duree.days(),
-                "a_distance": m.is_remote,
-                "expire_le": expires_at,
-                "renouvelle": m.renewed_from,
-            }))
-            .personal(personal.clone()),
-        now,
-    )
-    .await?;
-    refresh_listing(&mut tx, sid, usager_id, now).await?;
-    touch_listing(&mut tx, sid, usager_id, now).await?;
-    let token = attestation::issue(
+    let entry = NewEntry::new(sid, action)
+        .account(actor.account_id)
+        .usager(usager_id)
+        .mandat(mandat_id)
+        .details(serde_json::json!({
+            "demarches": Demarche::join(m.demarches),
+            "duree_jours": m.duree.days(),
+            "a_distance": m.is_remote,
+            "expire_le": expires_at,
+            "renouvelle": m.renewed_from,
+        }))
+        .personal(personal);
+    let token = record_and_attest(
         db,
         &mut tx,
         signer,
+        actor,
+        entry,
         attestation::Kind::Mandat,
-        mandat_id,
         None,
-        actor.account_id,
         now,
     )
     .await?;
+    touch_listing(&mut tx, sid, usager_id, now).await?;
     tx.commit().await?;
     Ok(Created {
         mandat_id,
@@ -664,27 +689,20 @@ pub async fn revoke_autorisation(
         .execute(&mut *tx)
         .await?;
     let personal = usager_personal(&mut tx, usager_id).await?;
-    journal::append(
-        db,
-        &mut tx,
-        &NewEntry::new(sid, Action::RevocationAutorisation)
-            .account(actor.account_id)
-            .usager(usager_id)
-            .mandat(mandat_id)
-            .autorisation(autorisation_id, &demarche)
-            .personal(personal),
-        now,
-    )
-    .await?;
-    refresh_listing(&mut tx, sid, usager_id, now).await?;
-    let token = attestation::issue(
+    let entry = NewEntry::new(sid, Action::RevocationAutorisation)
+        .account(actor.account_id)
+        .usager(usager_id)
+        .mandat(mandat_id)
+        .autorisation(autorisation_id, &demarche)
+        .personal(personal);
+    let token = record_and_attest(
         db,
         &mut tx,
         signer,
+        actor,
+        entry,
         attestation::Kind::Revocation,
-        mandat_id,
         Some(autorisation_id),
-        actor.account_id,
         now,
     )
     .await?;
@@ -729,27 +747,20 @@ pub async fn revoke_mandat(
         ));
     }
     let personal = usager_personal(&mut tx, usager_id).await?;
-    journal::append(
-        db,
-        &mut tx,
-        &NewEntry::new(sid, Action::RevocationMandat)
-            .account(actor.account_id)
-            .usager(usager_id)
-            .mandat(mandat_id)
-            .details(serde_json::json!({ "autorisations_revoquees": done.rows_affected() }))
-            .personal(personal),
-        now,
-    )
-    .await?;
-    refresh_listing(&mut tx, sid, usager_id, now).await?;
-    let token = attestation::issue(
+    let entry = NewEntry::new(sid, Action::RevocationMandat)
+        .account(actor.account_id)
+        .usager(usager_id)
+        .mandat(mandat_id)
+        .details(serde_json::json!({ "autorisations_revoquees": done.rows_affected() }))
+        .personal(personal);
+    let token = record_and_attest(
         db,
         &mut tx,
         signer,
+        actor,
+        entry,
         attestation::Kind::Revocation,
-        mandat_id,
         None,
-        actor.account_id,
         now,
     )
     .await?;

@@ -140,6 +140,26 @@ async fn click(c: &Client, css: &str) {
     panic!("la page suivante ne s'est pas chargée après le clic sur {css}");
 }
 
+/// The application on a loopback port, as the browser sees it.
+async fn serve(backend: relais::db::Backend) -> (TestApp, String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = test_config();
+    config.public_url = Some(base.clone());
+    config.trust_forwarded_for = false;
+    let app = TestApp::with_config(backend, config).await;
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (app, base, server)
+}
+
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
 }
@@ -150,21 +170,7 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         return;
     }
     for backend in backends() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = test_config();
-        config.public_url = Some(base.clone());
-        config.trust_forwarded_for = false;
-        let app = TestApp::with_config(backend, config).await;
-        let router = app.router.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let (app, base, server) = serve(backend).await;
         let s = app.structure("Médiathèque d'Auxerre").await;
         let referent = app.member(s, Role::Referent, "referente").await;
         let (_driver, c) = start_driver().await;
@@ -245,21 +251,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         return;
     }
     for backend in backends() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = test_config();
-        config.public_url = Some(base.clone());
-        config.trust_forwarded_for = false;
-        let app = TestApp::with_config(backend, config).await;
-        let router = app.router.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let (app, base, server) = serve(backend).await;
         let s = app.structure("France Services de Joigny").await;
         let aidant = app.member(s, Role::Aidant, "aidant").await;
         let referent = app.member(s, Role::Referent, "referent").await;

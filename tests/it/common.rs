@@ -499,3 +499,32 @@ pub fn unescape(html: &str) -> String {
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }
+
+/// Writes a mandate through the domain API (the code the recap page calls).
+pub async fn mandate(
+    app: &TestApp,
+    structure_id: i64,
+    account_id: i64,
+    usager: relais::mandats::UsagerRef<'_>,
+    demarches: &[relais::mandats::Demarche],
+    duree: relais::mandats::Duree,
+) -> Result<relais::mandats::Created, relais::mandats::MandatError> {
+    relais::mandats::create(
+        app.db(),
+        &app.state.signer,
+        relais::mandats::Actor {
+            account_id,
+            structure_id,
+        },
+        &relais::mandats::NewMandat {
+            demarches,
+            duree,
+            is_remote: false,
+            usager,
+            renewed_from: None,
+            draft_id: None,
+        },
+        app.clock_now(),
+    )
+    .await
+}

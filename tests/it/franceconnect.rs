@@ -298,22 +298,13 @@ async fn create(
     who: &mandats::Identity,
     d: &[Demarche],
 ) -> mandats::Created {
-    mandats::create(
-        app.db(),
-        &app.state.signer,
-        mandats::Actor {
-            account_id: account,
-            structure_id: sid,
-        },
-        &mandats::NewMandat {
-            demarches: d,
-            duree: mandats::Duree::Mois,
-            is_remote: false,
-            usager: mandats::UsagerRef::Identified(who),
-            renewed_from: None,
-            draft_id: None,
-        },
-        app.clock_now(),
+    crate::common::mandate(
+        app,
+        sid,
+        account,
+        mandats::UsagerRef::Identified(who),
+        d,
+        mandats::Duree::Mois,
     )
     .await
     .unwrap()
@@ -416,22 +407,13 @@ crate::both_backends!(structure_restricts_demarches, |app: TestApp| async move {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.contains("n'est pas autorisée par votre structure"));
-    let refused = mandats::create(
-        app.db(),
-        &app.state.signer,
-        mandats::Actor {
-            account_id: aidant.id,
-            structure_id: sid,
-        },
-        &mandats::NewMandat {
-            demarches: &[Demarche::Argent],
-            duree: mandats::Duree::Court,
-            is_remote: false,
-            usager: mandats::UsagerRef::Identified(&identity(4, "ROUX")),
-            renewed_from: None,
-            draft_id: None,
-        },
-        app.clock_now(),
+    let refused = crate::common::mandate(
+        &app,
+        sid,
+        aidant.id,
+        mandats::UsagerRef::Identified(&identity(4, "ROUX")),
+        &[Demarche::Argent],
+        mandats::Duree::Court,
     )
     .await;
     assert!(matches!(refused, Err(mandats::MandatError::Refused(_))));

@@ -502,22 +502,13 @@ crate::both_backends!(structures_never_see_each_other, |app: TestApp| async move
         .await;
     assert_eq!(foreign.status, StatusCode::FORBIDDEN);
     // The renewal through the domain refuses a usager unknown to the structure too.
-    let r = mandats::create(
-        app.db(),
-        &app.state.signer,
-        mandats::Actor {
-            account_id: referent_b.id,
-            structure_id: b,
-        },
-        &mandats::NewMandat {
-            demarches: &[Demarche::Justice],
-            duree: Duree::Court,
-            is_remote: false,
-            usager: mandats::UsagerRef::Known(uid),
-            renewed_from: None,
-            draft_id: None,
-        },
-        app.clock_now(),
+    let r = crate::common::mandate(
+        &app,
+        b,
+        referent_b.id,
+        mandats::UsagerRef::Known(uid),
+        &[Demarche::Justice],
+        Duree::Court,
     )
     .await;
     assert!(matches!(r, Err(mandats::MandatError::Refused(_))));
@@ -551,24 +542,14 @@ crate::both_backends!(
         let sid = app.structure("Structure concurrente").await;
         let aidant = app.member(sid, Role::Aidant, "aidant").await;
         let who = identity(1);
-        let actor = mandats::Actor {
-            account_id: aidant.id,
-            structure_id: sid,
-        };
         let run = || async {
-            mandats::create(
-                app.db(),
-                &app.state.signer,
-                actor,
-                &mandats::NewMandat {
-                    demarches: &[Demarche::Social],
-                    duree: Duree::Mois,
-                    is_remote: false,
-                    usager: mandats::UsagerRef::Identified(&who),
-                    renewed_from: None,
-                    draft_id: None,
-                },
-                app.clock_now(),
+            crate::common::mandate(
+                &app,
+                sid,
+                aidant.id,
+                mandats::UsagerRef::Identified(&who),
+                &[Demarche::Social],
+                Duree::Mois,
             )
             .await
             .unwrap()
@@ -596,22 +577,13 @@ crate::both_backends!(
         let sid = app.structure("Structure du journal").await;
         let aidant = app.member(sid, Role::Aidant, "aidant").await;
         for n in 0..3 {
-            mandats::create(
-                app.db(),
-                &app.state.signer,
-                mandats::Actor {
-                    account_id: aidant.id,
-                    structure_id: sid,
-                },
-                &mandats::NewMandat {
-                    demarches: &[Demarche::Papiers, Demarche::Transports],
-                    duree: Duree::Court,
-                    is_remote: false,
-                    usager: mandats::UsagerRef::Identified(&identity(n)),
-                    renewed_from: None,
-                    draft_id: None,
-                },
-                app.clock_now(),
+            crate::common::mandate(
+                &app,
+                sid,
+                aidant.id,
+                mandats::UsagerRef::Identified(&identity(n)),
+                &[Demarche::Papiers, Demarche::Transports],
+                Duree::Court,
             )
             .await
             .unwrap();
@@ -674,27 +646,17 @@ crate::both_backends!(
     |app: TestApp| async move {
         let sid = app.structure("Structure de la conservation").await;
         let referent = app.member(sid, Role::Referent, "referent").await;
-        let actor = mandats::Actor {
-            account_id: referent.id,
-            structure_id: sid,
-        };
         let new = |n: u32, duree: Duree| {
             let who = identity(n);
             let app = &app;
             async move {
-                mandats::create(
-                    app.db(),
-                    &app.state.signer,
-                    actor,
-                    &mandats::NewMandat {
-                        demarches: &[Demarche::Logement],
-                        duree,
-                        is_remote: false,
-                        usager: mandats::UsagerRef::Identified(&who),
-                        renewed_from: None,
-                        draft_id: None,
-                    },
-                    app.clock_now(),
+                crate::common::mandate(
+                    app,
+                    sid,
+                    referent.id,
+                    mandats::UsagerRef::Identified(&who),
+                    &[Demarche::Logement],
+                    duree,
                 )
                 .await
                 .unwrap()
@@ -782,22 +744,13 @@ async fn journal_verify_command_names_the_broken_entry() {
     let app = TestApp::new(relais::db::Backend::Sqlite).await;
     let sid = app.structure("Structure du terminal").await;
     let aidant = app.member(sid, Role::Aidant, "aidant").await;
-    mandats::create(
-        app.db(),
-        &app.state.signer,
-        mandats::Actor {
-            account_id: aidant.id,
-            structure_id: sid,
-        },
-        &mandats::NewMandat {
-            demarches: &[Demarche::Loisirs],
-            duree: Duree::Court,
-            is_remote: false,
-            usager: mandats::UsagerRef::Identified(&identity(99)),
-            renewed_from: None,
-            draft_id: None,
-        },
-        app.clock_now(),
+    crate::common::mandate(
+        &app,
+        sid,
+        aidant.id,
+        mandats::UsagerRef::Identified(&identity(99)),
+        &[Demarche::Loisirs],
+        Duree::Court,
     )
     .await
     .unwrap();
