@@ -50,6 +50,12 @@ pub struct Config {
     /// The built-in FranceConnect simulator: on by default in development, refused
     /// in production.
     pub fc_simulator: Option<bool>,
+    /// Redirect URI registered at FranceConnect (default: public URL +
+    /// `/mandats/franceconnect/retour`).
+    pub fc_redirect_uri: Option<String>,
+    /// Post-logout redirect URI registered at FranceConnect (default: public URL +
+    /// `/mandats/franceconnect/deconnecte`).
+    pub fc_post_logout_uri: Option<String>,
     /// Timeout of each call to FranceConnect, in milliseconds.
     pub fc_timeout_ms: u64,
     /// Days a usager's data is kept after their last mandate ended.
@@ -79,6 +85,8 @@ impl Default for Config {
             fc_client_id: DEV_FC_CLIENT_ID.to_owned(),
             fc_client_secret: DEV_FC_CLIENT_SECRET.to_owned(),
             fc_simulator: None,
+            fc_redirect_uri: None,
+            fc_post_logout_uri: None,
             fc_timeout_ms: 4_000,
             retention_days: 365,
         }
@@ -102,6 +110,8 @@ impl fmt::Debug for Config {
             .field("fc_client_id", &self.fc_client_id)
             .field("fc_client_secret", &"<redacted>")
             .field("fc_simulator", &self.simulator_enabled())
+            .field("fc_redirect_uri", &self.franceconnect_redirect_uri())
+            .field("fc_post_logout_uri", &self.franceconnect_post_logout_uri())
             .field("fc_timeout_ms", &self.fc_timeout_ms)
             .field("retention_days", &self.retention_days)
             .finish()
@@ -194,13 +204,17 @@ impl Config {
     }
 
     /// Where FranceConnect sends the usager back after login.
-    pub fn fc_redirect_uri(&self) -> String {
-        format!("{}/mandats/franceconnect/retour", self.public_url())
+    pub fn franceconnect_redirect_uri(&self) -> String {
+        self.fc_redirect_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/mandats/franceconnect/retour", self.public_url()))
     }
 
     /// Where FranceConnect sends the usager back after logout.
-    pub fn fc_post_logout_uri(&self) -> String {
-        format!("{}/mandats/franceconnect/deconnecte", self.public_url())
+    pub fn franceconnect_post_logout_uri(&self) -> String {
+        self.fc_post_logout_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/mandats/franceconnect/deconnecte", self.public_url()))
     }
 
     pub fn binds_loopback(&self) -> bool {
@@ -238,6 +252,16 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "RELAIS_FC_ISSUER invalide : {issuer}"
             )));
+        }
+        for (name, uri) in [
+            ("RELAIS_FC_REDIRECT_URI", &self.fc_redirect_uri),
+            ("RELAIS_FC_POST_LOGOUT_URI", &self.fc_post_logout_uri),
+        ] {
+            if let Some(u) = uri
+                && url::Url::parse(u).is_err()
+            {
+                return Err(ConfigError::Invalid(format!("{name} invalide : {u}")));
+            }
         }
         if !(1..=3650).contains(&self.retention_days) {
             return Err(ConfigError::Invalid(

@@ -123,3 +123,65 @@ pub fn verify(token: &str, set: &JwkSet, allowed: &[Algorithm]) -> Result<Value,
         .map(|d| d.claims)
         .map_err(|_| JoseError::Signature)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM: &str = include_str!("../../fixtures/franceconnect/es256.pem");
+    const RSA: &str = include_str!("../../fixtures/franceconnect/rs256.pem");
+
+    fn set(keys: &[&SigningKey]) -> JwkSet {
+        serde_json::from_value(jwks(keys)).unwrap()
+    }
+
+    #[test]
+    fn signs_and_verifies_es256_and_rs256() {
+        for pem in [PEM, RSA] {
+            let k = SigningKey::from_pem(pem).unwrap();
+            let t = k.sign(&serde_json::json!({ "sub": "x" })).unwrap();
+            let claims = verify(&t, &set(&[&k]), &[Algorithm::ES256, Algorithm::RS256]).unwrap();
+            assert_eq!(claims["sub"], "x");
+        }
+    }
+
+    #[test]
+    fn refuses_other_algorithms_unknown_keys_and_bad_signatures() {
+        let k = SigningKey::from_pem(PEM).unwrap();
+        let keys = set(&[&k]);
+        // HS256 signed with the public key as secret (the classic confusion attack).
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(k.kid.clone());
+        let hs = jsonwebtoken::encode(
+            &h,
+            &serde_json::json!({ "sub": "x" }),
+            &EncodingKey::from_secret(k.jwk.to_string().as_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(&hs, &keys, &[Algorithm::ES256]),
+            Err(JoseError::Algorithm(Algorithm::HS256))
+        ));
+        // alg "none" is not even a token here.
+        let none = format!(
+            "{}.{}.",
+            BASE64URL_NOPAD.encode(br#"{"alg":"none","kid":"x"}"#),
+            BASE64URL_NOPAD.encode(br#"{"sub":"x"}"#)
+        );
+        assert!(verify(&none, &keys, &[Algorithm::ES256]).is_err());
+        let rsa = SigningKey::from_pem(RSA).unwrap();
+        let t = rsa.sign(&serde_json::json!({ "sub": "x" })).unwrap();
+        assert!(matches!(
+            verify(&t, &keys, &[Algorithm::RS256]),
+            Err(JoseError::UnknownKid(_))
+        ));
+        let good = k.sign(&serde_json::json!({ "sub": "x" })).unwrap();
+        let (head, rest) = good.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = format!("{head}.{}.{sig}", BASE64URL_NOPAD.encode(br#"{"sub":"y"}"#));
+        assert!(matches!(
+            verify(&forged, &keys, &[Algorithm::ES256]),
+            Err(JoseError::Signature)
+        ));
+    }
+}

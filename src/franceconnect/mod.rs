@@ -112,8 +112,8 @@ impl Client {
             issuer: config.franceconnect_issuer(),
             client_id: config.fc_client_id.clone(),
             client_secret: config.fc_client_secret.clone(),
-            redirect_uri: config.fc_redirect_uri(),
-            post_logout_uri: config.fc_post_logout_uri(),
+            redirect_uri: config.franceconnect_redirect_uri(),
+            post_logout_uri: config.franceconnect_post_logout_uri(),
             timeout: Duration::from_millis(config.fc_timeout_ms),
             http,
             discovery: Mutex::new(None),
@@ -395,4 +395,40 @@ fn identity_from(info: &Value, sub: &str) -> Result<Identity, FcError> {
         birthcountry,
         email: get("email").unwrap_or("").to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audience_may_be_a_list() {
+        assert!(audience_is(&serde_json::json!({ "aud": "a" }), "a"));
+        assert!(audience_is(&serde_json::json!({ "aud": ["b", "a"] }), "a"));
+        assert!(!audience_is(&serde_json::json!({ "aud": ["b"] }), "a"));
+        assert!(!audience_is(&serde_json::json!({}), "a"));
+    }
+
+    #[test]
+    fn identity_claims() {
+        let full = serde_json::json!({
+            "given_name": "Van An", "family_name": "NGUYEN", "birthdate": "1975-06-30",
+            "gender": "male", "birthplace": "", "birthcountry": "99243",
+        });
+        let id = identity_from(&full, "abc").unwrap();
+        assert_eq!(id.birthplace, "", "born abroad: empty birthplace accepted");
+        assert_eq!(id.sub_hash, crate::crypto::sha256_hex("abc"));
+        let mut missing = full.clone();
+        missing.as_object_mut().unwrap().remove("birthplace");
+        assert!(matches!(
+            identity_from(&missing, "abc"),
+            Err(FcError::MissingClaim("le lieu de naissance"))
+        ));
+        let mut bad = full;
+        bad["birthdate"] = serde_json::json!("1975-02-30");
+        assert!(matches!(
+            identity_from(&bad, "abc"),
+            Err(FcError::Invalid(_))
+        ));
+    }
 }

@@ -398,22 +398,10 @@ impl Document {
                         time_fr::date_long(self.end - 1)
                     )],
                 ));
-                let mut text = vec![
-                    "J'autorise la structure ci-dessus, par l'intermédiaire de ses aidants \
-                     habilités, à réaliser en mon nom et à ma demande les démarches \
-                     administratives en ligne listées, pendant la durée indiquée."
-                        .to_owned(),
-                    "Je me suis identifié(e) moi-même avec FranceConnect : l'aidant n'a ni vu \
-                     ni conservé mes mots de passe."
-                        .to_owned(),
-                    "Je peux mettre fin à ce mandat à tout moment, pour une démarche ou pour \
-                     toutes, en le demandant à la structure. Chaque utilisation du mandat est \
-                     enregistrée dans un journal que la structure peut me communiquer."
-                        .to_owned(),
-                    "Mes données d'identité sont conservées par la structure pour l'exécution \
-                     du mandat seulement, et supprimées au plus tard un an après sa fin."
-                        .to_owned(),
-                ];
+                let mut text: Vec<String> = mandate_text(&self.template_version)
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect();
                 if self.is_remote {
                     text.push(
                         "Ce mandat a été établi à distance, avec mon accord donné par écrit."
@@ -466,6 +454,27 @@ impl Document {
             ],
         ));
         out
+    }
+}
+
+/// The mandate's legal text, by template version. A mandate is always printed with
+/// the text of the version it was signed under: a new text gets a new version
+/// ([`super::TEMPLATE_VERSION`]) and a new arm here; old arms are never edited.
+pub fn mandate_text(version: &str) -> &'static [&'static str] {
+    match version {
+        "2026-11" => &[
+            "J'autorise la structure ci-dessus, par l'intermédiaire de ses aidants habilités, à \
+             réaliser en mon nom et à ma demande les démarches administratives en ligne listées, \
+             pendant la durée indiquée.",
+            "Je me suis identifié(e) moi-même avec FranceConnect : l'aidant n'a ni vu ni conservé \
+             mes mots de passe.",
+            "Je peux mettre fin à ce mandat à tout moment, pour une démarche ou pour toutes, en le \
+             demandant à la structure. Chaque utilisation du mandat est enregistrée dans un \
+             journal que la structure peut me communiquer.",
+            "Mes données d'identité sont conservées par la structure pour l'exécution du mandat \
+             seulement, et supprimées au plus tard un an après sa fin.",
+        ],
+        _ => &["Texte du mandat : modèle inconnu de cette version de Relais."],
     }
 }
 
@@ -738,6 +747,12 @@ mod tests {
             key_id: "abcdef0123456789".into(),
             signature: "sig".into(),
         }
+    }
+
+    #[test]
+    fn the_current_template_has_its_text() {
+        assert!(mandate_text(crate::mandats::TEMPLATE_VERSION).len() >= 4);
+        assert_eq!(mandate_text("1999-01").len(), 1);
     }
 
     #[test]

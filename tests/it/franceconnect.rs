@@ -12,7 +12,7 @@ use crate::common::{Client, ORIGIN, TestApp};
 const SIM: &str = "/franceconnect-simulateur/api/v2";
 
 fn authorize_query(app: &TestApp, overrides: &[(&str, Option<&str>)]) -> String {
-    let redirect = app.state.config.fc_redirect_uri();
+    let redirect = app.state.config.franceconnect_redirect_uri();
     let client_id = app.state.config.fc_client_id.clone();
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
@@ -91,7 +91,7 @@ crate::both_backends!(simulator_authorize_is_strict, |app: TestApp| async move {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{overrides:?}");
         let loc = r.location();
         assert!(
-            loc.starts_with(&app.state.config.fc_redirect_uri()),
+            loc.starts_with(&app.state.config.franceconnect_redirect_uri()),
             "{loc}"
         );
         assert!(loc.contains(&format!("error={error}")), "{loc}");
@@ -132,7 +132,10 @@ fn token_form<'a>(app: &'a TestApp, code: &'a str, secret: &'a str) -> Vec<(&'a 
     vec![
         ("grant_type", "authorization_code".into()),
         ("code", code.into()),
-        ("redirect_uri", app.state.config.fc_redirect_uri()),
+        (
+            "redirect_uri",
+            app.state.config.franceconnect_redirect_uri(),
+        ),
         ("client_id", app.state.config.fc_client_id.clone()),
         ("client_secret", secret.into()),
     ]
@@ -184,7 +187,7 @@ crate::both_backends!(
         assert_eq!(info.status, StatusCode::UNAUTHORIZED);
         // session/end requires a valid hint, a registered URI and a state.
         let hint = tokens["id_token"].as_str().unwrap();
-        let logout = app.state.config.fc_post_logout_uri();
+        let logout = app.state.config.franceconnect_post_logout_uri();
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         for (query, expected) in [
             (

@@ -793,3 +793,71 @@ async fn journal_verify_command_names_the_broken_entry() {
     assert!(err.contains(&format!("n° {target}")), "{err}");
     assert!(err.contains("contenu modifié"), "{err}");
 }
+
+crate::both_backends!(
+    custom_identity_and_drafts_of_other_sessions,
+    |app: TestApp| async move {
+        let mut s = setup(&app, "Structure personnalisée").await;
+        let c = &mut s.client;
+        let r = c
+            .post(
+                "/mandats/nouveau",
+                &[("demarche", "etranger"), ("duree", "31")],
+            )
+            .await;
+        let picker = follow(c, r).await;
+        let requete =
+            crate::common::extract_between(&picker.body, "name=\"requete\" value=\"", "\"")
+                .map(|v| crate::common::unescape(&v))
+                .unwrap();
+        let mut fields = vec![
+            ("requete", requete.as_str()),
+            ("identite", "personnalisee"),
+            ("scenario", "normal"),
+            ("given_name", "Ana Sofia"),
+            ("family_name", "da Silva"),
+            ("preferred_username", ""),
+            ("birthdate", "1988-13-01"),
+            ("gender", "female"),
+            ("birthplace", ""),
+            ("birthcountry", "PT"),
+        ];
+        let bad = c
+            .post("/franceconnect-simulateur/api/v2/authorize", &fields)
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.contains("date de naissance valide"));
+        assert!(bad.contains("code INSEE de 5 chiffres"));
+        fields[6] = ("birthdate", "1988-12-01");
+        fields[9] = ("birthcountry", "99139");
+        let r = c
+            .post("/franceconnect-simulateur/api/v2/authorize", &fields)
+            .await;
+        let recap = follow(c, r).await;
+        assert_eq!(recap.status, StatusCode::OK, "{}", recap.body);
+        assert!(recap.contains("Ana Sofia DA SILVA"));
+        assert!(recap.contains("01/12/1988"));
+        // Another aidant's session cannot open or confirm this draft.
+        let draft =
+            crate::common::extract_between(&recap.body, "action=\"/mandats/brouillons/", "\"")
+                .unwrap();
+        let other = app.member(s.structure, Role::Aidant, "autre").await;
+        let mut co = app.login(&other).await;
+        assert_eq!(
+            co.get(&format!("/mandats/brouillons/{draft}")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let code = app.next_code(&other.secret);
+        let r = co
+            .post(
+                &format!("/mandats/brouillons/{draft}"),
+                &[("consentement", "1"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(count(&app, "mandats").await, 0);
+        // The owner still can.
+        confirm(&app, c, &recap, &s.aidant).await;
+        assert_eq!(count(&app, "mandats").await, 1);
+    }
+);
