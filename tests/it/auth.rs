@@ -490,7 +490,48 @@ fn logs_never_contain_secrets() {
             )
             .await;
             let token = link.trim_start_matches("/activation/").to_owned();
+            // A mandate through FranceConnect: state, nonce, code, ID token, client secret.
+            let r = c
+                .post(
+                    "/mandats/nouveau",
+                    &[("demarche", "papiers"), ("duree", "1")],
+                )
+                .await;
+            let authorize = url::Url::parse(r.location()).unwrap();
+            let param = |u: &url::Url, k: &str| {
+                u.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap()
+            };
+            let (state, nonce) = (param(&authorize, "state"), param(&authorize, "nonce"));
+            let query = authorize.query().unwrap().to_owned();
+            let r = c
+                .post(
+                    "/franceconnect-simulateur/api/v2/authorize",
+                    &[
+                        ("requete", &query),
+                        ("identite", "jeanne-dupont"),
+                        ("scenario", "normal"),
+                    ],
+                )
+                .await;
+            let callback = url::Url::parse(r.location()).unwrap();
+            let fc_code = param(&callback, "code");
+            let r = c
+                .get(&format!(
+                    "/mandats/franceconnect/retour?{}",
+                    callback.query().unwrap()
+                ))
+                .await;
+            let logout = url::Url::parse(r.location()).unwrap();
+            let id_token = param(&logout, "id_token_hint");
             vec![
+                state,
+                nonce,
+                fc_code,
+                id_token,
+                app.state.config.fc_client_secret.clone(),
                 referent.password,
                 referent.secret,
                 pw.to_owned(),
