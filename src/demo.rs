@@ -136,6 +136,10 @@ pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
     );
     s.push_str("ou lancez `cargo run -- totp <clé TOTP>` dans un autre terminal.\n");
     s.push_str("Les e-mails (invitations…) sont écrits dans data/emails/.\n");
+    s.push_str(
+        "Mandats : connectez-vous comme aidant, « Nouveau mandat » ; la personne se connecte\n\
+         avec le simulateur FranceConnect intégré (identités de test, scénarios d'échec).\n",
+    );
     s.push_str("===========================================================================\n");
     s
 }
