@@ -252,7 +252,9 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         http,
     )?);
     let (router, _) = crate::web::app(state.clone());
-    let _ = slot.set(router.clone());
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(router.clone());
+    }
     let cookie = format!("{}={session}", crate::sessions::COOKIE);
     let get = |path: String| {
         let router = router.clone();
@@ -421,6 +423,9 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     println!();
     for l in report {
         println!("{l}");
+    }
+    if let Ok(mut s) = slot.lock() {
+        *s = None;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -60,7 +60,35 @@ pub struct Config {
     pub fc_timeout_ms: u64,
     /// Days a usager's data is kept after their last mandate ended.
     pub retention_days: i64,
+    /// Clients of Relais' identity provider (FranceConnect in production). In
+    /// development with none configured, the demo online service is registered.
+    pub idp_clients: Vec<IdpClientConfig>,
 }
+
+/// A client of the identity provider, registered in configuration (TOML
+/// `[[idp_clients]]`). The secret is stored hashed (SHA-256, hex).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdpClientConfig {
+    pub client_id: String,
+    pub name: String,
+    pub secret_sha256: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `jwt` (signed, the default, as FranceConnect expects) or `json`.
+    #[serde(default = "default_userinfo_format")]
+    pub userinfo_format: String,
+}
+
+fn default_userinfo_format() -> String {
+    "jwt".to_owned()
+}
+
+/// The demo online service (development only).
+pub const DEMO_CLIENT_ID: &str = "service-en-ligne-demo";
+pub const DEMO_CLIENT_SECRET: &str = "secret-du-service-en-ligne-de-demonstration";
+/// Where the demo online service lives.
+pub const DEMO_SERVICE_PATH: &str = "/demo/service-en-ligne";
 
 /// Development values of the FranceConnect client, refused in production.
 pub const DEV_FC_CLIENT_ID: &str = "relais-developpement";
@@ -89,6 +117,7 @@ impl Default for Config {
             fc_post_logout_uri: None,
             fc_timeout_ms: 4_000,
             retention_days: 365,
+            idp_clients: Vec::new(),
         }
     }
 }
@@ -114,6 +143,14 @@ impl fmt::Debug for Config {
             .field("fc_post_logout_uri", &self.franceconnect_post_logout_uri())
             .field("fc_timeout_ms", &self.fc_timeout_ms)
             .field("retention_days", &self.retention_days)
+            .field(
+                "idp_clients",
+                &self
+                    .idp_clients
+                    .iter()
+                    .map(|c| c.client_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -217,6 +254,23 @@ impl Config {
             .unwrap_or_else(|| format!("{}/mandats/franceconnect/deconnecte", self.public_url()))
     }
 
+    /// The identity provider's clients: configured ones, or in development the demo
+    /// online service.
+    pub fn idp_clients(&self) -> Vec<IdpClientConfig> {
+        if !self.idp_clients.is_empty() || self.is_production() {
+            return self.idp_clients.clone();
+        }
+        let base = format!("{}{DEMO_SERVICE_PATH}", self.public_url());
+        vec![IdpClientConfig {
+            client_id: DEMO_CLIENT_ID.to_owned(),
+            name: "Simulateur de service en ligne".to_owned(),
+            secret_sha256: crate::crypto::sha256_hex(DEMO_CLIENT_SECRET),
+            redirect_uris: vec![format!("{base}/retour")],
+            post_logout_redirect_uris: vec![base],
+            userinfo_format: "jwt".to_owned(),
+        }]
+    }
+
     pub fn binds_loopback(&self) -> bool {
         self.bind_addr()
             .map(|a| a.ip().is_loopback())
@@ -261,6 +315,30 @@ impl Config {
                 && url::Url::parse(u).is_err()
             {
                 return Err(ConfigError::Invalid(format!("{name} invalide : {u}")));
+            }
+        }
+        for c in &self.idp_clients {
+            let hex_ok = c.secret_sha256.len() == 64
+                && c.secret_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if c.client_id.trim().is_empty() || !hex_ok || c.redirect_uris.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "client du fournisseur d'identité « {} » : client_id, secret_sha256 (64 caractères hexadécimaux) et redirect_uris sont obligatoires",
+                    c.client_id
+                )));
+            }
+            if !matches!(c.userinfo_format.as_str(), "jwt" | "json") {
+                return Err(ConfigError::Invalid(format!(
+                    "client « {} » : userinfo_format vaut jwt ou json",
+                    c.client_id
+                )));
+            }
+            for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+                if url::Url::parse(u).is_err() {
+                    return Err(ConfigError::Invalid(format!(
+                        "client « {} » : adresse invalide {u}",
+                        c.client_id
+                    )));
+                }
             }
         }
         if !(1..=3650).contains(&self.retention_days) {

@@ -85,6 +85,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_mandats.sql"),
         postgres: include_str!("../migrations/postgres/0002_mandats.sql"),
     },
+    Migration {
+        version: 3,
+        name: "idp",
+        sqlite: include_str!("../migrations/sqlite/0003_idp.sql"),
+        postgres: include_str!("../migrations/postgres/0003_idp.sql"),
+    },
 ];
 
 impl Db {

@@ -6,6 +6,7 @@
 //! - [`mandats`]: mandates (Aidants Connect): usagers, autorisations, attestations.
 //! - [`journal`]: the tamper-evident journal of everything done under mandates.
 //! - [`franceconnect`]: the usager's login (OIDC client) and a local simulator.
+//! - [`idp`]: Relais as an OpenID Connect provider (acting for a usager).
 //! - [`jobs`]: daily background jobs in the database (retention).
 //! - [`sessions`]: database-backed sessions (stateless app servers).
 //! - [`web`]: HTTP routes, authorisation rules, pages.
@@ -20,6 +21,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod franceconnect;
+pub mod idp;
 pub mod jobs;
 pub mod journal;
 pub mod mail;

@@ -53,11 +53,23 @@ enum Command {
     },
     /// Mesure le débit et la latence des chemins critiques (voir docs/PERFORMANCE.md).
     Bench(relais::bench::BenchArgs),
+    /// Les clés de signature du fournisseur d'identité.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Le journal des actions faites sous mandat.
     Journal {
         #[command(subcommand)]
         command: JournalCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Fait signer la clé déjà publiée, publie la suivante, et garde la précédente
+    /// publiée jusqu'à l'expiration des jetons qu'elle a signés.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +178,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Some(Command::Keys {
+            command: KeysCommand::Rotate,
+        }) => {
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate(clock.now()).await?;
+            let r = relais::idp::keys::rotate(
+                &db,
+                &config.secret_key,
+                clock.now(),
+                relais::idp::ID_TOKEN_TTL + 60,
+            )
+            .await?;
+            println!("Clé qui signe désormais : {}", r.now_signing);
+            println!(
+                "Clé suivante publiée (signera à la prochaine rotation) : {}",
+                r.published_next
+            );
+            if let Some(p) = r.previous {
+                println!(
+                    "Clé précédente {p} : publiée encore {} s, le temps que ses jetons expirent.",
+                    relais::idp::ID_TOKEN_TTL + 60
+                );
+            }
+            Ok(())
+        }
         Some(Command::Totp { .. } | Command::Bench(_)) => Ok(()),
     }
 }
@@ -180,6 +217,7 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         )
     })?;
     db.migrate(clock.now()).await.context("migrations")?;
+    relais::idp::keys::ensure(&db, &config.secret_key, clock.now()).await?;
     if demo::should_seed(&config, accounts::count(&db).await?) {
         let created = demo::seed(&db, clock.now()).await?;
         println!("{}", demo::banner(&created, &config.public_url()));

@@ -199,7 +199,9 @@ pub async fn renew_after_step_up(
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    crate::mandats::drafts::rebind(db, old_hash, &crypto::sha256_hex(&raw)).await?;
+    let new_hash = crypto::sha256_hex(&raw);
+    crate::mandats::drafts::rebind(db, old_hash, &new_hash).await?;
+    crate::idp::rebind(db, old_hash, &new_hash).await?;
     Ok(Some(raw))
 }
 

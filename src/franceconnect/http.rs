@@ -3,7 +3,7 @@
 //! process, so the whole FranceConnect round trip runs without a socket. Every call
 //! has a timeout.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -38,8 +38,9 @@ type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Clone)]
 pub enum HttpClient {
     Real(Https),
-    /// Requests go to this router, in process (tests).
-    InProcess(Arc<OnceLock<Router>>),
+    /// Requests go to this router, in process (tests). The slot is emptied when the
+    /// test ends: the router holds the state that holds this client.
+    InProcess(Arc<Mutex<Option<Router>>>),
 }
 
 impl HttpClient {
@@ -55,8 +56,8 @@ impl HttpClient {
     }
 
     /// A client whose router is set later (it must exist before the router does).
-    pub fn in_process() -> (HttpClient, Arc<OnceLock<Router>>) {
-        let slot = Arc::new(OnceLock::new());
+    pub fn in_process() -> (HttpClient, Arc<Mutex<Option<Router>>>) {
+        let slot = Arc::new(Mutex::new(None));
         (HttpClient::InProcess(slot.clone()), slot)
     }
 
@@ -114,8 +115,9 @@ impl HttpClient {
                 }
                 HttpClient::InProcess(slot) => {
                     let router = slot
-                        .get()
-                        .cloned()
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.clone())
                         .ok_or_else(|| HttpError::Transport("routeur absent".into()))?;
                     // Only the path and query matter in process.
                     let uri = req

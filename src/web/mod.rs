@@ -37,6 +37,12 @@ pub struct Inner {
     pub franceconnect: franceconnect::Client,
     /// The built-in FranceConnect (development only).
     pub simulator: Option<Simulator>,
+    /// The identity provider's signing keys (cached).
+    pub idp_keys: crate::idp::keys::Keys,
+    /// Outgoing HTTP (the demo online service calls the provider with it).
+    pub http: HttpClient,
+    /// The demo online service's pending logins (development only).
+    pub demo_logins: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 impl Inner {
@@ -56,7 +62,10 @@ impl Inner {
         };
         Ok(Inner {
             signer: Signer::from_secret(&config.secret_key),
-            franceconnect: franceconnect::Client::new(&config, http),
+            idp_keys: crate::idp::keys::Keys::new(&config.secret_key),
+            franceconnect: franceconnect::Client::new(&config, http.clone()),
+            http,
+            demo_logins: std::sync::Mutex::new(std::collections::HashMap::new()),
             simulator,
             db,
             config,
@@ -141,7 +150,9 @@ impl Routes {
 /// The application: router and its route table.
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
-    use pages::{account, admin, auth, journal, mandats, public, simulator, team, usagers, verify};
+    use pages::{
+        account, admin, auth, idp, journal, mandats, public, simulator, team, usagers, verify,
+    };
     let r = Routes {
         router: Router::new(),
         table: Vec::new(),
@@ -296,7 +307,57 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(journal::export),
     )
     .get("/verifier/cles", Access::Public, get(verify::keys))
-    .get("/verifier/{token}", Access::Public, get(verify::show));
+    .get("/verifier/{token}", Access::Public, get(verify::show))
+    .get(
+        "/.well-known/openid-configuration",
+        Access::Public,
+        get(idp::discovery),
+    )
+    .get("/oidc/jwks", Access::Public, get(idp::jwks))
+    .get("/oidc/authorize", Access::Public, get(idp::authorize))
+    .get("/oidc/autorisation/{rid}", Access::Member, get(idp::flow))
+    .post(
+        "/oidc/autorisation/{rid}/confirmer",
+        Access::Member,
+        post(idp::confirm),
+    )
+    .post(
+        "/oidc/autorisation/{rid}/usager",
+        Access::Member,
+        post(idp::choose_usager),
+    )
+    .post(
+        "/oidc/autorisation/{rid}/demarche",
+        Access::Member,
+        post(idp::choose_demarche),
+    )
+    .post(
+        "/oidc/autorisation/{rid}/annuler",
+        Access::Member,
+        post(idp::cancel),
+    )
+    .post("/oidc/token", Access::Api, post(idp::token))
+    .get("/oidc/userinfo", Access::Api, get(idp::userinfo))
+    .get("/oidc/session/end", Access::Public, get(idp::end_session));
+    let r = if state.config.is_production() {
+        r
+    } else {
+        r.get(
+            "/demo/service-en-ligne",
+            Access::Public,
+            get(idp::demo_home),
+        )
+        .get(
+            "/demo/service-en-ligne/connexion",
+            Access::Public,
+            get(idp::demo_start),
+        )
+        .get(
+            "/demo/service-en-ligne/retour",
+            Access::Public,
+            get(idp::demo_return),
+        )
+    };
     let r = if state.simulator.is_some() {
         r.get(
             "/franceconnect-simulateur/api/v2/.well-known/openid-configuration",

@@ -115,6 +115,9 @@ async fn drop_stale_databases(admin: &Db, pid: u32) {
 }
 
 pub struct TestApp {
+    /// The router the in-process HTTP client calls; emptied on drop to break the
+    /// state → client → router → state cycle (so each test's pool is closed).
+    slot: Arc<std::sync::Mutex<Option<Router>>>,
     pub backend: Backend,
     pub router: Router,
     pub routes: Vec<RouteInfo>,
@@ -130,6 +133,14 @@ pub struct User {
     pub email: String,
     pub password: String,
     pub secret: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.slot.lock() {
+            *s = None;
+        }
+    }
 }
 
 impl TestApp {
@@ -149,8 +160,9 @@ impl TestApp {
             Inner::build(db, config, clock.clone(), mailer.clone(), dummy_hash, http).unwrap(),
         );
         let (router, routes) = web::app(state.clone());
-        let _ = slot.set(router.clone());
+        *slot.lock().unwrap() = Some(router.clone());
         TestApp {
+            slot,
             backend,
             router,
             routes,
@@ -442,6 +454,25 @@ impl Client {
         let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
         all.extend_from_slice(fields);
         self.post_raw(path, &all).await
+    }
+
+    /// A POST without CSRF token and with one extra header (API clients).
+    pub async fn post_with_header(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        name: &str,
+        value: &str,
+    ) -> Resp {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(name, value)
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
     }
 
     /// A POST exactly as given (no CSRF token added).

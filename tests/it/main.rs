@@ -13,6 +13,7 @@ mod common;
 mod auth;
 mod browser;
 mod franceconnect;
+mod idp;
 mod mandats;
 mod matrix;
 mod schema;

@@ -117,6 +117,20 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/franceconnect-simulateur/api/v2/session/end",
         Access::Public,
     ),
+    ("GET", "/.well-known/openid-configuration", Access::Public),
+    ("GET", "/oidc/jwks", Access::Public),
+    ("GET", "/oidc/authorize", Access::Public),
+    ("GET", "/oidc/autorisation/{rid}", Access::Member),
+    ("POST", "/oidc/autorisation/{rid}/confirmer", Access::Member),
+    ("POST", "/oidc/autorisation/{rid}/usager", Access::Member),
+    ("POST", "/oidc/autorisation/{rid}/demarche", Access::Member),
+    ("POST", "/oidc/autorisation/{rid}/annuler", Access::Member),
+    ("POST", "/oidc/token", Access::Api),
+    ("GET", "/oidc/userinfo", Access::Api),
+    ("GET", "/oidc/session/end", Access::Public),
+    ("GET", "/demo/service-en-ligne", Access::Public),
+    ("GET", "/demo/service-en-ligne/connexion", Access::Public),
+    ("GET", "/demo/service-en-ligne/retour", Access::Public),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +226,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{aid}", &target.id.to_string())
             .replace("{token}", &"ab".repeat(32))
             .replace("{draft}", &"cd".repeat(32))
+            .replace("{rid}", &"ef".repeat(32))
             .replace("{mid}", "1")
             .replace("{uid}", "1")
             .replace("{file}", &css);

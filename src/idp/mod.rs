@@ -1,0 +1,874 @@
+//! Relais as an OpenID Connect identity provider that FranceConnect federates: an
+//! aidant logs into an online public service as "aidant X of structure S, acting for
+//! usager Y, for démarche D".
+//!
+//! - [`validate_authorize`]: strict request checks; errors go back through the
+//!   redirect only once `redirect_uri` is validated.
+//! - [`issue_code`]: ≥ 256-bit code, hashed at rest, single use, 60 s, bound to the
+//!   client, `redirect_uri`, `nonce` and PKCE challenge; the `utilisation_autorisation`
+//!   journal entry is written in the same transaction.
+//! - [`exchange`] (token endpoint) and [`userinfo`]: a second use of a code revokes
+//!   what it issued; an autorisation revoked or expired meanwhile is refused.
+//! - [`keys`]: ES256 signing keys with rotation.
+
+pub mod keys;
+
+use data_encoding::BASE64URL_NOPAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::config::{Config, IdpClientConfig};
+use crate::crypto;
+use crate::db::Db;
+use crate::journal::{self, Action, NewEntry};
+use crate::mandats::Demarche;
+
+/// Lifetime of a code.
+pub const CODE_TTL: i64 = 60;
+/// Lifetime of an access token.
+pub const ACCESS_TOKEN_TTL: i64 = 60;
+/// Lifetime of an ID token; a retired key stays published at least this long.
+pub const ID_TOKEN_TTL: i64 = 120;
+/// How long the aidant has to sign in and choose.
+pub const REQUEST_TTL: i64 = 15 * 60;
+
+const ALLOWED_PARAMS: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "acr_values",
+    "prompt",
+    "claims",
+    "code_challenge",
+    "code_challenge_method",
+];
+const REQUIRED_SCOPES: [&str; 4] = ["openid", "profile", "email", "birth"];
+
+/// The issuer: the public URL.
+pub fn issuer(config: &Config) -> String {
+    config.public_url()
+}
+
+pub fn discovery(config: &Config) -> Value {
+    let i = issuer(config);
+    json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/oidc/authorize"),
+        "token_endpoint": format!("{i}/oidc/token"),
+        "userinfo_endpoint": format!("{i}/oidc/userinfo"),
+        "end_session_endpoint": format!("{i}/oidc/session/end"),
+        "jwks_uri": format!("{i}/oidc/jwks"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "userinfo_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": ["eidas1"],
+        "scopes_supported": ["openid", "profile", "email", "birth"],
+        "claims_parameter_supported": true,
+        "claims_supported": ["sub", "given_name", "family_name", "birthdate", "gender",
+            "birthplace", "birthcountry", "email", "preferred_username", "rep_scope",
+            "aidant", "structure"],
+        "prompt_values_supported": ["login"],
+    })
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: String,
+    pub nonce: String,
+    pub code_challenge: Option<String>,
+    /// The démarches the client asks for (`claims` → `rep_scope`); `None`: all.
+    pub rep_scope: Option<Vec<Demarche>>,
+    pub prompt_login: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// Shown on a page: the redirect URI is not trusted (yet).
+    Page(String),
+    /// Sent back to the client's redirect URI.
+    Redirect(String),
+}
+
+fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: &str,
+) -> AuthorizeError {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            u.query_pairs_mut()
+                .append_pair("error", error)
+                .append_pair("error_description", description);
+            if !state.is_empty() {
+                u.query_pairs_mut().append_pair("state", state);
+            }
+            AuthorizeError::Redirect(u.into())
+        }
+        Err(_) => AuthorizeError::Page("redirect_uri illisible".into()),
+    }
+}
+
+/// Strict validation of `/oidc/authorize`.
+pub fn validate_authorize(
+    clients: &[IdpClientConfig],
+    raw_query: &str,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let client_id = get("client_id").unwrap_or("");
+    let Some(client) = clients.iter().find(|c| c.client_id == client_id) else {
+        return Err(AuthorizeError::Page("client_id absent ou inconnu".into()));
+    };
+    let redirect_uri = get("redirect_uri").unwrap_or("");
+    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(AuthorizeError::Page(
+            "redirect_uri absente ou différente de celles enregistrées pour ce client".into(),
+        ));
+    }
+    // From here on, errors go back to the client.
+    let state = get("state").unwrap_or("");
+    let fail =
+        |error: &str, description: &str| error_redirect(redirect_uri, error, description, state);
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, _) in &pairs {
+        if !ALLOWED_PARAMS.contains(&k.as_str()) {
+            return Err(fail("invalid_request", &format!("paramètre inconnu : {k}")));
+        }
+        if seen.contains(&k.as_str()) {
+            return Err(fail(
+                "invalid_request",
+                &format!("paramètre en double : {k}"),
+            ));
+        }
+        seen.push(k);
+    }
+    if get("response_type") != Some("code") {
+        return Err(fail(
+            "unsupported_response_type",
+            "response_type=code attendu",
+        ));
+    }
+    if state.is_empty() {
+        return Err(fail("invalid_request", "state requis"));
+    }
+    let nonce = get("nonce").unwrap_or("");
+    if nonce.is_empty() || nonce.len() > 512 {
+        return Err(fail("invalid_request", "nonce requis"));
+    }
+    let scopes: Vec<&str> = get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(missing) = REQUIRED_SCOPES.iter().find(|s| !scopes.contains(s)) {
+        return Err(fail(
+            "invalid_scope",
+            &format!("le scope {missing} est requis"),
+        ));
+    }
+    if get("acr_values") != Some("eidas1") {
+        return Err(fail("invalid_request", "acr_values=eidas1 attendu"));
+    }
+    let prompt_login = match get("prompt") {
+        None => false,
+        Some(p) => {
+            let values: Vec<&str> = p.split(' ').filter(|s| !s.is_empty()).collect();
+            if values.contains(&"none") {
+                return Err(fail(
+                    "login_required",
+                    "une connexion de l'aidant est nécessaire",
+                ));
+            }
+            if values.iter().any(|v| !matches!(*v, "login" | "consent")) {
+                return Err(fail("invalid_request", "valeur de prompt inconnue"));
+            }
+            values.contains(&"login")
+        }
+    };
+    let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (None, None) => None,
+        (Some(c), Some("S256"))
+            if c.len() == 43 && BASE64URL_NOPAD.decode(c.as_bytes()).is_ok() =>
+        {
+            Some(c.to_owned())
+        }
+        (Some(_), Some("S256")) => return Err(fail("invalid_request", "code_challenge invalide")),
+        _ => {
+            return Err(fail(
+                "invalid_request",
+                "PKCE : seule la méthode S256 est acceptée (plain est refusée)",
+            ));
+        }
+    };
+    let rep_scope = match get("claims") {
+        None => None,
+        Some(raw) => {
+            let v: Value = serde_json::from_str(raw)
+                .map_err(|_| fail("invalid_request", "claims n'est pas un JSON valide"))?;
+            match v
+                .pointer("/id_token/rep_scope/values")
+                .and_then(Value::as_array)
+            {
+                Some(values) => {
+                    let list: Vec<Demarche> = values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(|d| Demarche::parse(d).ok())
+                        .collect();
+                    if list.is_empty() {
+                        return Err(fail(
+                            "invalid_request",
+                            "rep_scope ne contient aucune démarche connue",
+                        ));
+                    }
+                    Some(list)
+                }
+                None => None,
+            }
+        }
+    };
+    Ok(AuthorizeRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        state: state.to_owned(),
+        nonce: nonce.to_owned(),
+        code_challenge,
+        rep_scope,
+        prompt_login,
+    })
+}
+
+/// A pending request, as the aidant's pages read it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub public_id: String,
+    pub request: AuthorizeRequest,
+    pub session_hash: Option<String>,
+    pub confirmed_at: Option<i64>,
+    pub usager_id: Option<i64>,
+    pub created_at: i64,
+}
+
+impl Pending {
+    /// The démarches offered: the request's `rep_scope`, or all.
+    pub fn scope(&self) -> Vec<Demarche> {
+        self.request
+            .rep_scope
+            .clone()
+            .unwrap_or_else(|| Demarche::ALL.to_vec())
+    }
+}
+
+pub async fn save_request(db: &Db, r: &AuthorizeRequest, now: i64) -> Result<String, sqlx::Error> {
+    let public_id = crypto::random_token();
+    sqlx::query(
+        "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
+             rep_scope, prompt_login, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&public_id)
+    .bind(&r.client_id)
+    .bind(&r.redirect_uri)
+    .bind(&r.state)
+    .bind(&r.nonce)
+    .bind(r.code_challenge.as_deref())
+    .bind(r.rep_scope.as_deref().map(Demarche::join))
+    .bind(i64::from(r.prompt_login))
+    .bind(now)
+    .bind(now + REQUEST_TTL)
+    .execute(db.pool())
+    .await?;
+    Ok(public_id)
+}
+
+/// Loads a pending request and binds it to the first session that opens it; any
+/// other session gets `None`.
+pub async fn pending_for_session(
+    db: &Db,
+    public_id: &str,
+    session_hash: &str,
+    now: i64,
+) -> Result<Option<Pending>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE idp_requests SET session_hash = $1 WHERE public_id = $2 AND session_hash IS NULL",
+    )
+    .bind(session_hash)
+    .bind(public_id)
+    .execute(db.pool())
+    .await?;
+    let Some(r) = sqlx::query(
+        "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
+                prompt_login, session_hash, confirmed_at, usager_id, created_at
+         FROM idp_requests WHERE public_id = $1 AND session_hash = $2 AND expires_at > $3",
+    )
+    .bind(public_id)
+    .bind(session_hash)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?
+    else {
+        return Ok(None);
+    };
+    let rep: Option<String> = r.try_get("rep_scope")?;
+    Ok(Some(Pending {
+        id: r.try_get("id")?,
+        public_id: r.try_get("public_id")?,
+        request: AuthorizeRequest {
+            client_id: r.try_get("client_id")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            state: r.try_get("state")?,
+            nonce: r.try_get("nonce")?,
+            code_challenge: r.try_get("code_challenge")?,
+            rep_scope: rep.map(|l| Demarche::parse_list(&l)),
+            prompt_login: r.try_get::<i64, _>("prompt_login")? != 0,
+        },
+        session_hash: r.try_get("session_hash")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+        usager_id: r.try_get("usager_id")?,
+        created_at: r.try_get("created_at")?,
+    }))
+}
+
+pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE idp_requests SET confirmed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE idp_requests SET usager_id = $1 WHERE id = $2")
+        .bind(usager_id)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn drop_request(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idp_requests WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Follows a session id renewal (TOTP step-up).
+pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE idp_requests SET session_hash = $1 WHERE session_hash = $2")
+        .bind(new_hash)
+        .bind(old_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// A usager the aidant may act for: an active autorisation within the scope, and an
+/// email FranceConnect will accept.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub usager_id: i64,
+    pub name: String,
+    pub birthdate: String,
+    pub has_email: bool,
+}
+
+/// Usagers with an active autorisation of the structure within `scope`, by name.
+pub async fn usagers(
+    db: &Db,
+    structure_id: i64,
+    scope: &[Demarche],
+    search: &str,
+    now: i64,
+) -> Result<Vec<Choice>, sqlx::Error> {
+    let key = crate::mandats::search_key(search);
+    let pattern = if key.is_empty() {
+        "%".to_owned()
+    } else {
+        format!("%{}%", key.replace(' ', "%"))
+    };
+    let rows = sqlx::query(
+        "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate, u.email, a.demarche
+         FROM autorisations a JOIN usagers u ON u.id = a.usager_id
+         WHERE a.structure_id = $1 AND a.revoked_at IS NULL AND a.expires_at > $2 AND u.search_key LIKE $3
+         ORDER BY u.family_name, u.given_name, u.id
+         LIMIT 500",
+    )
+    .bind(structure_id)
+    .bind(now)
+    .bind(&pattern)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<Choice> = Vec::new();
+    for r in rows {
+        let d: String = r.try_get("demarche")?;
+        if !Demarche::parse(&d).is_ok_and(|d| scope.contains(&d)) {
+            continue;
+        }
+        let id: i64 = r.try_get("id")?;
+        if out.last().is_some_and(|c| c.usager_id == id) {
+            continue;
+        }
+        let email: String = r.try_get("email")?;
+        out.push(Choice {
+            usager_id: id,
+            name: crate::mandats::display_name(
+                &r.try_get::<String, _>("given_name")?,
+                &r.try_get::<String, _>("family_name")?,
+                &r.try_get::<String, _>("preferred_username")?,
+                &r.try_get::<String, _>("gender")?,
+            ),
+            birthdate: crate::mandats::birthdate_fr(&r.try_get::<String, _>("birthdate")?),
+            has_email: crate::domain::Email::parse(&email).is_ok(),
+        });
+        if out.len() >= 50 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The usager's active autorisations with the structure, within `scope`.
+pub async fn autorisations(
+    db: &Db,
+    structure_id: i64,
+    usager_id: i64,
+    scope: &[Demarche],
+    now: i64,
+) -> Result<Vec<(i64, Demarche)>, sqlx::Error> {
+    Ok(
+        crate::mandats::active_autorisations(db, structure_id, usager_id, now)
+            .await?
+            .into_iter()
+            .filter(|(_, d)| scope.contains(d))
+            .collect(),
+    )
+}
+
+/// Who acts, for the code.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting {
+    pub account_id: i64,
+    pub structure_id: i64,
+    /// When the aidant last proved a TOTP code.
+    pub auth_time: i64,
+}
+
+/// Issues the code for an autorisation and journals its use, in one transaction;
+/// the pending request is consumed. Returns the redirect to the client, or `None`
+/// when the autorisation is no longer active (or the request already used).
+pub async fn issue_code(
+    db: &Db,
+    pending: &Pending,
+    acting: Acting,
+    usager_id: i64,
+    autorisation_id: i64,
+    issuer: &str,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    db.lock_structure(&mut tx, acting.structure_id).await?;
+    let row = sqlx::query(
+        "SELECT demarche FROM autorisations
+         WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
+    )
+    .bind(autorisation_id)
+    .bind(acting.structure_id)
+    .bind(usager_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let demarche: String = row.try_get("demarche")?;
+    if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
+        return Ok(None);
+    }
+    let consumed = sqlx::query("DELETE FROM idp_requests WHERE id = $1")
+        .bind(pending.id)
+        .execute(&mut *tx)
+        .await?;
+    if consumed.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let code = crypto::random_token();
+    let r = &pending.request;
+    sqlx::query(
+        "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge, account_id,
+             structure_id, usager_id, autorisation_id, demarche, auth_time, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(crypto::sha256_hex(&code))
+    .bind(&r.client_id)
+    .bind(&r.redirect_uri)
+    .bind(&r.nonce)
+    .bind(r.code_challenge.as_deref())
+    .bind(acting.account_id)
+    .bind(acting.structure_id)
+    .bind(usager_id)
+    .bind(autorisation_id)
+    .bind(&demarche)
+    .bind(acting.auth_time)
+    .bind(now)
+    .bind(now + CODE_TTL)
+    .execute(&mut *tx)
+    .await?;
+    journal::append(
+        db,
+        &mut tx,
+        &NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
+            .account(acting.account_id)
+            .usager(usager_id)
+            .autorisation(autorisation_id, &demarche)
+            .details(json!({ "client": r.client_id })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut u =
+        url::Url::parse(&r.redirect_uri).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    u.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &r.state)
+        .append_pair("iss", issuer);
+    Ok(Some(u.into()))
+}
+
+/// A token-endpoint error: HTTP status and OAuth error code.
+pub type OAuthError = (u16, &'static str);
+
+/// Authenticates the client: `client_secret_basic` or `client_secret_post`, the
+/// secret's SHA-256 compared in constant time.
+pub fn authenticate_client<'a>(
+    clients: &'a [IdpClientConfig],
+    basic: Option<&str>,
+    form: &[(String, String)],
+) -> Result<&'a IdpClientConfig, OAuthError> {
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (id, secret) = match (basic, get("client_secret")) {
+        (Some(_), Some(_)) => return Err((400, "invalid_request")),
+        (Some(b), None) => {
+            let decoded = data_encoding::BASE64
+                .decode(b.trim().as_bytes())
+                .map_err(|_| (401, "invalid_client"))?;
+            let text = String::from_utf8(decoded).map_err(|_| (401, "invalid_client"))?;
+            let (id, secret) = text.split_once(':').ok_or((401, "invalid_client"))?;
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            (dec(id), dec(secret))
+        }
+        (None, Some(secret)) => (get("client_id").unwrap_or_default(), secret),
+        (None, None) => return Err((401, "invalid_client")),
+    };
+    let client = clients
+        .iter()
+        .find(|c| c.client_id == id)
+        .ok_or((401, "invalid_client"))?;
+    if !crypto::ct_eq(
+        &crypto::sha256_hex(&secret),
+        &client.secret_sha256.to_lowercase(),
+    ) {
+        return Err((401, "invalid_client"));
+    }
+    if let Some(form_id) = get("client_id")
+        && form_id != client.client_id
+    {
+        return Err((401, "invalid_client"));
+    }
+    Ok(client)
+}
+
+/// The `sub` a client sees for a usager: pairwise (per client), stable.
+pub fn pairwise_sub(client_id: &str, usager_sub_hash: &str) -> String {
+    format!(
+        "{}v1",
+        crypto::sha256_hex(&format!("relais-sub-v1:{client_id}:{usager_sub_hash}"))
+    )
+}
+
+/// The token endpoint.
+pub async fn exchange(
+    db: &Db,
+    keys: &keys::Keys,
+    config: &Config,
+    client: &IdpClientConfig,
+    form: &[(String, String)],
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    if get("grant_type") != "authorization_code" {
+        return Err((400, "unsupported_grant_type"));
+    }
+    let server = |_| (500, "server_error");
+    let code_hash = crypto::sha256_hex(get("code"));
+    let mut tx = db.begin().await.map_err(server)?;
+    let Some(c) = sqlx::query(
+        "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
+                c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
+                u.sub_hash, ac.full_name, s.name AS structure_name, s.siret
+         FROM idp_codes c
+         JOIN usagers u ON u.id = c.usager_id
+         JOIN accounts ac ON ac.id = c.account_id
+         JOIN structures s ON s.id = c.structure_id
+         WHERE c.code_hash = $1",
+    )
+    .bind(&code_hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(server)?
+    else {
+        return Err((400, "invalid_grant"));
+    };
+    let used: Option<i64> = c.try_get("used_at").map_err(server)?;
+    if used.is_some() {
+        // A second use: whatever the code issued is revoked.
+        sqlx::query("UPDATE idp_tokens SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&code_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(server)?;
+        tx.commit().await.map_err(server)?;
+        return Err((400, "invalid_grant"));
+    }
+    let s = |name: &str| c.try_get::<String, _>(name).map_err(server);
+    let i = |name: &str| c.try_get::<i64, _>(name).map_err(server);
+    if i("expires_at")? <= now
+        || s("client_id")? != client.client_id
+        || s("redirect_uri")? != get("redirect_uri")
+    {
+        return Err((400, "invalid_grant"));
+    }
+    if let Some(challenge) = c
+        .try_get::<Option<String>, _>("code_challenge")
+        .map_err(server)?
+    {
+        let verifier = get("code_verifier");
+        let computed = BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()));
+        if verifier.len() < 43 || !crypto::ct_eq(&computed, &challenge) {
+            return Err((400, "invalid_grant"));
+        }
+    }
+    let autorisation_id = i("autorisation_id")?;
+    let active = sqlx::query(
+        "SELECT 1 AS ok FROM autorisations WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(autorisation_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(server)?;
+    if active.is_none() {
+        return Err((400, "invalid_grant"));
+    }
+    let marked =
+        sqlx::query("UPDATE idp_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&code_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(server)?;
+    if marked.rows_affected() != 1 {
+        return Err((400, "invalid_grant"));
+    }
+    let access = crypto::random_token();
+    sqlx::query(
+        "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(crypto::sha256_hex(&access))
+    .bind(&code_hash)
+    .bind(&client.client_id)
+    .bind(i("structure_id")?)
+    .bind(i("usager_id")?)
+    .bind(autorisation_id)
+    .bind(now)
+    .bind(now + ACCESS_TOKEN_TTL)
+    .execute(&mut *tx)
+    .await
+    .map_err(server)?;
+    tx.commit().await.map_err(server)?;
+    let claims = json!({
+        "iss": issuer(config),
+        "aud": client.client_id,
+        "exp": now + ID_TOKEN_TTL,
+        "iat": now,
+        "auth_time": i("auth_time")?,
+        "sub": pairwise_sub(&client.client_id, &s("sub_hash")?),
+        "nonce": s("nonce")?,
+        "acr": "eidas1",
+        "rep_scope": s("demarche")?,
+        "aidant": { "id": i("account_id")?, "nom": s("full_name")? },
+        "structure": { "siret": s("siret")?, "nom": s("structure_name")? },
+    });
+    let key = keys
+        .signing(db, now)
+        .await
+        .map_err(|_| (500, "server_error"))?;
+    let id_token = key.sign(&claims).map_err(|_| (500, "server_error"))?;
+    Ok(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL,
+        "id_token": id_token,
+        "scope": "openid profile email birth",
+    }))
+}
+
+/// The userinfo endpoint: the usager's identity, once per access token.
+pub enum UserInfo {
+    Jwt(String),
+    Json(Value),
+}
+
+pub async fn userinfo(
+    db: &Db,
+    keys: &keys::Keys,
+    config: &Config,
+    bearer: &str,
+    now: i64,
+) -> Result<UserInfo, OAuthError> {
+    let server = |_| (500, "server_error");
+    let token_hash = crypto::sha256_hex(bearer);
+    let mut tx = db.begin().await.map_err(server)?;
+    let marked = sqlx::query(
+        "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(&token_hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(server)?;
+    if marked.rows_affected() != 1 {
+        return Err((401, "invalid_token"));
+    }
+    let Some(r) = sqlx::query(
+        "SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
+                u.gender, u.birthplace, u.birthcountry, u.email
+         FROM idp_tokens t
+         JOIN usagers u ON u.id = t.usager_id
+         JOIN autorisations a ON a.id = t.autorisation_id
+         WHERE t.token_hash = $1 AND a.revoked_at IS NULL AND a.expires_at > $2",
+    )
+    .bind(&token_hash)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(server)?
+    else {
+        tx.commit().await.map_err(server)?;
+        return Err((401, "invalid_token"));
+    };
+    tx.commit().await.map_err(server)?;
+    let s = |name: &str| r.try_get::<String, _>(name).map_err(server);
+    let client_id = s("client_id")?;
+    let mut claims = json!({
+        "sub": pairwise_sub(&client_id, &s("sub_hash")?),
+        "given_name": s("given_name")?,
+        "family_name": s("family_name")?,
+        "preferred_username": s("preferred_username")?,
+        "birthdate": s("birthdate")?,
+        "gender": s("gender")?,
+        "birthplace": s("birthplace")?,
+        "birthcountry": s("birthcountry")?,
+        "email": s("email")?,
+    });
+    let format = config
+        .idp_clients()
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .map(|c| c.userinfo_format)
+        .unwrap_or_else(|| "jwt".to_owned());
+    if format == "json" {
+        return Ok(UserInfo::Json(claims));
+    }
+    if let Some(o) = claims.as_object_mut() {
+        o.insert("iss".into(), json!(issuer(config)));
+        o.insert("aud".into(), json!(client_id));
+        o.insert("iat".into(), json!(now));
+        o.insert("exp".into(), json!(now + ACCESS_TOKEN_TTL));
+    }
+    let key = keys
+        .signing(db, now)
+        .await
+        .map_err(|_| (500, "server_error"))?;
+    Ok(UserInfo::Jwt(
+        key.sign(&claims).map_err(|_| (500, "server_error"))?,
+    ))
+}
+
+/// `end_session`: a valid `id_token_hint` of ours, a post-logout URI registered for
+/// its audience, and a `state`. Returns where to send the browser.
+pub async fn end_session(
+    db: &Db,
+    keys: &keys::Keys,
+    config: &Config,
+    raw_query: &str,
+    now: i64,
+) -> Result<String, String> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let hint = get("id_token_hint");
+    if hint.is_empty() {
+        return Err("id_token_hint est requis".into());
+    }
+    let jwks = keys.jwks(db, now).await.map_err(|e| e.to_string())?;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).map_err(|e| e.to_string())?;
+    let claims = crate::franceconnect::jose::verify(hint, &set, &[jsonwebtoken::Algorithm::ES256])
+        .map_err(|_| "id_token_hint invalide".to_owned())?;
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer(config).as_str()) {
+        return Err("id_token_hint d'un autre émetteur".into());
+    }
+    let aud = claims.get("aud").and_then(Value::as_str).unwrap_or("");
+    let target = get("post_logout_redirect_uri");
+    let registered = config
+        .idp_clients()
+        .into_iter()
+        .find(|c| c.client_id == aud)
+        .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == target));
+    if !registered {
+        return Err("post_logout_redirect_uri non enregistrée pour ce client".into());
+    }
+    let state = get("state");
+    if state.is_empty() {
+        return Err("state est requis".into());
+    }
+    let mut u = url::Url::parse(target).map_err(|e| e.to_string())?;
+    u.query_pairs_mut().append_pair("state", state);
+    Ok(u.into())
+}

@@ -1,0 +1,621 @@
+//! The identity provider's HTTP side: discovery, JWKS, authorize, the aidant's
+//! choices (TOTP confirmation, usager, démarche), token, userinfo, end_session; and
+//! in development the demo online service that uses it.
+
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SERVICE_PATH};
+use crate::idp::{self, AuthorizeError, Choice, Pending};
+use crate::mandats::Demarche;
+use crate::web::AppState;
+use crate::web::access::Member;
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::forms::{AppForm, FormErrors};
+use crate::web::views::{MessageView, Shell, render, render_status};
+
+pub async fn discovery(State(state): State<AppState>) -> Response {
+    let mut res = Json(idp::discovery(&state.config)).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+pub async fn jwks(State(state): State<AppState>) -> AppResult<Response> {
+    let jwks = state
+        .idp_keys
+        .jwks(&state.db, state.now())
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut res = Json(jwks).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(res)
+}
+
+fn refused(ctx: &Ctx, reason: &str) -> AppResult<Response> {
+    render_status(
+        StatusCode::BAD_REQUEST,
+        &MessageView {
+            shell: Shell::new(ctx, "Demande de connexion refusée"),
+            heading: "Demande de connexion refusée".into(),
+            paragraphs: vec![
+                "Le service en ligne a envoyé une demande de connexion que Relais ne peut pas accepter. Revenez au service et recommencez ; si cela se reproduit, signalez-le à son support.".into(),
+                format!("Détail technique : {reason}."),
+            ],
+            link: None,
+        },
+    )
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> AppResult<Response> {
+    let clients = state.config.idp_clients();
+    match idp::validate_authorize(&clients, &query.unwrap_or_default()) {
+        Ok(req) => {
+            let id = idp::save_request(&state.db, &req, state.now()).await?;
+            Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
+        }
+        Err(AuthorizeError::Page(reason)) => refused(&ctx, &reason),
+        Err(AuthorizeError::Redirect(url)) => Ok(Redirect::to(&url).into_response()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "idp_flow.html")]
+pub struct FlowView {
+    pub shell: Shell,
+    pub id: String,
+    pub client_name: String,
+    pub step: &'static str,
+    pub q: String,
+    pub usagers: Vec<Choice>,
+    pub usager_name: String,
+    pub autorisations: Vec<(i64, Demarche)>,
+    pub scope_label: String,
+    pub errors: FormErrors,
+}
+
+async fn pending(state: &AppState, m: &Member, id: &str) -> AppResult<Option<Pending>> {
+    Ok(idp::pending_for_session(&state.db, id, &m.session.id_hash, state.now()).await?)
+}
+
+fn expired(ctx: &Ctx) -> AppResult<Response> {
+    render_status(
+        StatusCode::NOT_FOUND,
+        &MessageView {
+            shell: Shell::new(ctx, "Demande expirée"),
+            heading: "Demande de connexion expirée".into(),
+            paragraphs: vec!["Cette demande de connexion n'existe plus : elle a expiré (15 minutes), a déjà servi, ou a été ouverte dans une autre session. Revenez au service en ligne et recommencez.".into()],
+            link: None,
+        },
+    )
+}
+
+fn client_name(state: &AppState, client_id: &str) -> String {
+    state
+        .config
+        .idp_clients()
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .map(|c| c.name)
+        .unwrap_or_else(|| client_id.to_owned())
+}
+
+async fn flow_view(
+    state: &AppState,
+    ctx: &Ctx,
+    m: &Member,
+    p: &Pending,
+    q: &str,
+    errors: FormErrors,
+) -> AppResult<FlowView> {
+    let now = state.now();
+    let scope = p.scope();
+    let confirmed = p.confirmed_at.is_some() || m.session.mfa_at >= p.created_at;
+    let (step, usagers, usager_name, autorisations) = if !confirmed {
+        ("code", Vec::new(), String::new(), Vec::new())
+    } else if let Some(uid) = p.usager_id {
+        let name = crate::mandats::usager_for_structure(&state.db, m.structure_id, uid)
+            .await?
+            .map(|u| u.identity.display_name())
+            .unwrap_or_default();
+        let list = idp::autorisations(&state.db, m.structure_id, uid, &scope, now).await?;
+        ("demarche", Vec::new(), name, list)
+    } else {
+        let list = idp::usagers(&state.db, m.structure_id, &scope, q, now).await?;
+        ("usager", list, String::new(), Vec::new())
+    };
+    Ok(FlowView {
+        shell: Shell::new(ctx, "Se connecter pour une personne"),
+        id: p.public_id.clone(),
+        client_name: client_name(state, &p.request.client_id),
+        step,
+        q: q.to_owned(),
+        usagers,
+        usager_name,
+        autorisations,
+        scope_label: if p.request.rep_scope.is_some() {
+            scope
+                .iter()
+                .map(|d| d.title())
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            String::new()
+        },
+        errors,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FlowQuery {
+    q: String,
+}
+
+pub async fn flow(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(id): Path<String>,
+    Query(fq): Query<FlowQuery>,
+) -> AppResult<Response> {
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    render(&flow_view(&state, &ctx, &m, &p, fq.q.trim(), FormErrors::default()).await?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(id): Path<String>,
+    AppForm(f): AppForm<CodeForm>,
+) -> AppResult<Response> {
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    let now = state.now();
+    let ok = match crate::accounts::find(&state.db, m.session.account_id).await? {
+        Some(a) => crate::accounts::check_totp(&state.db, &a, f.code.trim(), now).await?,
+        None => false,
+    };
+    if !ok {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "code",
+            "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
+        );
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &flow_view(&state, &ctx, &m, &p, "", errors).await?,
+        );
+    }
+    idp::confirm_request(&state.db, p.id, now).await?;
+    Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ChoiceForm {
+    usager: i64,
+    autorisation: i64,
+}
+
+fn confirmed(m: &Member, p: &Pending) -> bool {
+    p.confirmed_at.is_some() || m.session.mfa_at >= p.created_at
+}
+
+pub async fn choose_usager(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(id): Path<String>,
+    AppForm(f): AppForm<ChoiceForm>,
+) -> AppResult<Response> {
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    if !confirmed(&m, &p) {
+        return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
+    }
+    let allowed = idp::usagers(&state.db, m.structure_id, &p.scope(), "", state.now())
+        .await?
+        .into_iter()
+        .any(|c| c.usager_id == f.usager && c.has_email);
+    if !allowed {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "usager",
+            "Choisissez une personne de la liste : elle doit avoir un mandat actif avec votre structure pour cette démarche, et une adresse e-mail.",
+        );
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &flow_view(&state, &ctx, &m, &p, "", errors).await?,
+        );
+    }
+    idp::choose_usager(&state.db, p.id, f.usager).await?;
+    Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
+}
+
+pub async fn choose_demarche(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(id): Path<String>,
+    AppForm(f): AppForm<ChoiceForm>,
+) -> AppResult<Response> {
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    let Some(uid) = p.usager_id.filter(|_| confirmed(&m, &p)) else {
+        return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
+    };
+    let auth_time = p
+        .confirmed_at
+        .unwrap_or(m.session.mfa_at)
+        .max(m.session.mfa_at);
+    let issued = idp::issue_code(
+        &state.db,
+        &p,
+        idp::Acting {
+            account_id: m.session.account_id,
+            structure_id: m.structure_id,
+            auth_time,
+        },
+        uid,
+        f.autorisation,
+        &idp::issuer(&state.config),
+        state.now(),
+    )
+    .await?;
+    match issued {
+        Some(url) => {
+            tracing::info!(
+                structure_id = m.structure_id,
+                by = m.session.account_id,
+                client = %p.request.client_id,
+                "autorisation utilisée"
+            );
+            Ok(Redirect::to(&url).into_response())
+        }
+        None => {
+            let mut errors = FormErrors::default();
+            errors.add(
+                "autorisation",
+                "Cette démarche n'est plus couverte par un mandat actif : choisissez-en une autre, ou renouvelez le mandat.",
+            );
+            render_status(
+                StatusCode::CONFLICT,
+                &flow_view(&state, &ctx, &m, &p, "", errors).await?,
+            )
+        }
+    }
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    idp::drop_request(&state.db, p.id).await?;
+    let mut u =
+        url::Url::parse(&p.request.redirect_uri).map_err(|e| AppError::Internal(e.to_string()))?;
+    u.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "L'aidant a annulé la connexion")
+        .append_pair("state", &p.request.state);
+    Ok(Redirect::to(u.as_str()).into_response())
+}
+
+fn oauth_error(status: u16, error: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = (status, Json(serde_json::json!({ "error": error }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"relais\""),
+        );
+    }
+    res
+}
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    if form.iter().any(|(k, _)| !seen.insert(k.as_str())) {
+        return oauth_error(400, "invalid_request");
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "));
+    let clients = state.config.idp_clients();
+    let client = match idp::authenticate_client(&clients, basic, &form) {
+        Ok(c) => c,
+        Err((s, e)) => return oauth_error(s, e),
+    };
+    match idp::exchange(
+        &state.db,
+        &state.idp_keys,
+        &state.config,
+        client,
+        &form,
+        state.now(),
+    )
+    .await
+    {
+        Ok(v) => Json(v).into_response(),
+        Err((s, e)) => oauth_error(s, e),
+    }
+}
+
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return oauth_error(401, "invalid_token");
+    };
+    match idp::userinfo(
+        &state.db,
+        &state.idp_keys,
+        &state.config,
+        bearer.trim(),
+        state.now(),
+    )
+    .await
+    {
+        Ok(idp::UserInfo::Json(v)) => Json(v).into_response(),
+        Ok(idp::UserInfo::Jwt(jwt)) => {
+            let mut res = jwt.into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwt"),
+            );
+            res
+        }
+        Err((s, e)) => oauth_error(s, e),
+    }
+}
+
+pub async fn end_session(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> AppResult<Response> {
+    match idp::end_session(
+        &state.db,
+        &state.idp_keys,
+        &state.config,
+        &query.unwrap_or_default(),
+        state.now(),
+    )
+    .await
+    {
+        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Err(reason) => refused(&ctx, &reason),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The demo online service (development only): plays FranceConnect and a public
+// service, so a newcomer watches an aidant log in for a usager end to end.
+
+#[derive(Template)]
+#[template(path = "demo_service.html")]
+pub struct DemoView {
+    pub shell: Shell,
+    pub result: Option<DemoResult>,
+    pub failure: Option<String>,
+}
+
+pub struct DemoResult {
+    pub usager: String,
+    pub birthdate: String,
+    pub email: String,
+    pub demarche: String,
+    pub aidant: String,
+    pub structure: String,
+    pub logout: String,
+}
+
+fn demo_enabled(state: &AppState) -> AppResult<()> {
+    if state.config.is_production() {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn demo_home(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    demo_enabled(&state)?;
+    render(&DemoView {
+        shell: Shell::new(&ctx, "Simulateur de service en ligne"),
+        result: None,
+        failure: None,
+    })
+}
+
+pub async fn demo_start(State(state): State<AppState>) -> AppResult<Response> {
+    demo_enabled(&state)?;
+    let st = crate::crypto::random_token();
+    let nonce = crate::crypto::random_token();
+    let verifier = crate::crypto::random_token();
+    if let Ok(mut m) = state.demo_logins.lock() {
+        if m.len() > 1000 {
+            m.clear();
+        }
+        m.insert(st.clone(), (nonce.clone(), verifier.clone()));
+    }
+    use sha2::Digest;
+    let challenge =
+        data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
+    let base = state.config.public_url();
+    let mut u = url::Url::parse(&format!("{base}/oidc/authorize"))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", DEMO_CLIENT_ID)
+        .append_pair("redirect_uri", &format!("{base}{DEMO_SERVICE_PATH}/retour"))
+        .append_pair("scope", "openid profile email birth")
+        .append_pair("state", &st)
+        .append_pair("nonce", &nonce)
+        .append_pair("acr_values", "eidas1")
+        .append_pair("prompt", "login")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    Ok(Redirect::to(u.as_str()).into_response())
+}
+
+async fn demo_complete(state: &AppState, query: &str) -> Result<DemoResult, String> {
+    let get = |k: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(e) = get("error") {
+        return Err(format!("la connexion n'a pas abouti ({e})"));
+    }
+    let st = get("state").unwrap_or_default();
+    let (nonce, verifier) = state
+        .demo_logins
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(&st))
+        .ok_or("état inconnu ou déjà utilisé")?;
+    let base = state.config.public_url();
+    let timeout = std::time::Duration::from_secs(5);
+    let res = state
+        .http
+        .post_form(
+            &format!("{base}/oidc/token"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &get("code").unwrap_or_default()),
+                ("redirect_uri", &format!("{base}{DEMO_SERVICE_PATH}/retour")),
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("code_verifier", &verifier),
+            ],
+            timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let tokens: serde_json::Value = serde_json::from_slice(&res.body).map_err(|e| e.to_string())?;
+    let id_token = tokens
+        .get("id_token")
+        .and_then(|v| v.as_str())
+        .ok_or("pas d'ID token")?
+        .to_owned();
+    let access = tokens
+        .get("access_token")
+        .and_then(|v| v.as_str())
+        .ok_or("pas de jeton d'accès")?;
+    let jwks = state
+        .http
+        .get(&format!("{base}/oidc/jwks"), None, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(&jwks.body).map_err(|e| e.to_string())?;
+    let es = [jsonwebtoken::Algorithm::ES256];
+    let claims =
+        crate::franceconnect::jose::verify(&id_token, &set, &es).map_err(|e| e.to_string())?;
+    if claims.get("nonce").and_then(|v| v.as_str()) != Some(nonce.as_str()) {
+        return Err("nonce différent".into());
+    }
+    let info = state
+        .http
+        .get(&format!("{base}/oidc/userinfo"), Some(access), timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let info = crate::franceconnect::jose::verify(&String::from_utf8_lossy(&info.body), &set, &es)
+        .map_err(|e| e.to_string())?;
+    let text = |v: &serde_json::Value, path: &str| {
+        v.pointer(path)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut logout =
+        url::Url::parse(&format!("{base}/oidc/session/end")).map_err(|e| e.to_string())?;
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &id_token)
+        .append_pair("state", &crate::crypto::random_token())
+        .append_pair(
+            "post_logout_redirect_uri",
+            &format!("{base}{DEMO_SERVICE_PATH}"),
+        );
+    Ok(DemoResult {
+        usager: crate::mandats::display_name(
+            &text(&info, "/given_name"),
+            &text(&info, "/family_name"),
+            &text(&info, "/preferred_username"),
+            &text(&info, "/gender"),
+        ),
+        birthdate: crate::mandats::birthdate_fr(&text(&info, "/birthdate")),
+        email: text(&info, "/email"),
+        demarche: Demarche::parse(&text(&claims, "/rep_scope"))
+            .map(Demarche::title)
+            .unwrap_or("")
+            .to_owned(),
+        aidant: text(&claims, "/aidant/nom"),
+        structure: text(&claims, "/structure/nom"),
+        logout: logout.into(),
+    })
+}
+
+pub async fn demo_return(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> AppResult<Response> {
+    demo_enabled(&state)?;
+    let outcome = demo_complete(&state, &query.unwrap_or_default()).await;
+    let shell = Shell::new(&ctx, "Simulateur de service en ligne");
+    match outcome {
+        Ok(r) => render(&DemoView {
+            shell,
+            result: Some(r),
+            failure: None,
+        }),
+        Err(e) => render_status(
+            StatusCode::BAD_REQUEST,
+            &DemoView {
+                shell,
+                result: None,
+                failure: Some(e),
+            },
+        ),
+    }
+}

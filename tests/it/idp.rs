@@ -1,0 +1,757 @@
+//! Relais as an OpenID Connect provider: an aidant logs into an online service for
+//! a usager. Conformance-style checks written against the HTTP endpoints.
+
+use axum::http::StatusCode;
+use data_encoding::BASE64URL_NOPAD;
+use relais::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SERVICE_PATH};
+use relais::domain::Role;
+use relais::mandats::{self, Demarche, Duree};
+use sha2::Digest;
+use sqlx::Row;
+
+use crate::common::{Client, ORIGIN, Resp, TestApp, User};
+
+const VERIFIER: &str = "un-verificateur-pkce-assez-long-pour-la-norme-rfc7636";
+
+fn redirect_uri() -> String {
+    format!("{ORIGIN}{DEMO_SERVICE_PATH}/retour")
+}
+
+fn challenge() -> String {
+    BASE64URL_NOPAD.encode(&sha2::Sha256::digest(VERIFIER.as_bytes()))
+}
+
+/// An authorization query; `overrides` replace (Some) or remove (None) parameters.
+fn query(overrides: &[(&str, Option<&str>)]) -> String {
+    let ch = challenge();
+    let redirect = redirect_uri();
+    let mut params: Vec<(&str, String)> = vec![
+        ("response_type", "code".into()),
+        ("client_id", DEMO_CLIENT_ID.into()),
+        ("redirect_uri", redirect),
+        ("scope", "openid profile email birth".into()),
+        ("state", "etat-123".into()),
+        ("nonce", "nonce-456".into()),
+        ("acr_values", "eidas1".into()),
+        ("prompt", "login".into()),
+        ("code_challenge", ch),
+        ("code_challenge_method", "S256".into()),
+    ];
+    for (k, v) in overrides {
+        params.retain(|(n, _)| n != k);
+        if let Some(v) = v {
+            params.push((k, (*v).to_owned()));
+        }
+    }
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+fn identity(n: u32, email: &str) -> mandats::Identity {
+    mandats::Identity {
+        sub_hash: relais::crypto::sha256_hex(&format!("idp-sub-{n}")),
+        given_name: "Jeanne".into(),
+        family_name: format!("USAGÈRE{n}"),
+        preferred_username: String::new(),
+        birthdate: "1948-03-04".into(),
+        gender: "female".into(),
+        birthplace: "89024".into(),
+        birthcountry: "99100".into(),
+        email: email.into(),
+    }
+}
+
+struct World {
+    structure: i64,
+    aidant: User,
+    client: Client,
+    usager: i64,
+}
+
+async fn world(app: &TestApp, demarches: &[Demarche]) -> World {
+    let structure = app.structure("Structure du fournisseur").await;
+    let aidant = app.member(structure, Role::Aidant, "aidant").await;
+    let created = crate::common::mandate(
+        app,
+        structure,
+        aidant.id,
+        mandats::UsagerRef::Identified(&identity(1, "jeanne@exemple.fr")),
+        demarches,
+        Duree::Long,
+    )
+    .await
+    .unwrap();
+    let client = app.login(&aidant).await;
+    World {
+        structure,
+        aidant,
+        client,
+        usager: created.usager_id,
+    }
+}
+
+/// Authorize, then the aidant's steps (TOTP when asked, usager, first or given
+/// démarche); returns the redirect to the client.
+async fn flow(app: &TestApp, w: &mut World, q: &str, demarche: Option<Demarche>) -> Resp {
+    let c = &mut w.client;
+    let r = c.get(&format!("/oidc/authorize?{q}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page_path = r.location().to_owned();
+    assert!(page_path.starts_with("/oidc/autorisation/"), "{page_path}");
+    let mut page = c.get(&page_path).await;
+    if page.contains("confirmez d'abord") {
+        let code = app.next_code(&w.aidant.secret);
+        let r = c
+            .post(&format!("{page_path}/confirmer"), &[("code", &code)])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        page = c.get(&page_path).await;
+    }
+    assert!(page.contains("Pour quelle personne"), "{}", page.body);
+    let r = c
+        .post(
+            &format!("{page_path}/usager"),
+            &[("usager", &w.usager.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = c.get(&page_path).await;
+    assert!(page.contains("Pour quelle démarche"), "{}", page.body);
+    let now = app.clock_now();
+    let list = mandats::active_autorisations(app.db(), w.structure, w.usager, now)
+        .await
+        .unwrap();
+    let aid = match demarche {
+        Some(d) => list.iter().find(|(_, x)| *x == d).unwrap().0,
+        None => list[0].0,
+    };
+    c.post(
+        &format!("{page_path}/demarche"),
+        &[("autorisation", &aid.to_string())],
+    )
+    .await
+}
+
+fn code_of(r: &Resp) -> String {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let u = url::Url::parse(r.location()).unwrap();
+    assert!(
+        r.location().starts_with(&redirect_uri()),
+        "{}",
+        r.location()
+    );
+    assert!(
+        u.query_pairs()
+            .any(|(k, v)| k == "state" && v == "etat-123")
+    );
+    assert!(u.query_pairs().any(|(k, v)| k == "iss" && v == ORIGIN));
+    u.query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+async fn token(c: &mut Client, code: &str, basic: bool, secret: &str) -> Resp {
+    let redirect = redirect_uri();
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &redirect),
+        ("code_verifier", VERIFIER),
+    ];
+    if basic {
+        let auth = data_encoding::BASE64.encode(format!("{DEMO_CLIENT_ID}:{secret}").as_bytes());
+        c.post_with_header(
+            "/oidc/token",
+            &fields,
+            "authorization",
+            &format!("Basic {auth}"),
+        )
+        .await
+    } else {
+        fields.push(("client_id", DEMO_CLIENT_ID));
+        fields.push(("client_secret", secret));
+        c.post_raw("/oidc/token", &fields).await
+    }
+}
+
+async fn jwks(c: &mut Client) -> jsonwebtoken::jwk::JwkSet {
+    serde_json::from_str(&c.get("/oidc/jwks").await.body).unwrap()
+}
+
+fn verify(token: &str, set: &jsonwebtoken::jwk::JwkSet) -> serde_json::Value {
+    relais::franceconnect::jose::verify(token, set, &[jsonwebtoken::Algorithm::ES256]).unwrap()
+}
+
+crate::both_backends!(
+    aidant_logs_into_a_service_for_a_usager,
+    |app: TestApp| async move {
+        let mut w = world(&app, &[Demarche::Social, Demarche::Logement]).await;
+        let discovery = w.client.get("/.well-known/openid-configuration").await;
+        let d: serde_json::Value = serde_json::from_str(&discovery.body).unwrap();
+        assert_eq!(d["issuer"], ORIGIN);
+        assert_eq!(
+            d["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        let r = flow(&app, &mut w, &query(&[]), Some(Demarche::Logement)).await;
+        let code = code_of(&r);
+        assert!(code.len() >= 64, "≥ 256-bit code");
+        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idp_codes WHERE code_hash = $1")
+            .bind(relais::crypto::sha256_hex(&code))
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(stored, 1, "code stored hashed");
+
+        // Wrong secret, then client_secret_basic.
+        let bad = token(&mut w.client, &code, true, "mauvais").await;
+        assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+        let ok = token(&mut w.client, &code, true, DEMO_CLIENT_SECRET).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+        let t: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+        let set = jwks(&mut w.client).await;
+        let claims = verify(t["id_token"].as_str().unwrap(), &set);
+        assert_eq!(claims["iss"], ORIGIN);
+        assert_eq!(claims["aud"], DEMO_CLIENT_ID);
+        assert_eq!(claims["nonce"], "nonce-456");
+        assert_eq!(claims["acr"], "eidas1");
+        assert_eq!(claims["rep_scope"], "logement");
+        assert_eq!(claims["structure"]["nom"], "Structure du fournisseur");
+        assert!(
+            claims["aidant"]["nom"]
+                .as_str()
+                .unwrap()
+                .starts_with("Personne aidant")
+        );
+        let sub = claims["sub"].as_str().unwrap();
+        assert_eq!(sub.len(), 66);
+        assert!(sub.ends_with("v1"));
+        assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+        assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+
+        // Userinfo: a signed JWT of the usager's identity, once.
+        let access = t["access_token"].as_str().unwrap();
+        let info = w.client.get_bearer("/oidc/userinfo", access).await;
+        assert_eq!(info.status, StatusCode::OK);
+        assert_eq!(info.headers["content-type"], "application/jwt");
+        let info = verify(&info.body, &set);
+        assert_eq!(info["sub"], sub);
+        assert_eq!(info["family_name"], "USAGÈRE1");
+        assert_eq!(info["email"], "jeanne@exemple.fr");
+        assert_eq!(info["birthcountry"], "99100");
+        let again = w.client.get_bearer("/oidc/userinfo", access).await;
+        assert_eq!(
+            again.status,
+            StatusCode::UNAUTHORIZED,
+            "access token single use"
+        );
+
+        // The same usager seen by the same client later: the same sub.
+        let r = flow(&app, &mut w, &query(&[]), Some(Demarche::Social)).await;
+        let code2 = code_of(&r);
+        let t2: serde_json::Value = serde_json::from_str(
+            &token(&mut w.client, &code2, false, DEMO_CLIENT_SECRET)
+                .await
+                .body,
+        )
+        .unwrap();
+        assert_eq!(verify(t2["id_token"].as_str().unwrap(), &set)["sub"], sub);
+        // Code reuse: refused, and the access token it issued is revoked.
+        let reuse = token(&mut w.client, &code2, false, DEMO_CLIENT_SECRET).await;
+        assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+        assert!(reuse.body.contains("invalid_grant"));
+        let revoked = w
+            .client
+            .get_bearer("/oidc/userinfo", t2["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+
+        // Every use is in the journal with the client.
+        let uses: Vec<String> = sqlx::query(
+            "SELECT details FROM journal WHERE chain = $1 AND action = 'utilisation_autorisation'",
+        )
+        .bind(w.structure)
+        .fetch_all(app.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("details").unwrap())
+        .collect();
+        assert_eq!(uses.len(), 2);
+        assert!(uses[0].contains(DEMO_CLIENT_ID));
+        assert_eq!(
+            relais::journal::verify(app.db())
+                .await
+                .unwrap()
+                .first_broken,
+            None
+        );
+    }
+);
+
+crate::both_backends!(
+    codes_expire_and_pkce_is_checked,
+    |app: TestApp| async move {
+        let mut w = world(&app, &[Demarche::Papiers]).await;
+        let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+        app.clock.advance(61);
+        let late = token(&mut w.client, &code, false, DEMO_CLIENT_SECRET).await;
+        assert_eq!(late.status, StatusCode::BAD_REQUEST, "code after 60 s");
+        let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+        let redirect = redirect_uri();
+        let wrong_verifier = w
+            .client
+            .post_raw(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &redirect),
+                    (
+                        "code_verifier",
+                        "un-autre-verificateur-pkce-assez-long-pour-la-norme",
+                    ),
+                    ("client_id", DEMO_CLIENT_ID),
+                    ("client_secret", DEMO_CLIENT_SECRET),
+                ],
+            )
+            .await;
+        assert_eq!(wrong_verifier.status, StatusCode::BAD_REQUEST);
+        let mismatch = w
+            .client
+            .post_raw(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "http://relais.test/ailleurs"),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", DEMO_CLIENT_ID),
+                    ("client_secret", DEMO_CLIENT_SECRET),
+                ],
+            )
+            .await;
+        assert_eq!(
+            mismatch.status,
+            StatusCode::BAD_REQUEST,
+            "redirect_uri mismatch"
+        );
+        let dup = w
+            .client
+            .post_raw(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("code", &code),
+                    ("client_id", DEMO_CLIENT_ID),
+                    ("client_secret", DEMO_CLIENT_SECRET),
+                ],
+            )
+            .await;
+        assert_eq!(dup.status, StatusCode::BAD_REQUEST, "duplicated parameter");
+        // An expired access token at userinfo.
+        let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+        let t: serde_json::Value = serde_json::from_str(
+            &token(&mut w.client, &code, false, DEMO_CLIENT_SECRET)
+                .await
+                .body,
+        )
+        .unwrap();
+        app.clock.advance(61);
+        let r = w
+            .client
+            .get_bearer("/oidc/userinfo", t["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+);
+
+crate::both_backends!(authorize_is_strict, |app: TestApp| async move {
+    let mut c = app.client();
+    for (q, reason) in [
+        (query(&[("client_id", Some("inconnu"))]), "client_id"),
+        (query(&[("client_id", None)]), "client_id"),
+        (
+            query(&[("redirect_uri", Some("https://pirate.example/retour"))]),
+            "redirect_uri",
+        ),
+        (
+            query(&[("redirect_uri", Some(&format!("{}/", redirect_uri())))]),
+            "redirect_uri",
+        ),
+    ] {
+        let r = c.get(&format!("/oidc/authorize?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{reason}");
+        assert!(r.contains(reason));
+    }
+    for (q, error) in [
+        (format!("{}&extra=1", query(&[])), "invalid_request"),
+        (format!("{}&nonce=deux", query(&[])), "invalid_request"),
+        (query(&[("nonce", None)]), "invalid_request"),
+        (
+            query(&[("scope", Some("openid profile email"))]),
+            "invalid_scope",
+        ),
+        (query(&[("acr_values", Some("eidas2"))]), "invalid_request"),
+        (
+            query(&[("code_challenge_method", Some("plain"))]),
+            "invalid_request",
+        ),
+        (query(&[("prompt", Some("none"))]), "login_required"),
+        (
+            query(&[("response_type", Some("token"))]),
+            "unsupported_response_type",
+        ),
+        (
+            query(&[(
+                "claims",
+                Some("{\"id_token\":{\"rep_scope\":{\"values\":[\"inconnue\"]}}}"),
+            )]),
+            "invalid_request",
+        ),
+    ] {
+        let r = c.get(&format!("/oidc/authorize?{q}")).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{q}");
+        assert!(r.location().starts_with(&redirect_uri()), "{q}");
+        assert!(
+            r.location().contains(&format!("error={error}")),
+            "{q}: {}",
+            r.location()
+        );
+        assert!(r.location().contains("state=etat-123"), "{q}");
+    }
+    // Without a session: the aidant signs in first, then comes back.
+    let r = c.get(&format!("/oidc/authorize?{}", query(&[]))).await;
+    let page = c.get(r.location()).await;
+    assert!(page.is_login_redirect());
+});
+
+crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move {
+    let mut w = world(&app, &[Demarche::Social, Demarche::Logement]).await;
+    // A second usager with only "argent", and one without email.
+    crate::common::mandate(
+        &app,
+        w.structure,
+        w.aidant.id,
+        mandats::UsagerRef::Identified(&identity(2, "autre@exemple.fr")),
+        &[Demarche::Argent],
+        Duree::Mois,
+    )
+    .await
+    .unwrap();
+    crate::common::mandate(
+        &app,
+        w.structure,
+        w.aidant.id,
+        mandats::UsagerRef::Identified(&identity(3, "")),
+        &[Demarche::Logement],
+        Duree::Mois,
+    )
+    .await
+    .unwrap();
+    // Time passes: the aidant must confirm a fresh TOTP code.
+    app.clock.advance(120);
+    let claims = r#"{"id_token":{"rep_scope":{"essential":true,"values":["logement"]}}}"#;
+    let q = query(&[("claims", Some(claims))]);
+    let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
+    let page_path = r.location().to_owned();
+    let page = w.client.get(&page_path).await;
+    assert!(page.contains("confirmez d'abord"), "{}", page.body);
+    let bad = w
+        .client
+        .post(&format!("{page_path}/confirmer"), &[("code", "000000")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let code = app.next_code(&w.aidant.secret);
+    w.client
+        .post(&format!("{page_path}/confirmer"), &[("code", &code)])
+        .await;
+    let page = w.client.get(&page_path).await;
+    assert!(page.contains("USAGÈRE1"), "{}", page.body);
+    assert!(!page.contains("USAGÈRE2"), "outside rep_scope");
+    assert!(page.contains("USAGÈRE3") && page.contains("exige une adresse e-mail"));
+    // Choosing the usager without email is refused.
+    let uid3: i64 = sqlx::query("SELECT id FROM usagers WHERE family_name = 'USAGÈRE3'")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .try_get("id")
+        .unwrap();
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/usager"),
+            &[("usager", &uid3.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    w.client
+        .post(
+            &format!("{page_path}/usager"),
+            &[("usager", &w.usager.to_string())],
+        )
+        .await;
+    let page = w.client.get(&page_path).await;
+    assert!(
+        page.contains("Logement") && !page.contains("Social - Santé"),
+        "{}",
+        page.body
+    );
+    let now = app.clock_now();
+    let list = mandats::active_autorisations(app.db(), w.structure, w.usager, now)
+        .await
+        .unwrap();
+    let social = list.iter().find(|(_, d)| *d == Demarche::Social).unwrap().0;
+    let logement = list
+        .iter()
+        .find(|(_, d)| *d == Demarche::Logement)
+        .unwrap()
+        .0;
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/demarche"),
+            &[("autorisation", &social.to_string())],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "démarche outside rep_scope refused"
+    );
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/demarche"),
+            &[("autorisation", &logement.to_string())],
+        )
+        .await;
+    let code = code_of(&r);
+    // Revoked between authorize and token: refused.
+    mandats::revoke_autorisation(
+        app.db(),
+        &app.state.signer,
+        mandats::Actor {
+            account_id: w.aidant.id,
+            structure_id: w.structure,
+        },
+        logement,
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    let t = token(&mut w.client, &code, false, DEMO_CLIENT_SECRET).await;
+    assert_eq!(t.status, StatusCode::BAD_REQUEST);
+    // Revoked between token and userinfo: refused.
+    let code = code_of(&flow(&app, &mut w, &query(&[]), Some(Demarche::Social)).await);
+    let t: serde_json::Value = serde_json::from_str(
+        &token(&mut w.client, &code, false, DEMO_CLIENT_SECRET)
+            .await
+            .body,
+    )
+    .unwrap();
+    mandats::revoke_autorisation(
+        app.db(),
+        &app.state.signer,
+        mandats::Actor {
+            account_id: w.aidant.id,
+            structure_id: w.structure,
+        },
+        social,
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
+    let r = w
+        .client
+        .get_bearer("/oidc/userinfo", t["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+});
+
+crate::both_backends!(
+    structures_are_isolated_in_the_provider,
+    |app: TestApp| async move {
+        let mut w = world(&app, &[Demarche::Justice]).await;
+        let r = w
+            .client
+            .get(&format!("/oidc/authorize?{}", query(&[])))
+            .await;
+        let page_path = r.location().to_owned();
+        w.client.get(&page_path).await;
+        let b = app.structure("Structure B").await;
+        let aidant_b = app.member(b, Role::Aidant, "aidant-b").await;
+        let mut cb = app.login(&aidant_b).await;
+        // A's request is bound to A's session.
+        assert_eq!(cb.get(&page_path).await.status, StatusCode::NOT_FOUND);
+        let r = cb
+            .post(
+                &format!("{page_path}/usager"),
+                &[("usager", &w.usager.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // B's own request does not offer A's usager, nor accept it.
+        let r = cb.get(&format!("/oidc/authorize?{}", query(&[]))).await;
+        let own = r.location().to_owned();
+        let page = cb.get(&own).await;
+        assert!(!page.contains("USAGÈRE1"));
+        let r = cb
+            .post(
+                &format!("{own}/usager"),
+                &[("usager", &w.usager.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let aid = mandats::active_autorisations(app.db(), w.structure, w.usager, app.clock_now())
+            .await
+            .unwrap()[0]
+            .0;
+        let r = cb
+            .post(
+                &format!("{own}/demarche"),
+                &[("autorisation", &aid.to_string())],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "no usager chosen: back to the page"
+        );
+        assert!(r.location().starts_with("/oidc/autorisation/"));
+    }
+);
+
+crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
+    let mut w = world(&app, &[Demarche::Loisirs]).await;
+    let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+    let t: serde_json::Value = serde_json::from_str(
+        &token(&mut w.client, &code, false, DEMO_CLIENT_SECRET)
+            .await
+            .body,
+    )
+    .unwrap();
+    let hint = t["id_token"].as_str().unwrap().to_owned();
+    let logout = format!("{ORIGIN}{DEMO_SERVICE_PATH}");
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut c = app.client();
+    for (q, expected) in [
+        (
+            format!("state=x&post_logout_redirect_uri={}", enc(&logout)),
+            "id_token_hint est requis",
+        ),
+        (
+            format!(
+                "id_token_hint=a.b.c&state=x&post_logout_redirect_uri={}",
+                enc(&logout)
+            ),
+            "id_token_hint invalide",
+        ),
+        (
+            format!(
+                "id_token_hint={hint}&state=x&post_logout_redirect_uri={}",
+                enc("https://pirate.example/")
+            ),
+            "non enregistrée",
+        ),
+        (
+            format!(
+                "id_token_hint={hint}&post_logout_redirect_uri={}",
+                enc(&logout)
+            ),
+            "state est requis",
+        ),
+    ] {
+        let r = c.get(&format!("/oidc/session/end?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{expected}");
+        assert!(r.contains(expected), "{expected}");
+    }
+    let r = c
+        .get(&format!(
+            "/oidc/session/end?id_token_hint={hint}&state=x&post_logout_redirect_uri={}",
+            enc(&logout)
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), format!("{logout}?state=x"));
+
+    // Rotation: the next key was published before it signs; the previous one stays
+    // published while its tokens live.
+    let before = jwks(&mut c).await;
+    assert_eq!(before.keys.len(), 2, "current + next");
+    let (old_kid, _) = relais::franceconnect::jose::header(&hint).unwrap();
+    let rotation = relais::idp::keys::rotate(
+        app.db(),
+        &app.state.config.secret_key,
+        app.clock_now(),
+        relais::idp::ID_TOKEN_TTL,
+    )
+    .await
+    .unwrap();
+    app.state.idp_keys.invalidate();
+    assert_eq!(Some(rotation.previous.clone().unwrap()), old_kid);
+    assert!(
+        before
+            .keys
+            .iter()
+            .any(|k| k.common.key_id.as_deref() == Some(rotation.now_signing.as_str()))
+    );
+    let after = jwks(&mut c).await;
+    assert_eq!(after.keys.len(), 3, "previous + current + next");
+    verify(&hint, &after);
+    let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+    let t: serde_json::Value = serde_json::from_str(
+        &token(&mut w.client, &code, false, DEMO_CLIENT_SECRET)
+            .await
+            .body,
+    )
+    .unwrap();
+    let (kid, _) = relais::franceconnect::jose::header(t["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(kid.as_deref(), Some(rotation.now_signing.as_str()));
+    // Once its tokens have expired, the previous key leaves the JWKS.
+    app.clock.advance(relais::idp::ID_TOKEN_TTL + 11);
+    app.state.idp_keys.invalidate();
+    let later = jwks(&mut c).await;
+    assert_eq!(later.keys.len(), 2);
+    assert!(!later.keys.iter().any(|k| k.common.key_id == old_kid));
+});
+
+crate::both_backends!(demo_online_service_end_to_end, |app: TestApp| async move {
+    let mut w = world(&app, &[Demarche::Transports]).await;
+    let c = &mut w.client;
+    let home = c.get(DEMO_SERVICE_PATH).await;
+    assert!(home.contains("Simulateur de service en ligne"));
+    let r = c.get(&format!("{DEMO_SERVICE_PATH}/connexion")).await;
+    let authorize = r.location().strip_prefix(ORIGIN).unwrap().to_owned();
+    let r = c.get(&authorize).await;
+    let page_path = r.location().to_owned();
+    c.get(&page_path).await;
+    c.post(
+        &format!("{page_path}/usager"),
+        &[("usager", &w.usager.to_string())],
+    )
+    .await;
+    let aid = mandats::active_autorisations(app.db(), w.structure, w.usager, app.clock_now())
+        .await
+        .unwrap()[0]
+        .0;
+    let r = c
+        .post(
+            &format!("{page_path}/demarche"),
+            &[("autorisation", &aid.to_string())],
+        )
+        .await;
+    let back = r.location().strip_prefix(ORIGIN).unwrap().to_owned();
+    let done = c.get(&back).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.contains("Connexion réussie"));
+    assert!(done.contains("Jeanne USAGÈRE1"));
+    assert!(done.contains("Transports - Mobilité"));
+    assert!(done.contains("Structure du fournisseur"));
+});
