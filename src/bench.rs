@@ -34,6 +34,9 @@ pub enum BenchWhat {
     /// Les chemins critiques des mandats : liste et recherche d'usagers, création,
     /// vérification du journal, attestation PDF.
     Mandats(crate::bench_mandats::MandatsBenchArgs),
+    /// Le fournisseur d'identité : découverte, JWKS, flux complet authorize → token →
+    /// userinfo avec une session ouverte.
+    Idp(crate::bench_idp::IdpBenchArgs),
 }
 
 struct Http {
@@ -143,8 +146,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchWhat::Mandats(m)) = &args.what {
-        return crate::bench_mandats::run(m, args.database_url.clone()).await;
+    match &args.what {
+        Some(BenchWhat::Mandats(m)) => {
+            return crate::bench_mandats::run(m, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Idp(i)) => {
+            return crate::bench_idp::run(i, args.database_url.clone()).await;
+        }
+        None => {}
     }
     let clock = SystemClock;
     let dir = std::env::temp_dir().join(format!("relais-bench-{}", std::process::id()));

@@ -50,7 +50,32 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
 }
 
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction. On SQLite it also holds this process's writer lock (see
+/// [`Db::begin`]); it derefs to the connection like sqlx's transaction, commits with
+/// [`Tx::commit`] and rolls back when dropped.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+}
 
 /// Advisory-lock keys of structures are this plus the structure id (the migration lock is 7271).
 const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
@@ -58,6 +83,9 @@ const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite has one writer at a time; writers of this process queue here instead
+    /// of in SQLite's busy handler, which sleeps in steps of milliseconds.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The URL the pool was opened with (with `mode=rwc` for SQLite), to open a
     /// native connection where the `Any` driver is too slow (journal verification).
     url: std::sync::Arc<str>,
@@ -137,6 +165,7 @@ impl Db {
             .await?;
         Ok(Db {
             pool,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             backend,
             url: std::sync::Arc::from(url.as_str()),
         })
@@ -154,12 +183,22 @@ impl Db {
         &self.url
     }
 
-    /// Begins a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so read-then-write transactions never fail to upgrade.
+    /// Begins a write transaction. On SQLite it first takes this process's writer
+    /// lock, then SQLite's (`BEGIN IMMEDIATE`), so read-then-write transactions never
+    /// fail to upgrade and concurrent writers wait without sleeping.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let guard = self.writer.clone().lock_owned().await;
+                Ok(Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _writer: Some(guard),
+                })
+            }
+            Backend::Postgres => Ok(Tx {
+                inner: self.pool.begin().await?,
+                _writer: None,
+            }),
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod bench_idp;
 pub mod bench_mandats;
 pub mod clock;
 pub mod config;

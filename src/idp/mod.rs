@@ -304,26 +304,36 @@ pub async fn pending_for_session(
     session_hash: &str,
     now: i64,
 ) -> Result<Option<Pending>, sqlx::Error> {
-    sqlx::query(
-        "UPDATE idp_requests SET session_hash = $1 WHERE public_id = $2 AND session_hash IS NULL",
-    )
-    .bind(session_hash)
-    .bind(public_id)
-    .execute(db.pool())
-    .await?;
     let Some(r) = sqlx::query(
         "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
                 prompt_login, session_hash, confirmed_at, usager_id, created_at
-         FROM idp_requests WHERE public_id = $1 AND session_hash = $2 AND expires_at > $3",
+         FROM idp_requests WHERE public_id = $1 AND expires_at > $2",
     )
     .bind(public_id)
-    .bind(session_hash)
     .bind(now)
     .fetch_optional(db.pool())
     .await?
     else {
         return Ok(None);
     };
+    let bound: Option<String> = r.try_get("session_hash")?;
+    match bound {
+        Some(h) if h == session_hash => {}
+        Some(_) => return Ok(None),
+        None => {
+            // First opening: bind it, unless another session did so meanwhile.
+            let done = sqlx::query(
+                "UPDATE idp_requests SET session_hash = $1 WHERE public_id = $2 AND session_hash IS NULL",
+            )
+            .bind(session_hash)
+            .bind(public_id)
+            .execute(db.pool())
+            .await?;
+            if done.rows_affected() != 1 {
+                return Ok(None);
+            }
+        }
+    }
     let rep: Option<String> = r.try_get("rep_scope")?;
     Ok(Some(Pending {
         id: r.try_get("id")?,
@@ -337,7 +347,7 @@ pub async fn pending_for_session(
             rep_scope: rep.map(|l| Demarche::parse_list(&l)),
             prompt_login: r.try_get::<i64, _>("prompt_login")? != 0,
         },
-        session_hash: r.try_get("session_hash")?,
+        session_hash: Some(session_hash.to_owned()),
         confirmed_at: r.try_get("confirmed_at")?,
         usager_id: r.try_get("usager_id")?,
         created_at: r.try_get("created_at")?,
@@ -632,7 +642,9 @@ pub async fn exchange(
     let Some(c) = sqlx::query(
         "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
                 c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
-                u.sub_hash, ac.full_name, s.name AS structure_name, s.siret
+                u.sub_hash, ac.full_name, s.name AS structure_name, s.siret,
+                (SELECT COUNT(*) FROM autorisations a
+                  WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active
          FROM idp_codes c
          JOIN usagers u ON u.id = c.usager_id
          JOIN accounts ac ON ac.id = c.account_id
@@ -640,6 +652,7 @@ pub async fn exchange(
          WHERE c.code_hash = $1",
     )
     .bind(&code_hash)
+    .bind(now)
     .fetch_optional(&mut *tx)
     .await
     .map_err(server)?
@@ -677,15 +690,7 @@ pub async fn exchange(
         }
     }
     let autorisation_id = i("autorisation_id")?;
-    let active = sqlx::query(
-        "SELECT 1 AS ok FROM autorisations WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
-    )
-    .bind(autorisation_id)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(server)?;
-    if active.is_none() {
+    if i("active")? == 0 {
         return Err((400, "invalid_grant"));
     }
     let marked =
@@ -757,13 +762,13 @@ pub async fn userinfo(
 ) -> Result<UserInfo, OAuthError> {
     let server = |_| (500, "server_error");
     let token_hash = crypto::sha256_hex(bearer);
-    let mut tx = db.begin().await.map_err(server)?;
+    // One atomic update makes the token single-use; the read follows.
     let marked = sqlx::query(
         "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
     )
     .bind(now)
     .bind(&token_hash)
-    .execute(&mut *tx)
+    .execute(db.pool())
     .await
     .map_err(server)?;
     if marked.rows_affected() != 1 {
@@ -779,14 +784,12 @@ pub async fn userinfo(
     )
     .bind(&token_hash)
     .bind(now)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(db.pool())
     .await
     .map_err(server)?
     else {
-        tx.commit().await.map_err(server)?;
         return Err((401, "invalid_token"));
     };
-    tx.commit().await.map_err(server)?;
     let s = |name: &str| r.try_get::<String, _>(name).map_err(server);
     let client_id = s("client_id")?;
     let mut claims = json!({

@@ -1,0 +1,386 @@
+//! `relais bench idp`: the identity provider's hot paths, in process through the
+//! HTTP router (the whole middleware stack, no socket), on a real SQLite file (or
+//! `--database-url`), with a fixed clock.
+//!
+//! - discovery and JWKS: requests per second with `--concurrency` tasks;
+//! - the complete flow with an open session: authorize → usager → démarche (code and
+//!   journal entry) → token (ID token signed ES256) → userinfo (signed JWT), with and
+//!   without the two pages the aidant reads on the way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SERVICE_PATH};
+use crate::db::Db;
+use crate::mandats::{self, Demarche, Duree};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdpBenchArgs {
+    /// Complete flows measured per variant.
+    #[arg(long, default_value_t = 3_000)]
+    pub flows: usize,
+    /// Discovery and JWKS requests measured.
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: usize,
+    /// Concurrent tasks.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+struct Ctx {
+    router: Router,
+    cookie: String,
+    csrf: String,
+    usager: i64,
+    autorisation: i64,
+    base: String,
+}
+
+async fn call(router: &Router, req: Request<Body>) -> anyhow::Result<(u16, String, String)> {
+    let res = router.clone().oneshot(req).await?;
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await?;
+    Ok((
+        status,
+        location,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+fn get(path: &str, cookie: &str) -> anyhow::Result<Request<Body>> {
+    Ok(Request::get(path)
+        .header("cookie", cookie)
+        .body(Body::empty())?)
+}
+
+fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> anyhow::Result<Request<Body>> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    Ok(Request::post(path)
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))?)
+}
+
+/// One complete flow; `pages`: also read the two pages the aidant sees.
+async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
+    let redirect = format!("{}{DEMO_SERVICE_PATH}/retour", c.base);
+    let state = format!("etat-{n}");
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", redirect.as_str()),
+            ("scope", "openid profile email birth"),
+            ("state", state.as_str()),
+            ("nonce", "nonce-de-banc"),
+            ("acr_values", "eidas1"),
+        ])
+        .finish();
+    let (s, page, _) = call(&c.router, get(&format!("/oidc/authorize?{q}"), &c.cookie)?).await?;
+    anyhow::ensure!(s == 303, "authorize : {s}");
+    if pages {
+        let (s, _, _) = call(&c.router, get(&page, &c.cookie)?).await?;
+        anyhow::ensure!(s == 200, "page usager : {s}");
+    }
+    let usager = c.usager.to_string();
+    let (s, _, _) = call(
+        &c.router,
+        post(
+            &format!("{page}/usager"),
+            &c.cookie,
+            &[("_csrf", &c.csrf), ("usager", &usager)],
+        )?,
+    )
+    .await?;
+    anyhow::ensure!(s == 303, "usager : {s}");
+    if pages {
+        let (s, _, _) = call(&c.router, get(&page, &c.cookie)?).await?;
+        anyhow::ensure!(s == 200, "page démarche : {s}");
+    }
+    let aid = c.autorisation.to_string();
+    let (s, back, _) = call(
+        &c.router,
+        post(
+            &format!("{page}/demarche"),
+            &c.cookie,
+            &[("_csrf", &c.csrf), ("autorisation", &aid)],
+        )?,
+    )
+    .await?;
+    anyhow::ensure!(s == 303, "démarche : {s}");
+    let code = url::Url::parse(&back)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("code absent")?;
+    let auth =
+        data_encoding::BASE64.encode(format!("{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}").as_bytes());
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+        ])
+        .finish();
+    let req = Request::post("/oidc/token")
+        .header("authorization", format!("Basic {auth}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))?;
+    let (s, _, tokens) = call(&c.router, req).await?;
+    anyhow::ensure!(s == 200, "token : {s} {tokens}");
+    let tokens: serde_json::Value = serde_json::from_str(&tokens)?;
+    let access = tokens
+        .get("access_token")
+        .and_then(|v| v.as_str())
+        .context("access_token")?;
+    let req = Request::get("/oidc/userinfo")
+        .header("authorization", format!("Bearer {access}"))
+        .body(Body::empty())?;
+    let (s, _, _) = call(&c.router, req).await?;
+    anyhow::ensure!(s == 200, "userinfo : {s}");
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted
+        .get(idx.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Runs `total` operations over `concurrency` tasks; returns (per second, p50, p99).
+async fn load<F, Fut>(
+    total: usize,
+    concurrency: usize,
+    op: F,
+) -> anyhow::Result<(f64, Duration, Duration)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let op = op.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let t = Instant::now();
+                op(n).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((
+        all.len() as f64 / secs.max(1e-9),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    ))
+}
+
+pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    let dir = std::env::temp_dir().join(format!("relais-bench-idp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let db = Db::connect(&url).await?;
+    db.migrate(now).await?;
+    let clock = ManualClock::new(now);
+    let config = crate::config::Config {
+        database_url: url.clone(),
+        ..crate::config::Config::default()
+    };
+    let base = config.public_url();
+    let n = now % 1_000_000;
+    let siret = (0..10)
+        .map(|d| format!("{:013}{d}", 4_000_000 + n))
+        .find(|s| crate::domain::Siret::parse(s).is_ok())
+        .context("SIRET de banc")?;
+    let sid = crate::structures::create(
+        &db,
+        &crate::structures::NewStructure {
+            name: "Structure de banc du fournisseur".into(),
+            siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
+            address: "1 place du Banc, 89000 Auxerre".into(),
+            commune_insee: crate::domain::InseeCode::parse("89024")
+                .map_err(|e| anyhow::anyhow!(e))?,
+            kind: crate::domain::StructureKind::FranceServices,
+            is_demo: false,
+        },
+        now,
+    )
+    .await?;
+    let email = crate::domain::Email::parse(&format!("banc-idp-{n}@exemple.fr"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let aidant = match crate::accounts::invite(
+        &db,
+        sid,
+        &email,
+        "Aidant de banc",
+        crate::domain::Role::Aidant,
+        None,
+        now,
+    )
+    .await?
+    {
+        crate::accounts::InviteOutcome::Invited { account_id, .. } => account_id,
+        _ => anyhow::bail!("compte de banc inattendu"),
+    };
+    let dummy = crate::accounts::password::hash(crate::crypto::random_token())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (http, slot) = crate::franceconnect::http::HttpClient::in_process();
+    let state = crate::web::AppState::new(crate::web::Inner::build(
+        db.clone(),
+        config,
+        clock.clone(),
+        crate::mail::Mailer::memory(),
+        dummy,
+        http,
+    )?);
+    let (router, _) = crate::web::app(state.clone());
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(router.clone());
+    }
+    let who = mandats::Identity {
+        sub_hash: crate::crypto::sha256_hex(&format!("banc-idp-{n}")),
+        given_name: "Jeanne".into(),
+        family_name: "BANC".into(),
+        preferred_username: String::new(),
+        birthdate: "1950-01-01".into(),
+        gender: "female".into(),
+        birthplace: "89024".into(),
+        birthcountry: "99100".into(),
+        email: "jeanne.banc@exemple.fr".into(),
+    };
+    let created = mandats::create(
+        &db,
+        &state.signer,
+        mandats::Actor {
+            account_id: aidant,
+            structure_id: sid,
+        },
+        &mandats::NewMandat {
+            demarches: &[Demarche::Social],
+            duree: Duree::Long,
+            is_remote: false,
+            usager: mandats::UsagerRef::Identified(&who),
+            renewed_from: None,
+            draft_id: None,
+        },
+        now,
+    )
+    .await?;
+    let autorisation = mandats::active_autorisations(&db, sid, created.usager_id, now)
+        .await?
+        .first()
+        .map(|a| a.0)
+        .context("autorisation")?;
+    let raw = crate::sessions::create(&db, aidant, now).await?;
+    let csrf: String = sqlx::Row::try_get(
+        &sqlx::query("SELECT csrf_token FROM sessions WHERE id_hash = $1")
+            .bind(crate::crypto::sha256_hex(&raw))
+            .fetch_one(db.pool())
+            .await?,
+        "csrf_token",
+    )?;
+    let ctx = Arc::new(Ctx {
+        router: router.clone(),
+        cookie: format!("{}={raw}", crate::sessions::COOKIE),
+        csrf,
+        usager: created.usager_id,
+        autorisation,
+        base,
+    });
+    // Warm-up (keys created, caches filled).
+    for i in 0..50 {
+        flow(&ctx, true, i).await?;
+    }
+    println!(
+        "Relais bench idp — en processus (routeur HTTP complet, sans socket), {} , {} tâches",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        args.concurrency
+    );
+    for (name, path) in [
+        (
+            "découverte /.well-known/openid-configuration",
+            "/.well-known/openid-configuration",
+        ),
+        ("JWKS /oidc/jwks", "/oidc/jwks"),
+    ] {
+        let r = router.clone();
+        let (rate, p50, p99) = load(args.requests, args.concurrency, move |_| {
+            let r = r.clone();
+            async move {
+                let (s, _, _) = call(&r, Request::get(path).body(Body::empty())?).await?;
+                anyhow::ensure!(s == 200, "{path} : {s}");
+                Ok(())
+            }
+        })
+        .await?;
+        println!(
+            "  {name:<48} {rate:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    for (name, pages) in [
+        ("flux complet authorize → token → userinfo", false),
+        ("même flux avec les 2 pages lues par l'aidant", true),
+    ] {
+        let c = ctx.clone();
+        let (rate, p50, p99) = load(args.flows, args.concurrency, move |i| {
+            let c = c.clone();
+            async move { flow(&c, pages, i).await }
+        })
+        .await?;
+        println!(
+            "  {name:<48} {rate:>9.0} flux/s  p50 {:.3} ms  p99 {:.3} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    if let Ok(mut s) = slot.lock() {
+        *s = None;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
