@@ -352,3 +352,78 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         server.abort();
     }
 }
+
+/// The demo online service asks Relais to log an aidant in for a usager: the aidant
+/// signs in, chooses the usager and the démarche, and lands back on the service.
+/// axe-core on every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aidant_logs_into_a_service_for_a_usager_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Mairie de Sens").await;
+        let aidant = app.member(s, Role::Aidant, "aidant").await;
+        let who = relais::mandats::Identity {
+            sub_hash: relais::crypto::sha256_hex("navigateur-fi"),
+            given_name: "Marie-Hélène".into(),
+            family_name: "LEFÈVRE".into(),
+            preferred_username: "GARNIER".into(),
+            birthdate: "1948-11-02".into(),
+            gender: "female".into(),
+            birthplace: "2A004".into(),
+            birthcountry: "99100".into(),
+            email: "mh.lefevre@exemple.fr".into(),
+        };
+        crate::common::mandate(
+            &app,
+            s,
+            aidant.id,
+            relais::mandats::UsagerRef::Identified(&who),
+            &[relais::mandats::Demarche::Famille],
+            relais::mandats::Duree::Mois,
+        )
+        .await
+        .unwrap();
+        let (_driver, c) = start_driver().await;
+        c.goto(&format!("{base}/demo/service-en-ligne"))
+            .await
+            .unwrap();
+        axe(&c, "service en ligne de démonstration").await;
+        click(&c, "main a.button").await;
+        // Not signed in yet: the sign-in page, then back to the request.
+        assert_eq!(path(&c).await, "/connexion");
+        fill(&c, "#email", &aidant.email).await;
+        fill(&c, "#password", &aidant.password).await;
+        fill(&c, "#code", &app.next_code(&aidant.secret)).await;
+        click(&c, "form.form button[type=submit]").await;
+        assert!(
+            path(&c).await.starts_with("/oidc/autorisation/"),
+            "{}",
+            path(&c).await
+        );
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Pour quelle personne"), "{page}");
+        axe(&c, "choix de la personne").await;
+        c.find(Locator::Css("fieldset input[type=radio]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "form.form button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Pour quelle démarche"));
+        axe(&c, "choix de la démarche").await;
+        click(&c, "form.form button[type=submit]").await;
+        assert_eq!(path(&c).await, "/demo/service-en-ligne/retour");
+        let done = c.source().await.unwrap();
+        assert!(done.contains("Connexion réussie"), "{done}");
+        assert!(done.contains("Marie-Hélène GARNIER"));
+        axe(&c, "retour au service").await;
+        click(&c, "main a.button").await;
+        assert_eq!(path(&c).await, "/demo/service-en-ligne");
+        c.close().await.unwrap();
+        server.abort();
+    }
+}
