@@ -78,6 +78,16 @@ pub struct IdpClientConfig {
     /// `jwt` (signed, the default, as FranceConnect expects) or `json`.
     #[serde(default = "default_userinfo_format")]
     pub userinfo_format: String,
+    /// `ES256` (default), `RS256`, or `HS256` for a client marked `legacy` only.
+    #[serde(default = "default_signing_alg")]
+    pub signing_alg: String,
+    /// An old client that can only verify HS256 (key from `relais keys hs256`).
+    #[serde(default)]
+    pub legacy: bool,
+}
+
+fn default_signing_alg() -> String {
+    "ES256".to_owned()
 }
 
 fn default_userinfo_format() -> String {
@@ -268,6 +278,8 @@ impl Config {
             redirect_uris: vec![format!("{base}/retour")],
             post_logout_redirect_uris: vec![base],
             userinfo_format: "jwt".to_owned(),
+            signing_alg: default_signing_alg(),
+            legacy: false,
         }]
     }
 
@@ -325,6 +337,22 @@ impl Config {
                     "client du fournisseur d'identité « {} » : client_id, secret_sha256 (64 caractères hexadécimaux) et redirect_uris sont obligatoires",
                     c.client_id
                 )));
+            }
+            match c.signing_alg.as_str() {
+                "ES256" | "RS256" => {}
+                "HS256" if c.legacy => {}
+                "HS256" => {
+                    return Err(ConfigError::Invalid(format!(
+                        "client « {} » : HS256 n'est permis que pour un client marqué legacy = true",
+                        c.client_id
+                    )));
+                }
+                other => {
+                    return Err(ConfigError::Invalid(format!(
+                        "client « {} » : signing_alg {other} inconnu (ES256, RS256, HS256)",
+                        c.client_id
+                    )));
+                }
             }
             if !matches!(c.userinfo_format.as_str(), "jwt" | "json") {
                 return Err(ConfigError::Invalid(format!(

@@ -70,6 +70,12 @@ enum KeysCommand {
     /// Fait signer la clé déjà publiée, publie la suivante, et garde la précédente
     /// publiée jusqu'à l'expiration des jetons qu'elle a signés.
     Rotate,
+    /// Affiche la clé HS256 d'un client ancien (legacy = true) à lui transmettre.
+    Hs256 {
+        /// L'identifiant du client.
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,24 +189,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let db = Db::connect(&config.database_url).await?;
             db.migrate(clock.now()).await?;
-            let r = relais::idp::keys::rotate(
-                &db,
-                &config.secret_key,
-                clock.now(),
-                relais::idp::ID_TOKEN_TTL + 60,
-            )
-            .await?;
-            println!("Clé qui signe désormais : {}", r.now_signing);
-            println!(
-                "Clé suivante publiée (signera à la prochaine rotation) : {}",
-                r.published_next
-            );
-            if let Some(p) = r.previous {
+            let keep = relais::idp::ID_TOKEN_TTL + 60;
+            for (alg, r) in
+                relais::idp::keys::rotate(&db, &config.secret_key, clock.now(), keep).await?
+            {
                 println!(
-                    "Clé précédente {p} : publiée encore {} s, le temps que ses jetons expirent.",
-                    relais::idp::ID_TOKEN_TTL + 60
+                    "{} — clé qui signe désormais : {}",
+                    alg.key(),
+                    r.now_signing
                 );
+                println!(
+                    "{} — clé suivante publiée (signera à la prochaine rotation) : {}",
+                    alg.key(),
+                    r.published_next
+                );
+                if let Some(p) = r.previous {
+                    println!(
+                        "{} — clé précédente {p} : publiée encore {keep} s, le temps que ses jetons expirent.",
+                        alg.key()
+                    );
+                }
             }
+            Ok(())
+        }
+        Some(Command::Keys {
+            command: KeysCommand::Hs256 { client_id },
+        }) => {
+            let client = config
+                .idp_clients()
+                .into_iter()
+                .find(|c| c.client_id == client_id)
+                .ok_or_else(|| anyhow::anyhow!("client {client_id} inconnu"))?;
+            anyhow::ensure!(
+                client.legacy && client.signing_alg == "HS256",
+                "le client {client_id} n'est pas un client HS256 marqué legacy"
+            );
+            println!(
+                "{}",
+                relais::idp::keys::hs256_key(&config.secret_key, &client_id)
+            );
             Ok(())
         }
         Some(Command::Totp { .. } | Command::Bench(_)) => Ok(()),
@@ -217,7 +244,13 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         )
     })?;
     db.migrate(clock.now()).await.context("migrations")?;
-    relais::idp::keys::ensure(&db, &config.secret_key, clock.now()).await?;
+    relais::idp::keys::ensure(
+        &db,
+        &config.secret_key,
+        relais::idp::keys::KeyAlg::Es256,
+        clock.now(),
+    )
+    .await?;
     if demo::should_seed(&config, accounts::count(&db).await?) {
         let created = demo::seed(&db, clock.now()).await?;
         println!("{}", demo::banner(&created, &config.public_url()));

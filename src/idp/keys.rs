@@ -34,15 +34,49 @@ pub enum KeyError {
     NoCurrentKey,
 }
 
-/// Derives the ES256 key of `seed` from the server secret.
-pub fn derive(secret: &str, seed: &str) -> Result<SigningKey, JoseError> {
-    for counter in 0u8..=255 {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+/// The asymmetric algorithms the provider signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlg {
+    Es256,
+    Rs256,
+}
+
+impl KeyAlg {
+    pub const ALL: [KeyAlg; 2] = [KeyAlg::Es256, KeyAlg::Rs256];
+    pub fn key(self) -> &'static str {
+        match self {
+            KeyAlg::Es256 => "ES256",
+            KeyAlg::Rs256 => "RS256",
+        }
+    }
+}
+
+fn seed_bytes(secret: &str, label: &[u8], seed: &str, counter: u8) -> Result<[u8; 32], JoseError> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|e| JoseError::Key(e.to_string()))?;
+    mac.update(label);
+    mac.update(seed.as_bytes());
+    mac.update(&[counter]);
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Derives the key of `seed` from the server secret: an ES256 scalar, or an RSA
+/// 2048-bit key generated from a ChaCha20 stream seeded the same way.
+pub fn derive(secret: &str, alg: KeyAlg, seed: &str) -> Result<SigningKey, JoseError> {
+    if alg == KeyAlg::Rs256 {
+        use rand::SeedableRng;
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let mut rng =
+            rand_chacha::ChaCha20Rng::from_seed(seed_bytes(secret, b"relais/idp/rs256/", seed, 0)?);
+        let key =
+            rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| JoseError::Key(e.to_string()))?;
+        let pem = key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
             .map_err(|e| JoseError::Key(e.to_string()))?;
-        mac.update(b"relais/idp/es256/");
-        mac.update(seed.as_bytes());
-        mac.update(&[counter]);
-        let bytes = mac.finalize().into_bytes();
+        return SigningKey::from_pem(&pem);
+    }
+    for counter in 0u8..=255 {
+        let bytes = seed_bytes(secret, b"relais/idp/es256/", seed, counter)?;
         if let Ok(sk) = p256::SecretKey::from_slice(&bytes) {
             let pem = sk
                 .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
@@ -54,13 +88,14 @@ pub fn derive(secret: &str, seed: &str) -> Result<SigningKey, JoseError> {
 }
 
 /// Inserts a new `next` key.
-async fn add_next(db: &Db, secret: &str, now: i64) -> Result<SigningKey, KeyError> {
+async fn add_next(db: &Db, secret: &str, alg: KeyAlg, now: i64) -> Result<SigningKey, KeyError> {
     let seed = crypto::random_token();
-    let key = derive(secret, &seed)?;
+    let key = derive(secret, alg, &seed)?;
     sqlx::query(
-        "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, 'ES256', $2, $3, 'next', $4)",
+        "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
     )
     .bind(&key.kid)
+    .bind(alg.key())
     .bind(&seed)
     .bind(key.jwk.to_string())
     .bind(now)
@@ -69,15 +104,17 @@ async fn add_next(db: &Db, secret: &str, now: i64) -> Result<SigningKey, KeyErro
     Ok(key)
 }
 
-/// First start: a current key and the next one.
-pub async fn ensure(db: &Db, secret: &str, now: i64) -> Result<(), KeyError> {
-    let n: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM idp_keys WHERE status IN ('current', 'next')")
-            .fetch_one(db.pool())
-            .await?
-            .try_get("n")?;
+/// First use of an algorithm: a current key and the next one.
+pub async fn ensure(db: &Db, secret: &str, alg: KeyAlg, now: i64) -> Result<(), KeyError> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1 AND status IN ('current', 'next')",
+    )
+    .bind(alg.key())
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
     if n == 0 {
-        rotate(db, secret, now, 0).await?;
+        rotate_alg(db, secret, alg, now, 0).await?;
     }
     Ok(())
 }
@@ -90,14 +127,40 @@ pub struct Rotation {
     pub previous: Option<String>,
 }
 
-/// Rotates: current → previous (kept `keep_seconds`), next → current, a new next.
-/// Runs in one transaction; the first call creates both keys.
+/// Rotates the keys of every algorithm in use (ES256 always).
 pub async fn rotate(
     db: &Db,
     secret: &str,
     now: i64,
     keep_seconds: i64,
+) -> Result<Vec<(KeyAlg, Rotation)>, KeyError> {
+    let mut out = Vec::new();
+    for alg in KeyAlg::ALL {
+        let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1")
+            .bind(alg.key())
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?;
+        if used > 0 || alg == KeyAlg::Es256 {
+            out.push((alg, rotate_alg(db, secret, alg, now, keep_seconds).await?));
+        }
+    }
+    Ok(out)
+}
+
+/// Rotates one algorithm: current → previous (kept `keep_seconds`), next → current,
+/// a new next. Runs in one transaction; the first call creates both keys.
+pub async fn rotate_alg(
+    db: &Db,
+    secret: &str,
+    alg: KeyAlg,
+    now: i64,
+    keep_seconds: i64,
 ) -> Result<Rotation, KeyError> {
+    // RSA keys take a moment to derive: before taking the write lock.
+    let first_seed = crypto::random_token();
+    let first_key = derive(secret, alg, &first_seed)?;
+    let a = alg.key();
     let mut tx = db.begin().await?;
     if db.backend() == crate::db::Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock(7273) AS locked")
@@ -105,49 +168,58 @@ pub async fn rotate(
             .await?;
     }
     sqlx::query(
-        "UPDATE idp_keys SET status = 'retired' WHERE status = 'previous' AND retire_after < $1",
+        "UPDATE idp_keys SET status = 'retired' WHERE alg = $2 AND status = 'previous' AND retire_after < $1",
     )
     .bind(now)
+    .bind(a)
     .execute(&mut *tx)
     .await?;
-    let previous: Option<String> = sqlx::query("SELECT kid FROM idp_keys WHERE status = 'current'")
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get("kid"))
-        .transpose()?;
+    let previous: Option<String> =
+        sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'")
+            .bind(a)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("kid"))
+            .transpose()?;
     sqlx::query(
-        "UPDATE idp_keys SET status = 'previous', retire_after = $1 WHERE status = 'current'",
+        "UPDATE idp_keys SET status = 'previous', retire_after = $1 WHERE alg = $2 AND status = 'current'",
     )
     .bind(now + keep_seconds)
+    .bind(a)
     .execute(&mut *tx)
     .await?;
-    let has_next = sqlx::query("SELECT kid FROM idp_keys WHERE status = 'next'")
+    let has_next = sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'next'")
+        .bind(a)
         .fetch_optional(&mut *tx)
         .await?;
     if has_next.is_none() {
-        // First rotation: create the key that signs now.
-        let seed = crypto::random_token();
-        let key = derive(secret, &seed)?;
+        // First rotation: the key that signs now.
         sqlx::query(
-            "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, 'ES256', $2, $3, 'next', $4)",
+            "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
         )
-        .bind(&key.kid)
-        .bind(&seed)
-        .bind(key.jwk.to_string())
+        .bind(&first_key.kid)
+        .bind(a)
+        .bind(&first_seed)
+        .bind(first_key.jwk.to_string())
         .bind(now)
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("UPDATE idp_keys SET status = 'current', activated_at = $1 WHERE status = 'next'")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    let now_signing: String = sqlx::query("SELECT kid FROM idp_keys WHERE status = 'current'")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("kid")?;
+    sqlx::query(
+        "UPDATE idp_keys SET status = 'current', activated_at = $1 WHERE alg = $2 AND status = 'next'",
+    )
+    .bind(now)
+    .bind(a)
+    .execute(&mut *tx)
+    .await?;
+    let now_signing: String =
+        sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'")
+            .bind(a)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("kid")?;
     tx.commit().await?;
-    let next = add_next(db, secret, now).await?;
+    let next = add_next(db, secret, alg, now).await?;
     Ok(Rotation {
         now_signing,
         published_next: next.kid,
@@ -155,9 +227,14 @@ pub async fn rotate(
     })
 }
 
+/// The HS256 key of a legacy client, derived from the server secret.
+pub fn hs256_key(secret: &str, client_id: &str) -> String {
+    crypto::keyed_hash(secret.as_bytes(), &format!("relais/idp/hs256/{client_id}"))
+}
+
 struct Cached {
     at: i64,
-    current: Option<SigningKey>,
+    current: HashMap<KeyAlg, SigningKey>,
     jwks: Value,
 }
 
@@ -169,6 +246,12 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The HS256 key of a legacy client (`relais keys hs256`): derived from the
+    /// server secret, handed to that client out of band.
+    pub fn hs256_key(&self, client_id: &str) -> String {
+        hs256_key(&self.secret, client_id)
+    }
+
     pub fn new(secret: &str) -> Keys {
         Keys {
             secret: secret.to_owned(),
@@ -184,7 +267,11 @@ impl Keys {
         }
     }
 
-    async fn load(&self, db: &Db, now: i64) -> Result<(Option<SigningKey>, Value), KeyError> {
+    async fn load(
+        &self,
+        db: &Db,
+        now: i64,
+    ) -> Result<(HashMap<KeyAlg, SigningKey>, Value), KeyError> {
         if let Ok(c) = self.cache.lock()
             && let Some(c) = c.as_ref()
             && now - c.at < CACHE_TTL
@@ -193,7 +280,7 @@ impl Keys {
             return Ok((c.current.clone(), c.jwks.clone()));
         }
         let rows = sqlx::query(
-            "SELECT kid, seed, public_jwk, status FROM idp_keys
+            "SELECT kid, alg, seed, public_jwk, status FROM idp_keys
              WHERE status IN ('next', 'current') OR (status = 'previous' AND retire_after >= $1)
              ORDER BY id",
         )
@@ -201,12 +288,17 @@ impl Keys {
         .fetch_all(db.pool())
         .await?;
         let mut keys = Vec::new();
-        let mut current = None;
+        let mut current = HashMap::new();
         for r in &rows {
             let jwk: String = r.try_get("public_jwk")?;
             if let Ok(v) = serde_json::from_str::<Value>(&jwk) {
                 keys.push(v);
             }
+            let alg = if r.try_get::<String, _>("alg")? == "RS256" {
+                KeyAlg::Rs256
+            } else {
+                KeyAlg::Es256
+            };
             if r.try_get::<String, _>("status")? == "current" {
                 let kid: String = r.try_get("kid")?;
                 let seed: String = r.try_get("seed")?;
@@ -214,14 +306,14 @@ impl Keys {
                 let key = match cached {
                     Some(k) => k,
                     None => {
-                        let k = derive(&self.secret, &seed)?;
+                        let k = derive(&self.secret, alg, &seed)?;
                         if let Ok(mut d) = self.derived.lock() {
                             d.insert(kid, k.clone());
                         }
                         k
                     }
                 };
-                current = Some(key);
+                current.insert(alg, key);
             }
         }
         let jwks = serde_json::json!({ "keys": keys });
@@ -235,19 +327,23 @@ impl Keys {
         Ok((current, jwks))
     }
 
-    /// The key that signs now (keys are created on first use).
-    pub async fn signing(&self, db: &Db, now: i64) -> Result<SigningKey, KeyError> {
-        if let Some(k) = self.load(db, now).await?.0 {
+    /// The key that signs now with `alg` (keys are created on first use).
+    pub async fn signing(&self, db: &Db, now: i64, alg: KeyAlg) -> Result<SigningKey, KeyError> {
+        if let Some(k) = self.load(db, now).await?.0.remove(&alg) {
             return Ok(k);
         }
-        ensure(db, &self.secret, now).await?;
+        ensure(db, &self.secret, alg, now).await?;
         self.invalidate();
-        self.load(db, now).await?.0.ok_or(KeyError::NoCurrentKey)
+        self.load(db, now)
+            .await?
+            .0
+            .remove(&alg)
+            .ok_or(KeyError::NoCurrentKey)
     }
 
     /// The published keys: next, current and the previous still in use.
     pub async fn jwks(&self, db: &Db, now: i64) -> Result<Value, KeyError> {
-        self.signing(db, now).await?;
+        self.signing(db, now, KeyAlg::Es256).await?;
         Ok(self.load(db, now).await?.1)
     }
 }

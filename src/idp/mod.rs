@@ -65,8 +65,8 @@ pub fn discovery(config: &Config) -> Value {
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "userinfo_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256", "HS256"],
+        "userinfo_signing_alg_values_supported": ["ES256", "RS256", "HS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": ["eidas1"],
@@ -733,11 +733,7 @@ pub async fn exchange(
         "aidant": { "id": i("account_id")?, "nom": s("full_name")? },
         "structure": { "siret": s("siret")?, "nom": s("structure_name")? },
     });
-    let key = keys
-        .signing(db, now)
-        .await
-        .map_err(|_| (500, "server_error"))?;
-    let id_token = key.sign(&claims).map_err(|_| (500, "server_error"))?;
+    let id_token = sign_for(db, keys, client, &claims, now).await?;
     Ok(json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -803,13 +799,14 @@ pub async fn userinfo(
         "birthcountry": s("birthcountry")?,
         "email": s("email")?,
     });
-    let format = config
+    let Some(client) = config
         .idp_clients()
         .into_iter()
         .find(|c| c.client_id == client_id)
-        .map(|c| c.userinfo_format)
-        .unwrap_or_else(|| "jwt".to_owned());
-    if format == "json" {
+    else {
+        return Err((401, "invalid_token"));
+    };
+    if client.userinfo_format == "json" {
         return Ok(UserInfo::Json(claims));
     }
     if let Some(o) = claims.as_object_mut() {
@@ -818,13 +815,36 @@ pub async fn userinfo(
         o.insert("iat".into(), json!(now));
         o.insert("exp".into(), json!(now + ACCESS_TOKEN_TTL));
     }
+    Ok(UserInfo::Jwt(
+        sign_for(db, keys, &client, &claims, now).await?,
+    ))
+}
+
+/// Signs with the client's algorithm: ES256 (default), RS256, or HS256 with the
+/// legacy client's derived key.
+async fn sign_for(
+    db: &Db,
+    keys: &keys::Keys,
+    client: &IdpClientConfig,
+    claims: &Value,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let alg = match client.signing_alg.as_str() {
+        "RS256" => keys::KeyAlg::Rs256,
+        "HS256" if client.legacy => {
+            let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            let key = jsonwebtoken::EncodingKey::from_secret(
+                keys.hs256_key(&client.client_id).as_bytes(),
+            );
+            return jsonwebtoken::encode(&header, claims, &key).map_err(|_| (500, "server_error"));
+        }
+        _ => keys::KeyAlg::Es256,
+    };
     let key = keys
-        .signing(db, now)
+        .signing(db, now, alg)
         .await
         .map_err(|_| (500, "server_error"))?;
-    Ok(UserInfo::Jwt(
-        key.sign(&claims).map_err(|_| (500, "server_error"))?,
-    ))
+    key.sign(claims).map_err(|_| (500, "server_error"))
 }
 
 /// `end_session`: a valid `id_token_hint` of ours, a post-logout URI registered for
@@ -852,8 +872,15 @@ pub async fn end_session(
     }
     let jwks = keys.jwks(db, now).await.map_err(|e| e.to_string())?;
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).map_err(|e| e.to_string())?;
-    let claims = crate::franceconnect::jose::verify(hint, &set, &[jsonwebtoken::Algorithm::ES256])
-        .map_err(|_| "id_token_hint invalide".to_owned())?;
+    let claims = crate::franceconnect::jose::verify(
+        hint,
+        &set,
+        &[
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::Algorithm::RS256,
+        ],
+    )
+    .map_err(|_| "id_token_hint invalide".to_owned())?;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer(config).as_str()) {
         return Err("id_token_hint d'un autre émetteur".into());
     }

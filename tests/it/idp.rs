@@ -693,7 +693,9 @@ crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
         relais::idp::ID_TOKEN_TTL,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .remove(0)
+    .1;
     app.state.idp_keys.invalidate();
     assert_eq!(Some(rotation.previous.clone().unwrap()), old_kid);
     assert!(
@@ -755,3 +757,127 @@ crate::both_backends!(demo_online_service_end_to_end, |app: TestApp| async move 
     assert!(done.contains("Transports - Mobilité"));
     assert!(done.contains("Structure du fournisseur"));
 });
+
+fn client(id: &str, alg: &str, legacy: bool, userinfo: &str) -> relais::config::IdpClientConfig {
+    relais::config::IdpClientConfig {
+        client_id: id.into(),
+        name: format!("Service {id}"),
+        secret_sha256: relais::crypto::sha256_hex(&format!("secret de {id}")),
+        redirect_uris: vec![format!("https://{id}.exemple.fr/retour")],
+        post_logout_redirect_uris: vec![],
+        userinfo_format: userinfo.into(),
+        signing_alg: alg.into(),
+        legacy,
+    }
+}
+
+/// RS256 and legacy HS256 clients, JSON userinfo; HS256 refused without `legacy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_algorithms_per_client() {
+    let mut refused = crate::common::test_config();
+    refused.idp_clients = vec![client("sans-legacy", "HS256", false, "jwt")];
+    assert!(refused.validate().is_err(), "HS256 needs legacy = true");
+    for backend in crate::common::backends() {
+        let mut config = crate::common::test_config();
+        config.idp_clients = vec![
+            client("rsa", "RS256", false, "jwt"),
+            client("ancien", "HS256", true, "json"),
+        ];
+        config.validate().unwrap();
+        let app = TestApp::with_config(backend, config).await;
+        let mut w = world(&app, &[Demarche::Papiers]).await;
+        for (id, alg) in [("rsa", "RS256"), ("ancien", "HS256")] {
+            let redirect = format!("https://{id}.exemple.fr/retour");
+            let q = query(&[("client_id", Some(id)), ("redirect_uri", Some(&redirect))]);
+            let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
+            let page = r.location().to_owned();
+            w.client.get(&page).await;
+            w.client
+                .post(
+                    &format!("{page}/usager"),
+                    &[("usager", &w.usager.to_string())],
+                )
+                .await;
+            let aid =
+                mandats::active_autorisations(app.db(), w.structure, w.usager, app.clock_now())
+                    .await
+                    .unwrap()[0]
+                    .0;
+            let r = w
+                .client
+                .post(
+                    &format!("{page}/demarche"),
+                    &[("autorisation", &aid.to_string())],
+                )
+                .await;
+            assert!(r.location().starts_with(&redirect), "{}", r.location());
+            let code = url::Url::parse(r.location())
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .into_owned();
+            let secret = format!("secret de {id}");
+            let t = w
+                .client
+                .post_raw(
+                    "/oidc/token",
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", &redirect),
+                        ("code_verifier", VERIFIER),
+                        ("client_id", id),
+                        ("client_secret", &secret),
+                    ],
+                )
+                .await;
+            assert_eq!(t.status, StatusCode::OK, "{id}: {}", t.body);
+            let t: serde_json::Value = serde_json::from_str(&t.body).unwrap();
+            let id_token = t["id_token"].as_str().unwrap();
+            let (_, header_alg) = relais::franceconnect::jose::header(id_token).unwrap();
+            assert_eq!(format!("{header_alg:?}"), alg);
+            let claims = if alg == "RS256" {
+                let set = jwks(&mut w.client).await;
+                assert!(set.keys.len() >= 4, "ES256 and RS256 keys published");
+                relais::franceconnect::jose::verify(
+                    id_token,
+                    &set,
+                    &[jsonwebtoken::Algorithm::RS256],
+                )
+                .unwrap()
+            } else {
+                let key = relais::idp::keys::hs256_key(&app.state.config.secret_key, id);
+                let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+                v.validate_exp = false;
+                v.set_audience(&[id]);
+                jsonwebtoken::decode::<serde_json::Value>(
+                    id_token,
+                    &jsonwebtoken::DecodingKey::from_secret(key.as_bytes()),
+                    &v,
+                )
+                .unwrap()
+                .claims
+            };
+            assert_eq!(claims["aud"], id);
+            let info = w
+                .client
+                .get_bearer("/oidc/userinfo", t["access_token"].as_str().unwrap())
+                .await;
+            assert_eq!(info.status, StatusCode::OK);
+            if id == "ancien" {
+                assert!(
+                    info.headers["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("application/json")
+                );
+                let v: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+                assert_eq!(v["family_name"], "USAGÈRE1");
+            } else {
+                assert_eq!(info.headers["content-type"], "application/jwt");
+            }
+        }
+    }
+}
