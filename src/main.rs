@@ -244,13 +244,9 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         )
     })?;
     db.migrate(clock.now()).await.context("migrations")?;
-    relais::idp::keys::ensure(
-        &db,
-        &config.secret_key,
-        relais::idp::keys::KeyAlg::Es256,
-        clock.now(),
-    )
-    .await?;
+    for alg in relais::idp::keys::algs_for(&config.idp_clients()) {
+        relais::idp::keys::ensure(&db, &config.secret_key, alg, clock.now()).await?;
+    }
     if demo::should_seed(&config, accounts::count(&db).await?) {
         let created = demo::seed(&db, clock.now()).await?;
         println!("{}", demo::banner(&created, &config.public_url()));

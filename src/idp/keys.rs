@@ -227,6 +227,15 @@ pub async fn rotate_alg(
     })
 }
 
+/// The asymmetric algorithms the configured clients need (ES256 always).
+pub fn algs_for(clients: &[crate::config::IdpClientConfig]) -> Vec<KeyAlg> {
+    let mut algs = vec![KeyAlg::Es256];
+    if clients.iter().any(|c| c.signing_alg == "RS256") {
+        algs.push(KeyAlg::Rs256);
+    }
+    algs
+}
+
 /// The HS256 key of a legacy client, derived from the server secret.
 pub fn hs256_key(secret: &str, client_id: &str) -> String {
     crypto::keyed_hash(secret.as_bytes(), &format!("relais/idp/hs256/{client_id}"))
@@ -241,6 +250,9 @@ struct Cached {
 /// Per-server cache of the signing key and the JWKS.
 pub struct Keys {
     secret: String,
+    /// The algorithms configured clients need: their keys are published (JWKS)
+    /// before any of them signs.
+    algs: Vec<KeyAlg>,
     cache: Mutex<Option<Cached>>,
     derived: Mutex<HashMap<String, SigningKey>>,
 }
@@ -252,9 +264,10 @@ impl Keys {
         hs256_key(&self.secret, client_id)
     }
 
-    pub fn new(secret: &str) -> Keys {
+    pub fn new(secret: &str, algs: Vec<KeyAlg>) -> Keys {
         Keys {
             secret: secret.to_owned(),
+            algs,
             cache: Mutex::new(None),
             derived: Mutex::new(HashMap::new()),
         }
@@ -344,6 +357,9 @@ impl Keys {
     /// The published keys: next, current and the previous still in use.
     pub async fn jwks(&self, db: &Db, now: i64) -> Result<Value, KeyError> {
         self.signing(db, now, KeyAlg::Es256).await?;
+        for alg in &self.algs {
+            self.signing(db, now, *alg).await?;
+        }
         Ok(self.load(db, now).await?.1)
     }
 }

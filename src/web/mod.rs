@@ -62,7 +62,10 @@ impl Inner {
         };
         Ok(Inner {
             signer: Signer::from_secret(&config.secret_key),
-            idp_keys: crate::idp::keys::Keys::new(&config.secret_key),
+            idp_keys: crate::idp::keys::Keys::new(
+                &config.secret_key,
+                crate::idp::keys::algs_for(&config.idp_clients()),
+            ),
             franceconnect: franceconnect::Client::new(&config, http.clone()),
             http,
             demo_logins: std::sync::Mutex::new(std::collections::HashMap::new()),

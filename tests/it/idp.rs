@@ -881,3 +881,289 @@ async fn signing_algorithms_per_client() {
         }
     }
 }
+
+/// The `openidconnect` crate as an independent client of the provider: discovery,
+/// authorization URL with PKCE and nonce, code exchange (client_secret_basic),
+/// ID token signature checked through the JWKS, userinfo JWT; then tampering, code
+/// reuse and key rotation seen from that client.
+mod independent_client {
+    use super::*;
+    use openidconnect::core::{
+        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+        IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+        TokenResponse,
+    };
+    use tower::ServiceExt;
+
+    /// The crate's HTTP calls go to the app's router, in process.
+    fn http(
+        router: axum::Router,
+    ) -> impl Fn(
+        openidconnect::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, std::io::Error>>
+                + Send,
+        >,
+    > {
+        move |req: openidconnect::HttpRequest| {
+            let router = router.clone();
+            Box::pin(async move {
+                let (parts, body) = req.into_parts();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                let mut builder = axum::http::Request::builder()
+                    .method(parts.method)
+                    .uri(path);
+                for (k, v) in &parts.headers {
+                    builder = builder.header(k, v);
+                }
+                let res = router
+                    .oneshot(
+                        builder
+                            .body(axum::body::Body::from(body))
+                            .map_err(std::io::Error::other)?,
+                    )
+                    .await
+                    .map_err(std::io::Error::other)?;
+                let (parts, body) = res.into_parts();
+                let bytes = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                let mut out = openidconnect::http::Response::builder().status(parts.status);
+                for (k, v) in &parts.headers {
+                    out = out.header(k, v);
+                }
+                out.body(bytes.to_vec()).map_err(std::io::Error::other)
+            })
+        }
+    }
+
+    /// The aidant's part, from the authorization URL to the redirect's query.
+    async fn aidant_chooses(app: &TestApp, w: &mut World, url: &url::Url) -> url::Url {
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        let r = w.client.get(&path).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = r.location().to_owned();
+        let p = w.client.get(&page).await;
+        if p.contains("confirmez d'abord") {
+            let code = app.next_code(&w.aidant.secret);
+            w.client
+                .post(&format!("{page}/confirmer"), &[("code", &code)])
+                .await;
+        }
+        w.client
+            .post(
+                &format!("{page}/usager"),
+                &[("usager", &w.usager.to_string())],
+            )
+            .await;
+        let aid = mandats::active_autorisations(app.db(), w.structure, w.usager, app.clock_now())
+            .await
+            .unwrap()[0]
+            .0;
+        let r = w
+            .client
+            .post(
+                &format!("{page}/demarche"),
+                &[("autorisation", &aid.to_string())],
+            )
+            .await;
+        url::Url::parse(r.location()).unwrap()
+    }
+
+    fn oidc_client(
+        metadata: CoreProviderMetadata,
+        id: &str,
+        secret: &str,
+        redirect: &str,
+    ) -> openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(id.into()),
+            Some(ClientSecret::new(secret.into())),
+        )
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+    }
+
+    /// One login through the crate: returns (code, nonce, verifier, state ok).
+    async fn login(
+        app: &TestApp,
+        w: &mut World,
+        client: &openidconnect::core::CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+    ) -> (String, Nonce, openidconnect::PkceCodeVerifier) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("birth".into()))
+            .add_auth_context_value(AuthenticationContextClass::new("eidas1".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let back = aidant_chooses(app, w, &url).await;
+        let param = |k: &str| {
+            back.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(param("state").as_deref(), Some(csrf.secret().as_str()));
+        (param("code").unwrap(), nonce, verifier)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn openidconnect_crate_as_client() {
+        for backend in crate::common::backends() {
+            let mut config = crate::common::test_config();
+            config.idp_clients = config.idp_clients();
+            let mut rsa = super::client("rsa", "RS256", false, "jwt");
+            rsa.redirect_uris = vec![redirect_uri()];
+            config.idp_clients.push(rsa);
+            let app = TestApp::with_config(backend, config).await;
+            let mut w = world(&app, &[Demarche::Famille]).await;
+            let http = http(app.router.clone());
+            let discover = || async {
+                CoreProviderMetadata::discover_async(IssuerUrl::new(ORIGIN.into()).unwrap(), &http)
+                    .await
+                    .unwrap()
+            };
+            let now = app.clock_now();
+            let clock = move || chrono::DateTime::from_timestamp(now, 0).unwrap();
+
+            // ES256 (the default): ID token checked by the crate through the JWKS.
+            let es = oidc_client(
+                discover().await,
+                DEMO_CLIENT_ID,
+                DEMO_CLIENT_SECRET,
+                &redirect_uri(),
+            );
+            let (code, nonce, verifier) = login(&app, &mut w, &es).await;
+            let token = es
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .unwrap()
+                .set_pkce_verifier(verifier)
+                .request_async(&http)
+                .await
+                .unwrap();
+            let id_verifier = es.id_token_verifier().set_time_fn(clock);
+            let id_token = token.id_token().unwrap();
+            let claims = id_token.claims(&id_verifier, &nonce).unwrap();
+            assert_eq!(
+                claims.auth_context_ref().map(|a| a.as_str()),
+                Some("eidas1")
+            );
+            assert_eq!(claims.issuer().as_str(), ORIGIN);
+            assert!(
+                id_token
+                    .claims(&id_verifier, &Nonce::new("autre".into()))
+                    .is_err()
+            );
+            let text = id_token.to_string();
+            let tampered: openidconnect::core::CoreIdToken =
+                format!("{}AA", &text[..text.len() - 2]).parse().unwrap();
+            assert!(
+                tampered.claims(&id_verifier, &nonce).is_err(),
+                "signature checked"
+            );
+            // The same code again: refused.
+            let (_, verifier2) = PkceCodeChallenge::new_random_sha256();
+            assert!(
+                es.exchange_code(AuthorizationCode::new(code))
+                    .unwrap()
+                    .set_pkce_verifier(verifier2)
+                    .request_async(&http)
+                    .await
+                    .is_err()
+            );
+
+            // RS256 client: ID token and signed userinfo both checked by the crate.
+            let rs = oidc_client(discover().await, "rsa", "secret de rsa", &redirect_uri());
+            let (code, nonce, verifier) = login(&app, &mut w, &rs).await;
+            let token = rs
+                .exchange_code(AuthorizationCode::new(code))
+                .unwrap()
+                .set_pkce_verifier(verifier)
+                .request_async(&http)
+                .await
+                .unwrap();
+            let claims = token
+                .id_token()
+                .unwrap()
+                .claims(&rs.id_token_verifier().set_time_fn(clock), &nonce)
+                .unwrap()
+                .clone();
+            let info: CoreUserInfoClaims = rs
+                .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+                .unwrap()
+                .require_signed_response(true)
+                .request_async(&http)
+                .await
+                .unwrap();
+            assert_eq!(info.email().map(|e| e.as_str()), Some("jeanne@exemple.fr"));
+            assert_eq!(
+                info.family_name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str()),
+                Some("USAGÈRE1")
+            );
+
+            // After a rotation, a client that reads the provider again verifies new tokens.
+            relais::idp::keys::rotate(
+                app.db(),
+                &app.state.config.secret_key,
+                app.clock_now(),
+                relais::idp::ID_TOKEN_TTL,
+            )
+            .await
+            .unwrap();
+            app.state.idp_keys.invalidate();
+            let es = oidc_client(
+                discover().await,
+                DEMO_CLIENT_ID,
+                DEMO_CLIENT_SECRET,
+                &redirect_uri(),
+            );
+            let (code, nonce, verifier) = login(&app, &mut w, &es).await;
+            let token = es
+                .exchange_code(AuthorizationCode::new(code))
+                .unwrap()
+                .set_pkce_verifier(verifier)
+                .request_async(&http)
+                .await
+                .unwrap();
+            let now = app.clock_now();
+            let id_verifier = es
+                .id_token_verifier()
+                .set_time_fn(move || chrono::DateTime::from_timestamp(now, 0).unwrap());
+            token
+                .id_token()
+                .unwrap()
+                .claims(&id_verifier, &nonce)
+                .unwrap();
+        }
+    }
+}
