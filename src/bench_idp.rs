@@ -76,8 +76,17 @@ fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> anyhow::Result<Reque
         .body(Body::from(body))?)
 }
 
+/// Per-step durations of one flow (authorize, usager, démarche, token, userinfo).
+type Steps = [Duration; 5];
+
 /// One complete flow; `pages`: also read the two pages the aidant sees.
 async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
+    flow_steps(c, pages, n).await.map(|_| ())
+}
+
+async fn flow_steps(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<Steps> {
+    let mut steps = [Duration::ZERO; 5];
+    let mut t = Instant::now();
     let redirect = format!("{}{DEMO_SERVICE_PATH}/retour", c.base);
     let state = format!("etat-{n}");
     let q = url::form_urlencoded::Serializer::new(String::new())
@@ -93,6 +102,8 @@ async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
         .finish();
     let (s, page, _) = call(&c.router, get(&format!("/oidc/authorize?{q}"), &c.cookie)?).await?;
     anyhow::ensure!(s == 303, "authorize : {s}");
+    steps[0] = t.elapsed();
+    t = Instant::now();
     if pages {
         let (s, _, _) = call(&c.router, get(&page, &c.cookie)?).await?;
         anyhow::ensure!(s == 200, "page usager : {s}");
@@ -108,6 +119,8 @@ async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
     )
     .await?;
     anyhow::ensure!(s == 303, "usager : {s}");
+    steps[1] = t.elapsed();
+    t = Instant::now();
     if pages {
         let (s, _, _) = call(&c.router, get(&page, &c.cookie)?).await?;
         anyhow::ensure!(s == 200, "page démarche : {s}");
@@ -123,6 +136,8 @@ async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
     )
     .await?;
     anyhow::ensure!(s == 303, "démarche : {s}");
+    steps[2] = t.elapsed();
+    t = Instant::now();
     let code = url::Url::parse(&back)?
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -143,6 +158,8 @@ async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
         .body(Body::from(body))?;
     let (s, _, tokens) = call(&c.router, req).await?;
     anyhow::ensure!(s == 200, "token : {s} {tokens}");
+    steps[3] = t.elapsed();
+    t = Instant::now();
     let tokens: serde_json::Value = serde_json::from_str(&tokens)?;
     let access = tokens
         .get("access_token")
@@ -153,7 +170,8 @@ async fn flow(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<()> {
         .body(Body::empty())?;
     let (s, _, _) = call(&c.router, req).await?;
     anyhow::ensure!(s == 200, "userinfo : {s}");
-    Ok(())
+    steps[4] = t.elapsed();
+    Ok(steps)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -376,6 +394,49 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
             "  {name:<48} {rate:>9.0} flux/s  p50 {:.3} ms  p99 {:.3} ms",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
+        );
+    }
+    // The signatures alone.
+    for alg in [
+        crate::idp::keys::KeyAlg::Es256,
+        crate::idp::keys::KeyAlg::Rs256,
+    ] {
+        let key = state.idp_keys.signing(&db, now, alg).await?;
+        let claims = serde_json::json!({ "iss": "x", "sub": "y", "aud": "z", "exp": 1, "iat": 1 });
+        let t = Instant::now();
+        for _ in 0..200 {
+            key.sign(&claims)?;
+        }
+        println!(
+            "    signature {} d'un jeton            {:.3} ms",
+            alg.key(),
+            t.elapsed().as_secs_f64() * 1e3 / 200.0
+        );
+    }
+    // Where a sequential flow spends its time.
+    let mut per: Vec<Vec<Duration>> = vec![Vec::new(); 5];
+    for i in 0..300 {
+        let steps = flow_steps(&ctx, false, 1_000_000 + i).await?;
+        for (k, d) in steps.iter().enumerate() {
+            if let Some(v) = per.get_mut(k) {
+                v.push(*d);
+            }
+        }
+    }
+    for (name, mut d) in [
+        "authorize",
+        "choix de l'usager",
+        "choix de la démarche (code)",
+        "token",
+        "userinfo",
+    ]
+    .into_iter()
+    .zip(per)
+    {
+        d.sort();
+        println!(
+            "    étape {name:<30} p50 {:.3} ms",
+            percentile(&d, 0.5).as_secs_f64() * 1e3
         );
     }
     if let Ok(mut s) = slot.lock() {

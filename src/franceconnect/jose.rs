@@ -31,6 +31,11 @@ pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
     encoding: EncodingKey,
+    /// ES256 keys sign directly with a parsed key: jsonwebtoken re-reads the DER key
+    /// (and recomputes the public point) at every signature.
+    es256: Option<p256::ecdsa::SigningKey>,
+    /// The JWS header, encoded once.
+    header_b64: String,
     pub jwk: Value,
 }
 
@@ -55,9 +60,11 @@ impl SigningKey {
                 "kid": kid, "alg": "ES256", "use": "sig",
             });
             return Ok(SigningKey {
+                header_b64: header_b64(Algorithm::ES256, &kid),
                 kid,
                 alg: Algorithm::ES256,
                 encoding,
+                es256: Some(p256::ecdsa::SigningKey::from(&sk)),
                 jwk,
             });
         }
@@ -74,19 +81,42 @@ impl SigningKey {
             "kty": "RSA", "n": n, "e": e, "kid": kid, "alg": "RS256", "use": "sig",
         });
         Ok(SigningKey {
+            header_b64: header_b64(Algorithm::RS256, &kid),
             kid,
             alg: Algorithm::RS256,
             encoding,
+            es256: None,
             jwk,
         })
     }
 
     /// Signs claims as a compact JWS with this key's `kid`.
     pub fn sign(&self, claims: &Value) -> Result<String, JoseError> {
+        if let Some(key) = &self.es256 {
+            use p256::ecdsa::signature::Signer as _;
+            let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Malformed)?;
+            let mut out =
+                String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);
+            out.push_str(&self.header_b64);
+            out.push('.');
+            out.push_str(&BASE64URL_NOPAD.encode(&payload));
+            let signature: p256::ecdsa::Signature = key.sign(out.as_bytes());
+            out.push('.');
+            out.push_str(&BASE64URL_NOPAD.encode(&signature.to_bytes()));
+            return Ok(out);
+        }
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| JoseError::Malformed)
     }
+}
+
+/// The encoded JWS header `{"typ":"JWT","alg":…,"kid":…}`.
+fn header_b64(alg: Algorithm, kid: &str) -> String {
+    let mut h = Header::new(alg);
+    h.kid = Some(kid.to_owned());
+    let json = serde_json::to_vec(&h).unwrap_or_default();
+    BASE64URL_NOPAD.encode(&json)
 }
 
 /// A JWKS document of public keys.

@@ -593,18 +593,14 @@ impl Simulator {
     }
 }
 
-/// Flips the last characters of a JWS signature.
+/// Changes one character in the middle of a JWS signature (all of its bits count,
+/// unlike the last character's).
 fn corrupt(token: &str) -> String {
-    let mut t = token.to_owned();
-    for _ in 0..4 {
-        t.pop();
+    let mut chars: Vec<char> = token.chars().collect();
+    if let Some(c) = chars.len().checked_sub(20).and_then(|i| chars.get_mut(i)) {
+        *c = if *c == 'A' { 'B' } else { 'A' };
     }
-    t.push_str(if token.ends_with("AAAA") {
-        "BBBB"
-    } else {
-        "AAAA"
-    });
-    t
+    chars.into_iter().collect()
 }
 
 /// Checks and builds a custom identity typed in the simulator's form.

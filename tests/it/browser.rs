@@ -324,7 +324,8 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
             .trim_start_matches("/attestations/")
             .to_owned();
         c.goto(&format!("{base}/usagers")).await.unwrap();
-        assert!(c.source().await.unwrap().contains("Van An NGUYEN"));
+        let list = c.source().await.unwrap();
+        assert!(list.contains("Van An NGUYEN"), "{list}");
         axe(&c, "usagers").await;
         click(&c, "main table a").await;
         axe(&c, "fiche usager").await;

@@ -1083,8 +1083,12 @@ mod independent_client {
                     .is_err()
             );
             let text = id_token.to_string();
+            // Change one character in the middle of the signature (its bits all count).
+            let mut chars: Vec<char> = text.chars().collect();
+            let i = chars.len() - 20;
+            chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
             let tampered: openidconnect::core::CoreIdToken =
-                format!("{}AA", &text[..text.len() - 2]).parse().unwrap();
+                chars.into_iter().collect::<String>().parse().unwrap();
             assert!(
                 tampered.claims(&id_verifier, &nonce).is_err(),
                 "signature checked"
