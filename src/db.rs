@@ -119,6 +119,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_idp.sql"),
         postgres: include_str!("../migrations/postgres/0003_idp.sql"),
     },
+    Migration {
+        version: 4,
+        name: "lieux",
+        sqlite: include_str!("../migrations/sqlite/0004_lieux.sql"),
+        postgres: include_str!("../migrations/postgres/0004_lieux.sql"),
+    },
 ];
 
 impl Db {

@@ -7,6 +7,7 @@
 //! - [`journal`]: the tamper-evident journal of everything done under mandates.
 //! - [`franceconnect`]: the usager's login (OIDC client) and a local simulator.
 //! - [`idp`]: Relais as an OpenID Connect provider (acting for a usager).
+//! - [`lieux`]: the national directory of digital-mediation places (open-data standard).
 //! - [`jobs`]: daily background jobs in the database (retention).
 //! - [`sessions`]: database-backed sessions (stateless app servers).
 //! - [`web`]: HTTP routes, authorisation rules, pages.
@@ -25,6 +26,7 @@ pub mod franceconnect;
 pub mod idp;
 pub mod jobs;
 pub mod journal;
+pub mod lieux;
 pub mod mail;
 pub mod mandats;
 pub mod sessions;

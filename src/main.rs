@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Les lieux de médiation numérique (standard national de données ouvertes).
+    Lieux {
+        #[command(subcommand)]
+        command: LieuxCommand,
+    },
     /// Le journal des actions faites sous mandat.
     Journal {
         #[command(subcommand)]
@@ -76,6 +81,57 @@ enum KeysCommand {
         #[arg(long)]
         client_id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum LieuxCommand {
+    /// Importe des fichiers du standard (CSV ou JSON). Par défaut, un fichier qui a une
+    /// ligne invalide n'importe rien : chaque erreur est affichée avec sa ligne.
+    Import {
+        /// Fichiers à importer (.csv ou .json).
+        #[arg(required = true)]
+        fichiers: Vec<PathBuf>,
+        /// Producteur des données, pour les lignes sans colonne « source ».
+        #[arg(long, default_value = "import")]
+        source: String,
+        /// Importe les lignes valides même si d'autres sont refusées.
+        #[arg(long)]
+        partiel: bool,
+        /// Encodage des fichiers CSV : utf-8 (le standard) ou windows-1252 (tableurs).
+        #[arg(long, default_value = "utf-8")]
+        encodage: String,
+    },
+    /// Vérifie des fichiers sans rien importer.
+    Valider {
+        #[arg(required = true)]
+        fichiers: Vec<PathBuf>,
+        #[arg(long, default_value = "utf-8")]
+        encodage: String,
+    },
+    /// Exporte tous les lieux au format du standard, sur la sortie standard.
+    Export {
+        /// csv ou json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+}
+
+fn read_places(path: &std::path::Path, encodage: &str) -> anyhow::Result<relais::lieux::Read> {
+    let bytes = std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))?;
+    let encoding = match encodage {
+        "utf-8" | "utf8" => relais::lieux::Encoding::Utf8,
+        "windows-1252" | "cp1252" => relais::lieux::Encoding::Windows1252,
+        other => anyhow::bail!("encodage inconnu : {other} (utf-8 ou windows-1252)"),
+    };
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let read = if is_json {
+        relais::lieux::read_json(&bytes)
+    } else {
+        relais::lieux::read_csv(&bytes, encoding)
+    };
+    read.map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))
 }
 
 #[derive(Subcommand)]
@@ -229,6 +285,74 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 relais::idp::keys::hs256_key(&config.secret_key, &client_id)
             );
             Ok(())
+        }
+        Some(Command::Lieux { command }) => {
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate(clock.now()).await?;
+            match command {
+                LieuxCommand::Import {
+                    fichiers,
+                    source,
+                    partiel,
+                    encodage,
+                } => {
+                    let mut failed = false;
+                    for f in fichiers {
+                        let read = read_places(&f, &encodage)?;
+                        let started = Instant::now();
+                        let report =
+                            relais::lieux::import(&db, read, &source, partiel, clock.now()).await?;
+                        for n in &report.notices {
+                            println!("{} : note : {n}", f.display());
+                        }
+                        for r in &report.rejected {
+                            println!("{} : {r}", f.display());
+                        }
+                        println!(
+                            "{} : {} ({} ms)",
+                            f.display(),
+                            report.summary(),
+                            started.elapsed().as_millis()
+                        );
+                        failed |= !report.written;
+                    }
+                    if failed {
+                        std::process::exit(1);
+                    }
+                    Ok(())
+                }
+                LieuxCommand::Valider { fichiers, encodage } => {
+                    let mut failed = false;
+                    for f in fichiers {
+                        let read = read_places(&f, &encodage)?;
+                        let mut rejected = read.rejected;
+                        rejected.extend(relais::lieux::validate(&read.records));
+                        for r in &rejected {
+                            println!("{} : {r}", f.display());
+                        }
+                        println!(
+                            "{} : {} lieu(x), {} erreur(s)",
+                            f.display(),
+                            read.records.len(),
+                            rejected.len()
+                        );
+                        failed |= !rejected.is_empty();
+                    }
+                    if failed {
+                        std::process::exit(1);
+                    }
+                    Ok(())
+                }
+                LieuxCommand::Export { format } => {
+                    let out = match format.as_str() {
+                        "csv" => relais::lieux::export_csv(&db).await?,
+                        "json" => relais::lieux::export_json(&db).await?,
+                        other => anyhow::bail!("format inconnu : {other} (csv ou json)"),
+                    };
+                    print!("{out}");
+                    Ok(())
+                }
+            }
         }
         Some(Command::Totp { .. } | Command::Bench(_)) => Ok(()),
     }

@@ -14,6 +14,7 @@ mod auth;
 mod browser;
 mod franceconnect;
 mod idp;
+mod lieux;
 mod mandats;
 mod matrix;
 mod schema;
