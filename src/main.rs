@@ -123,15 +123,8 @@ fn read_places(path: &std::path::Path, encodage: &str) -> anyhow::Result<relais:
         "windows-1252" | "cp1252" => relais::lieux::Encoding::Windows1252,
         other => anyhow::bail!("encodage inconnu : {other} (utf-8 ou windows-1252)"),
     };
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let read = if is_json {
-        relais::lieux::read_json(&bytes)
-    } else {
-        relais::lieux::read_csv(&bytes, encoding)
-    };
-    read.map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))
+    relais::lieux::read_any(&path.display().to_string(), &bytes, encoding)
+        .map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))
 }
 
 #[derive(Subcommand)]

@@ -10,6 +10,7 @@
 //!   are upserted by (source, id), so importing the same file twice changes nothing.
 //! - [`export_csv`] / [`export_json`]: exactly the standard's columns and order.
 
+pub mod legacy;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -259,6 +260,25 @@ pub fn read_json(bytes: &[u8]) -> Result<Read, FileError> {
         read.records.push(Record { line, values });
     }
     Ok(read)
+}
+
+/// Reads a file whatever its kind: the France Services GeoJSON (`.geojson`), the
+/// v0.1 JSON (recognised by its `labels_nationaux`/`conditions_access`), the
+/// standard's JSON, or the standard's CSV.
+pub fn read_any(name: &str, bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
+    let lower = name.to_lowercase();
+    if lower.ends_with(".geojson") {
+        return legacy::read_france_services(bytes);
+    }
+    if lower.ends_with(".json") {
+        let head = bytes.get(..bytes.len().min(4096)).unwrap_or(bytes);
+        let head = String::from_utf8_lossy(head);
+        if head.contains("\"labels_nationaux\"") || head.contains("\"conditions_access\"") {
+            return legacy::read_v01(bytes);
+        }
+        return read_json(bytes);
+    }
+    read_csv(bytes, encoding)
 }
 
 /// Checks every record against the schema, and the uniqueness of `id`.

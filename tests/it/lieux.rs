@@ -153,3 +153,82 @@ crate::both_backends!(
         );
     }
 );
+
+const V01: &str = "../shared/data/lieux/cnfs-2022-schema-v0.1.json";
+const FS: &str = "../shared/data/france-services/france-services-2021.geojson";
+
+crate::both_backends!(real_open_data_files_import, |app: TestApp| async move {
+    let (Ok(v01), Ok(fs)) = (std::fs::read(V01), std::fs::read(FS)) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "données de shared/ obligatoires en CI"
+        );
+        eprintln!("NOTE : données réelles absentes, test ignoré");
+        return;
+    };
+    let mut total = 0;
+    for (name, bytes, expected_in, expected_out) in [(V01, &v01, 2723, 10), (FS, &fs, 906, 2)] {
+        let read = lieux::read_any(name, bytes, Encoding::Utf8).unwrap();
+        let report = lieux::import(app.db(), read, "essai", true, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(
+            report.inserted, expected_in,
+            "{name}: {:?}",
+            report.rejected
+        );
+        let lines: std::collections::BTreeSet<usize> =
+            report.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines.len(), expected_out, "{name}");
+        // Every rejection names a field and a rule of the standard.
+        for r in &report.rejected {
+            assert!(
+                matches!(
+                    r.field.as_str(),
+                    "telephone" | "code_postal" | "code_insee" | "pivot"
+                ),
+                "{name}: {r}"
+            );
+            assert!(r.reason.contains("format attendu"), "{name}: {r}");
+        }
+        total += report.inserted;
+    }
+    assert_eq!(lieux::count(app.db()).await.unwrap(), total as i64);
+    // The export of the real data validates against the schema and round-trips.
+    let csv = lieux::export_csv(app.db()).await.unwrap();
+    let read = lieux::read_csv(csv.as_bytes(), Encoding::Utf8).unwrap();
+    assert_eq!(read.records.len(), total);
+    assert!(lieux::validate(&read.records).is_empty());
+    let again = lieux::import(app.db(), read, "essai", false, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(again.unchanged, total);
+    assert_eq!(lieux::export_csv(app.db()).await.unwrap(), csv);
+    // Conversions: v0.1 labels and national programmes, France Services hours.
+    let places = lieux::all(app.db()).await.unwrap();
+    let schema = relais::lieux::schema::Schema::standard();
+    let col = |n: &str| schema.fields.iter().position(|f| f.name == n).unwrap();
+    let valserhone = places
+        .iter()
+        .find(|p| p[col("id")] == "france-services-1")
+        .unwrap();
+    assert_eq!(valserhone[col("horaires")], "Mo-Fr 09:00-12:00,13:30-17:00");
+    assert_eq!(valserhone[col("telephone")], "+33450568749");
+    assert_eq!(
+        valserhone[col("dispositif_programmes_nationaux")],
+        "France Services"
+    );
+    let cnfs = places
+        .iter()
+        .find(|p| p[col("id")] == "62592a1d05457b0790816e6c")
+        .unwrap();
+    assert_eq!(
+        cnfs[col("services")],
+        "Maîtrise des outils numériques du quotidien|Compréhension du monde numérique"
+    );
+    assert_eq!(
+        cnfs[col("dispositif_programmes_nationaux")],
+        "Conseillers numériques"
+    );
+    assert_eq!(cnfs[col("frais_a_charge")], "Gratuit");
+});
