@@ -40,6 +40,10 @@ fn tools_present() -> bool {
     ok
 }
 
+/// Browser tests run one at a time: two Chromium instances on two cores slow each
+/// other down, and cookies of 127.0.0.1 do not depend on the port.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -169,6 +173,7 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
     if !tools_present() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     for backend in backends() {
         let (app, base, server) = serve(backend).await;
         let s = app.structure("Médiathèque d'Auxerre").await;
@@ -250,6 +255,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
     if !tools_present() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     for backend in backends() {
         let (app, base, server) = serve(backend).await;
         let s = app.structure("France Services de Joigny").await;
@@ -362,6 +368,7 @@ async fn aidant_logs_into_a_service_for_a_usager_in_a_real_browser() {
     if !tools_present() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     for backend in backends() {
         let (app, base, server) = serve(backend).await;
         let s = app.structure("Mairie de Sens").await;
