@@ -362,3 +362,48 @@ async fn seed(db: &Db, email: &str, password: &str, secret: &str, now: i64) -> a
         .await?;
     Ok(())
 }
+
+/// A structure and an aidant for the in-process benchmarks (mandates, provider):
+/// returns (structure id, aidant account id). `offset` keeps SIRETs apart.
+pub(crate) async fn structure_and_aidant(
+    db: &Db,
+    now: i64,
+    offset: i64,
+    label: &str,
+) -> anyhow::Result<(i64, i64)> {
+    let n = now % 1_000_000;
+    let siret = (0..10)
+        .map(|d| format!("{:013}{d}", offset + n))
+        .find(|s| crate::domain::Siret::parse(s).is_ok())
+        .context("SIRET de banc")?;
+    let sid = crate::structures::create(
+        db,
+        &crate::structures::NewStructure {
+            name: format!("Structure de banc ({label})"),
+            siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
+            address: "1 place du Banc, 89000 Auxerre".into(),
+            commune_insee: crate::domain::InseeCode::parse("89024")
+                .map_err(|e| anyhow::anyhow!(e))?,
+            kind: crate::domain::StructureKind::FranceServices,
+            is_demo: false,
+        },
+        now,
+    )
+    .await?;
+    let email = crate::domain::Email::parse(&format!("banc-{label}-{n}@exemple.fr"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    match crate::accounts::invite(
+        db,
+        sid,
+        &email,
+        "Aidant de banc",
+        crate::domain::Role::Aidant,
+        None,
+        now,
+    )
+    .await?
+    {
+        crate::accounts::InviteOutcome::Invited { account_id, .. } => Ok((sid, account_id)),
+        _ => anyhow::bail!("compte de banc inattendu"),
+    }
+}

@@ -244,40 +244,7 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
     };
     let base = config.public_url();
     let n = now % 1_000_000;
-    let siret = (0..10)
-        .map(|d| format!("{:013}{d}", 4_000_000 + n))
-        .find(|s| crate::domain::Siret::parse(s).is_ok())
-        .context("SIRET de banc")?;
-    let sid = crate::structures::create(
-        &db,
-        &crate::structures::NewStructure {
-            name: "Structure de banc du fournisseur".into(),
-            siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
-            address: "1 place du Banc, 89000 Auxerre".into(),
-            commune_insee: crate::domain::InseeCode::parse("89024")
-                .map_err(|e| anyhow::anyhow!(e))?,
-            kind: crate::domain::StructureKind::FranceServices,
-            is_demo: false,
-        },
-        now,
-    )
-    .await?;
-    let email = crate::domain::Email::parse(&format!("banc-idp-{n}@exemple.fr"))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let aidant = match crate::accounts::invite(
-        &db,
-        sid,
-        &email,
-        "Aidant de banc",
-        crate::domain::Role::Aidant,
-        None,
-        now,
-    )
-    .await?
-    {
-        crate::accounts::InviteOutcome::Invited { account_id, .. } => account_id,
-        _ => anyhow::bail!("compte de banc inattendu"),
-    };
+    let (sid, aidant) = crate::bench::structure_and_aidant(&db, now, 4_000_000, "idp").await?;
     let dummy = crate::accounts::password::hash(crate::crypto::random_token())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;

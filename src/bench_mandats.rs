@@ -106,40 +106,7 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
 
     // The structure, an aidant with a session.
     let n = now % 1_000_000;
-    let siret = (0..10)
-        .map(|d| format!("{:013}{d}", 3_000_000 + n))
-        .find(|s| crate::domain::Siret::parse(s).is_ok())
-        .context("SIRET de banc")?;
-    let sid = crate::structures::create(
-        &db,
-        &crate::structures::NewStructure {
-            name: "Structure de banc d'essai".into(),
-            siret: crate::domain::Siret::parse(&siret).map_err(|e| anyhow::anyhow!(e))?,
-            address: "1 place du Banc, 89000 Auxerre".into(),
-            commune_insee: crate::domain::InseeCode::parse("89024")
-                .map_err(|e| anyhow::anyhow!(e))?,
-            kind: crate::domain::StructureKind::FranceServices,
-            is_demo: false,
-        },
-        now,
-    )
-    .await?;
-    let email = crate::domain::Email::parse(&format!("banc-{n}@exemple.fr"))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let aidant = match crate::accounts::invite(
-        &db,
-        sid,
-        &email,
-        "Aidant de banc",
-        crate::domain::Role::Aidant,
-        None,
-        now,
-    )
-    .await?
-    {
-        crate::accounts::InviteOutcome::Invited { account_id, .. } => account_id,
-        _ => anyhow::bail!("compte de banc inattendu"),
-    };
+    let (sid, aidant) = crate::bench::structure_and_aidant(&db, now, 3_000_000, "mandats").await?;
     let session = crate::sessions::create(&db, aidant, now).await?;
 
     // Bulk population.

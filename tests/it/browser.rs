@@ -164,6 +164,14 @@ async fn serve(backend: relais::db::Backend) -> (TestApp, String, tokio::task::J
     (app, base, server)
 }
 
+/// Fills the sign-in form (already open) and submits it.
+async fn sign_in(c: &Client, app: &TestApp, user: &crate::common::User) {
+    fill(c, "#email", &user.email).await;
+    fill(c, "#password", &user.password).await;
+    fill(c, "#code", &app.next_code(&user.secret)).await;
+    click(c, "form.form button[type=submit]").await;
+}
+
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
 }
@@ -192,10 +200,7 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         let src = c.source().await.unwrap();
         assert!(src.contains("incorrect"), "{src}");
         axe(&c, "connexion en erreur").await;
-        fill(&c, "#email", &referent.email).await;
-        fill(&c, "#password", &referent.password).await;
-        fill(&c, "#code", &app.next_code(&referent.secret)).await;
-        click(&c, "form.form button[type=submit]").await;
+        sign_in(&c, &app, &referent).await;
         assert_eq!(path(&c).await, "/espace");
         axe(&c, "mon espace").await;
 
@@ -264,10 +269,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         let (_driver, c) = start_driver().await;
 
         c.goto(&format!("{base}/connexion")).await.unwrap();
-        fill(&c, "#email", &aidant.email).await;
-        fill(&c, "#password", &aidant.password).await;
-        fill(&c, "#code", &app.next_code(&aidant.secret)).await;
-        click(&c, "form.form button[type=submit]").await;
+        sign_in(&c, &app, &aidant).await;
         click(&c, "nav a[href='/mandats/nouveau']").await;
         axe(&c, "nouveau mandat").await;
         // Nothing chosen: the errors are announced.
@@ -346,10 +348,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         click(&c, "nav form button").await;
 
         c.goto(&format!("{base}/connexion")).await.unwrap();
-        fill(&c, "#email", &referent.email).await;
-        fill(&c, "#password", &referent.password).await;
-        fill(&c, "#code", &app.next_code(&referent.secret)).await;
-        click(&c, "form.form button[type=submit]").await;
+        sign_in(&c, &app, &referent).await;
         click(&c, "nav a[href$='/journal']").await;
         let journal = c.source().await.unwrap();
         assert!(journal.contains("Création d") && journal.contains("Van An NGUYEN"));
@@ -402,10 +401,7 @@ async fn aidant_logs_into_a_service_for_a_usager_in_a_real_browser() {
         click(&c, "main a.button").await;
         // Not signed in yet: the sign-in page, then back to the request.
         assert_eq!(path(&c).await, "/connexion");
-        fill(&c, "#email", &aidant.email).await;
-        fill(&c, "#password", &aidant.password).await;
-        fill(&c, "#code", &app.next_code(&aidant.secret)).await;
-        click(&c, "form.form button[type=submit]").await;
+        sign_in(&c, &app, &aidant).await;
         assert!(
             path(&c).await.starts_with("/oidc/autorisation/"),
             "{}",
