@@ -82,6 +82,30 @@ const LABELS_V01: &[(&str, &str)] = &[
     ("APTIC", ""),
 ];
 
+/// Converted data keeps its places: unreadable hours are left out, with a notice
+/// naming the line (a file of the standard itself gets them refused instead).
+fn drop_bad_hours(read: &mut Read) {
+    let Some(i) = Schema::standard()
+        .fields
+        .iter()
+        .position(|f| f.name == "horaires")
+    else {
+        return;
+    };
+    for r in &mut read.records {
+        if let Some(h) = r.values.get_mut(i)
+            && !h.is_empty()
+            && super::hours::parse(h).is_err()
+        {
+            read.notices.push(format!(
+                "ligne {} : horaires « {h} » illisibles, laissés de côté (le lieu est importé sans horaires)",
+                r.line
+            ));
+            h.clear();
+        }
+    }
+}
+
 /// Builds a record in schema order from (field, value) pairs.
 fn record(line: usize, pairs: &[(&str, String)]) -> Record {
     let schema = Schema::standard();
@@ -176,6 +200,7 @@ pub fn read_v01(bytes: &[u8]) -> Result<Read, FileError> {
             ],
         ));
     }
+    drop_bad_hours(&mut read);
     unknown.sort();
     unknown.dedup();
     if !unknown.is_empty() {
@@ -347,6 +372,7 @@ pub fn read_france_services(bytes: &[u8]) -> Result<Read, FileError> {
             ],
         ));
     }
+    drop_bad_hours(&mut read);
     read.notices.push(format!(
         "France Services 2021 converti vers le standard v1.0.2 ; {conditional} lieu(x) ont des horaires conditionnels (sur RDV, certaines semaines…) dont seules les plages horaires sont gardées"
     ));

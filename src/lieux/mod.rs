@@ -10,6 +10,7 @@
 //!   are upserted by (source, id), so importing the same file twice changes nothing.
 //! - [`export_csv`] / [`export_json`]: exactly the standard's columns and order.
 
+pub mod hours;
 pub mod legacy;
 pub mod schema;
 
@@ -289,6 +290,17 @@ pub fn validate(records: &[Record]) -> Vec<Rejection> {
     for r in records {
         for (f, v) in schema.fields.iter().zip(&r.values) {
             if let Some(reason) = schema.check(f, v) {
+                out.push(Rejection {
+                    line: r.line,
+                    field: f.name.clone(),
+                    reason,
+                });
+            }
+            // The standard describes `horaires` in the OpenStreetMap syntax.
+            if f.name == "horaires"
+                && !v.is_empty()
+                && let Err(reason) = hours::parse(v)
+            {
                 out.push(Rejection {
                     line: r.line,
                     field: f.name.clone(),

@@ -89,6 +89,7 @@ crate::both_backends!(bad_files_import_nothing, |app: TestApp| async move {
         "lieu-3,21890024000015,CCAS,Joigny,89300,89206,3 rue,,,,2024-05-01,Cuisine|Aide aux démarches administratives,Essai",
         "lieu-4,21890024000015,Centre,Avallon,89200,89025,4 rue,,,,01/05/2024,,Essai",
         "lieu-1,21890024000015,Doublon,Auxerre,89000,89024,5 rue,,,,2024-05-01,,Essai",
+        "lieu-5,21890024000015,Espace,Tonnerre,89700,89418,6 rue,,,du lundi au vendredi,2024-05-01,,Essai",
     ]);
     let read = lieux::read_csv(&bytes, Encoding::Utf8).unwrap();
     let report = lieux::import(app.db(), read, "essai", false, app.clock_now())
