@@ -263,7 +263,8 @@ impl Stored {
     }
 }
 
-async fn load_where(db: &Db, clause: &str, v: &str) -> Result<Option<Stored>, sqlx::Error> {
+/// Loads one attestation; `clause` uses `$1` (text) and `$2` (integer).
+async fn load_where(db: &Db, clause: &str, v: &str, n: i64) -> Result<Option<Stored>, sqlx::Error> {
     let sql = format!(
         "SELECT t.id, t.token, t.kind, t.mandat_id, m.structure_id, t.payload, t.signature, t.key_id, k.public_key
          FROM attestations t
@@ -273,6 +274,7 @@ async fn load_where(db: &Db, clause: &str, v: &str) -> Result<Option<Stored>, sq
     );
     let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(v)
+        .bind(n)
         .fetch_optional(db.pool())
         .await?
     else {
@@ -302,7 +304,7 @@ pub async fn by_token(db: &Db, token: &str) -> Result<Option<Stored>, sqlx::Erro
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    load_where(db, "t.token = $1", token).await
+    load_where(db, "t.token = $1 AND $2 = $2", token, 0).await
 }
 
 /// The latest attestation of a mandate (of a kind), for the structure's pages.
@@ -311,10 +313,13 @@ pub async fn latest_for_mandat(
     mandat_id: i64,
     kind: Kind,
 ) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!(
-        "t.id = (SELECT MAX(id) FROM attestations WHERE mandat_id = {mandat_id} AND kind = $1)"
-    );
-    load_where(db, &sql, kind.key()).await
+    load_where(
+        db,
+        "t.id = (SELECT MAX(id) FROM attestations WHERE kind = $1 AND mandat_id = $2)",
+        kind.key(),
+        mandat_id,
+    )
+    .await
 }
 
 /// Published verification keys.
