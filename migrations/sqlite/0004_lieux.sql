@@ -8,6 +8,8 @@ CREATE TABLE lieux (
     lieu_id TEXT NOT NULL,
     nom TEXT NOT NULL,
     commune TEXT NOT NULL,
+    -- commune without accents nor case, for search
+    commune_key TEXT NOT NULL DEFAULT '',
     code_postal TEXT NOT NULL,
     code_insee TEXT NOT NULL DEFAULT '',
     latitude REAL,
@@ -18,4 +20,5 @@ CREATE TABLE lieux (
     UNIQUE (source, lieu_id)
 );
 CREATE INDEX lieux_code_postal ON lieux(code_postal);
+CREATE INDEX lieux_commune_key ON lieux(commune_key);
 CREATE INDEX lieux_position ON lieux(latitude, longitude);

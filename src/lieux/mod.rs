@@ -13,6 +13,7 @@
 pub mod hours;
 pub mod legacy;
 pub mod schema;
+pub mod search;
 
 use std::collections::HashMap;
 
@@ -400,8 +401,8 @@ pub async fn import(
             Some(_) => {
                 sqlx::query(
                     "UPDATE lieux SET nom = $1, commune = $2, code_postal = $3, code_insee = $4,
-                         latitude = $5, longitude = $6, data = $7, updated_at = $8
-                     WHERE source = $9 AND lieu_id = $10",
+                         latitude = $5, longitude = $6, data = $7, updated_at = $8, commune_key = $9
+                     WHERE source = $10 AND lieu_id = $11",
                 )
                 .bind(r.get("nom"))
                 .bind(r.get("commune"))
@@ -411,6 +412,7 @@ pub async fn import(
                 .bind(lon)
                 .bind(&data)
                 .bind(now)
+                .bind(crate::mandats::search_key(r.get("commune")))
                 .bind(key_source)
                 .bind(r.get("id"))
                 .execute(&mut *tx)
@@ -420,8 +422,8 @@ pub async fn import(
             None => {
                 sqlx::query(
                     "INSERT INTO lieux (source, lieu_id, nom, commune, code_postal, code_insee,
-                         latitude, longitude, data, imported_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                         latitude, longitude, data, imported_at, updated_at, commune_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
                 )
                 .bind(key_source)
                 .bind(r.get("id"))
@@ -433,6 +435,7 @@ pub async fn import(
                 .bind(lon)
                 .bind(&data)
                 .bind(now)
+                .bind(crate::mandats::search_key(r.get("commune")))
                 .execute(&mut *tx)
                 .await?;
                 report.inserted += 1;

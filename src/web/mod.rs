@@ -154,7 +154,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, admin, auth, idp, journal, mandats, public, simulator, team, usagers, verify,
+        account, admin, auth, idp, journal, lieux, mandats, public, simulator, team, usagers,
+        verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -341,7 +342,8 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     )
     .post("/oidc/token", Access::Api, post(idp::token))
     .get("/oidc/userinfo", Access::Api, get(idp::userinfo))
-    .get("/oidc/session/end", Access::Public, get(idp::end_session));
+    .get("/oidc/session/end", Access::Public, get(idp::end_session))
+    .get("/api/v1/lieux", Access::Public, get(lieux::api_search));
     let r = if state.config.is_production() {
         r
     } else {

@@ -233,3 +233,59 @@ crate::both_backends!(real_open_data_files_import, |app: TestApp| async move {
     );
     assert_eq!(cnfs[col("frais_a_charge")], "Gratuit");
 });
+
+crate::both_backends!(
+    api_search_by_commune_radius_and_filters,
+    |app: TestApp| async move {
+        let bytes = csv(&[
+            GOOD,
+            "lieu-2,21890024000015,Espace numérique de Sens,Sens,89100,89387,1 place,48.1975,3.2834,Sa 09:00-12:00,2024-05-01,Aide aux démarches administratives,Essai",
+            "lieu-3,21890024000015,Mairie d'Appoigny,Appoigny,89380,89013,3 rue,47.875,3.527,Mo-Fr 09:00-12:00,2024-05-01,Loisirs et créations numériques,Essai",
+        ]);
+        let read = lieux::read_csv(&bytes, Encoding::Utf8).unwrap();
+        lieux::import(app.db(), read, "essai", false, app.clock_now())
+            .await
+            .unwrap();
+        let mut c = app.client();
+        let json =
+            |r: &crate::common::Resp| serde_json::from_str::<serde_json::Value>(&r.body).unwrap();
+        // By commune, accents and case ignored: Auxerre first, Appoigny within 10 km.
+        let r = c.get("/api/v1/lieux?q=AUXERRE").await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.body);
+        let v = json(&r);
+        assert_eq!(v["total"], 2, "{v}");
+        assert_eq!(v["lieux"][0]["nom"], "Médiathèque d'Auxerre");
+        assert_eq!(v["lieux"][1]["nom"], "Mairie d'Appoigny");
+        assert!(v["lieux"][1]["distance_km"].as_f64().unwrap() <= 10.0);
+        // A wider radius reaches Sens.
+        let v = json(&c.get("/api/v1/lieux?q=89000&rayon=60").await);
+        assert_eq!(v["total"], 3);
+        // Near coordinates, with a filter on the services vocabulary.
+        let v = json(
+        &c.get("/api/v1/lieux?lat=47.8&lon=3.57&rayon=60&services=Aide%20aux%20d%C3%A9marches%20administratives")
+            .await,
+    );
+        assert_eq!(v["total"], 2, "{v}");
+        // Open now (the test clock: a Friday, 9 h in Paris): Sens opens on Saturdays only.
+        let v = json(&c.get("/api/v1/lieux?q=89000&rayon=60&ouvert=1").await);
+        assert_eq!(v["total"], 2, "{v}");
+        assert!(
+            v["lieux"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["ouvert"] == true)
+        );
+        // Clear errors.
+        for bad in [
+            "/api/v1/lieux",
+            "/api/v1/lieux?lat=47.8",
+            "/api/v1/lieux?q=Auxerre&rayon=500",
+            "/api/v1/lieux?q=Auxerre&services=Cuisine",
+        ] {
+            let r = c.get(bad).await;
+            assert_eq!(r.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
+            assert!(json(&r)["erreur"].as_str().is_some(), "{bad}");
+        }
+    }
+);

@@ -128,6 +128,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/oidc/token", Access::Api),
     ("GET", "/oidc/userinfo", Access::Api),
     ("GET", "/oidc/session/end", Access::Public),
+    ("GET", "/api/v1/lieux", Access::Public),
     ("GET", "/demo/service-en-ligne", Access::Public),
     ("GET", "/demo/service-en-ligne/connexion", Access::Public),
     ("GET", "/demo/service-en-ligne/retour", Access::Public),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod idp;
 pub mod journal;
+pub mod lieux;
 pub mod mandats;
 pub mod public;
 pub mod simulator;
