@@ -343,7 +343,8 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .post("/oidc/token", Access::Api, post(idp::token))
     .get("/oidc/userinfo", Access::Api, get(idp::userinfo))
     .get("/oidc/session/end", Access::Public, get(idp::end_session))
-    .get("/api/v1/lieux", Access::Public, get(lieux::api_search));
+    .get("/api/v1/lieux", Access::Public, get(lieux::api_search))
+    .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi));
     let r = if state.config.is_production() {
         r
     } else {

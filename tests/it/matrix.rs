@@ -129,6 +129,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/oidc/userinfo", Access::Api),
     ("GET", "/oidc/session/end", Access::Public),
     ("GET", "/api/v1/lieux", Access::Public),
+    ("GET", "/api/v1/openapi.json", Access::Public),
     ("GET", "/demo/service-en-ligne", Access::Public),
     ("GET", "/demo/service-en-ligne/connexion", Access::Public),
     ("GET", "/demo/service-en-ligne/retour", Access::Public),

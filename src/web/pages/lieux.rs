@@ -116,3 +116,88 @@ pub async fn api_search(
             .into_response(),
     )
 }
+
+/// `GET /api/v1/openapi.json`: the API described in OpenAPI 3.
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    let schema = crate::lieux::schema::Schema::standard();
+    let vocabulary = |field: &str| {
+        schema
+            .field(field)
+            .map(|f| f.vocabulary.clone())
+            .unwrap_or_default()
+    };
+    let filter = |field: &str, description: &str| {
+        json!({
+            "name": field, "in": "query", "required": false, "description": description,
+            "schema": { "type": "array", "items": { "type": "string", "enum": vocabulary(field) } },
+            "style": "form", "explode": true
+        })
+    };
+    let place_properties: serde_json::Map<String, Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let t = match f.kind {
+                crate::lieux::schema::FieldType::Number => {
+                    json!({ "type": "number", "description": f.title })
+                }
+                crate::lieux::schema::FieldType::Date => {
+                    json!({ "type": "string", "format": "date", "description": f.title })
+                }
+                crate::lieux::schema::FieldType::String => {
+                    json!({ "type": "string", "description": f.title })
+                }
+            };
+            (f.name.clone(), t)
+        })
+        .collect();
+    let mut place = json!({ "type": "object", "properties": place_properties });
+    if let Some(p) = place.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("distance_km".into(), json!({ "type": ["number", "null"], "description": "Distance au centre de la recherche" }));
+        p.insert("ouvert".into(), json!({ "type": ["boolean", "null"], "description": "Ouvert maintenant (heure de Paris) ; null si les horaires manquent" }));
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Relais — lieux de médiation numérique",
+            "version": "1",
+            "description": format!("Recherche dans l'annuaire des lieux au standard national {}.", schema.version),
+        },
+        "servers": [{ "url": state.config.public_url() }],
+        "paths": {
+            "/api/v1/lieux": {
+                "get": {
+                    "summary": "Chercher des lieux par commune, code postal ou coordonnées",
+                    "parameters": [
+                        { "name": "q", "in": "query", "required": false, "description": "Commune (sans tenir compte des accents ni des majuscules) ou code postal", "schema": { "type": "string", "maxLength": 100 } },
+                        { "name": "lat", "in": "query", "required": false, "description": "Latitude (avec lon)", "schema": { "type": "number", "minimum": -90, "maximum": 90 } },
+                        { "name": "lon", "in": "query", "required": false, "description": "Longitude (avec lat)", "schema": { "type": "number", "minimum": -180, "maximum": 180 } },
+                        { "name": "rayon", "in": "query", "required": false, "description": "Rayon en km", "schema": { "type": "number", "exclusiveMinimum": 0, "maximum": 200, "default": 10 } },
+                        filter("services", "Services proposés"),
+                        filter("publics_specifiquement_adresses", "Publics"),
+                        filter("prise_en_charge_specifique", "Accompagnements spécifiques"),
+                        filter("frais_a_charge", "Frais"),
+                        filter("dispositif_programmes_nationaux", "Dispositifs nationaux"),
+                        filter("modalites_accompagnement", "Modalités d'accompagnement"),
+                        { "name": "ouvert", "in": "query", "required": false, "description": "1 : seulement les lieux ouverts maintenant", "schema": { "type": "string", "enum": ["1"] } },
+                        { "name": "page", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "default": 1 } },
+                        { "name": "par_page", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }
+                    ],
+                    "responses": {
+                        "200": { "description": "Lieux triés par distance", "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": {
+                                "total": { "type": "integer" }, "page": { "type": "integer" }, "par_page": { "type": "integer" },
+                                "lieux": { "type": "array", "items": place }
+                            }
+                        } } } },
+                        "400": { "description": "Paramètre invalide", "content": { "application/json": { "schema": {
+                            "type": "object", "properties": { "erreur": { "type": "string" } }
+                        } } } }
+                    }
+                }
+            }
+        }
+    }))
+    .into_response()
+}
