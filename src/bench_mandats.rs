@@ -322,7 +322,6 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         let mut tx = db.begin().await?;
         for i in 0..batch {
             journal::append(
-                &db,
                 &mut tx,
                 &NewEntry::new(sid, Action::UtilisationAutorisation)
                     .account(aidant)

@@ -5,7 +5,10 @@
 //! are 64-bit on both sides and timestamps are Unix seconds, so every value decodes the
 //! same way. Where SQL truly differs, code branches on [`Backend`].
 
+pub mod exec;
+
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
@@ -55,6 +58,7 @@ pub enum DbError {
 /// [`Tx::commit`] and rolls back when dropped.
 pub struct Tx {
     inner: Transaction<'static, Any>,
+    backend: Backend,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -77,6 +81,28 @@ impl std::ops::DerefMut for Tx {
     }
 }
 
+/// A connection for writes outside a transaction (one autocommit statement). On
+/// SQLite it holds this process's writer lock like [`Tx`]: without it a write that
+/// meets a running transaction gets `SQLITE_BUSY` and SQLite's busy handler sleeps
+/// in steps of milliseconds, tens of milliseconds under load.
+pub struct WriteConn {
+    conn: sqlx::pool::PoolConnection<Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.conn
+    }
+}
+
 /// Advisory-lock keys of structures are this plus the structure id (the migration lock is 7271).
 const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
 
@@ -90,6 +116,8 @@ pub struct Db {
     /// native connection where the `Any` driver is too slow (journal verification).
     url: std::sync::Arc<str>,
     backend: Backend,
+    /// Native connections for the hot paths on an SQLite file (see [`exec`]).
+    native: Option<Arc<exec::NativePool>>,
 }
 
 /// One migration, written for each backend under the same version number.
@@ -155,6 +183,10 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            // By default every acquire first pings the connection: one more round trip
+            // to SQLite's worker thread per statement, for a file that cannot drop a
+            // connection. PostgreSQL keeps the check (servers restart, networks cut).
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -173,6 +205,10 @@ impl Db {
             pool,
             writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             backend,
+            native: match backend {
+                Backend::Sqlite => sqlite_path(&url).map(|p| Arc::new(exec::NativePool::new(p))),
+                Backend::Postgres => None,
+            },
             url: std::sync::Arc::from(url.as_str()),
         })
     }
@@ -198,27 +234,37 @@ impl Db {
                 let guard = self.writer.clone().lock_owned().await;
                 Ok(Tx {
                     inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    backend: self.backend,
                     _writer: Some(guard),
                 })
             }
             Backend::Postgres => Ok(Tx {
                 inner: self.pool.begin().await?,
+                backend: self.backend,
                 _writer: None,
             }),
         }
+    }
+
+    /// A connection for one write outside a transaction (see [`WriteConn`]). Never
+    /// call it while holding a [`Tx`] of the same database: on SQLite the writer
+    /// lock is not reentrant.
+    pub async fn write(&self) -> Result<WriteConn, sqlx::Error> {
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(WriteConn {
+            conn: self.pool.acquire().await?,
+            _writer: writer,
+        })
     }
 
     /// Serialises writers of one structure's data until the transaction ends: on
     /// PostgreSQL an advisory transaction lock per structure; on SQLite the write
     /// transaction (`BEGIN IMMEDIATE`) already holds the database's single write lock.
     pub async fn lock_structure(&self, tx: &mut Tx, structure_id: i64) -> Result<(), sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1) AS locked")
-                .bind(STRUCTURE_LOCK_BASE + structure_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        exec::lock_structure(tx, structure_id).await
     }
 
     /// Applies the migrations not yet applied, all in one transaction. Several

@@ -16,7 +16,7 @@ pub async fn claim(db: &Db, name: &str, now: i64) -> Result<bool, sqlx::Error> {
     sqlx::query("INSERT INTO jobs (name, run_after) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(now)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     let done = sqlx::query(
         "UPDATE jobs SET locked_until = $2
@@ -25,7 +25,7 @@ pub async fn claim(db: &Db, name: &str, now: i64) -> Result<bool, sqlx::Error> {
     .bind(name)
     .bind(now + LEASE)
     .bind(now)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -45,7 +45,7 @@ pub async fn finish(
     .bind(now)
     .bind(next)
     .bind(result)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::crypto;
+use crate::db::exec::Exec;
 use crate::db::{Db, Tx};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -193,19 +194,17 @@ pub fn personal_hash(salt: &str, data: &str) -> String {
 
 /// Appends an entry inside `tx`. The caller's transaction must hold the chain's
 /// structure lock ([`Db::lock_structure`]) so appends to one chain are serial.
-pub async fn append(db: &Db, tx: &mut Tx, e: &NewEntry, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, sqlx::Error> {
     let action = e.action.map(Action::key).unwrap_or("inconnue");
-    db.lock_structure(tx, e.chain).await?;
-    let last =
-        sqlx::query("SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(e.chain)
-            .fetch_optional(&mut **tx)
-            .await?;
+    crate::db::exec::lock_structure(tx, e.chain).await?;
+    let last = tx
+        .fetch_optional(
+            "SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+            crate::args![e.chain],
+        )
+        .await?;
     let (seq, prev_hash) = match last {
-        Some(r) => (
-            r.try_get::<i64, _>("seq")? + 1,
-            r.try_get::<String, _>("hash")?,
-        ),
+        Some(r) => (r.int("seq")? + 1, r.text("hash")?),
         None => (1, GENESIS.to_owned()),
     };
     let (personal, p_hash) = match &e.personal {
@@ -231,36 +230,35 @@ pub async fn append(db: &Db, tx: &mut Tx, e: &NewEntry, now: i64) -> Result<i64,
         prev_hash: &prev_hash,
     };
     let hash = hashed.hash(&mut String::new());
-    let id: i64 = sqlx::query(
-        "INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
-             autorisation_id, demarche, details, personal_hash, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-    )
-    .bind(e.chain)
-    .bind(seq)
-    .bind(now)
-    .bind(action)
-    .bind(e.account_id)
-    .bind(e.usager_id)
-    .bind(e.mandat_id)
-    .bind(e.autorisation_id)
-    .bind(e.demarche.as_deref())
-    .bind(&e.details)
-    .bind(&p_hash)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?;
-    if let Some((salt, data)) = personal {
-        sqlx::query(
-            "INSERT INTO journal_personal (entry_id, usager_id, salt, data) VALUES ($1, $2, $3, $4)",
+    let id = tx
+        .fetch_optional(
+            "INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
+                 autorisation_id, demarche, details, personal_hash, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            crate::args![
+                e.chain,
+                seq,
+                now,
+                action,
+                e.account_id,
+                e.usager_id,
+                e.mandat_id,
+                e.autorisation_id,
+                e.demarche.as_deref(),
+                &e.details,
+                &p_hash,
+                &prev_hash,
+                &hash,
+            ],
         )
-        .bind(id)
-        .bind(e.usager_id)
-        .bind(salt)
-        .bind(data)
-        .execute(&mut **tx)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?
+        .int("id")?;
+    if let Some((salt, data)) = personal {
+        tx.execute(
+            "INSERT INTO journal_personal (entry_id, usager_id, salt, data) VALUES ($1, $2, $3, $4)",
+            crate::args![id, e.usager_id, &salt, data.as_str()],
+        )
         .await?;
     }
     Ok(id)

@@ -400,6 +400,7 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     }
     let (router, _) = web::app(state);
     relais::sessions::spawn_cleanup(db.clone(), clock.clone());
+    db.spawn_checkpoints();
     relais::jobs::spawn_daily(
         db,
         clock,

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use crate::crypto;
 use crate::db::Db;
+use crate::db::exec::Exec;
 use crate::domain::Role;
 
 /// A session ends after this long without a request.
@@ -74,7 +75,6 @@ pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::
     .execute(&mut *tx)
     .await?;
     crate::journal::append(
-        db,
         &mut tx,
         &crate::journal::NewEntry::new(
             structure_id.unwrap_or(0),
@@ -94,33 +94,35 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx:
         return Ok(None);
     }
     let id_hash = crypto::sha256_hex(raw);
-    let row = sqlx::query(
-        "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
-                s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
-                m.role, m.deactivated_at, st.name AS structure_name
-         FROM sessions s
-         JOIN accounts a ON a.id = s.account_id
-         LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
-         LEFT JOIN structures st ON st.id = s.structure_id
-         WHERE s.id_hash = $1",
-    )
-    .bind(&id_hash)
-    .fetch_optional(db.pool())
-    .await?;
+    // Every request reads its session: through the hot-path connection.
+    let row = db
+        .conn()
+        .await?
+        .fetch_optional(
+            "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
+                    s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
+                    m.role, m.deactivated_at, st.name AS structure_name
+             FROM sessions s
+             JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
+             LEFT JOIN structures st ON st.id = s.structure_id
+             WHERE s.id_hash = $1",
+            crate::args![&id_hash],
+        )
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let created_at: i64 = row.try_get("created_at")?;
-    let last_seen_at: i64 = row.try_get("last_seen_at")?;
-    let disabled: Option<i64> = row.try_get("disabled_at")?;
+    let created_at = row.int("created_at")?;
+    let last_seen_at = row.int("last_seen_at")?;
     if now - last_seen_at > IDLE_TIMEOUT
         || now - created_at > ABSOLUTE_TIMEOUT
-        || disabled.is_some()
+        || row.opt_int("disabled_at")?.is_some()
     {
         delete(db, &id_hash).await?;
         return Ok(None);
     }
-    let mut reauth_required = row.try_get::<i64, _>("reauth_required")? != 0;
+    let mut reauth_required = row.int("reauth_required")? != 0;
     if now - last_seen_at >= TOUCH_INTERVAL {
         let idle_too_long = now - last_seen_at > STEP_UP_IDLE;
         reauth_required |= idle_too_long;
@@ -130,27 +132,25 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx:
         .bind(now)
         .bind(i64::from(reauth_required))
         .bind(&id_hash)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     }
-    let role: Option<String> = row.try_get("role")?;
-    let deactivated: Option<i64> = row.try_get("deactivated_at")?;
-    let role = match (role, deactivated) {
+    let role = match (row.opt_text("role")?, row.opt_int("deactivated_at")?) {
         (Some(r), None) => Role::parse(&r).ok(),
         _ => None,
     };
     Ok(Some(Session {
         id_hash,
-        account_id: row.try_get("account_id")?,
-        email: row.try_get("email")?,
-        full_name: row.try_get("full_name")?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        structure_id: row.try_get("structure_id")?,
-        structure_name: row.try_get("structure_name")?,
+        account_id: row.int("account_id")?,
+        email: row.text("email")?,
+        full_name: row.text("full_name")?,
+        is_admin: row.int("is_admin")? != 0,
+        structure_id: row.opt_int("structure_id")?,
+        structure_name: row.opt_text("structure_name")?,
         role,
-        csrf_token: row.try_get("csrf_token")?,
+        csrf_token: row.text("csrf_token")?,
         created_at,
-        mfa_at: row.try_get("mfa_at")?,
+        mfa_at: row.int("mfa_at")?,
         reauth_required,
     }))
 }
@@ -158,7 +158,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx:
 pub async fn delete(db: &Db, id_hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -167,7 +167,7 @@ pub async fn delete(db: &Db, id_hash: &str) -> Result<(), sqlx::Error> {
 pub async fn delete_all_for_account(db: &Db, account_id: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
         .bind(account_id)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(done.rows_affected())
 }
@@ -194,7 +194,7 @@ pub async fn renew_after_step_up(
     .bind(crypto::sha256_hex(&raw))
     .bind(now)
     .bind(old_hash)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     if done.rows_affected() != 1 {
         return Ok(None);
@@ -220,7 +220,7 @@ pub async fn switch_structure(
     .bind(structure_id)
     .bind(id_hash)
     .bind(account_id)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -230,7 +230,7 @@ pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
         .bind(now - IDLE_TIMEOUT)
         .bind(now - ABSOLUTE_TIMEOUT)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(done.rows_affected())
 }

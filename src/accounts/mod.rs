@@ -104,7 +104,7 @@ pub async fn check_totp(
     )
     .bind(step)
     .bind(account.id)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -67,7 +67,7 @@ pub async fn record_failure(
         .bind(scope.key())
         .bind(key_hash)
         .bind(now)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -76,7 +76,7 @@ pub async fn clear(db: &Db, scope: Scope, key_hash: &str) -> Result<(), sqlx::Er
     sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND key_hash = $2")
         .bind(scope.key())
         .bind(key_hash)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -85,7 +85,7 @@ pub async fn clear(db: &Db, scope: Scope, key_hash: &str) -> Result<(), sqlx::Er
 pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM auth_failures WHERE at <= $1")
         .bind(now - WINDOW_SECONDS)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(done.rows_affected())
 }

@@ -134,7 +134,7 @@ pub async fn set_pending_secret(db: &Db, token_id: i64, secret: &str) -> Result<
     sqlx::query("UPDATE account_tokens SET pending_totp_secret = $1 WHERE id = $2 AND pending_totp_secret IS NULL")
         .bind(secret)
         .bind(token_id)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }

@@ -99,7 +99,7 @@ async fn add_next(db: &Db, secret: &str, alg: KeyAlg, now: i64) -> Result<Signin
     .bind(&seed)
     .bind(key.jwk.to_string())
     .bind(now)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(key)
 }

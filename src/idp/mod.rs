@@ -16,11 +16,11 @@ pub mod keys;
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::config::{Config, IdpClientConfig};
 use crate::crypto;
 use crate::db::Db;
+use crate::db::exec::Exec;
 use crate::journal::{self, Action, NewEntry};
 use crate::mandats::Demarche;
 
@@ -276,23 +276,27 @@ impl Pending {
 
 pub async fn save_request(db: &Db, r: &AuthorizeRequest, now: i64) -> Result<String, sqlx::Error> {
     let public_id = crypto::random_token();
-    sqlx::query(
+    let rep_scope = r.rep_scope.as_deref().map(Demarche::join);
+    let mut tx = db.transaction().await?;
+    tx.execute(
         "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
              rep_scope, prompt_login, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        crate::args![
+            &public_id,
+            &r.client_id,
+            &r.redirect_uri,
+            &r.state,
+            &r.nonce,
+            r.code_challenge.as_deref(),
+            rep_scope.as_deref(),
+            r.prompt_login,
+            now,
+            now + REQUEST_TTL,
+        ],
     )
-    .bind(&public_id)
-    .bind(&r.client_id)
-    .bind(&r.redirect_uri)
-    .bind(&r.state)
-    .bind(&r.nonce)
-    .bind(r.code_challenge.as_deref())
-    .bind(r.rep_scope.as_deref().map(Demarche::join))
-    .bind(i64::from(r.prompt_login))
-    .bind(now)
-    .bind(now + REQUEST_TTL)
-    .execute(db.pool())
     .await?;
+    tx.commit().await?;
     Ok(public_id)
 }
 
@@ -304,89 +308,85 @@ pub async fn pending_for_session(
     session_hash: &str,
     now: i64,
 ) -> Result<Option<Pending>, sqlx::Error> {
-    let Some(r) = sqlx::query(
-        "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
-                prompt_login, session_hash, confirmed_at, usager_id, created_at
-         FROM idp_requests WHERE public_id = $1 AND expires_at > $2",
-    )
-    .bind(public_id)
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await?
+    let Some(r) = db
+        .conn()
+        .await?
+        .fetch_optional(
+            "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
+                    prompt_login, session_hash, confirmed_at, usager_id, created_at
+             FROM idp_requests WHERE public_id = $1 AND expires_at > $2",
+            crate::args![public_id, now],
+        )
+        .await?
     else {
         return Ok(None);
     };
-    let bound: Option<String> = r.try_get("session_hash")?;
-    match bound {
+    match r.opt_text("session_hash")? {
         Some(h) if h == session_hash => {}
         Some(_) => return Ok(None),
         None => {
             // First opening: bind it, unless another session did so meanwhile.
-            let done = sqlx::query(
+            let done = db
+                .write_one(
                 "UPDATE idp_requests SET session_hash = $1 WHERE public_id = $2 AND session_hash IS NULL",
+                crate::args![session_hash, public_id],
             )
-            .bind(session_hash)
-            .bind(public_id)
-            .execute(db.pool())
             .await?;
-            if done.rows_affected() != 1 {
+            if done != 1 {
                 return Ok(None);
             }
         }
     }
-    let rep: Option<String> = r.try_get("rep_scope")?;
     Ok(Some(Pending {
-        id: r.try_get("id")?,
-        public_id: r.try_get("public_id")?,
+        id: r.int("id")?,
+        public_id: r.text("public_id")?,
         request: AuthorizeRequest {
-            client_id: r.try_get("client_id")?,
-            redirect_uri: r.try_get("redirect_uri")?,
-            state: r.try_get("state")?,
-            nonce: r.try_get("nonce")?,
-            code_challenge: r.try_get("code_challenge")?,
-            rep_scope: rep.map(|l| Demarche::parse_list(&l)),
-            prompt_login: r.try_get::<i64, _>("prompt_login")? != 0,
+            client_id: r.text("client_id")?,
+            redirect_uri: r.text("redirect_uri")?,
+            state: r.text("state")?,
+            nonce: r.text("nonce")?,
+            code_challenge: r.opt_text("code_challenge")?,
+            rep_scope: r.opt_text("rep_scope")?.map(|l| Demarche::parse_list(&l)),
+            prompt_login: r.int("prompt_login")? != 0,
         },
         session_hash: Some(session_hash.to_owned()),
-        confirmed_at: r.try_get("confirmed_at")?,
-        usager_id: r.try_get("usager_id")?,
-        created_at: r.try_get("created_at")?,
+        confirmed_at: r.opt_int("confirmed_at")?,
+        usager_id: r.opt_int("usager_id")?,
+        created_at: r.int("created_at")?,
     }))
 }
 
 pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idp_requests SET confirmed_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    db.write_one(
+        "UPDATE idp_requests SET confirmed_at = $1 WHERE id = $2",
+        crate::args![now, id],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idp_requests SET usager_id = $1 WHERE id = $2")
-        .bind(usager_id)
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    db.write_one(
+        "UPDATE idp_requests SET usager_id = $1 WHERE id = $2",
+        crate::args![usager_id, id],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn drop_request(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idp_requests WHERE id = $1")
-        .bind(id)
-        .execute(db.pool())
+    db.write_one("DELETE FROM idp_requests WHERE id = $1", crate::args![id])
         .await?;
     Ok(())
 }
 
 /// Follows a session id renewal (TOTP step-up).
 pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idp_requests SET session_hash = $1 WHERE session_hash = $2")
-        .bind(new_hash)
-        .bind(old_hash)
-        .execute(db.pool())
-        .await?;
+    db.write_one(
+        "UPDATE idp_requests SET session_hash = $1 WHERE session_hash = $2",
+        crate::args![new_hash, old_hash],
+    )
+    .await?;
     Ok(())
 }
 
@@ -414,39 +414,37 @@ pub async fn usagers(
     } else {
         format!("%{}%", key.replace(' ', "%"))
     };
-    let rows = sqlx::query(
-        "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate, u.email, a.demarche
-         FROM autorisations a JOIN usagers u ON u.id = a.usager_id
-         WHERE a.structure_id = $1 AND a.revoked_at IS NULL AND a.expires_at > $2 AND u.search_key LIKE $3
-         ORDER BY u.family_name, u.given_name, u.id
-         LIMIT 500",
-    )
-    .bind(structure_id)
-    .bind(now)
-    .bind(&pattern)
-    .fetch_all(db.pool())
-    .await?;
+    let rows = db
+        .conn()
+        .await?
+        .fetch_all(
+            "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate, u.email, a.demarche
+             FROM autorisations a JOIN usagers u ON u.id = a.usager_id
+             WHERE a.structure_id = $1 AND a.revoked_at IS NULL AND a.expires_at > $2 AND u.search_key LIKE $3
+             ORDER BY u.family_name, u.given_name, u.id
+             LIMIT 500",
+            crate::args![structure_id, now, &pattern],
+        )
+        .await?;
     let mut out: Vec<Choice> = Vec::new();
     for r in rows {
-        let d: String = r.try_get("demarche")?;
-        if !Demarche::parse(&d).is_ok_and(|d| scope.contains(&d)) {
+        if !Demarche::parse(&r.text("demarche")?).is_ok_and(|d| scope.contains(&d)) {
             continue;
         }
-        let id: i64 = r.try_get("id")?;
+        let id = r.int("id")?;
         if out.last().is_some_and(|c| c.usager_id == id) {
             continue;
         }
-        let email: String = r.try_get("email")?;
         out.push(Choice {
             usager_id: id,
             name: crate::mandats::display_name(
-                &r.try_get::<String, _>("given_name")?,
-                &r.try_get::<String, _>("family_name")?,
-                &r.try_get::<String, _>("preferred_username")?,
-                &r.try_get::<String, _>("gender")?,
+                &r.text("given_name")?,
+                &r.text("family_name")?,
+                &r.text("preferred_username")?,
+                &r.text("gender")?,
             ),
-            birthdate: crate::mandats::birthdate_fr(&r.try_get::<String, _>("birthdate")?),
-            has_email: crate::domain::Email::parse(&email).is_ok(),
+            birthdate: crate::mandats::birthdate_fr(&r.text("birthdate")?),
+            has_email: crate::domain::Email::parse(&r.text("email")?).is_ok(),
         });
         if out.len() >= 50 {
             break;
@@ -493,56 +491,55 @@ pub async fn issue_code(
     issuer: &str,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    db.lock_structure(&mut tx, acting.structure_id).await?;
-    let row = sqlx::query(
-        "SELECT demarche FROM autorisations
-         WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
-    )
-    .bind(autorisation_id)
-    .bind(acting.structure_id)
-    .bind(usager_id)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let mut tx = db.transaction().await?;
+    crate::db::exec::lock_structure(&mut tx, acting.structure_id).await?;
+    let row = tx
+        .fetch_optional(
+            "SELECT demarche FROM autorisations
+             WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
+            crate::args![autorisation_id, acting.structure_id, usager_id, now],
+        )
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let demarche: String = row.try_get("demarche")?;
+    let demarche = row.text("demarche")?;
     if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
         return Ok(None);
     }
-    let consumed = sqlx::query("DELETE FROM idp_requests WHERE id = $1")
-        .bind(pending.id)
-        .execute(&mut *tx)
+    let consumed = tx
+        .execute(
+            "DELETE FROM idp_requests WHERE id = $1",
+            crate::args![pending.id],
+        )
         .await?;
-    if consumed.rows_affected() != 1 {
+    if consumed != 1 {
         return Ok(None);
     }
     let code = crypto::random_token();
     let r = &pending.request;
-    sqlx::query(
+    tx.execute(
         "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge, account_id,
              structure_id, usager_id, autorisation_id, demarche, auth_time, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        crate::args![
+            &crypto::sha256_hex(&code),
+            &r.client_id,
+            &r.redirect_uri,
+            &r.nonce,
+            r.code_challenge.as_deref(),
+            acting.account_id,
+            acting.structure_id,
+            usager_id,
+            autorisation_id,
+            &demarche,
+            acting.auth_time,
+            now,
+            now + CODE_TTL,
+        ],
     )
-    .bind(crypto::sha256_hex(&code))
-    .bind(&r.client_id)
-    .bind(&r.redirect_uri)
-    .bind(&r.nonce)
-    .bind(r.code_challenge.as_deref())
-    .bind(acting.account_id)
-    .bind(acting.structure_id)
-    .bind(usager_id)
-    .bind(autorisation_id)
-    .bind(&demarche)
-    .bind(acting.auth_time)
-    .bind(now)
-    .bind(now + CODE_TTL)
-    .execute(&mut *tx)
     .await?;
     journal::append(
-        db,
         &mut tx,
         &NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
             .account(acting.account_id)
@@ -638,51 +635,46 @@ pub async fn exchange(
     }
     let server = |_| (500, "server_error");
     let code_hash = crypto::sha256_hex(get("code"));
-    let mut tx = db.begin().await.map_err(server)?;
-    let Some(c) = sqlx::query(
-        "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
-                c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
-                u.sub_hash, ac.full_name, s.name AS structure_name, s.siret,
-                (SELECT COUNT(*) FROM autorisations a
-                  WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active
-         FROM idp_codes c
-         JOIN usagers u ON u.id = c.usager_id
-         JOIN accounts ac ON ac.id = c.account_id
-         JOIN structures s ON s.id = c.structure_id
-         WHERE c.code_hash = $1",
-    )
-    .bind(&code_hash)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(server)?
+    let mut tx = db.transaction().await.map_err(server)?;
+    let Some(c) = tx
+        .fetch_optional(
+            "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
+                    c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
+                    u.sub_hash, ac.full_name, s.name AS structure_name, s.siret,
+                    (SELECT COUNT(*) FROM autorisations a
+                      WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active
+             FROM idp_codes c
+             JOIN usagers u ON u.id = c.usager_id
+             JOIN accounts ac ON ac.id = c.account_id
+             JOIN structures s ON s.id = c.structure_id
+             WHERE c.code_hash = $1",
+            crate::args![&code_hash, now],
+        )
+        .await
+        .map_err(server)?
     else {
         return Err((400, "invalid_grant"));
     };
-    let used: Option<i64> = c.try_get("used_at").map_err(server)?;
-    if used.is_some() {
+    if c.opt_int("used_at").map_err(server)?.is_some() {
         // A second use: whatever the code issued is revoked.
-        sqlx::query("UPDATE idp_tokens SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(&code_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(server)?;
+        tx.execute(
+            "UPDATE idp_tokens SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+            crate::args![now, &code_hash],
+        )
+        .await
+        .map_err(server)?;
         tx.commit().await.map_err(server)?;
         return Err((400, "invalid_grant"));
     }
-    let s = |name: &str| c.try_get::<String, _>(name).map_err(server);
-    let i = |name: &str| c.try_get::<i64, _>(name).map_err(server);
+    let s = |name: &str| c.text(name).map_err(server);
+    let i = |name: &str| c.int(name).map_err(server);
     if i("expires_at")? <= now
         || s("client_id")? != client.client_id
         || s("redirect_uri")? != get("redirect_uri")
     {
         return Err((400, "invalid_grant"));
     }
-    if let Some(challenge) = c
-        .try_get::<Option<String>, _>("code_challenge")
-        .map_err(server)?
-    {
+    if let Some(challenge) = c.opt_text("code_challenge").map_err(server)? {
         let verifier = get("code_verifier");
         let computed = BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()));
         if verifier.len() < 43 || !crypto::ct_eq(&computed, &challenge) {
@@ -693,30 +685,31 @@ pub async fn exchange(
     if i("active")? == 0 {
         return Err((400, "invalid_grant"));
     }
-    let marked =
-        sqlx::query("UPDATE idp_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(&code_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(server)?;
-    if marked.rows_affected() != 1 {
+    let marked = tx
+        .execute(
+            "UPDATE idp_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+            crate::args![now, &code_hash],
+        )
+        .await
+        .map_err(server)?;
+    if marked != 1 {
         return Err((400, "invalid_grant"));
     }
     let access = crypto::random_token();
-    sqlx::query(
+    tx.execute(
         "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        crate::args![
+            &crypto::sha256_hex(&access),
+            &code_hash,
+            &client.client_id,
+            i("structure_id")?,
+            i("usager_id")?,
+            autorisation_id,
+            now,
+            now + ACCESS_TOKEN_TTL,
+        ],
     )
-    .bind(crypto::sha256_hex(&access))
-    .bind(&code_hash)
-    .bind(&client.client_id)
-    .bind(i("structure_id")?)
-    .bind(i("usager_id")?)
-    .bind(autorisation_id)
-    .bind(now)
-    .bind(now + ACCESS_TOKEN_TTL)
-    .execute(&mut *tx)
     .await
     .map_err(server)?;
     tx.commit().await.map_err(server)?;
@@ -753,40 +746,42 @@ pub async fn userinfo(
     db: &Db,
     keys: &keys::Keys,
     config: &Config,
+    clients: &[IdpClientConfig],
     bearer: &str,
     now: i64,
 ) -> Result<UserInfo, OAuthError> {
     let server = |_| (500, "server_error");
     let token_hash = crypto::sha256_hex(bearer);
     // One atomic update makes the token single-use; the read follows.
-    let marked = sqlx::query(
-        "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-    )
-    .bind(now)
-    .bind(&token_hash)
-    .execute(db.pool())
-    .await
-    .map_err(server)?;
-    if marked.rows_affected() != 1 {
+    let marked = db
+        .write_one(
+            "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+            crate::args![now, &token_hash],
+        )
+        .await
+        .map_err(server)?;
+    if marked != 1 {
         return Err((401, "invalid_token"));
     }
-    let Some(r) = sqlx::query(
-        "SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
-                u.gender, u.birthplace, u.birthcountry, u.email
-         FROM idp_tokens t
-         JOIN usagers u ON u.id = t.usager_id
-         JOIN autorisations a ON a.id = t.autorisation_id
-         WHERE t.token_hash = $1 AND a.revoked_at IS NULL AND a.expires_at > $2",
-    )
-    .bind(&token_hash)
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await
-    .map_err(server)?
+    let Some(r) = db
+        .conn()
+        .await
+        .map_err(server)?
+        .fetch_optional(
+            "SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
+                    u.gender, u.birthplace, u.birthcountry, u.email
+             FROM idp_tokens t
+             JOIN usagers u ON u.id = t.usager_id
+             JOIN autorisations a ON a.id = t.autorisation_id
+             WHERE t.token_hash = $1 AND a.revoked_at IS NULL AND a.expires_at > $2",
+            crate::args![&token_hash, now],
+        )
+        .await
+        .map_err(server)?
     else {
         return Err((401, "invalid_token"));
     };
-    let s = |name: &str| r.try_get::<String, _>(name).map_err(server);
+    let s = |name: &str| r.text(name).map_err(server);
     let client_id = s("client_id")?;
     let mut claims = json!({
         "sub": pairwise_sub(&client_id, &s("sub_hash")?),
@@ -799,11 +794,7 @@ pub async fn userinfo(
         "birthcountry": s("birthcountry")?,
         "email": s("email")?,
     });
-    let Some(client) = config
-        .idp_clients()
-        .into_iter()
-        .find(|c| c.client_id == client_id)
-    else {
+    let Some(client) = clients.iter().find(|c| c.client_id == client_id) else {
         return Err((401, "invalid_token"));
     };
     if client.userinfo_format == "json" {
@@ -816,7 +807,7 @@ pub async fn userinfo(
         o.insert("exp".into(), json!(now + ACCESS_TOKEN_TTL));
     }
     Ok(UserInfo::Jwt(
-        sign_for(db, keys, &client, &claims, now).await?,
+        sign_for(db, keys, client, &claims, now).await?,
     ))
 }
 
@@ -853,6 +844,7 @@ pub async fn end_session(
     db: &Db,
     keys: &keys::Keys,
     config: &Config,
+    clients: &[IdpClientConfig],
     raw_query: &str,
     now: i64,
 ) -> Result<String, String> {
@@ -886,9 +878,8 @@ pub async fn end_session(
     }
     let aud = claims.get("aud").and_then(Value::as_str).unwrap_or("");
     let target = get("post_logout_redirect_uri");
-    let registered = config
-        .idp_clients()
-        .into_iter()
+    let registered = clients
+        .iter()
         .find(|c| c.client_id == aud)
         .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == target));
     if !registered {

@@ -114,12 +114,7 @@ pub struct Payload {
 
 /// Writes a signed attestation (and its journal entry) inside `tx`; returns the
 /// token of its verification page.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per kind, all named"
-)]
 pub async fn issue(
-    db: &Db,
     tx: &mut Tx,
     signer: &Signer,
     kind: Kind,
@@ -220,7 +215,6 @@ pub async fn issue(
     .await?
     .try_get("id")?;
     journal::append(
-        db,
         tx,
         &NewEntry::new(structure_id, Action::CreationAttestation)
             .account(account_id)

@@ -87,7 +87,7 @@ pub async fn start_franceconnect(
     .bind(i64::from(choice.is_remote))
     .bind(now)
     .bind(now + TTL)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok((public_id, state, nonce))
 }
@@ -119,7 +119,7 @@ pub async fn start_renewal(
     .bind(renewed_from)
     .bind(now)
     .bind(now + TTL)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(public_id)
 }
@@ -173,7 +173,7 @@ pub async fn set_identity(db: &Db, id: i64, identity: &Identity) -> Result<bool,
     )
     .bind(json)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.write().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -191,7 +191,7 @@ pub async fn consume(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
 pub async fn discard(db: &Db, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM mandat_drafts WHERE id = $1")
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -201,7 +201,7 @@ pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx:
     sqlx::query("UPDATE mandat_drafts SET session_hash = $1 WHERE session_hash = $2")
         .bind(new_hash)
         .bind(old_hash)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -210,7 +210,7 @@ pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx:
 pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM mandat_drafts WHERE expires_at <= $1")
         .bind(now)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(done.rows_affected())
 }

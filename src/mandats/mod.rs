@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::db::exec::Exec;
 use crate::db::{Db, Tx};
 use crate::journal::{self, Action, NewEntry};
 
@@ -390,12 +391,7 @@ async fn touch_listing(
 
 /// The common end of every mandate change, inside its transaction: the journal
 /// entry of the change, the usagers-list row refreshed, the signed attestation.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "every value is named at the three call sites"
-)]
 async fn record_and_attest(
-    db: &Db,
     tx: &mut Tx,
     signer: &attestation::Signer,
     actor: Actor,
@@ -405,10 +401,9 @@ async fn record_and_attest(
     now: i64,
 ) -> Result<String, sqlx::Error> {
     let (usager_id, mandat_id) = (entry.usager_id.unwrap_or(0), entry.mandat_id.unwrap_or(0));
-    journal::append(db, tx, &entry, now).await?;
+    journal::append(tx, &entry, now).await?;
     refresh_listing(tx, actor.structure_id, usager_id, now).await?;
     attestation::issue(
-        db,
         tx,
         signer,
         kind,
@@ -511,7 +506,6 @@ pub async fn create(
                 .execute(&mut *tx)
                 .await?;
             journal::append(
-                db,
                 &mut tx,
                 &NewEntry::new(sid, Action::RevocationAutorisation)
                     .account(actor.account_id)
@@ -538,7 +532,6 @@ pub async fn create(
         .await?
         .try_get("id")?;
         journal::append(
-            db,
             &mut tx,
             &NewEntry::new(sid, Action::CreationAutorisation)
                 .account(actor.account_id)
@@ -568,7 +561,6 @@ pub async fn create(
         }))
         .personal(personal);
     let token = record_and_attest(
-        db,
         &mut tx,
         signer,
         actor,
@@ -648,7 +640,7 @@ pub async fn set_allowed_demarches(
     sqlx::query("UPDATE structures SET allowed_demarches = $1 WHERE id = $2")
         .bind(list.map(Demarche::join))
         .bind(structure_id)
-        .execute(db.pool())
+        .execute(&mut *db.write().await?)
         .await?;
     Ok(())
 }
@@ -696,7 +688,6 @@ pub async fn revoke_autorisation(
         .autorisation(autorisation_id, &demarche)
         .personal(personal);
     let token = record_and_attest(
-        db,
         &mut tx,
         signer,
         actor,
@@ -754,7 +745,6 @@ pub async fn revoke_mandat(
         .details(serde_json::json!({ "autorisations_revoquees": done.rows_affected() }))
         .personal(personal);
     let token = record_and_attest(
-        db,
         &mut tx,
         signer,
         actor,
@@ -1088,29 +1078,23 @@ pub async fn active_autorisations(
     usager_id: i64,
     now: i64,
 ) -> Result<Vec<(i64, Demarche)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, demarche FROM autorisations
-         WHERE structure_id = $1 AND usager_id = $2 AND revoked_at IS NULL AND expires_at > $3
-         ORDER BY demarche, id",
-    )
-    .bind(structure_id)
-    .bind(usager_id)
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .filter_map(|r| {
-            let d: String = match r.try_get("demarche") {
-                Ok(d) => d,
-                Err(e) => return Some(Err(e)),
-            };
-            let id: i64 = match r.try_get("id") {
-                Ok(i) => i,
-                Err(e) => return Some(Err(e)),
-            };
-            Demarche::parse(&d).ok().map(|d| Ok((id, d)))
-        })
-        .collect()
+    let rows = db
+        .conn()
+        .await?
+        .fetch_all(
+            "SELECT id, demarche FROM autorisations
+             WHERE structure_id = $1 AND usager_id = $2 AND revoked_at IS NULL AND expires_at > $3
+             ORDER BY demarche, id",
+            crate::args![structure_id, usager_id, now],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Ok(d) = Demarche::parse(&r.text("demarche")?) {
+            out.push((r.int("id")?, d));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

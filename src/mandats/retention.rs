@@ -118,7 +118,6 @@ pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, sql
     }
     for sid in structures {
         journal::append(
-            db,
             &mut tx,
             &NewEntry::new(sid, Action::SuppressionUsager)
                 .usager(usager_id)
@@ -183,7 +182,7 @@ async fn notify_expiring(
             sqlx::query("UPDATE mandats SET expiry_notified_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
-                .execute(db.pool())
+                .execute(&mut *db.write().await?)
                 .await?;
         }
         told += 1;

@@ -39,6 +39,8 @@ pub struct Inner {
     pub simulator: Option<Simulator>,
     /// The identity provider's signing keys (cached).
     pub idp_keys: crate::idp::keys::Keys,
+    /// The identity provider's clients (from the configuration, computed once).
+    pub idp_clients: Vec<crate::config::IdpClientConfig>,
     /// Outgoing HTTP (the demo online service calls the provider with it).
     pub http: HttpClient,
     /// The demo online service's pending logins (development only).
@@ -60,12 +62,14 @@ impl Inner {
         } else {
             None
         };
+        let idp_clients = config.idp_clients();
         Ok(Inner {
             signer: Signer::from_secret(&config.secret_key),
             idp_keys: crate::idp::keys::Keys::new(
                 &config.secret_key,
-                crate::idp::keys::algs_for(&config.idp_clients()),
+                crate::idp::keys::algs_for(&idp_clients),
             ),
+            idp_clients,
             franceconnect: franceconnect::Client::new(&config, http.clone()),
             http,
             demo_logins: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -61,3 +61,73 @@ async fn migrations_are_idempotent() {
         );
     }
 }
+
+/// The hot-path executor (native on SQLite, sqlx on PostgreSQL) binds `$n` by its
+/// number wherever it first appears, types NULLs, commits, and rolls back what is
+/// dropped uncommitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_path_executor_behaves_the_same_on_both_backends() {
+    use relais::args;
+    use relais::db::exec::Exec;
+    for backend in crate::common::backends() {
+        let db = crate::common::fresh_db(backend).await;
+        let mut tx = db.transaction().await.unwrap();
+        let n = tx
+            .execute(
+                "INSERT INTO jobs (name, run_after, locked_until) VALUES ($1, $2, $3)",
+                args!["essai-exec", 42_i64, None::<i64>],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{backend:?}");
+        tx.commit().await.unwrap();
+        // `$2` before `$1` in the text.
+        let row = db
+            .conn()
+            .await
+            .unwrap()
+            .fetch_optional(
+                "SELECT name, run_after, locked_until, $2 AS echo FROM jobs WHERE name = $1",
+                args!["essai-exec", "écho"],
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.text("name").unwrap(), "essai-exec");
+        assert_eq!(row.int("run_after").unwrap(), 42);
+        assert_eq!(row.opt_int("locked_until").unwrap(), None);
+        assert_eq!(row.text("echo").unwrap(), "écho");
+        assert!(row.int("name").is_err(), "a text column is not an integer");
+        assert!(row.text("absente").is_err());
+        // Dropped without commit: nothing written.
+        {
+            let mut tx = db.transaction().await.unwrap();
+            tx.execute(
+                "UPDATE jobs SET run_after = $1 WHERE name = $2",
+                args![7_i64, "essai-exec"],
+            )
+            .await
+            .unwrap();
+        }
+        let again = db
+            .write_one(
+                "UPDATE jobs SET locked_until = $1 WHERE name = $2 AND run_after = $3",
+                args![Some(9_i64), "essai-exec", 42_i64],
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "{backend:?}: the dropped update was rolled back");
+        let all = db
+            .conn()
+            .await
+            .unwrap()
+            .fetch_all(
+                "SELECT name, locked_until FROM jobs WHERE name = $1",
+                args!["essai-exec"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].opt_int("locked_until").unwrap(), Some(9));
+    }
+}

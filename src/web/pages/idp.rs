@@ -64,8 +64,7 @@ pub async fn authorize(
     ctx: Ctx,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    let clients = state.config.idp_clients();
-    match idp::validate_authorize(&clients, &query.unwrap_or_default()) {
+    match idp::validate_authorize(&state.idp_clients, &query.unwrap_or_default()) {
         Ok(req) => {
             let id = idp::save_request(&state.db, &req, state.now()).await?;
             Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
@@ -108,12 +107,10 @@ fn expired(ctx: &Ctx) -> AppResult<Response> {
 
 fn client_name(state: &AppState, client_id: &str) -> String {
     state
-        .config
-        .idp_clients()
-        .into_iter()
+        .idp_clients
+        .iter()
         .find(|c| c.client_id == client_id)
-        .map(|c| c.name)
-        .unwrap_or_else(|| client_id.to_owned())
+        .map_or_else(|| client_id.to_owned(), |c| c.name.clone())
 }
 
 async fn flow_view(
@@ -358,8 +355,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
-    let clients = state.config.idp_clients();
-    let client = match idp::authenticate_client(&clients, basic, &form) {
+    let client = match idp::authenticate_client(&state.idp_clients, basic, &form) {
         Ok(c) => c,
         Err((s, e)) => return oauth_error(s, e),
     };
@@ -390,6 +386,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         &state.db,
         &state.idp_keys,
         &state.config,
+        &state.idp_clients,
         bearer.trim(),
         state.now(),
     )
@@ -417,6 +414,7 @@ pub async fn end_session(
         &state.db,
         &state.idp_keys,
         &state.config,
+        &state.idp_clients,
         &query.unwrap_or_default(),
         state.now(),
     )

@@ -280,7 +280,6 @@ pub async fn callback(
     }
     let mut tx = state.db.begin().await?;
     journal::append(
-        &state.db,
         &mut tx,
         &NewEntry::new(m.structure_id, Action::ConnexionUsagerFranceConnect)
             .account(m.session.account_id)

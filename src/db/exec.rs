@@ -1,0 +1,641 @@
+//! One query API over two executors, for the hot paths (sessions, identity
+//! provider): sqlx on PostgreSQL, and on SQLite a native connection (rusqlite, same
+//! bundled library) used on the calling thread.
+//!
+//! Why: sqlx runs each SQLite connection on its own thread and every statement is a
+//! round trip to it (two thread switches). The complete identity-provider flow is
+//! about twenty statements; under load a third of the time went into switching
+//! threads, and the writer lock was held across those switches. A native statement
+//! on a WAL database takes microseconds, so it runs where it is called.
+//!
+//! The SQL is the same text for both, with `$1…$n` placeholders; on SQLite each is
+//! bound by the number in its name. SQL is `&'static str`: values are always bound,
+//! never formatted into the text.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use sqlx::{Any, Row};
+
+use super::{Backend, Db, Tx};
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+    /// PostgreSQL wants the type of a NULL parameter.
+    NullInt,
+    NullText,
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Arg::NullInt, Arg::Int)
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Arg::NullText, Arg::Text)
+    }
+}
+
+/// Builds a `&[Arg]` from values of mixed types: `args![id, &name, None::<i64>]`.
+#[macro_export]
+macro_rules! args {
+    ($($v:expr),* $(,)?) => {
+        &[$($crate::db::exec::Arg::from($v)),*]
+    };
+}
+
+/// One value read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// One row read, owned; columns are found by name.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    names: Arc<[String]>,
+    values: Vec<Val>,
+}
+
+fn decode_error(column: &str, wanted: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("colonne {column} : {wanted} attendu").into())
+}
+
+impl Rec {
+    fn get(&self, column: &str) -> Result<&Val, sqlx::Error> {
+        self.names
+            .iter()
+            .position(|n| n == column)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.opt_int(column)?
+            .ok_or_else(|| decode_error(column, "entier"))
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        match self.get(column)? {
+            Val::Null => Ok(None),
+            Val::Int(i) => Ok(Some(*i)),
+            _ => Err(decode_error(column, "entier")),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.opt_text(column)?
+            .ok_or_else(|| decode_error(column, "texte"))
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        match self.get(column)? {
+            Val::Null => Ok(None),
+            Val::Text(s) => Ok(Some(s.clone())),
+            _ => Err(decode_error(column, "texte")),
+        }
+    }
+}
+
+/// Runs statements. Implemented by every connection and transaction of [`Db`].
+pub trait Exec: Send {
+    fn backend(&self) -> Backend;
+
+    /// Runs a statement; returns the number of rows changed.
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// The first row, if any.
+    fn fetch_optional(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Option<Rec>, sqlx::Error>> + Send;
+
+    fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<Rec>, sqlx::Error>> + Send;
+}
+
+// ---------------------------------------------------------------------------
+// sqlx executors (PostgreSQL; and SQLite outside the hot paths).
+
+fn sqlx_query<'q>(
+    sql: &'static str,
+    args: &[Arg<'q>],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match *a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(s) => q.bind(s),
+            Arg::NullInt => q.bind(None::<i64>),
+            Arg::NullText => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
+fn from_any(row: &sqlx::any::AnyRow, names: &Arc<[String]>) -> Result<Rec, sqlx::Error> {
+    let mut values = Vec::with_capacity(names.len());
+    for i in 0..names.len() {
+        let v = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+            v.map_or(Val::Null, Val::Int)
+        } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+            v.map_or(Val::Null, Val::Text)
+        } else {
+            row.try_get::<Option<f64>, _>(i)?
+                .map_or(Val::Null, Val::Real)
+        };
+        values.push(v);
+    }
+    Ok(Rec {
+        names: names.clone(),
+        values,
+    })
+}
+
+fn names_of(row: &sqlx::any::AnyRow) -> Arc<[String]> {
+    use sqlx::Column;
+    row.columns().iter().map(|c| c.name().to_owned()).collect()
+}
+
+async fn sqlx_execute(
+    conn: &mut sqlx::AnyConnection,
+    sql: &'static str,
+    args: &[Arg<'_>],
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx_query(sql, args).execute(conn).await?.rows_affected())
+}
+
+async fn sqlx_fetch_all(
+    conn: &mut sqlx::AnyConnection,
+    sql: &'static str,
+    args: &[Arg<'_>],
+) -> Result<Vec<Rec>, sqlx::Error> {
+    let rows = sqlx_query(sql, args).fetch_all(conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let names = names_of(first);
+    rows.iter().map(|r| from_any(r, &names)).collect()
+}
+
+async fn sqlx_fetch_optional(
+    conn: &mut sqlx::AnyConnection,
+    sql: &'static str,
+    args: &[Arg<'_>],
+) -> Result<Option<Rec>, sqlx::Error> {
+    match sqlx_query(sql, args).fetch_optional(conn).await? {
+        Some(r) => Ok(Some(from_any(&r, &names_of(&r))?)),
+        None => Ok(None),
+    }
+}
+
+/// Implements [`Exec`] by delegating to an `AnyConnection` reached through `$conn`.
+macro_rules! sqlx_exec {
+    ($t:ty, |$s:ident| $conn:expr, $backend:expr) => {
+        impl Exec for $t {
+            fn backend(&self) -> Backend {
+                let $s = self;
+                $backend
+            }
+            async fn execute(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<u64, sqlx::Error> {
+                let $s = self;
+                sqlx_execute($conn, sql, args).await
+            }
+            async fn fetch_optional(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<Option<Rec>, sqlx::Error> {
+                let $s = self;
+                sqlx_fetch_optional($conn, sql, args).await
+            }
+            async fn fetch_all(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<Vec<Rec>, sqlx::Error> {
+                let $s = self;
+                sqlx_fetch_all($conn, sql, args).await
+            }
+        }
+    };
+}
+
+sqlx_exec!(Tx, |s| &mut s.inner, s.backend);
+
+// ---------------------------------------------------------------------------
+// Native SQLite.
+
+/// Idle native connections of one SQLite database.
+#[derive(Debug)]
+pub struct NativePool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Idle connections kept; more are opened under load and closed when returned.
+const NATIVE_IDLE: usize = 8;
+
+impl NativePool {
+    pub fn new(path: std::path::PathBuf) -> NativePool {
+        NativePool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(self: &Arc<Self>) -> Result<NativeConn, sqlx::Error> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = rusqlite::Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(native_error)?;
+                // The pool's connections already set WAL (a property of the file).
+                // Checkpoints are left to them: a checkpoint writes and syncs the
+                // database file, which must not happen on the async runtime's threads.
+                c.execute_batch(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                     PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+                )
+                .map_err(native_error)?;
+                c.set_prepared_statement_cache_capacity(64);
+                c
+            }
+        };
+        Ok(NativeConn {
+            conn: Some(conn),
+            pool: self.clone(),
+        })
+    }
+}
+
+fn native_error(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::AnyDriverError(Box::new(e))
+}
+
+/// A native SQLite connection, given back to its pool when dropped.
+pub struct NativeConn {
+    conn: Option<rusqlite::Connection>,
+    pool: Arc<NativePool>,
+}
+
+impl Drop for NativeConn {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take()
+            && c.is_autocommit()
+            && let Ok(mut idle) = self.pool.idle.lock()
+            && idle.len() < NATIVE_IDLE
+        {
+            idle.push(c);
+        }
+    }
+}
+
+impl NativeConn {
+    fn conn(&self) -> Result<&rusqlite::Connection, sqlx::Error> {
+        self.conn.as_ref().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    fn prepare<'c>(
+        conn: &'c rusqlite::Connection,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<rusqlite::CachedStatement<'c>, sqlx::Error> {
+        let mut stmt = conn.prepare_cached(sql).map_err(native_error)?;
+        // SQLite numbers `$n` placeholders in order of first appearance; bind each
+        // by the number in its name, as sqlx does.
+        for i in 1..=stmt.parameter_count() {
+            let arg = stmt
+                .parameter_name(i)
+                .and_then(|n| n.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|n| args.get(n).copied())
+                .ok_or_else(|| {
+                    sqlx::Error::InvalidArgument(format!("paramètre {i} sans valeur : {sql}"))
+                })?;
+            match arg {
+                Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+                Arg::Text(v) => stmt.raw_bind_parameter(i, v),
+                Arg::NullInt | Arg::NullText => stmt.raw_bind_parameter(i, rusqlite::types::Null),
+            }
+            .map_err(native_error)?;
+        }
+        Ok(stmt)
+    }
+
+    fn execute_now(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        let mut stmt = Self::prepare(self.conn()?, sql, args)?;
+        let n = stmt.raw_execute().map_err(native_error)?;
+        Ok(n as u64)
+    }
+
+    fn fetch_now(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        limit: usize,
+    ) -> Result<Vec<Rec>, sqlx::Error> {
+        let mut stmt = Self::prepare(self.conn()?, sql, args)?;
+        let names: Arc<[String]> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+        let width = names.len();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().map_err(native_error)? else {
+                break;
+            };
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                use rusqlite::types::ValueRef;
+                values.push(match row.get_ref(i).map_err(native_error)? {
+                    ValueRef::Null => Val::Null,
+                    ValueRef::Integer(v) => Val::Int(v),
+                    ValueRef::Real(v) => Val::Real(v),
+                    ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(_) => {
+                        let name = names.get(i).map_or("?", String::as_str);
+                        return Err(decode_error(name, "texte"));
+                    }
+                });
+            }
+            out.push(Rec {
+                names: names.clone(),
+                values,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Exec for NativeConn {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        self.execute_now(sql, args)
+    }
+    async fn fetch_optional(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Rec>, sqlx::Error> {
+        Ok(self.fetch_now(sql, args, 1)?.pop())
+    }
+    async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<Rec>, sqlx::Error> {
+        self.fetch_now(sql, args, usize::MAX)
+    }
+}
+
+/// A native write transaction (`BEGIN IMMEDIATE`) holding this process's writer
+/// lock; rolled back when dropped uncommitted.
+pub struct NativeTx {
+    conn: NativeConn,
+    done: bool,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl NativeTx {
+    fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.conn.execute_now("COMMIT", &[])?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for NativeTx {
+    fn drop(&mut self) {
+        if !self.done
+            && let Ok(c) = self.conn.conn()
+        {
+            // A failed rollback leaves the connection outside autocommit mode, and
+            // `NativeConn::drop` then closes it instead of pooling it.
+            let _ = c.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Exec for NativeTx {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        self.conn.execute_now(sql, args)
+    }
+    async fn fetch_optional(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Rec>, sqlx::Error> {
+        Ok(self.conn.fetch_now(sql, args, 1)?.pop())
+    }
+    async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<Rec>, sqlx::Error> {
+        self.conn.fetch_now(sql, args, usize::MAX)
+    }
+}
+
+/// A pooled sqlx connection with its backend.
+pub struct PoolConn(sqlx::pool::PoolConnection<Any>, Backend);
+
+sqlx_exec!(PoolConn, |s| &mut s.0, s.1);
+
+/// Implements [`Exec`] for a two-variant enum by dispatching to the variant.
+macro_rules! enum_exec {
+    ($t:ident) => {
+        impl Exec for $t {
+            fn backend(&self) -> Backend {
+                match self {
+                    $t::Native(c) => c.backend(),
+                    $t::Sqlx(c) => c.backend(),
+                }
+            }
+            async fn execute(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<u64, sqlx::Error> {
+                match self {
+                    $t::Native(c) => c.execute(sql, args).await,
+                    $t::Sqlx(c) => c.execute(sql, args).await,
+                }
+            }
+            async fn fetch_optional(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<Option<Rec>, sqlx::Error> {
+                match self {
+                    $t::Native(c) => c.fetch_optional(sql, args).await,
+                    $t::Sqlx(c) => c.fetch_optional(sql, args).await,
+                }
+            }
+            async fn fetch_all(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<Vec<Rec>, sqlx::Error> {
+                match self {
+                    $t::Native(c) => c.fetch_all(sql, args).await,
+                    $t::Sqlx(c) => c.fetch_all(sql, args).await,
+                }
+            }
+        }
+    };
+}
+
+/// A connection for reads, from [`Db::conn`].
+pub enum Conn {
+    Native(NativeConn),
+    Sqlx(PoolConn),
+}
+
+enum_exec!(Conn);
+
+/// A write transaction, from [`Db::transaction`]: on SQLite native.
+pub enum Transaction {
+    Native(NativeTx),
+    Sqlx(Tx),
+}
+
+enum_exec!(Transaction);
+
+impl Transaction {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Transaction::Native(t) => t.commit(),
+            Transaction::Sqlx(t) => t.commit().await,
+        }
+    }
+}
+
+impl Db {
+    /// A connection for reads on the hot paths (native on SQLite).
+    pub async fn conn(&self) -> Result<Conn, sqlx::Error> {
+        match &self.native {
+            Some(pool) => Ok(Conn::Native(pool.take()?)),
+            None => Ok(Conn::Sqlx(PoolConn(
+                self.pool.acquire().await?,
+                self.backend,
+            ))),
+        }
+    }
+
+    /// A write transaction on the hot paths (native on SQLite, see the module's
+    /// note). Like [`Db::begin`], never nested in another transaction of this
+    /// process.
+    pub async fn transaction(&self) -> Result<Transaction, sqlx::Error> {
+        match &self.native {
+            Some(pool) => {
+                let writer = self.writer.clone().lock_owned().await;
+                let conn = pool.take()?;
+                conn.execute_now("BEGIN IMMEDIATE", &[])?;
+                Ok(Transaction::Native(NativeTx {
+                    conn,
+                    done: false,
+                    _writer: writer,
+                }))
+            }
+            None => Ok(Transaction::Sqlx(self.begin().await?)),
+        }
+    }
+
+    /// On SQLite, checkpoints the WAL every 30 seconds through sqlx (on its
+    /// connection's own thread): native connections never checkpoint, so a server
+    /// busy only with hot paths would otherwise let the WAL grow.
+    pub fn spawn_checkpoints(&self) {
+        if self.native.is_none() {
+            return;
+        }
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_optional(&pool)
+                    .await
+                {
+                    tracing::warn!(cause = %e, "point de contrôle du journal SQLite impossible");
+                }
+            }
+        });
+    }
+
+    /// One write in its own hot-path transaction; returns the rows changed.
+    pub async fn write_one(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        let mut tx = self.transaction().await?;
+        let n = tx.execute(sql, args).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// Serialises writers of one structure's data until the transaction ends (see
+/// [`Db::lock_structure`]).
+pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), sqlx::Error> {
+    if tx.backend() == Backend::Postgres {
+        tx.fetch_optional(
+            "SELECT pg_advisory_xact_lock($1) AS locked",
+            crate::args![super::STRUCTURE_LOCK_BASE + structure_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
