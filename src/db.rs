@@ -153,6 +153,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_lieux.sql"),
         postgres: include_str!("../migrations/postgres/0004_lieux.sql"),
     },
+    Migration {
+        version: 5,
+        name: "lieux_recherche",
+        sqlite: include_str!("../migrations/sqlite/0005_lieux_recherche.sql"),
+        postgres: include_str!("../migrations/postgres/0005_lieux_recherche.sql"),
+    },
 ];
 
 impl Db {

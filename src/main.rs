@@ -108,6 +108,9 @@ enum LieuxCommand {
         #[arg(long, default_value = "utf-8")]
         encodage: String,
     },
+    /// Liste les doublons probables entre sources (même SIRET et même adresse, ou
+    /// même nom à moins de 50 m).
+    Doublons,
     /// Exporte tous les lieux au format du standard, sur la sortie standard.
     Export {
         /// csv ou json.
@@ -282,6 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Lieux { command }) => {
             let db = Db::connect(&config.database_url).await?;
             db.migrate(clock.now()).await?;
+            relais::lieux::index::refresh(&db).await?;
             match command {
                 LieuxCommand::Import {
                     fichiers,
@@ -300,6 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                         for r in &report.rejected {
                             println!("{} : {r}", f.display());
+                        }
+                        for d in &report.duplicates {
+                            println!("{} : doublon probable : {d}", f.display());
                         }
                         println!(
                             "{} : {} ({} ms)",
@@ -336,6 +343,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
+                LieuxCommand::Doublons => {
+                    let list = relais::lieux::duplicates(&db, &[]).await?;
+                    for d in &list {
+                        println!("{d}");
+                    }
+                    println!("{} doublon(s) probable(s)", list.len());
+                    Ok(())
+                }
                 LieuxCommand::Export { format } => {
                     let out = match format.as_str() {
                         "csv" => relais::lieux::export_csv(&db).await?,
@@ -361,6 +376,12 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         )
     })?;
     db.migrate(clock.now()).await.context("migrations")?;
+    let reindexed = relais::lieux::index::refresh(&db)
+        .await
+        .context("index des lieux")?;
+    if reindexed > 0 {
+        tracing::info!(lieux = reindexed, "index de recherche des lieux recalculé");
+    }
     for alg in relais::idp::keys::algs_for(&config.idp_clients()) {
         relais::idp::keys::ensure(&db, &config.secret_key, alg, clock.now()).await?;
     }

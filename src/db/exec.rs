@@ -23,6 +23,7 @@ use super::{Backend, Db, Tx};
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {
     Int(i64),
+    Real(f64),
     Text(&'a str),
     /// PostgreSQL wants the type of a NULL parameter.
     NullInt,
@@ -32,6 +33,12 @@ pub enum Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(v: i64) -> Self {
         Arg::Int(v)
+    }
+}
+
+impl From<f64> for Arg<'_> {
+    fn from(v: f64) -> Self {
+        Arg::Real(v)
     }
 }
 
@@ -115,6 +122,16 @@ impl Rec {
         }
     }
 
+    /// A real number (integers widen; NULL is `None`).
+    pub fn opt_real(&self, column: &str) -> Result<Option<f64>, sqlx::Error> {
+        match self.get(column)? {
+            Val::Null => Ok(None),
+            Val::Real(x) => Ok(Some(*x)),
+            Val::Int(i) => Ok(Some(*i as f64)),
+            Val::Text(_) => Err(decode_error(column, "nombre")),
+        }
+    }
+
     pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         self.opt_text(column)?
             .ok_or_else(|| decode_error(column, "texte"))
@@ -165,6 +182,7 @@ fn sqlx_query<'q>(
     for a in args {
         q = match *a {
             Arg::Int(i) => q.bind(i),
+            Arg::Real(x) => q.bind(x),
             Arg::Text(s) => q.bind(s),
             Arg::NullInt => q.bind(None::<i64>),
             Arg::NullText => q.bind(None::<String>),
@@ -365,6 +383,7 @@ impl NativeConn {
                 })?;
             match arg {
                 Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+                Arg::Real(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Text(v) => stmt.raw_bind_parameter(i, v),
                 Arg::NullInt | Arg::NullText => stmt.raw_bind_parameter(i, rusqlite::types::Null),
             }

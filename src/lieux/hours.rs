@@ -68,6 +68,55 @@ pub fn status(raw: &str, unix: i64) -> Option<String> {
     })
 }
 
+/// One day of the week table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    /// « lundi » … « dimanche ».
+    pub name: &'static str,
+    /// « 23/11 ».
+    pub date: String,
+    pub today: bool,
+    /// « 9 h 00 – 12 h 00 »; empty: closed.
+    pub ranges: Vec<String>,
+}
+
+/// The current week, Monday to Sunday (Paris time), with the opening ranges of
+/// each day; `None` when the hours are missing or unreadable.
+pub fn week(raw: &str, unix: i64) -> Option<Vec<Day>> {
+    use chrono::{Datelike, Duration};
+    if raw.trim().is_empty() {
+        return None;
+    }
+    let oh = parse(raw).ok()?;
+    let now = paris(unix)?;
+    let monday = now.date() - Duration::days(i64::from(now.weekday().num_days_from_monday()));
+    let mut out = Vec::with_capacity(7);
+    for (i, name) in DAYS.iter().enumerate() {
+        let date = monday + Duration::days(i64::try_from(i).ok()?);
+        let start = date.and_hms_opt(0, 0, 0)?;
+        let end = start + Duration::days(1);
+        let ranges = oh
+            .iter_range(start, end)
+            .filter(|r| r.kind == opening_hours::RuleKind::Open)
+            .map(|r| {
+                let to = if r.range.end >= end {
+                    "24 h 00".to_owned()
+                } else {
+                    hm(r.range.end)
+                };
+                format!("{} – {to}", hm(r.range.start))
+            })
+            .collect();
+        out.push(Day {
+            name,
+            date: format!("{:02}/{:02}", date.day(), date.month()),
+            today: date == now.date(),
+            ranges,
+        });
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +160,24 @@ mod tests {
             is_open("du lundi au vendredi", at(2026, 11, 29, 11, 0)),
             None
         );
+    }
+
+    #[test]
+    fn week_table() {
+        // Wednesday 2026-11-25, 10:00.
+        let w = week(HOURS, at(2026, 11, 25, 10, 0)).unwrap();
+        assert_eq!(w.len(), 7);
+        assert_eq!(w[0].name, "lundi");
+        assert_eq!(w[0].date, "23/11");
+        assert_eq!(w[0].ranges, vec!["9 h 00 – 12 h 00", "14 h 00 – 17 h 30"]);
+        assert!(w[2].today && !w[1].today);
+        assert_eq!(w[5].ranges, vec!["9 h 00 – 12 h 00"]);
+        assert!(w[6].ranges.is_empty(), "closed on Sunday");
+        assert_eq!(
+            week("24/7", at(2026, 11, 25, 10, 0)).unwrap()[0].ranges,
+            vec!["0 h 00 – 24 h 00"]
+        );
+        assert!(week("", 0).is_none());
     }
 
     #[test]

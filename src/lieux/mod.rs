@@ -10,7 +10,9 @@
 //!   are upserted by (source, id), so importing the same file twice changes nothing.
 //! - [`export_csv`] / [`export_json`]: exactly the standard's columns and order.
 
+pub mod accueil;
 pub mod hours;
+pub mod index;
 pub mod legacy;
 pub mod schema;
 pub mod search;
@@ -334,6 +336,8 @@ pub struct Report {
     pub notices: Vec<String>,
     /// False when nothing was written because of rejected rows (strict mode).
     pub written: bool,
+    /// Likely duplicates between the imported places and those of other sources.
+    pub duplicates: Vec<Duplicate>,
 }
 
 impl Report {
@@ -382,6 +386,7 @@ pub async fn import(
         return Ok(report);
     }
     let mut tx = db.begin().await?;
+    let mut sources = std::collections::BTreeSet::new();
     for r in read.records.iter().filter(|r| !bad.contains(&r.line)) {
         let key_source = match r.get("source") {
             "" => source,
@@ -389,20 +394,29 @@ pub async fn import(
         };
         let data =
             serde_json::to_string(&r.values).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        let existing = sqlx::query("SELECT data FROM lieux WHERE source = $1 AND lieu_id = $2")
-            .bind(key_source)
-            .bind(r.get("id"))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT data, index_version FROM lieux WHERE source = $1 AND lieu_id = $2")
+                .bind(key_source)
+                .bind(r.get("id"))
+                .fetch_optional(&mut *tx)
+                .await?;
         let lat = r.get("latitude").parse::<f64>().ok();
         let lon = r.get("longitude").parse::<f64>().ok();
+        let c = index::columns(&r.values);
         match existing {
-            Some(row) if row.try_get::<String, _>("data")? == data => report.unchanged += 1,
+            Some(row)
+                if row.try_get::<String, _>("data")? == data
+                    && row.try_get::<i64, _>("index_version")? == index::INDEX_VERSION =>
+            {
+                report.unchanged += 1
+            }
             Some(_) => {
                 sqlx::query(
                     "UPDATE lieux SET nom = $1, commune = $2, code_postal = $3, code_insee = $4,
-                         latitude = $5, longitude = $6, data = $7, updated_at = $8, commune_key = $9
-                     WHERE source = $10 AND lieu_id = $11",
+                         latitude = $5, longitude = $6, data = $7, updated_at = $8, commune_key = $9,
+                         facets = $10, horaires = $11, nom_key = $12, pivot = $13, adresse_key = $14,
+                         index_version = $15
+                     WHERE source = $16 AND lieu_id = $17",
                 )
                 .bind(r.get("nom"))
                 .bind(r.get("commune"))
@@ -413,6 +427,12 @@ pub async fn import(
                 .bind(&data)
                 .bind(now)
                 .bind(crate::mandats::search_key(r.get("commune")))
+                .bind(c.facets)
+                .bind(&c.horaires)
+                .bind(&c.nom_key)
+                .bind(&c.pivot)
+                .bind(&c.adresse_key)
+                .bind(index::INDEX_VERSION)
                 .bind(key_source)
                 .bind(r.get("id"))
                 .execute(&mut *tx)
@@ -422,8 +442,9 @@ pub async fn import(
             None => {
                 sqlx::query(
                     "INSERT INTO lieux (source, lieu_id, nom, commune, code_postal, code_insee,
-                         latitude, longitude, data, imported_at, updated_at, commune_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+                         latitude, longitude, data, imported_at, updated_at, commune_key,
+                         facets, horaires, nom_key, pivot, adresse_key, index_version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(key_source)
                 .bind(r.get("id"))
@@ -436,15 +457,159 @@ pub async fn import(
                 .bind(&data)
                 .bind(now)
                 .bind(crate::mandats::search_key(r.get("commune")))
+                .bind(c.facets)
+                .bind(&c.horaires)
+                .bind(&c.nom_key)
+                .bind(&c.pivot)
+                .bind(&c.adresse_key)
+                .bind(index::INDEX_VERSION)
                 .execute(&mut *tx)
                 .await?;
                 report.inserted += 1;
             }
         }
+        sources.insert(key_source.to_owned());
     }
     tx.commit().await?;
     report.written = true;
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    report.duplicates = duplicates(db, &sources).await?;
     Ok(report)
+}
+
+/// One side of a likely duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceRef {
+    pub row_id: i64,
+    pub source: String,
+    pub lieu_id: String,
+    pub nom: String,
+    pub commune: String,
+}
+
+/// Why two places of different sources are probably the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateReason {
+    SameSiretAndAddress,
+    /// Same name (accents, case and punctuation aside), this many metres apart.
+    SameNameNearby(i64),
+}
+
+impl std::fmt::Display for DuplicateReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DuplicateReason::SameSiretAndAddress => write!(f, "même SIRET et même adresse"),
+            DuplicateReason::SameNameNearby(m) => write!(f, "même nom, à {m} m"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub a: PlaceRef,
+    pub b: PlaceRef,
+    pub reason: DuplicateReason,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "« {} » ({}, {} {}) et « {} » ({}, {} {}) : {}",
+            self.a.nom,
+            self.a.commune,
+            self.a.source,
+            self.a.lieu_id,
+            self.b.nom,
+            self.b.commune,
+            self.b.source,
+            self.b.lieu_id,
+            self.reason
+        )
+    }
+}
+
+/// Names closer than this are the same place.
+pub const DUPLICATE_DISTANCE_M: f64 = 50.0;
+
+/// Likely duplicates across sources: same SIRET (`pivot`) and address, or same name
+/// within 50 m. With `sources`, only pairs involving one of them.
+pub async fn duplicates(db: &Db, sources: &[&str]) -> Result<Vec<Duplicate>, sqlx::Error> {
+    use crate::db::exec::Exec;
+    let mut conn = db.conn().await?;
+    let by_siret = conn
+        .fetch_all(
+            "SELECT a.id AS a_id, a.source AS a_source, a.lieu_id AS a_lieu, a.nom AS a_nom,
+                    a.commune AS a_commune, a.latitude AS a_lat, a.longitude AS a_lon,
+                    b.id AS b_id, b.source AS b_source, b.lieu_id AS b_lieu, b.nom AS b_nom,
+                    b.commune AS b_commune, b.latitude AS b_lat, b.longitude AS b_lon
+             FROM lieux a JOIN lieux b
+               ON b.pivot = a.pivot AND b.adresse_key = a.adresse_key AND b.source <> a.source
+             WHERE a.pivot <> '' AND a.adresse_key <> '' AND a.id < b.id
+             ORDER BY a.id, b.id",
+            &[],
+        )
+        .await?;
+    let by_name = conn
+        .fetch_all(
+            "SELECT a.id AS a_id, a.source AS a_source, a.lieu_id AS a_lieu, a.nom AS a_nom,
+                    a.commune AS a_commune, a.latitude AS a_lat, a.longitude AS a_lon,
+                    b.id AS b_id, b.source AS b_source, b.lieu_id AS b_lieu, b.nom AS b_nom,
+                    b.commune AS b_commune, b.latitude AS b_lat, b.longitude AS b_lon
+             FROM lieux a JOIN lieux b ON b.nom_key = a.nom_key AND b.source <> a.source
+             WHERE a.nom_key <> '' AND a.id < b.id
+               AND a.latitude IS NOT NULL AND b.latitude IS NOT NULL
+             ORDER BY a.id, b.id",
+            &[],
+        )
+        .await?;
+    let side = |r: &crate::db::exec::Rec, p: &str| -> Result<PlaceRef, sqlx::Error> {
+        Ok(PlaceRef {
+            row_id: r.int(&format!("{p}_id"))?,
+            source: r.text(&format!("{p}_source"))?,
+            lieu_id: r.text(&format!("{p}_lieu"))?,
+            nom: r.text(&format!("{p}_nom"))?,
+            commune: r.text(&format!("{p}_commune"))?,
+        })
+    };
+    let mut out: Vec<Duplicate> = Vec::new();
+    for r in &by_siret {
+        out.push(Duplicate {
+            a: side(r, "a")?,
+            b: side(r, "b")?,
+            reason: DuplicateReason::SameSiretAndAddress,
+        });
+    }
+    for r in &by_name {
+        let (Some(la), Some(oa), Some(lb), Some(ob)) = (
+            r.opt_real("a_lat")?,
+            r.opt_real("a_lon")?,
+            r.opt_real("b_lat")?,
+            r.opt_real("b_lon")?,
+        ) else {
+            continue;
+        };
+        let metres = search::distance_km((la, oa), (lb, ob)) * 1000.0;
+        let (a, b) = (side(r, "a")?, side(r, "b")?);
+        if metres > DUPLICATE_DISTANCE_M
+            || out
+                .iter()
+                .any(|d| d.a.row_id == a.row_id && d.b.row_id == b.row_id)
+        {
+            continue;
+        }
+        out.push(Duplicate {
+            a,
+            b,
+            reason: DuplicateReason::SameNameNearby(metres.round() as i64),
+        });
+    }
+    if !sources.is_empty() {
+        out.retain(|d| {
+            sources.contains(&d.a.source.as_str()) || sources.contains(&d.b.source.as_str())
+        });
+    }
+    Ok(out)
 }
 
 /// Every stored place, in a stable order.

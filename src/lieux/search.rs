@@ -3,10 +3,8 @@
 //! now »; results sorted by distance. SQL narrows (postcode, commune key, bounding
 //! box on the indexed coordinates); the filters on multi-values run on the rows left.
 
-use sqlx::Row;
-
-use super::schema::Schema;
 use crate::db::Db;
+use crate::db::exec::{Exec, Rec};
 
 /// Kilometres per degree of latitude.
 const KM_PER_DEGREE: f64 = 111.32;
@@ -26,23 +24,20 @@ pub struct Query {
     pub open_now: bool,
 }
 
+/// One place found: what sorting, paging and the result list need. The full record
+/// is read only for the page shown ([`records`]).
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub row_id: i64,
-    pub values: Vec<String>,
+    pub nom: String,
     pub distance_km: Option<f64>,
-    pub open: Option<bool>,
+    pub horaires: String,
 }
 
 impl Hit {
-    pub fn get(&self, field: &str) -> &str {
-        Schema::standard()
-            .fields
-            .iter()
-            .position(|f| f.name == field)
-            .and_then(|i| self.values.get(i))
-            .map(String::as_str)
-            .unwrap_or("")
+    /// Open at `now` (Paris time); `None` when the hours are missing or unreadable.
+    pub fn open_at(&self, now: i64) -> Option<bool> {
+        super::hours::is_open(&self.horaires, now)
     }
 }
 
@@ -55,69 +50,63 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * 6_371.0 * h.sqrt().asin()
 }
 
-struct Row_ {
+struct Candidate {
     id: i64,
+    nom: String,
     lat: Option<f64>,
     lon: Option<f64>,
-    data: String,
+    horaires: String,
+    facets: i64,
 }
 
-async fn rows(db: &Db, sql: &str, binds: &[Bind<'_>]) -> Result<Vec<Row_>, sqlx::Error> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(*t),
-            Bind::Real(x) => q.bind(*x),
-        };
-    }
-    q.fetch_all(db.pool())
-        .await?
-        .iter()
+fn candidates(rows: Vec<Rec>) -> Result<Vec<Candidate>, sqlx::Error> {
+    rows.into_iter()
         .map(|r| {
-            Ok(Row_ {
-                id: r.try_get("id")?,
-                lat: r.try_get("latitude")?,
-                lon: r.try_get("longitude")?,
-                data: r.try_get("data")?,
+            Ok(Candidate {
+                id: r.int("id")?,
+                nom: r.text("nom")?,
+                lat: r.opt_real("latitude")?,
+                lon: r.opt_real("longitude")?,
+                horaires: r.text("horaires")?,
+                facets: r.int("facets")?,
             })
         })
         .collect()
 }
 
-enum Bind<'a> {
-    Text(&'a str),
-    Real(f64),
-}
-
-const COLUMNS: &str = "SELECT id, latitude, longitude, data FROM lieux";
-
-/// Runs a search; returns every hit sorted by distance (then name).
+/// Runs a search; returns every hit sorted by distance (then name). The filters
+/// are one bit mask tested in SQL (`lieux.facets`, see [`super::index`]).
 pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, sqlx::Error> {
+    let Some(mask) = super::index::mask(&q.filters) else {
+        return Ok(Vec::new());
+    };
     let text = q.text.trim();
     let radius = if q.radius_km > 0.0 {
         q.radius_km.min(200.0)
     } else {
         10.0
     };
+    let mut conn = db.conn().await?;
     let mut centre = q.near;
-    let mut named: Vec<Row_> = Vec::new();
+    let mut named: Vec<Candidate> = Vec::new();
     if !text.is_empty() {
-        named = if text.len() == 5 && text.bytes().all(|b| b.is_ascii_digit()) {
-            rows(
-                db,
-                &format!("{COLUMNS} WHERE code_postal = $1"),
-                &[Bind::Text(text)],
+        let rows = if text.len() == 5 && text.bytes().all(|b| b.is_ascii_digit()) {
+            conn.fetch_all(
+                "SELECT id, nom, latitude, longitude, horaires, facets FROM lieux
+                 WHERE code_postal = $1",
+                crate::args![text],
             )
             .await?
         } else {
             let key = crate::mandats::search_key(text);
-            rows(
-                db,
-                &format!("{COLUMNS} WHERE commune_key = $1 OR commune_key LIKE $2"),
-                &[Bind::Text(&key), Bind::Text(&format!("{key} %"))],
+            conn.fetch_all(
+                "SELECT id, nom, latitude, longitude, horaires, facets FROM lieux
+                 WHERE commune_key = $1 OR commune_key LIKE $2",
+                crate::args![key.as_str(), format!("{key} %").as_str()],
             )
             .await?
         };
+        named = candidates(rows)?;
         // The centre of the commune: the mean of its places' coordinates.
         if centre.is_none() {
             let pts: Vec<(f64, f64)> = named
@@ -132,86 +121,82 @@ pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, sqlx::Erro
                 ));
             }
         }
+        // The commune's own places must pass the filters too.
+        named.retain(|c| c.facets & mask == mask);
     }
     let named_ids: std::collections::HashSet<i64> = named.iter().map(|r| r.id).collect();
-    let mut candidates = named;
+    let mut all = named;
     if let Some((lat, lon)) = centre {
         let dlat = radius / KM_PER_DEGREE;
         let dlon = radius / (KM_PER_DEGREE * lat.to_radians().cos().abs().max(0.01));
-        let around = rows(
-            db,
-            &format!("{COLUMNS} WHERE latitude BETWEEN $1 AND $2 AND longitude BETWEEN $3 AND $4"),
-            &[
-                Bind::Real(lat - dlat),
-                Bind::Real(lat + dlat),
-                Bind::Real(lon - dlon),
-                Bind::Real(lon + dlon),
-            ],
-        )
-        .await?;
-        for r in around {
-            if !candidates.iter().any(|c| c.id == r.id) {
-                candidates.push(r);
+        let around = conn
+            .fetch_all(
+                "SELECT id, nom, latitude, longitude, horaires, facets FROM lieux
+                 WHERE latitude BETWEEN $1 AND $2 AND longitude BETWEEN $3 AND $4
+                   AND (facets & $5) = $5",
+                crate::args![lat - dlat, lat + dlat, lon - dlon, lon + dlon, mask],
+            )
+            .await?;
+        for c in candidates(around)? {
+            if !named_ids.contains(&c.id) {
+                all.push(c);
             }
         }
     }
-    let schema = Schema::standard();
-    let index = |name: &str| schema.fields.iter().position(|f| f.name == name);
-    let hours_i = index("horaires");
+    drop(conn);
     let mut hits = Vec::new();
-    for r in candidates {
-        let distance = match (centre, r.lat, r.lon) {
-            (Some(c), Some(la), Some(lo)) => Some(distance_km(c, (la, lo))),
+    for c in all {
+        let distance = match (centre, c.lat, c.lon) {
+            (Some(centre), Some(la), Some(lo)) => Some(distance_km(centre, (la, lo))),
             _ => None,
         };
         // Places named by the text are kept whatever the distance; the others must
         // be within the radius.
-        if !named_ids.contains(&r.id) && distance.is_none_or(|d| d > radius) {
+        if !named_ids.contains(&c.id) && distance.is_none_or(|d| d > radius) {
             continue;
         }
-        let Ok(values) = serde_json::from_str::<Vec<String>>(&r.data) else {
-            continue;
-        };
-        let matches = q.filters.iter().all(|(field, wanted)| {
-            index(field)
-                .and_then(|i| values.get(i))
-                .is_some_and(|v| v.split('|').any(|x| x == wanted))
-        });
-        if !matches {
-            continue;
-        }
-        let open = hours_i
-            .and_then(|i| values.get(i))
-            .and_then(|h| super::hours::is_open(h, now));
-        if q.open_now && open != Some(true) {
-            continue;
-        }
-        hits.push(Hit {
-            row_id: r.id,
-            values,
+        let hit = Hit {
+            row_id: c.id,
+            nom: c.nom,
             distance_km: distance,
-            open,
-        });
+            horaires: c.horaires,
+        };
+        if q.open_now && hit.open_at(now) != Some(true) {
+            continue;
+        }
+        hits.push(hit);
     }
     hits.sort_by(|a, b| {
         a.distance_km
             .unwrap_or(f64::MAX)
             .total_cmp(&b.distance_km.unwrap_or(f64::MAX))
-            .then_with(|| a.get("nom").cmp(b.get("nom")))
+            .then_with(|| a.nom.cmp(&b.nom))
     });
     Ok(hits)
 }
 
+/// The full records of some places (values in the schema's order), by row id.
+pub async fn records(
+    db: &Db,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>, sqlx::Error> {
+    let mut conn = db.conn().await?;
+    let mut out = std::collections::HashMap::new();
+    for id in ids {
+        if let Some(r) = conn
+            .fetch_optional("SELECT data FROM lieux WHERE id = $1", crate::args![*id])
+            .await?
+            && let Ok(values) = serde_json::from_str::<Vec<String>>(&r.text("data")?)
+        {
+            out.insert(*id, values);
+        }
+    }
+    Ok(out)
+}
+
 /// One place by its row id.
 pub async fn find(db: &Db, row_id: i64) -> Result<Option<Vec<String>>, sqlx::Error> {
-    match sqlx::query("SELECT data FROM lieux WHERE id = $1")
-        .bind(row_id)
-        .fetch_optional(db.pool())
-        .await?
-    {
-        Some(r) => Ok(serde_json::from_str(&r.try_get::<String, _>("data")?).ok()),
-        None => Ok(None),
-    }
+    Ok(records(db, &[row_id]).await?.remove(&row_id))
 }
 
 #[cfg(test)]

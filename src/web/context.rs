@@ -23,6 +23,9 @@ use crate::sessions::{self, Session};
 pub const CSRF_COOKIE: &str = "relais_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// Routes that receive files, and how much they may receive.
+pub const UPLOAD_ROUTES: [&str; 1] = ["/admin/lieux"];
+pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// What every handler may know about the request.
 #[derive(Clone)]
@@ -189,7 +192,12 @@ pub async fn context(
             return finish(&state, &ctx, ErrorPage::csrf().into_response());
         }
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        let limit = if UPLOAD_ROUTES.contains(&route.as_str()) {
+            MAX_UPLOAD_BYTES
+        } else {
+            MAX_FORM_BYTES
+        };
+        let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
             Err(_) => {
                 return finish(
@@ -199,9 +207,21 @@ pub async fn context(
                 );
             }
         };
-        let sent = url::form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == CSRF_FIELD)
-            .map(|(_, v)| v.into_owned());
+        let sent = if super::forms::is_multipart(&parts.headers) {
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            super::forms::multipart(ct, bytes.clone())
+                .await
+                .and_then(|p| p.into_iter().find(|p| p.name == CSRF_FIELD))
+                .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+        } else {
+            url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned())
+        };
         if !sent.is_some_and(|t| crypto::ct_eq(&t, &csrf)) {
             tracing::warn!(request_id = %request_id, route = %route, "envoi refusé : jeton CSRF absent ou faux");
             let mut res = ErrorPage::csrf().into_response();

@@ -74,3 +74,42 @@ pub struct PageQuery {
     pub q: Option<String>,
     pub role: Option<String>,
 }
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub data: axum::body::Bytes,
+}
+
+/// The parts of a buffered `multipart/form-data` body (file uploads); `None` when
+/// the content type is not multipart or the body is malformed.
+pub async fn multipart(content_type: &str, body: axum::body::Bytes) -> Option<Vec<Part>> {
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut parts = Vec::new();
+    while let Some(field) = mp.next_field().await.ok()? {
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let data = field.bytes().await.ok()?;
+        parts.push(Part {
+            name,
+            file_name,
+            data,
+        });
+        if parts.len() > 32 {
+            return None;
+        }
+    }
+    Some(parts)
+}
+
+/// Whether a request body is `multipart/form-data`.
+pub fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}

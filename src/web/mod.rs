@@ -347,6 +347,30 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .post("/oidc/token", Access::Api, post(idp::token))
     .get("/oidc/userinfo", Access::Api, get(idp::userinfo))
     .get("/oidc/session/end", Access::Public, get(idp::end_session))
+    .get("/lieux", Access::Public, get(lieux::search_page))
+    .get("/lieux/export.csv", Access::Public, get(lieux::export_csv))
+    .get(
+        "/lieux/export.json",
+        Access::Public,
+        get(lieux::export_json),
+    )
+    .get("/lieux/{lid}", Access::Public, get(lieux::place))
+    .post(
+        "/lieux/{lid}/structures",
+        Access::Admin,
+        post(lieux::link_structure),
+    )
+    .post(
+        "/lieux/{lid}/structures/{sid}/detacher",
+        Access::Admin,
+        post(lieux::unlink_structure),
+    )
+    .get("/admin/lieux", Access::Admin, get(lieux::admin))
+    .post(
+        "/admin/lieux",
+        Access::Admin,
+        post(lieux::admin_import).layer(axum::extract::DefaultBodyLimit::disable()),
+    )
     .get("/api/v1/lieux", Access::Public, get(lieux::api_search))
     .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi));
     let r = if state.config.is_production() {

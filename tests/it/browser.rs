@@ -431,3 +431,75 @@ async fn aidant_logs_into_a_service_for_a_usager_in_a_real_browser() {
         server.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn places_are_imported_searched_and_shown_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let admin = app.admin().await;
+        let file = std::env::temp_dir().join(format!(
+            "relais-lieux-{}-{}.csv",
+            std::process::id(),
+            crate::common::unique()
+        ));
+        std::fs::write(
+            &file,
+            "id,pivot,nom,commune,code_postal,adresse,latitude,longitude,telephone,horaires,date_maj,services,frais_a_charge\n\
+             l-1,21890024000015,Médiathèque d'Auxerre,Auxerre,89000,2 rue de l'Essai,47.79,3.57,+33386000000,Mo-Fr 09:00-12:00,2024-05-01,Aide aux démarches administratives,Gratuit\n\
+             l-2,21890024000015,Mairie d'Appoigny,Appoigny,89380,3 rue,47.875,3.527,,Sa 09:00-12:00,2024-05-01,Loisirs et créations numériques,Payant\n",
+        )
+        .unwrap();
+        let (_driver, c) = start_driver().await;
+        // An administrator imports the file through the upload page.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/admin/lieux")).await.unwrap();
+        axe(&c, "import des lieux").await;
+        c.find(Locator::Css("#fichier"))
+            .await
+            .unwrap()
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap();
+        fill(&c, "#source", "essai-navigateur").await;
+        click(&c, "form.form button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("2 ajouté(s)"), "{page}");
+        axe(&c, "rapport d'import").await;
+        // Anyone searches, with a filter, and opens a place.
+        c.goto(&format!("{base}/lieux")).await.unwrap();
+        axe(&c, "recherche de lieux").await;
+        fill(&c, "#q", "Auxerre").await;
+        click(&c, "form[role=search] button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("2 lieu(x) trouvé(s)"), "{page}");
+        axe(&c, "résultats").await;
+        c.find(Locator::Css("details:nth-of-type(5) summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("input[value=Gratuit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "form[role=search] button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("1 lieu(x) trouvé(s)"), "{page}");
+        click(&c, "ol.results a").await;
+        assert!(path(&c).await.starts_with("/lieux/"));
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Horaires de cette semaine"), "{page}");
+        axe(&c, "page d'un lieu").await;
+        c.close().await.unwrap();
+        server.abort();
+        let _ = std::fs::remove_file(&file);
+    }
+}

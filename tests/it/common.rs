@@ -476,6 +476,53 @@ impl Client {
     }
 
     /// A POST exactly as given (no CSRF token added).
+    /// A `multipart/form-data` form (file upload); `_csrf` is sent when `csrf`.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+        csrf: bool,
+    ) -> Resp {
+        let boundary = "----relais-essai-7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        let token = if csrf { Some(self.csrf().await) } else { None };
+        let mut text_part = |name: &str, value: &str| {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        };
+        if let Some(t) = &token {
+            text_part("_csrf", t);
+        }
+        for (k, v) in fields {
+            text_part(k, v);
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                file.0, file.1
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.2);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("x-forwarded-for", self.ip.clone());
+        if let Some(o) = &self.origin {
+            req = req.header(header::ORIGIN, o.clone());
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)

@@ -232,6 +232,17 @@ crate::both_backends!(real_open_data_files_import, |app: TestApp| async move {
         "Conseillers numériques"
     );
     assert_eq!(cnfs[col("frais_a_charge")], "Gratuit");
+    // Likely duplicates between the two national sources.
+    let dups = lieux::duplicates(app.db(), &[]).await.unwrap();
+    assert_eq!(dups.len(), 47, "{dups:#?}");
+    assert!(dups.iter().all(|d| d.a.source != d.b.source));
+    // The public result page stays light with 20 results (issue target: < 30 KB).
+    let mut c = app.client();
+    let r = c.get("/lieux?lat=48.8566&lon=2.3522&rayon=50").await;
+    assert_eq!(r.status, axum::http::StatusCode::OK);
+    assert_eq!(r.body.matches("<li class=\"card\">").count(), 20);
+    assert!(r.body.len() < 30 * 1024, "{} octets", r.body.len());
+    assert!(r.body.contains("Page suivante"));
 });
 
 crate::both_backends!(
@@ -287,5 +298,258 @@ crate::both_backends!(
             assert_eq!(r.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
             assert!(json(&r)["erreur"].as_str().is_some(), "{bad}");
         }
+    }
+);
+
+const FULL_HEADER: &str = "id,pivot,nom,commune,code_postal,code_insee,adresse,latitude,longitude,telephone,courriels,site_web,horaires,date_maj,services,frais_a_charge,fiche_acces_libre,source";
+
+fn full_csv(rows: &[&str]) -> Vec<u8> {
+    let mut s = String::from(FULL_HEADER);
+    for r in rows {
+        s.push('\n');
+        s.push_str(r);
+    }
+    s.push('\n');
+    s.into_bytes()
+}
+
+const AUXERRE: &str = "lieu-1,21890024000015,Médiathèque d'Auxerre,Auxerre,89000,89024,2 rue de l'Essai,47.79,3.57,+33386000000,accueil@mediatheque.example.fr,https://mediatheque.example.fr,Mo-Fr 09:00-12:00; Sa 14:00-18:00,2024-05-01,Aide aux démarches administratives|Loisirs et créations numériques,Gratuit,https://acceslibre.beta.gouv.fr/app/89-auxerre/a/bibliotheque/erp/mediatheque/,Essai";
+const APPOIGNY: &str = "lieu-3,21890024000015,Mairie d'Appoigny,Appoigny,89380,89013,3 rue,47.875,3.527,,,,Mo-Fr 14:00-17:00,2024-05-01,Loisirs et créations numériques,Payant,,Essai";
+
+async fn place_id(app: &TestApp, source: &str, lieu_id: &str) -> i64 {
+    use relais::db::exec::Exec;
+    app.db()
+        .conn()
+        .await
+        .unwrap()
+        .fetch_optional(
+            "SELECT id FROM lieux WHERE source = $1 AND lieu_id = $2",
+            relais::args![source, lieu_id],
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .int("id")
+        .unwrap()
+}
+
+crate::both_backends!(
+    upload_pages_links_and_duplicates,
+    |app: TestApp| async move {
+        use axum::http::StatusCode;
+        let admin = app.admin().await;
+        let mut a = app.login(&admin).await;
+        // The upload needs the CSRF token inside the multipart body.
+        let file = full_csv(&[AUXERRE, APPOIGNY]);
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "essai"), ("mode", "strict")],
+                ("fichier", "lieux.csv", &file),
+                false,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(lieux::count(app.db()).await.unwrap(), 0);
+        // A bad file: every error by line and field, nothing imported.
+        let bad = full_csv(&[AUXERRE, &APPOIGNY.replace(",89380,", ",8938,")]);
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "essai"), ("mode", "strict")],
+                ("fichier", "lieux.csv", &bad),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(
+            r.body.contains("<td>3</td><td>code_postal</td>"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body.contains("rien n&#39;a été enregistré")
+                || r.body.contains("rien n'a été enregistré")
+        );
+        assert_eq!(lieux::count(app.db()).await.unwrap(), 0);
+        // No file: a clear message.
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "essai")],
+                ("fichier", "vide.csv", b""),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("Choisissez un fichier"));
+        // The good file.
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "essai"), ("mode", "strict")],
+                ("fichier", "lieux.csv", &file),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("2 ajouté(s)"), "{}", r.body);
+        assert_eq!(lieux::count(app.db()).await.unwrap(), 2);
+        // Another source lists the same médiathèque 11 m away: a likely duplicate.
+        let hub = full_csv(&[&AUXERRE
+            .replace("lieu-1,", "hub-9,")
+            .replace("21890024000015", "13002526500013")
+            .replace("2 rue de l'Essai", "Place du Marché")
+            .replace("Médiathèque d'Auxerre", "MEDIATHEQUE D'AUXERRE")
+            .replace("47.79,", "47.7901,")
+            .replace(",Essai", ",hub-bourgogne")]);
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "hub-bourgogne"), ("mode", "strict")],
+                ("fichier", "hub.csv", &hub),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let dups = lieux::duplicates(app.db(), &["hub-bourgogne"])
+            .await
+            .unwrap();
+        assert_eq!(dups.len(), 1, "{dups:?}");
+        assert_eq!(dups[0].reason, lieux::DuplicateReason::SameNameNearby(11));
+        assert!(r.body.contains("même nom, à 11 m"), "{}", r.body);
+        // Same SIRET and address from a third source: reported for that reason.
+        let third = full_csv(&[&APPOIGNY
+            .replace("lieu-3,", "x-3,")
+            .replace("Mairie d'Appoigny", "Point numérique")
+            .replace(",Essai", ",tiers")]);
+        let report = lieux::import(
+            app.db(),
+            lieux::read_csv(&third, Encoding::Utf8).unwrap(),
+            "tiers",
+            false,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.duplicates.len(), 1, "{:?}", report.duplicates);
+        assert_eq!(
+            report.duplicates[0].reason,
+            lieux::DuplicateReason::SameSiretAndAddress
+        );
+
+        // The public search page, without an account.
+        let mut c = app.client();
+        let r = c.get("/lieux").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("Commune ou code postal"));
+        assert!(!r.body.contains("<script"), "no JavaScript");
+        let r = c.get("/lieux?q=auxerre&frais_a_charge=Gratuit").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = crate::common::unescape(&r.body);
+        assert!(body.contains("2 lieu(x) trouvé(s)"), "{body}");
+        assert!(body.contains("Médiathèque d'Auxerre"));
+        assert!(!body.contains("Mairie d'Appoigny"), "Payant: filtered out");
+        assert!(
+            body.contains(r#"value="Gratuit" checked"#),
+            "the filter stays checked"
+        );
+        // The test clock is a Friday at 9 h in Paris.
+        assert!(body.contains("Ouvert jusqu'à 12 h 00"), "{body}");
+        let r = c.get("/lieux?lat=47.79&lon=abc").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(
+            crate::common::unescape(&r.body).contains("La latitude et la longitude vont ensemble")
+        );
+
+        // A place's page: hours of the week, contacts, accessibility.
+        let id = place_id(&app, "Essai", "lieu-1").await;
+        let r = c.get(&format!("/lieux/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = crate::common::unescape(&r.body);
+        for expected in [
+            "Ouvert jusqu'à 12 h 00",
+            "vendredi",
+            "(aujourd'hui)",
+            "9 h 00 – 12 h 00",
+            "14 h 00 – 18 h 00",
+            "<td>Fermé</td>",
+            "tel:+33386000000",
+            "03 86 00 00 00",
+            "mailto:accueil@mediatheque.example.fr",
+            "https://acceslibre.beta.gouv.fr/app/89-auxerre/",
+            "Aide aux démarches administratives",
+            "1er mai 2024",
+        ] {
+            assert!(body.contains(expected), "{expected} absent : {body}");
+        }
+        assert!(
+            !body.contains("Rattacher"),
+            "only administrators link structures"
+        );
+        assert!(!body.contains("Aidants Connect"));
+        assert_eq!(c.get("/lieux/999999").await.status, StatusCode::NOT_FOUND);
+
+        // An administrator links a Relais structure with aidants: the place shows it.
+        let sid = app.structure("France Services d'Auxerre").await;
+        app.member(sid, relais::domain::Role::Aidant, "aidant-lieu")
+            .await;
+        let siret: String = {
+            use relais::db::exec::Exec;
+            app.db()
+                .conn()
+                .await
+                .unwrap()
+                .fetch_optional(
+                    "SELECT siret FROM structures WHERE id = $1",
+                    relais::args![sid],
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .text("siret")
+                .unwrap()
+        };
+        let r = a
+            .post(
+                &format!("/lieux/{id}/structures"),
+                &[("siret", "12345678901234")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("Aucune structure Relais n"));
+        let r = a
+            .post(&format!("/lieux/{id}/structures"), &[("siret", &siret)])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let body = crate::common::unescape(&c.get(&format!("/lieux/{id}")).await.body);
+        assert!(body.contains("Structures Relais dans ce lieu"), "{body}");
+        assert!(
+            body.contains("France Services d'Auxerre : 1 aidant(s)"),
+            "{body}"
+        );
+        assert!(body.contains("Aidants Connect"));
+        let body = crate::common::unescape(&c.get("/lieux?q=89000").await.body);
+        assert!(body.contains(r#"<span class="tag">Aidants Connect</span>"#));
+        let r = a
+            .post(&format!("/lieux/{id}/structures/{sid}/detacher"), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let body = crate::common::unescape(&c.get(&format!("/lieux/{id}")).await.body);
+        assert!(!body.contains("Structures Relais dans ce lieu"));
+
+        // Open-data exports.
+        let r = c.get("/lieux/export.csv").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.starts_with("id,pivot,nom,"));
+        let r = c.get("/lieux/export.json").await;
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&r.body)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
     }
 );

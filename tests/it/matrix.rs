@@ -55,6 +55,18 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/admin/structures/nouvelle", Access::Admin),
     ("POST", "/admin/structures/nouvelle", Access::Admin),
     ("GET", "/admin/comptes", Access::Admin),
+    ("GET", "/admin/lieux", Access::Admin),
+    ("POST", "/admin/lieux", Access::Admin),
+    ("GET", "/lieux", Access::Public),
+    ("GET", "/lieux/export.csv", Access::Public),
+    ("GET", "/lieux/export.json", Access::Public),
+    ("GET", "/lieux/{lid}", Access::Public),
+    ("POST", "/lieux/{lid}/structures", Access::Admin),
+    (
+        "POST",
+        "/lieux/{lid}/structures/{sid}/detacher",
+        Access::Admin,
+    ),
     ("GET", "/mandats/nouveau", Access::Member),
     ("POST", "/mandats/nouveau", Access::Member),
     ("GET", "/mandats/franceconnect/retour", Access::Member),
@@ -231,6 +243,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{rid}", &"ef".repeat(32))
             .replace("{mid}", "1")
             .replace("{uid}", "1")
+            .replace("{lid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -1,40 +1,61 @@
-//! The places directory over HTTP: the public JSON API (`/api/v1/lieux`).
+//! The places directory over HTTP: the public search and place pages, the open-data
+//! exports, the JSON API (`/api/v1/lieux`), links to Relais structures and the
+//! administrators' import page.
 
+use askama::Template;
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
 use crate::lieux::search::{self, Query};
 use crate::web::AppState;
-use crate::web::error::AppResult;
+use crate::web::access::Admin;
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::forms::AppForm;
+use crate::web::views::{Shell, render, render_status};
 
 /// Filters the API accepts, each a field of the standard (repeatable).
-const FILTERS: [&str; 6] = [
-    "services",
-    "publics_specifiquement_adresses",
-    "prise_en_charge_specifique",
-    "frais_a_charge",
-    "dispositif_programmes_nationaux",
-    "modalites_accompagnement",
-];
+const FILTERS: [&str; 7] = crate::lieux::index::FACET_FIELDS;
 
 fn bad(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "erreur": message }))).into_response()
 }
 
-/// `GET /api/v1/lieux?q=&lat=&lon=&rayon=&services=…&ouvert=1&page=&par_page=`
-pub async fn api_search(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> AppResult<Response> {
+/// A search as asked in a query string (the page's form and the API share it).
+struct Asked {
+    pairs: Vec<(String, String)>,
+    query: Query,
+    page: usize,
+}
+
+impl Asked {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Where to search was given (a commune, a postcode or coordinates).
+    fn has_place(&self) -> bool {
+        !self.query.text.is_empty() || self.query.near.is_some()
+    }
+}
+
+/// Reads `q`, `lat`, `lon`, `rayon`, the vocabulary filters, `ouvert` and `page`;
+/// the error says in French what to correct.
+fn asked(raw: Option<String>) -> Result<Asked, String> {
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .map(|(k, v)| (k.into_owned(), v.trim().to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .take(200)
             .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let number = |k: &str| get(k).filter(|v| !v.is_empty()).map(str::parse::<f64>);
+    let number = |k: &str| get(k).map(|v| v.replace(',', ".").parse::<f64>());
     let mut q = Query {
         text: get("q").unwrap_or("").chars().take(100).collect(),
         radius_km: 10.0,
@@ -49,18 +70,15 @@ pub async fn api_search(
         }
         (None, None) => {}
         _ => {
-            return Ok(bad(
-                "lat et lon vont ensemble : des nombres en degrés décimaux",
-            ));
+            return Err(
+                "La latitude et la longitude vont ensemble : deux nombres en degrés décimaux, par exemple 47.798 et 3.567.".into(),
+            );
         }
     }
     match number("rayon") {
         Some(Ok(r)) if r > 0.0 && r <= 200.0 => q.radius_km = r,
         None => {}
-        _ => return Ok(bad("rayon : un nombre de kilomètres entre 0 et 200")),
-    }
-    if q.text.is_empty() && q.near.is_none() {
-        return Ok(bad("indiquez q (commune ou code postal) ou lat et lon"));
+        _ => return Err("Le rayon est un nombre de kilomètres entre 1 et 200.".into()),
     }
     let schema = crate::lieux::schema::Schema::standard();
     for (k, v) in &pairs {
@@ -69,9 +87,9 @@ pub async fn api_search(
                 .field(k)
                 .is_some_and(|f| f.vocabulary.iter().any(|x| x == v));
             if !known {
-                return Ok(bad(&format!(
-                    "{k} : valeur « {v} » hors du vocabulaire du standard"
-                )));
+                return Err(format!(
+                    "{k} : la valeur « {v} » n'est pas dans le vocabulaire du standard."
+                ));
             }
             q.filters.push((k.clone(), v.clone()));
         }
@@ -79,21 +97,48 @@ pub async fn api_search(
     let page = get("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
-        .max(1);
-    let per_page = get("par_page")
+        .clamp(1, 10_000);
+    Ok(Asked {
+        pairs,
+        query: q,
+        page,
+    })
+}
+
+/// `GET /api/v1/lieux?q=&lat=&lon=&rayon=&services=…&ouvert=1&page=&par_page=`
+pub async fn api_search(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let a = match asked(raw) {
+        Ok(a) => a,
+        Err(e) => return Ok(bad(&e)),
+    };
+    if !a.has_place() {
+        return Ok(bad("Indiquez q (commune ou code postal) ou lat et lon."));
+    }
+    let q = &a.query;
+    let page = a.page;
+    let per_page = a
+        .get("par_page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(20)
         .clamp(1, 100);
     let now = state.now();
-    let hits = search::search(&state.db, &q, now).await?;
+    let hits = search::search(&state.db, q, now).await?;
     let total = hits.len();
     let slice: Vec<&search::Hit> = hits
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    let objects =
-        crate::lieux::to_json(&slice.iter().map(|h| h.values.clone()).collect::<Vec<_>>());
+    let ids: Vec<i64> = slice.iter().map(|h| h.row_id).collect();
+    let mut records = search::records(&state.db, &ids).await?;
+    let objects = crate::lieux::to_json(
+        &ids.iter()
+            .map(|id| records.remove(id).unwrap_or_default())
+            .collect::<Vec<_>>(),
+    );
     let lieux: Vec<Value> = match objects {
         Value::Array(list) => list
             .into_iter()
@@ -104,7 +149,7 @@ pub async fn api_search(
                         "distance_km".into(),
                         json!(h.distance_km.map(|d| (d * 10.0).round() / 10.0)),
                     );
-                    m.insert("ouvert".into(), json!(h.open));
+                    m.insert("ouvert".into(), json!(h.open_at(now)));
                 }
                 o
             })
@@ -178,6 +223,7 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
                         filter("prise_en_charge_specifique", "Accompagnements spécifiques"),
                         filter("frais_a_charge", "Frais"),
                         filter("dispositif_programmes_nationaux", "Dispositifs nationaux"),
+                        filter("modalites_acces", "Modalités d'accès"),
                         filter("modalites_accompagnement", "Modalités d'accompagnement"),
                         { "name": "ouvert", "in": "query", "required": false, "description": "1 : seulement les lieux ouverts maintenant", "schema": { "type": "string", "enum": ["1"] } },
                         { "name": "page", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "default": 1 } },
@@ -200,4 +246,563 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
         }
     }))
     .into_response()
+}
+
+// ---------------------------------------------------------------------------
+// Public pages: search and a place's page.
+
+/// The filter groups of the search form, in French.
+const GROUPS: [(&str, &str); 7] = [
+    ("services", "Ce que l'on peut y faire"),
+    (
+        "publics_specifiquement_adresses",
+        "Publics accueillis en particulier",
+    ),
+    ("prise_en_charge_specifique", "Accompagnement adapté"),
+    ("frais_a_charge", "Prix"),
+    ("modalites_acces", "Comment y aller"),
+    ("modalites_accompagnement", "Façon d'être accompagné"),
+    ("dispositif_programmes_nationaux", "Dispositifs nationaux"),
+];
+
+pub struct FacetOption {
+    pub id: String,
+    pub value: String,
+    pub checked: bool,
+}
+
+pub struct FacetGroup {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub options: Vec<FacetOption>,
+    pub open: bool,
+}
+
+pub struct ResultRow {
+    pub id: i64,
+    pub nom: String,
+    pub distance: String,
+    pub adresse: String,
+    pub status: String,
+    pub services: String,
+    pub aidants_connect: bool,
+}
+
+#[derive(Template)]
+#[template(path = "lieux_search.html")]
+pub struct SearchView {
+    pub shell: Shell,
+    pub q: String,
+    pub lat: String,
+    pub lon: String,
+    pub radii: Vec<(u32, bool)>,
+    pub groups: Vec<FacetGroup>,
+    pub ouvert: bool,
+    pub error: Option<String>,
+    pub searched: bool,
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub results: Vec<ResultRow>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+const PAGE_SIZE: usize = 20;
+
+/// « à 2,4 km », « à 350 m ».
+fn distance_fr(d: Option<f64>) -> String {
+    match d {
+        Some(km) if km < 1.0 => format!("à {} m", ((km * 1000.0) / 10.0).round() * 10.0),
+        Some(km) => format!("à {} km", format!("{:.1}", km).replace('.', ",")),
+        None => String::new(),
+    }
+}
+
+/// The search URL with the same criteria and another page.
+fn page_href(a: &Asked, page: usize) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in a.pairs.iter().filter(|(k, _)| k != "page") {
+        s.append_pair(k, v);
+    }
+    s.append_pair("page", &page.to_string());
+    format!("/lieux?{}", s.finish())
+}
+
+fn value_of<'a>(values: &'a [String], field: &str) -> &'a str {
+    crate::lieux::schema::Schema::standard()
+        .fields
+        .iter()
+        .position(|f| f.name == field)
+        .and_then(|i| values.get(i))
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// `GET /lieux`: the public search page (no account, no JavaScript).
+pub async fn search_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let parsed = asked(raw);
+    let (a, error) = match parsed {
+        Ok(a) => (Some(a), None),
+        Err(e) => (None, Some(e)),
+    };
+    let chosen = |field: &str, value: &str| {
+        a.as_ref()
+            .is_some_and(|a| a.pairs.iter().any(|(k, v)| k == field && v == value))
+    };
+    let schema = crate::lieux::schema::Schema::standard();
+    let groups: Vec<FacetGroup> = GROUPS
+        .iter()
+        .map(|(field, label)| {
+            let options: Vec<FacetOption> = schema
+                .field(field)
+                .map(|f| f.vocabulary.as_slice())
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+                .map(|(i, v)| FacetOption {
+                    id: format!("{field}-{i}"),
+                    value: v.clone(),
+                    checked: chosen(field, v),
+                })
+                .collect();
+            FacetGroup {
+                field,
+                label,
+                open: options.iter().any(|o| o.checked),
+                options,
+            }
+        })
+        .collect();
+    let get = |k: &str| a.as_ref().and_then(|a| a.get(k)).unwrap_or("").to_owned();
+    let radius = a.as_ref().map_or(10.0, |a| a.query.radius_km);
+    let mut view = SearchView {
+        shell: Shell::new(&ctx, "Trouver un lieu pour apprendre le numérique"),
+        q: get("q"),
+        lat: get("lat"),
+        lon: get("lon"),
+        radii: [2, 5, 10, 20, 50]
+            .into_iter()
+            .map(|r| (r, (f64::from(r) - radius).abs() < 0.01))
+            .collect(),
+        groups,
+        ouvert: get("ouvert") == "1",
+        error,
+        searched: false,
+        total: 0,
+        page: 1,
+        pages: 1,
+        results: Vec::new(),
+        prev_href: None,
+        next_href: None,
+    };
+    let Some(a) = a.filter(|a| a.has_place()) else {
+        let status = if view.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        return render_status(status, &view);
+    };
+    let now = state.now();
+    let hits = search::search(&state.db, &a.query, now).await?;
+    let pages = hits.len().div_ceil(PAGE_SIZE).max(1);
+    let page = a.page.min(pages);
+    let shown: Vec<&search::Hit> = hits
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let ids: Vec<i64> = shown.iter().map(|h| h.row_id).collect();
+    let records = search::records(&state.db, &ids).await?;
+    let aidants = crate::lieux::accueil::aidants_by_place(&state.db, &ids).await?;
+    view.results = shown
+        .iter()
+        .map(|h| {
+            let values = records.get(&h.row_id).map(Vec::as_slice).unwrap_or(&[]);
+            let v = |f: &str| value_of(values, f);
+            ResultRow {
+                id: h.row_id,
+                nom: h.nom.clone(),
+                distance: distance_fr(h.distance_km),
+                adresse: format!("{}, {} {}", v("adresse"), v("code_postal"), v("commune")),
+                status: crate::lieux::hours::status(&h.horaires, now)
+                    .unwrap_or_else(|| "Horaires non renseignés".to_owned()),
+                services: v("services").replace('|', ", "),
+                aidants_connect: aidants.contains_key(&h.row_id)
+                    || v("dispositif_programmes_nationaux")
+                        .split('|')
+                        .any(|d| d == "Aidants Connect"),
+            }
+        })
+        .collect();
+    view.searched = true;
+    view.total = hits.len();
+    view.page = page;
+    view.pages = pages;
+    view.prev_href = (page > 1).then(|| page_href(&a, page - 1));
+    view.next_href = (page < pages).then(|| page_href(&a, page + 1));
+    render(&view)
+}
+
+pub struct Contact {
+    pub label: &'static str,
+    pub text: String,
+    pub href: String,
+}
+
+pub struct Section {
+    pub label: &'static str,
+    pub values: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "lieu.html")]
+pub struct PlaceView {
+    pub shell: Shell,
+    pub id: i64,
+    pub nom: String,
+    pub typologie: String,
+    pub adresse: String,
+    pub complement: String,
+    pub status: Option<String>,
+    pub week: Option<Vec<crate::lieux::hours::Day>>,
+    pub horaires_brut: String,
+    pub contacts: Vec<Contact>,
+    pub acces_libre: String,
+    pub prise_rdv: String,
+    pub presentation: String,
+    pub sections: Vec<Section>,
+    pub itinerant: bool,
+    pub hosted: Vec<crate::lieux::accueil::Hosted>,
+    pub aidants_connect: bool,
+    pub date_maj: String,
+    pub source: String,
+    pub is_admin: bool,
+    pub error: Option<String>,
+    pub siret: String,
+}
+
+/// « +33380000000 » → « 03 80 00 00 00 » (France), other numbers as written.
+fn phone_fr(raw: &str) -> String {
+    match raw.strip_prefix("+33") {
+        Some(rest) if rest.len() == 9 => {
+            let digits = format!("0{rest}");
+            digits
+                .as_bytes()
+                .chunks(2)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// A web address safe to link to (http or https only).
+fn web_link(raw: &str) -> Option<String> {
+    let u = url::Url::parse(raw.trim()).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.to_string())
+}
+
+async fn place_view(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    error: Option<String>,
+    siret: String,
+) -> AppResult<Option<PlaceView>> {
+    let Some(values) = search::find(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let v = |f: &str| value_of(&values, f).to_owned();
+    let mut contacts = Vec::new();
+    for tel in v("telephone").split('|').filter(|t| !t.is_empty()) {
+        contacts.push(Contact {
+            label: "Téléphone",
+            text: phone_fr(tel),
+            href: format!("tel:{tel}"),
+        });
+    }
+    for mail in v("courriels").split('|').filter(|t| !t.is_empty()) {
+        if crate::domain::Email::parse(mail).is_ok() {
+            contacts.push(Contact {
+                label: "Courriel",
+                text: mail.to_owned(),
+                href: format!("mailto:{mail}"),
+            });
+        }
+    }
+    for site in v("site_web").split('|').filter_map(web_link) {
+        contacts.push(Contact {
+            label: "Site internet",
+            text: site.clone(),
+            href: site,
+        });
+    }
+    let sections = GROUPS
+        .iter()
+        .chain(&[("formations_labels", "Formations et labels")])
+        .map(|(field, label)| Section {
+            label,
+            values: v(field)
+                .split('|')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+        .filter(|s| !s.values.is_empty())
+        .collect();
+    let hosted = crate::lieux::accueil::hosted(&state.db, id).await?;
+    let horaires = v("horaires");
+    let date_maj = v("date_maj");
+    Ok(Some(PlaceView {
+        shell: Shell::new(ctx, v("nom")),
+        id,
+        typologie: v("typologie").replace('|', ", "),
+        adresse: format!("{}, {} {}", v("adresse"), v("code_postal"), v("commune")),
+        complement: v("complement_adresse"),
+        status: crate::lieux::hours::status(&horaires, now),
+        week: crate::lieux::hours::week(&horaires, now),
+        horaires_brut: horaires,
+        contacts,
+        acces_libre: web_link(&v("fiche_acces_libre")).unwrap_or_default(),
+        prise_rdv: web_link(&v("prise_rdv")).unwrap_or_default(),
+        presentation: match v("presentation_detail") {
+            d if d.is_empty() => v("presentation_resume"),
+            d => d,
+        },
+        sections,
+        itinerant: v("itinerance").split('|').any(|x| x == "Itinérant"),
+        aidants_connect: hosted.iter().any(|h| h.aidants > 0)
+            || v("dispositif_programmes_nationaux")
+                .split('|')
+                .any(|d| d == "Aidants Connect"),
+        hosted,
+        date_maj: crate::time_fr::parse_date(&date_maj)
+            .map(crate::time_fr::date_long)
+            .unwrap_or(date_maj),
+        source: v("source"),
+        nom: v("nom"),
+        is_admin: ctx.session.as_ref().is_some_and(|s| s.is_admin),
+        error,
+        siret,
+    }))
+}
+
+/// `GET /lieux/{lid}`: a place's page.
+pub async fn place(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match place_view(&state, &ctx, id, None, String::new()).await? {
+        Some(v) => render(&v),
+        None => Err(AppError::NotFound),
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LinkForm {
+    siret: String,
+}
+
+/// `POST /lieux/{lid}/structures`: an administrator links a Relais structure (by
+/// SIRET) to the place.
+pub async fn link_structure(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    admin: Admin,
+    Path(id): Path<i64>,
+    AppForm(f): AppForm<LinkForm>,
+) -> AppResult<Response> {
+    match crate::lieux::accueil::link(&state.db, id, &f.siret).await {
+        Ok(sid) => {
+            tracing::info!(
+                by = admin.0.account_id,
+                lieu = id,
+                structure_id = sid,
+                "structure rattachée à un lieu"
+            );
+            Ok(Redirect::to(&format!("/lieux/{id}")).into_response())
+        }
+        Err(crate::lieux::accueil::LinkError::Db(e)) => Err(e.into()),
+        Err(crate::lieux::accueil::LinkError::UnknownPlace) => Err(AppError::NotFound),
+        Err(e) => match place_view(&state, &ctx, id, Some(e.to_string()), f.siret).await? {
+            Some(v) => render_status(StatusCode::UNPROCESSABLE_ENTITY, &v),
+            None => Err(AppError::NotFound),
+        },
+    }
+}
+
+/// `POST /lieux/{lid}/structures/{sid}/detacher`.
+pub async fn unlink_structure(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, sid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    if !crate::lieux::accueil::unlink(&state.db, id, sid).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(
+        by = admin.0.account_id,
+        lieu = id,
+        structure_id = sid,
+        "structure détachée d'un lieu"
+    );
+    Ok(Redirect::to(&format!("/lieux/{id}")).into_response())
+}
+
+/// `GET /lieux/export.csv` and `/lieux/export.json`: the whole directory as open
+/// data, in the standard.
+pub async fn export_csv(State(state): State<AppState>) -> AppResult<Response> {
+    let body = crate::lieux::export_csv(&state.db).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lieux-mediation-numerique.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub async fn export_json(State(state): State<AppState>) -> AppResult<Response> {
+    let body = crate::lieux::export_json(&state.db).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lieux-mediation-numerique.json\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------------------
+// Administration: import of files.
+
+#[derive(Template)]
+#[template(path = "admin_lieux.html")]
+pub struct AdminView {
+    pub shell: Shell,
+    pub count: i64,
+    pub source: String,
+    pub partiel: bool,
+    pub windows: bool,
+    pub error: Option<String>,
+    pub file_name: String,
+    pub report: Option<crate::lieux::Report>,
+    pub summary: String,
+    pub duplicates: Vec<crate::lieux::Duplicate>,
+}
+
+async fn admin_view(state: &AppState, ctx: &Ctx) -> AppResult<AdminView> {
+    Ok(AdminView {
+        shell: Shell::new(ctx, "Lieux de médiation numérique"),
+        count: crate::lieux::count(&state.db).await?,
+        source: String::new(),
+        partiel: false,
+        windows: false,
+        error: None,
+        file_name: String::new(),
+        report: None,
+        summary: String::new(),
+        duplicates: crate::lieux::duplicates(&state.db, &[]).await?,
+    })
+}
+
+/// `GET /admin/lieux`.
+pub async fn admin(State(state): State<AppState>, ctx: Ctx, _a: Admin) -> AppResult<Response> {
+    render(&admin_view(&state, &ctx).await?)
+}
+
+/// `POST /admin/lieux` (multipart): imports one file; the report lists every
+/// refused row and the likely duplicates.
+pub async fn admin_import(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    admin: Admin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parts = crate::web::forms::multipart(ct, body)
+        .await
+        .unwrap_or_default();
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| String::from_utf8_lossy(&p.data).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut view = admin_view(&state, &ctx).await?;
+    view.source = text("source").chars().take(100).collect();
+    view.partiel = text("mode") == "partiel";
+    view.windows = text("encodage") == "windows-1252";
+    let file = parts
+        .iter()
+        .find(|p| p.name == "fichier" && !p.data.is_empty());
+    let Some(file) = file else {
+        view.error = Some("Choisissez un fichier à importer (CSV ou JSON du standard, JSON v0.1, ou GeoJSON France Services).".into());
+        return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
+    };
+    if view.source.is_empty() {
+        view.error = Some("Indiquez la source : le nom court de l'organisme qui produit ce fichier (par exemple « hub-bourgogne »). Elle identifie ses lieux lors des imports suivants.".into());
+        return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
+    }
+    view.file_name = file
+        .file_name
+        .clone()
+        .unwrap_or_else(|| "fichier".to_owned());
+    let encoding = if view.windows {
+        crate::lieux::Encoding::Windows1252
+    } else {
+        crate::lieux::Encoding::Utf8
+    };
+    let read = match crate::lieux::read_any(&view.file_name, &file.data, encoding) {
+        Ok(r) => r,
+        Err(e) => {
+            view.error = Some(format!(
+                "Ce fichier ne peut pas être lu : {e}. Rien n'a été importé."
+            ));
+            return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
+        }
+    };
+    let report =
+        crate::lieux::import(&state.db, read, &view.source, view.partiel, state.now()).await?;
+    tracing::info!(
+        by = admin.0.account_id,
+        source = %view.source,
+        inserted = report.inserted,
+        updated = report.updated,
+        rejected = report.rejected.len(),
+        "import de lieux"
+    );
+    let status = if report.written {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    view.summary = report.summary();
+    view.count = crate::lieux::count(&state.db).await?;
+    view.duplicates = report.duplicates.clone();
+    view.report = Some(report);
+    render_status(status, &view)
 }
