@@ -37,6 +37,9 @@ pub enum BenchWhat {
     /// Le fournisseur d'identité : découverte, JWKS, flux complet authorize → token →
     /// userinfo avec une session ouverte.
     Idp(crate::bench_idp::IdpBenchArgs),
+    /// L'annuaire des lieux : import, recherche à 10 km avec deux filtres sur 50 000
+    /// lieux, page de résultats et son poids, page d'un lieu.
+    Lieux(crate::bench_lieux::LieuxBenchArgs),
 }
 
 struct Http {
@@ -134,7 +137,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0–1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -152,6 +156,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Idp(i)) => {
             return crate::bench_idp::run(i, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Lieux(l)) => {
+            return crate::bench_lieux::run(l, args.database_url.clone()).await;
         }
         None => {}
     }

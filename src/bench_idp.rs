@@ -174,17 +174,6 @@ async fn flow_steps(c: &Ctx, pages: bool, n: usize) -> anyhow::Result<Steps> {
     Ok(steps)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted
-        .get(idx.min(sorted.len() - 1))
-        .copied()
-        .unwrap_or_default()
-}
-
 /// Runs `total` operations over `concurrency` tasks; returns (per second, p50, p99).
 async fn load<F, Fut>(
     total: usize,
@@ -224,8 +213,8 @@ where
     all.sort();
     Ok((
         all.len() as f64 / secs.max(1e-9),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
+        crate::bench::percentile(&all, 0.5),
+        crate::bench::percentile(&all, 0.99),
     ))
 }
 
@@ -403,7 +392,7 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         d.sort();
         println!(
             "    étape {name:<30} p50 {:.3} ms",
-            percentile(&d, 0.5).as_secs_f64() * 1e3
+            crate::bench::percentile(&d, 0.5).as_secs_f64() * 1e3
         );
     }
     if let Ok(mut s) = slot.lock() {

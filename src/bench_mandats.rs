@@ -73,24 +73,13 @@ fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
     list.get(i % list.len()).copied().unwrap_or("X")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted
-        .get(idx.min(sorted.len() - 1))
-        .copied()
-        .unwrap_or_default()
-}
-
 fn line(name: &str, mut d: Vec<Duration>) -> String {
     d.sort();
     format!(
         "{name:<44} n={:>5}  p50 {:>8.3} ms  p99 {:>8.3} ms",
         d.len(),
-        percentile(&d, 0.5).as_secs_f64() * 1e3,
-        percentile(&d, 0.99).as_secs_f64() * 1e3
+        crate::bench::percentile(&d, 0.5).as_secs_f64() * 1e3,
+        crate::bench::percentile(&d, 0.99).as_secs_f64() * 1e3
     )
 }
 

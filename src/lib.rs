@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod bench;
 pub mod bench_idp;
+pub mod bench_lieux;
 pub mod bench_mandats;
 pub mod clock;
 pub mod config;
