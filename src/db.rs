@@ -159,6 +159,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_lieux_recherche.sql"),
         postgres: include_str!("../migrations/postgres/0005_lieux_recherche.sql"),
     },
+    Migration {
+        version: 6,
+        name: "habilitation",
+        sqlite: include_str!("../migrations/sqlite/0006_habilitation.sql"),
+        postgres: include_str!("../migrations/postgres/0006_habilitation.sql"),
+    },
 ];
 
 impl Db {

@@ -34,10 +34,21 @@ pub enum Action {
     RevocationMandat,
     UtilisationAutorisation,
     SuppressionUsager,
+    HabilitationSoumise,
+    HabilitationModifications,
+    HabilitationAcceptee,
+    HabilitationRefusee,
+    HabilitationCloturee,
+    FormationEnregistree,
 }
 
+/// The chain of the national administration (habilitation decisions, training
+/// results): structures' chains are numbered by their id, from 1.
+pub const ADMIN_CHAIN: i64 = 0;
+
 impl Action {
-    pub const ALL: [Action; 10] = [
+    /// The actions of a structure's chain (what a référent filters on).
+    pub const STRUCTURE: [Action; 10] = [
         Action::ConnexionAidant,
         Action::ConnexionUsagerFranceConnect,
         Action::CreationMandat,
@@ -48,6 +59,24 @@ impl Action {
         Action::RevocationMandat,
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
+    ];
+    pub const ALL: [Action; 16] = [
+        Action::ConnexionAidant,
+        Action::ConnexionUsagerFranceConnect,
+        Action::CreationMandat,
+        Action::CreationAutorisation,
+        Action::CreationAttestation,
+        Action::RenouvellementMandat,
+        Action::RevocationAutorisation,
+        Action::RevocationMandat,
+        Action::UtilisationAutorisation,
+        Action::SuppressionUsager,
+        Action::HabilitationSoumise,
+        Action::HabilitationModifications,
+        Action::HabilitationAcceptee,
+        Action::HabilitationRefusee,
+        Action::HabilitationCloturee,
+        Action::FormationEnregistree,
     ];
     pub fn key(self) -> &'static str {
         match self {
@@ -61,6 +90,12 @@ impl Action {
             Action::RevocationMandat => "revocation_mandat",
             Action::UtilisationAutorisation => "utilisation_autorisation",
             Action::SuppressionUsager => "suppression_usager",
+            Action::HabilitationSoumise => "habilitation_soumise",
+            Action::HabilitationModifications => "habilitation_modifications_demandees",
+            Action::HabilitationAcceptee => "habilitation_acceptee",
+            Action::HabilitationRefusee => "habilitation_refusee",
+            Action::HabilitationCloturee => "habilitation_cloturee",
+            Action::FormationEnregistree => "formation_enregistree",
         }
     }
     pub fn label(self) -> &'static str {
@@ -75,6 +110,12 @@ impl Action {
             Action::RevocationMandat => "Révocation d'un mandat",
             Action::UtilisationAutorisation => "Utilisation d'une autorisation",
             Action::SuppressionUsager => "Suppression des données d'un usager (conservation)",
+            Action::HabilitationSoumise => "Demande d'habilitation envoyée",
+            Action::HabilitationModifications => "Modifications demandées sur une habilitation",
+            Action::HabilitationAcceptee => "Habilitation acceptée",
+            Action::HabilitationRefusee => "Habilitation refusée",
+            Action::HabilitationCloturee => "Demande d'habilitation close",
+            Action::FormationEnregistree => "Résultat de formation enregistré",
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

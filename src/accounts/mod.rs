@@ -241,10 +241,34 @@ pub async fn invite(
     now: i64,
 ) -> Result<InviteOutcome, AccountError> {
     let mut tx = db.begin().await?;
+    let outcome = invite_in(
+        &mut tx,
+        structure_id,
+        email,
+        full_name,
+        role,
+        invited_by,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`invite`] inside a caller's transaction (habilitation acceptance).
+pub async fn invite_in(
+    tx: &mut Tx,
+    structure_id: i64,
+    email: &Email,
+    full_name: &str,
+    role: Role,
+    invited_by: Option<i64>,
+    now: i64,
+) -> Result<InviteOutcome, AccountError> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
     let existing = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(email.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .map(|r| Account::from_row(&r))
         .transpose()?;
@@ -256,11 +280,11 @@ pub async fn invite(
             .bind(email.as_str())
             .bind(full_name)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get("id")?;
-            add_membership(&mut tx, id, structure_id, role, now).await?;
-            let token = tokens::issue(&mut tx, id, Purpose::Invitation, invited_by, now).await?;
+            add_membership(tx, id, structure_id, role, now).await?;
+            let token = tokens::issue(tx, id, Purpose::Invitation, invited_by, now).await?;
             InviteOutcome::Invited {
                 account_id: id,
                 token,
@@ -277,7 +301,7 @@ pub async fn invite(
             )
             .bind(account.id)
             .bind(structure_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             match membership {
                 Some(m) if m.try_get::<Option<i64>, _>("deactivated_at")?.is_some() => {
@@ -291,7 +315,7 @@ pub async fn invite(
                     ));
                 }
                 Some(_) => {}
-                None => add_membership(&mut tx, account.id, structure_id, role, now).await?,
+                None => add_membership(tx, account.id, structure_id, role, now).await?,
             }
             if account.is_activated() {
                 InviteOutcome::Added {
@@ -299,8 +323,7 @@ pub async fn invite(
                 }
             } else {
                 let token =
-                    tokens::issue(&mut tx, account.id, Purpose::Invitation, invited_by, now)
-                        .await?;
+                    tokens::issue(tx, account.id, Purpose::Invitation, invited_by, now).await?;
                 InviteOutcome::Reinvited {
                     account_id: account.id,
                     token,
@@ -308,7 +331,6 @@ pub async fn invite(
             }
         }
     };
-    tx.commit().await?;
     Ok(outcome)
 }
 

@@ -338,11 +338,10 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         click(&c, "main table a").await;
         axe(&c, "fiche usager").await;
         c.goto(&format!("{base}/verifier/{token}")).await.unwrap();
+        let verdict = c.source().await.unwrap();
         assert!(
-            c.source()
-                .await
-                .unwrap()
-                .contains("Attestation authentique")
+            verdict.contains("Attestation authentique"),
+            "{backend:?} /verifier/{token} : {verdict}"
         );
         axe(&c, "vérification").await;
         click(&c, "nav form button").await;

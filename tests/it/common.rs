@@ -102,7 +102,13 @@ async fn drop_stale_databases(admin: &Db, pid: u32) {
         let mine = format!("relais_it_{pid}_");
         for row in rows {
             let name: String = row.try_get("datname").unwrap();
-            if !name.starts_with(&mine) {
+            // Databases of a test run still alive (another process) are left alone.
+            let owner_alive = name
+                .trim_start_matches("relais_it_")
+                .split('_')
+                .next()
+                .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            if !name.starts_with(&mine) && !owner_alive {
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                 )))

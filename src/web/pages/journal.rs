@@ -117,7 +117,7 @@ pub async fn show(
         shell: Shell::new(&ctx, format!("Journal de {}", structure.name)),
         structure,
         aidants,
-        actions: Action::ALL.to_vec(),
+        actions: Action::STRUCTURE.to_vec(),
         filter_aidant: q.aidant.trim().to_owned(),
         filter_usager: q.usager.trim().to_owned(),
         filter_action: q.action.trim().to_owned(),
