@@ -71,6 +71,13 @@ impl Status {
     pub fn editable(self) -> bool {
         matches!(self, Status::Brouillon | Status::Modifications)
     }
+    /// Still open: messages may be exchanged, the requester may withdraw.
+    pub fn open(self) -> bool {
+        matches!(
+            self,
+            Status::Brouillon | Status::Soumise | Status::Modifications
+        )
+    }
     /// An administrator may still decide.
     pub fn open_for_decision(self) -> bool {
         matches!(self, Status::Soumise | Status::Modifications)
@@ -124,6 +131,22 @@ pub struct Message {
     pub author: String,
     pub body: String,
     pub created_at: i64,
+}
+
+impl Message {
+    /// « 24/11/2026 à 14 h 05 ».
+    pub fn when(&self) -> String {
+        crate::time_fr::date_time(self.created_at)
+    }
+}
+
+impl Request {
+    /// The date it was (last) sent, in French; empty for a draft.
+    pub fn submitted_on(&self) -> String {
+        self.submitted_at
+            .map(crate::time_fr::date)
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

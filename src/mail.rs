@@ -129,6 +129,33 @@ pub mod messages {
         }
     }
 
+    pub fn habilitation_link(to: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Relais : votre demande d'habilitation".to_owned(),
+            body: format!(
+                "Bonjour,\n\nVous avez commencé une demande d'habilitation Aidants Connect pour votre structure.\n\n\
+                 Ouvrez ce lien pour confirmer votre adresse, remplir la demande et en suivre l'instruction :\n{link}\n\n\
+                 Gardez ce message : ce lien personnel est la seule façon de revenir à votre demande. \
+                 Ne le transférez qu'aux personnes qui la remplissent avec vous.\n\n\
+                 Si vous n'avez rien demandé, ignorez ce message.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    pub fn habilitation_decision(to: &str, structure: &str, outcome: &str, text: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : demande d'habilitation {outcome} ({structure})"),
+            body: format!(
+                "Bonjour,\n\nLa demande d'habilitation de « {structure} » est {outcome}.\n\n{text}\n\n\
+                 Vous retrouvez la demande et ses messages avec le lien personnel reçu au début.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
     pub fn added_to_structure(to: &str, structure: &str, link: &str) -> Email {
         Email {
             to: to.to_owned(),

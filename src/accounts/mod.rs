@@ -573,6 +573,10 @@ pub async fn open_activation(
     if account.disabled_at.is_some() {
         return Ok(Err(TokenState::Unknown));
     }
+    if token.purpose == Purpose::Invitation && crate::formations::is_pending(db, account.id).await?
+    {
+        return Ok(Err(TokenState::TrainingPending));
+    }
     let new_totp_secret = match token.purpose {
         Purpose::PasswordReset => None,
         Purpose::Invitation | Purpose::TotpEnrolment => match &token.pending_totp_secret {

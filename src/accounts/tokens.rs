@@ -54,6 +54,8 @@ pub enum TokenState {
     Unknown,
     Used,
     Expired,
+    /// An invitation of a future aidant whose training is not recorded yet.
+    TrainingPending,
 }
 
 /// Issues a new token; older unused tokens of the same account and purpose stop working.

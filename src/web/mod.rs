@@ -158,8 +158,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, admin, auth, idp, journal, lieux, mandats, public, simulator, team, usagers,
-        verify,
+        account, admin, auth, habilitation, idp, journal, lieux, mandats, public, simulator, team,
+        usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -364,6 +364,72 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/lieux/{lid}/structures/{sid}/detacher",
         Access::Admin,
         post(lieux::unlink_structure),
+    )
+    .get(
+        "/habilitation",
+        Access::Public,
+        get(habilitation::start_form),
+    )
+    .post("/habilitation", Access::Public, post(habilitation::start))
+    .get(
+        "/habilitation/demande/{token}",
+        Access::Public,
+        get(habilitation::request),
+    )
+    .post(
+        "/habilitation/demande/{token}",
+        Access::Public,
+        post(habilitation::save),
+    )
+    .post(
+        "/habilitation/demande/{token}/message",
+        Access::Public,
+        post(habilitation::requester_message),
+    )
+    .post(
+        "/habilitation/demande/{token}/abandonner",
+        Access::Public,
+        post(habilitation::withdraw),
+    )
+    .get(
+        "/admin/habilitations",
+        Access::Admin,
+        get(habilitation::list),
+    )
+    .get(
+        "/admin/habilitations.csv",
+        Access::Admin,
+        get(habilitation::export),
+    )
+    .get(
+        "/admin/habilitations/{hid}",
+        Access::Admin,
+        get(habilitation::show),
+    )
+    .post(
+        "/admin/habilitations/{hid}/message",
+        Access::Admin,
+        post(habilitation::admin_message),
+    )
+    .post(
+        "/admin/habilitations/{hid}/decision",
+        Access::Admin,
+        post(habilitation::decide),
+    )
+    .get(
+        "/admin/formations",
+        Access::Admin,
+        get(habilitation::trainings),
+    )
+    .post(
+        "/admin/formations/import",
+        Access::Admin,
+        post(habilitation::import).layer(axum::extract::DefaultBodyLimit::disable()),
+    )
+    .post(
+        "/admin/formations/{aid}",
+        Access::Admin,
+        post(habilitation::record),
     )
     .get("/admin/lieux", Access::Admin, get(lieux::admin))
     .post(

@@ -502,3 +502,92 @@ async fn places_are_imported_searched_and_shown_in_a_real_browser() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_structure_applies_and_is_instructed_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let (_driver, c) = start_driver().await;
+        // The requester, without an account.
+        c.goto(&format!("{base}/habilitation")).await.unwrap();
+        axe(&c, "demande d'habilitation").await;
+        fill(&c, "#email", "mairie@vezelay.example.fr").await;
+        click(&c, "form.form button[type=submit]").await;
+        axe(&c, "lien envoyé").await;
+        let mail = app
+            .sent()
+            .into_iter()
+            .find(|m| m.to == "mairie@vezelay.example.fr")
+            .unwrap();
+        let link = extract_between(&mail.body, "/habilitation/demande/", "\n").unwrap();
+        c.goto(&format!("{base}/habilitation/demande/{link}"))
+            .await
+            .unwrap();
+        axe(&c, "formulaire de demande").await;
+        for (id, value) in [
+            ("#name", "Mairie de Vézelay"),
+            ("#siret", "73282932000074"),
+            ("#address", "1 place du Champ-de-Foire"),
+            ("#commune_insee", "89446"),
+            ("#referent_name", "Claire Martin"),
+            ("#referent_email", "claire.martin@vezelay.example.fr"),
+            ("#referent_profession", "Secrétaire de mairie"),
+            ("#dpo_name", "Paul Durand"),
+            ("#dpo_email", "dpo@vezelay.example.fr"),
+            ("#aidant-1-name", "Léa Petit"),
+            ("#aidant-1-email", "lea.petit@vezelay.example.fr"),
+            ("#aidant-1-profession", "Agent d'accueil"),
+        ] {
+            fill(&c, id, value).await;
+        }
+        c.find(Locator::Css("#kind option[value=mairie]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // Sent without the commitments: the error is shown and linked.
+        click(&c, "button[value=envoyer]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("quatre engagements"), "{page}");
+        axe(&c, "demande avec erreur").await;
+        c.find(Locator::Css("#commitments"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "button[value=envoyer]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Envoyée, en cours d'instruction"), "{page}");
+        axe(&c, "demande envoyée").await;
+        // An administrator instructs it.
+        let admin = app.admin().await;
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/admin/habilitations"))
+            .await
+            .unwrap();
+        axe(&c, "liste des demandes").await;
+        click(&c, "main table a").await;
+        axe(&c, "instruction d'une demande").await;
+        c.find(Locator::Css("#d-accept"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "form[action$=decision] button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Acceptée"), "{page}");
+        c.goto(&format!("{base}/admin/formations")).await.unwrap();
+        assert!(c.source().await.unwrap().contains("Léa Petit"));
+        axe(&c, "formation des aidants").await;
+        c.close().await.unwrap();
+        server.abort();
+    }
+}

@@ -13,6 +13,7 @@ mod common;
 mod auth;
 mod browser;
 mod franceconnect;
+mod habilitation;
 mod idp;
 mod lieux;
 mod mandats;

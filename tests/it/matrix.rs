@@ -56,6 +56,28 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/admin/structures/nouvelle", Access::Admin),
     ("GET", "/admin/comptes", Access::Admin),
     ("GET", "/admin/lieux", Access::Admin),
+    ("GET", "/habilitation", Access::Public),
+    ("POST", "/habilitation", Access::Public),
+    ("GET", "/habilitation/demande/{token}", Access::Public),
+    ("POST", "/habilitation/demande/{token}", Access::Public),
+    (
+        "POST",
+        "/habilitation/demande/{token}/message",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/habilitation/demande/{token}/abandonner",
+        Access::Public,
+    ),
+    ("GET", "/admin/habilitations", Access::Admin),
+    ("GET", "/admin/habilitations.csv", Access::Admin),
+    ("GET", "/admin/habilitations/{hid}", Access::Admin),
+    ("POST", "/admin/habilitations/{hid}/message", Access::Admin),
+    ("POST", "/admin/habilitations/{hid}/decision", Access::Admin),
+    ("GET", "/admin/formations", Access::Admin),
+    ("POST", "/admin/formations/import", Access::Admin),
+    ("POST", "/admin/formations/{aid}", Access::Admin),
     ("POST", "/admin/lieux", Access::Admin),
     ("GET", "/lieux", Access::Public),
     ("GET", "/lieux/export.csv", Access::Public),
@@ -244,6 +266,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{mid}", "1")
             .replace("{uid}", "1")
             .replace("{lid}", "1")
+            .replace("{hid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -209,6 +209,11 @@ fn token_problem(ctx: &Ctx, state: TokenState) -> AppResult<Response> {
             "Ce lien a expiré",
             "Pour votre sécurité, ce lien n'est valable que peu de temps. Demandez une nouvelle invitation au référent de votre structure, ou un nouveau lien depuis « Mot de passe oublié ».",
         ),
+        TokenState::TrainingPending => (
+            StatusCode::FORBIDDEN,
+            "Votre formation n'est pas encore enregistrée",
+            "Un compte d'aidant s'active une fois la formation Aidants Connect suivie et enregistrée. Si vous l'avez suivie, demandez à votre référent de contacter l'organisme de formation ; vous recevrez alors un nouveau lien.",
+        ),
         TokenState::Unknown => (
             StatusCode::NOT_FOUND,
             "Ce lien n'est pas valable",

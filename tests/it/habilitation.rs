@@ -1,0 +1,376 @@
+//! Habilitation: a structure applies without an account, administrators instruct
+//! the request with messages, accept or refuse it; future aidants are invited only
+//! once their training is recorded (one by one or by CSV, all lines or none).
+
+use axum::http::StatusCode;
+
+use crate::common::{TestApp, unescape};
+
+const SIRET: &str = "73282932000074";
+
+fn form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![
+        ("name", "Mairie de Vézelay"),
+        ("siret", "732 829 320 00074"),
+        ("kind", "mairie"),
+        ("address", "1 place du Champ-de-Foire"),
+        ("commune_insee", "89446"),
+        ("referent_name", "Claire Martin"),
+        ("referent_email", "claire.martin@vezelay.example.fr"),
+        ("referent_profession", "Secrétaire de mairie"),
+        ("dpo_name", "Paul Durand"),
+        ("dpo_email", "dpo@vezelay.example.fr"),
+        ("aidant-1-name", "Léa Petit"),
+        ("aidant-1-email", "lea.petit@vezelay.example.fr"),
+        ("aidant-1-profession", "Agent d'accueil"),
+        ("aidant-2-name", "Omar Benali"),
+        ("aidant-2-email", "omar.benali@vezelay.example.fr"),
+        ("aidant-2-profession", "Travailleur social"),
+    ];
+    for (k, v) in extra {
+        match f.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v,
+            None => f.push((k, v)),
+        }
+    }
+    f
+}
+
+/// The private link's path from the last email sent to `to`.
+fn link_to(app: &TestApp, to: &str, marker: &str) -> String {
+    let mail = app
+        .sent()
+        .into_iter()
+        .rev()
+        .find(|m| m.to == to && m.body.contains(marker))
+        .unwrap_or_else(|| panic!("aucun e-mail pour {to} avec {marker}"));
+    let start = mail.body.find(marker).unwrap();
+    mail.body[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+crate::both_backends!(
+    a_structure_applies_and_is_accredited,
+    |app: TestApp| async move {
+        let mut public = app.client();
+        // Start: an email with a private link.
+        let r = public.get("/habilitation").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = public
+            .post("/habilitation", &[("email", "pas-une-adresse")])
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let r = public
+            .post(
+                "/habilitation",
+                &[("email", "Demandeur@Vezelay.example.fr")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(unescape(&r.body).contains("Consultez votre messagerie"));
+        let link = link_to(
+            &app,
+            "demandeur@vezelay.example.fr",
+            "/habilitation/demande/",
+        );
+        let r = public.get(&link).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("Brouillon"));
+        assert_eq!(
+            public.get("/habilitation/demande/0123").await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        // A draft may be incomplete, but what is typed must be valid; nothing is lost.
+        let r = public
+            .post(
+                &link,
+                &[
+                    ("action", "enregistrer"),
+                    ("name", "Mairie de Vézelay"),
+                    ("siret", "73282932000075"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = unescape(&r.body);
+        assert!(body.contains("la clé de contrôle est fausse"), "{body}");
+        assert!(body.contains(r#"value="Mairie de Vézelay""#));
+        let r = public
+            .post(
+                &link,
+                &[("action", "enregistrer"), ("name", "Mairie de Vézelay")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        // Sending needs everything, commitments included.
+        let r = public.post(&link, &form(&[("action", "envoyer")])).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(unescape(&r.body).contains("quatre engagements"));
+        let r = public
+            .post(&link, &form(&[("action", "envoyer"), ("commitments", "1")]))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = unescape(&public.get(&link).await.body);
+        assert!(page.contains("Envoyée, en cours d'instruction"), "{page}");
+        assert!(page.contains("Omar Benali (Travailleur social)"));
+        // No more changes once sent.
+        let r = public
+            .post(
+                &link,
+                &form(&[("action", "enregistrer"), ("commitments", "1")]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+
+        // An administrator finds it, writes, and asks for a change.
+        let admin = app.admin().await;
+        let mut a = app.login(&admin).await;
+        let r = a.get(&format!("/admin/habilitations?q={SIRET}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = unescape(&r.body);
+        assert!(body.contains("Mairie de Vézelay"), "{body}");
+        let id = crate::common::extract_between(&body, "/admin/habilitations/", "\"")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap();
+        let csv = a.get(&format!("/admin/habilitations.csv?q={SIRET}")).await;
+        assert!(csv.body.contains(SIRET) && csv.body.starts_with("numero,"));
+        let page = format!("/admin/habilitations/{id}");
+        let r = a
+            .post(
+                &format!("{page}/message"),
+                &[(
+                    "message",
+                    "Bonjour, la structure a-t-elle un local accessible ?",
+                )],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(unescape(&public.get(&link).await.body).contains("un local accessible"));
+        let r = public
+            .post(
+                &format!("{link}/message"),
+                &[("message", "Oui, de plain-pied.")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(a.get(&page).await.body.contains("de plain-pied"));
+        let r = a
+            .post(
+                &format!("{page}/decision"),
+                &[("decision", "modifications")],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a message is required"
+        );
+        let r = a
+            .post(
+                &format!("{page}/decision"),
+                &[
+                    ("decision", "modifications"),
+                    ("message", "Ajoutez la profession exacte de Léa Petit."),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(
+            app.sent().iter().any(
+                |m| m.to == "demandeur@vezelay.example.fr" && m.subject.contains("à compléter")
+            )
+        );
+        let page_public = unescape(&public.get(&link).await.body);
+        assert!(page_public.contains("Des modifications sont demandées"));
+        assert!(page_public.contains("Ajoutez la profession exacte"));
+        let r = public
+            .post(
+                &link,
+                &form(&[
+                    ("action", "envoyer"),
+                    ("commitments", "1"),
+                    ("aidant-1-profession", "Agent d'accueil France Services"),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+        // Accepted: the structure, the référent's invitation, two aidants to train.
+        let r = a
+            .post(&format!("{page}/decision"), &[("decision", "accepter")])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = a
+            .post(
+                &format!("{page}/decision"),
+                &[("decision", "refuser"), ("message", "trop tard")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "decided once");
+        let referent_link = link_to(&app, "claire.martin@vezelay.example.fr", "/activation/");
+        assert_eq!(public.get(&referent_link).await.status, StatusCode::OK);
+        assert!(
+            !app.sent()
+                .iter()
+                .any(|m| m.to == "lea.petit@vezelay.example.fr"),
+            "not trained yet"
+        );
+        assert!(unescape(&public.get(&link).await.body).contains("Demande acceptée"));
+        let structure = relais::structures::search(app.db(), SIRET, 10)
+            .await
+            .unwrap();
+        assert_eq!(structure.len(), 1);
+
+        // Training: one result at a time, then a CSV (all or nothing).
+        let r = a.get("/admin/formations?etat=a_former").await;
+        let body = unescape(&r.body);
+        assert!(
+            body.contains("Léa Petit") && body.contains("Omar Benali"),
+            "{body}"
+        );
+        let lea = crate::common::extract_between(&body, "<select id=\"etat-", "\"").unwrap();
+        let r = a
+            .post(
+                &format!("/admin/formations/{lea}"),
+                &[("etat", "forme"), ("date", "2099-01-01")],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a certificate cannot be in the future"
+        );
+        let bad_csv = b"email,etat,date\nomar.benali@vezelay.example.fr,inscrit,2026-12-01\ninconnu@example.fr,forme,2026-01-01\nlea.petit@vezelay.example.fr,absent,\n";
+        let r = a
+            .post_multipart(
+                "/admin/formations/import",
+                &[],
+                ("fichier", "resultats.csv", bad_csv),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = unescape(&r.body);
+        assert!(
+            body.contains("ligne 3 : inconnu@example.fr n'est pas un futur aidant"),
+            "{body}"
+        );
+        assert!(body.contains("ligne 4 : État inconnu"), "{body}");
+        assert!(
+            unescape(&a.get("/admin/formations?etat=inscrit").await.body).contains("Personne."),
+            "nothing imported"
+        );
+        let good_csv = "email;etat;date\nomar.benali@vezelay.example.fr;formé;2025-11-15\nlea.petit@vezelay.example.fr;inscrit;2026-12-01\n";
+        let r = a
+            .post_multipart(
+                "/admin/formations/import",
+                &[],
+                ("fichier", "resultats.csv", good_csv.as_bytes()),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let omar_link = link_to(&app, "omar.benali@vezelay.example.fr", "/activation/");
+        assert_eq!(public.get(&omar_link).await.status, StatusCode::OK);
+        assert!(
+            !app.sent()
+                .iter()
+                .any(|m| m.to == "lea.petit@vezelay.example.fr")
+        );
+        let r = a
+            .post(
+                &format!("/admin/formations/{lea}"),
+                &[("etat", "forme"), ("date", "2025-11-20")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let lea_link = link_to(&app, "lea.petit@vezelay.example.fr", "/activation/");
+        assert_eq!(public.get(&lea_link).await.status, StatusCode::OK);
+
+        // Every decision and result is on the administration chain (with the
+        // administrator's sign-in), which verifies.
+        let entries = relais::journal::verify(app.db()).await.unwrap();
+        assert_eq!(entries.first_broken, None);
+        use relais::db::exec::Exec;
+        let actions: Vec<String> = app
+            .db()
+            .conn()
+            .await
+            .unwrap()
+            .fetch_all(
+                "SELECT action FROM journal WHERE chain = $1 ORDER BY seq",
+                relais::args![0_i64],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.text("action").unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "habilitation_soumise",
+                "connexion_aidant",
+                "habilitation_modifications_demandees",
+                "habilitation_soumise",
+                "habilitation_acceptee",
+                "formation_enregistree",
+                "formation_enregistree",
+                "formation_enregistree",
+            ]
+        );
+
+        // Another request refused, with its reason; a withdrawn one is closed.
+        let r = public
+            .post("/habilitation", &[("email", "autre@example.fr")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let other = link_to(&app, "autre@example.fr", "/habilitation/demande/");
+        let r = public
+            .post(
+                &other,
+                &form(&[
+                    ("action", "envoyer"),
+                    ("commitments", "1"),
+                    ("siret", "35600000000015"),
+                    ("name", "Bureau de poste"),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let body = unescape(&a.get("/admin/habilitations?q=35600000000015").await.body);
+        let other_id =
+            crate::common::extract_between(&body, "/admin/habilitations/", "\"").unwrap();
+        let r = a
+            .post(
+                &format!("/admin/habilitations/{other_id}/decision"),
+                &[
+                    ("decision", "refuser"),
+                    (
+                        "message",
+                        "Les bureaux de poste passent par la convention nationale.",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let page = unescape(&public.get(&other).await.body);
+        assert!(
+            page.contains("Demande refusée") && page.contains("convention nationale"),
+            "{page}"
+        );
+        let r = public
+            .post(&format!("{other}/message"), &[("message", "Merci")])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CONFLICT,
+            "closed requests take no message"
+        );
+    }
+);
