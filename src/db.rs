@@ -165,6 +165,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_habilitation.sql"),
         postgres: include_str!("../migrations/postgres/0006_habilitation.sql"),
     },
+    Migration {
+        version: 7,
+        name: "cartes",
+        sqlite: include_str!("../migrations/sqlite/0007_cartes.sql"),
+        postgres: include_str!("../migrations/postgres/0007_cartes.sql"),
+    },
 ];
 
 impl Db {

@@ -40,6 +40,10 @@ pub enum Action {
     HabilitationRefusee,
     HabilitationCloturee,
     FormationEnregistree,
+    CartesImportees,
+    CarteLiee,
+    CarteDeliee,
+    CarteResynchronisee,
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -48,7 +52,10 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 10] = [
+    pub const STRUCTURE: [Action; 13] = [
+        Action::CarteLiee,
+        Action::CarteDeliee,
+        Action::CarteResynchronisee,
         Action::ConnexionAidant,
         Action::ConnexionUsagerFranceConnect,
         Action::CreationMandat,
@@ -60,7 +67,11 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 20] = [
+        Action::CartesImportees,
+        Action::CarteLiee,
+        Action::CarteDeliee,
+        Action::CarteResynchronisee,
         Action::ConnexionAidant,
         Action::ConnexionUsagerFranceConnect,
         Action::CreationMandat,
@@ -96,6 +107,10 @@ impl Action {
             Action::HabilitationRefusee => "habilitation_refusee",
             Action::HabilitationCloturee => "habilitation_cloturee",
             Action::FormationEnregistree => "formation_enregistree",
+            Action::CartesImportees => "cartes_importees",
+            Action::CarteLiee => "carte_liee",
+            Action::CarteDeliee => "carte_deliee",
+            Action::CarteResynchronisee => "carte_resynchronisee",
         }
     }
     pub fn label(self) -> &'static str {
@@ -116,6 +131,10 @@ impl Action {
             Action::HabilitationRefusee => "Habilitation refusée",
             Action::HabilitationCloturee => "Demande d'habilitation close",
             Action::FormationEnregistree => "Résultat de formation enregistré",
+            Action::CartesImportees => "Import de cartes TOTP",
+            Action::CarteLiee => "Carte TOTP liée à un aidant",
+            Action::CarteDeliee => "Carte TOTP déliée",
+            Action::CarteResynchronisee => "Carte TOTP resynchronisée",
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

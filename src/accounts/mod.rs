@@ -1,6 +1,7 @@
 //! Accounts of aidants, référents and administrators: sign-in with password + TOTP,
 //! invitations, activation, password reset, membership management.
 
+pub mod cards;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
@@ -93,11 +94,13 @@ pub async fn check_totp(
     code: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let Some(secret) = &account.totp_secret else {
-        return Ok(false);
-    };
-    let Some(step) = totp::verify(secret, code, now, account.totp_last_step) else {
-        return Ok(false);
+    let app_step = account
+        .totp_secret
+        .as_deref()
+        .and_then(|secret| totp::verify(secret, code, now, account.totp_last_step));
+    let Some(step) = app_step else {
+        // Not the application's code: perhaps the physical card's.
+        return cards::check(db, account.id, code, now).await;
     };
     let done = sqlx::query(
         "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
@@ -362,12 +365,18 @@ pub struct Member {
     pub activated: bool,
     pub has_password: bool,
     pub totp_enrolled: bool,
+    /// The training is not recorded yet (future aidant of an habilitation).
+    pub training_pending: bool,
+    /// Serial number of the linked physical TOTP card.
+    pub card: Option<String>,
 }
 
 impl Member {
     pub fn status(&self) -> &'static str {
         if !self.active {
             "Désactivé"
+        } else if self.training_pending {
+            "En attente de formation"
         } else if !self.has_password {
             "Invitation envoyée"
         } else if !self.totp_enrolled {
@@ -380,8 +389,11 @@ impl Member {
 
 pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT a.id, a.email, a.full_name, a.password_hash, a.totp_secret, m.role, m.deactivated_at
+        "SELECT a.id, a.email, a.full_name, a.password_hash, a.totp_secret, m.role, m.deactivated_at,
+                f.state AS training, c.serial AS card
          FROM memberships m JOIN accounts a ON a.id = m.account_id
+         LEFT JOIN formations f ON f.account_id = a.id
+         LEFT JOIN totp_cards c ON c.account_id = a.id
          WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
     )
     .bind(structure_id)
@@ -401,6 +413,10 @@ pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, sqlx::Er
                 activated: has_password && has_totp,
                 has_password,
                 totp_enrolled: has_totp,
+                training_pending: r
+                    .try_get::<Option<String>, _>("training")?
+                    .is_some_and(|t| t != "forme"),
+                card: r.try_get("card")?,
             })
         })
         .collect()

@@ -46,13 +46,34 @@ pub fn code_at(secret: &str, unix_time: i64) -> Option<String> {
 /// Checks `code` against the steps around `now`; returns the matched step when it is
 /// later than `last_step` (the caller must then record it atomically).
 pub fn verify(secret: &str, code: &str, now: i64, last_step: i64) -> Option<i64> {
+    verify_steps(secret, code, now.div_euclid(STEP_SECONDS), last_step)
+}
+
+/// The step of a device with `step_seconds` and a known `drift` (in steps) at `now`.
+pub fn device_step(now: i64, step_seconds: i64, drift: i64) -> i64 {
+    now.div_euclid(step_seconds.max(1)) + drift
+}
+
+/// The code of one step (physical cards: tests and resynchronisation).
+pub fn code_at_step(secret: &str, step: i64) -> Option<String> {
+    let key = decode_secret(secret)?;
+    code_for_step(&key, step).map(|c| format!("{c:06}"))
+}
+
+/// Whether `secret` is a usable base32 seed (80 bits at least).
+pub fn valid_secret(secret: &str) -> bool {
+    decode_secret(secret).is_some_and(|k| k.len() >= 10)
+}
+
+/// [`verify`] around a given `current` step; the window is always ±1 step, never
+/// widened after failures.
+pub fn verify_steps(secret: &str, code: &str, current: i64, last_step: i64) -> Option<i64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != DIGITS as usize || !code.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
     let wanted: u32 = code.parse().ok()?;
     let key = decode_secret(secret)?;
-    let current = now.div_euclid(STEP_SECONDS);
     let mut matched = None;
     for step in (current - WINDOW)..=(current + WINDOW) {
         // Every candidate is computed, so timing does not tell which step matched.

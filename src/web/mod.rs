@@ -158,8 +158,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, admin, auth, habilitation, idp, journal, lieux, mandats, public, simulator, team,
-        usagers, verify,
+        account, admin, auth, cards, habilitation, idp, journal, lieux, mandats, public, simulator,
+        team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -430,6 +430,33 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/admin/formations/{aid}",
         Access::Admin,
         post(habilitation::record),
+    )
+    .get("/admin/cartes", Access::Admin, get(cards::admin))
+    .get("/admin/cartes.csv", Access::Admin, get(cards::export))
+    .post(
+        "/admin/cartes/import",
+        Access::Admin,
+        post(cards::import).layer(axum::extract::DefaultBodyLimit::disable()),
+    )
+    .get(
+        "/structures/{sid}/equipe/{aid}/carte",
+        Access::StructureManager,
+        get(cards::show),
+    )
+    .post(
+        "/structures/{sid}/equipe/{aid}/carte/lier",
+        Access::StructureManager,
+        post(cards::link),
+    )
+    .post(
+        "/structures/{sid}/equipe/{aid}/carte/delier",
+        Access::StructureManager,
+        post(cards::unlink),
+    )
+    .post(
+        "/structures/{sid}/equipe/{aid}/carte/resynchroniser",
+        Access::StructureManager,
+        post(cards::resync),
     )
     .get("/admin/lieux", Access::Admin, get(lieux::admin))
     .post(

@@ -12,6 +12,7 @@ mod common;
 
 mod auth;
 mod browser;
+mod cards;
 mod franceconnect;
 mod habilitation;
 mod idp;

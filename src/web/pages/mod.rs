@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod cards;
 pub mod habilitation;
 pub mod idp;
 pub mod journal;
