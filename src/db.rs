@@ -171,6 +171,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_cartes.sql"),
         postgres: include_str!("../migrations/postgres/0007_cartes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "inactivite",
+        sqlite: include_str!("../migrations/sqlite/0008_inactivite.sql"),
+        postgres: include_str!("../migrations/postgres/0008_inactivite.sql"),
+    },
 ];
 
 impl Db {

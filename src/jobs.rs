@@ -80,6 +80,16 @@ pub fn spawn_daily(
             {
                 tracing::warn!(cause = %e, "tâche quotidienne de conservation impossible");
             }
+            if let Err(e) = crate::accounts::inactivity::run_if_due(
+                &db,
+                &mailer,
+                &settings.public_url,
+                clock.now(),
+            )
+            .await
+            {
+                tracing::warn!(cause = %e, "tâche quotidienne des comptes inactifs impossible");
+            }
         }
     });
 }

@@ -44,6 +44,7 @@ pub enum Action {
     CarteLiee,
     CarteDeliee,
     CarteResynchronisee,
+    DesactivationInactivite,
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -52,7 +53,8 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 13] = [
+    pub const STRUCTURE: [Action; 14] = [
+        Action::DesactivationInactivite,
         Action::CarteLiee,
         Action::CarteDeliee,
         Action::CarteResynchronisee,
@@ -67,7 +69,8 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
+        Action::DesactivationInactivite,
         Action::CartesImportees,
         Action::CarteLiee,
         Action::CarteDeliee,
@@ -111,6 +114,7 @@ impl Action {
             Action::CarteLiee => "carte_liee",
             Action::CarteDeliee => "carte_deliee",
             Action::CarteResynchronisee => "carte_resynchronisee",
+            Action::DesactivationInactivite => "desactivation_inactivite",
         }
     }
     pub fn label(self) -> &'static str {
@@ -135,6 +139,7 @@ impl Action {
             Action::CarteLiee => "Carte TOTP liée à un aidant",
             Action::CarteDeliee => "Carte TOTP déliée",
             Action::CarteResynchronisee => "Carte TOTP resynchronisée",
+            Action::DesactivationInactivite => "Désactivation après 6 mois sans connexion",
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

@@ -156,6 +156,21 @@ pub mod messages {
         }
     }
 
+    pub fn inactivity_warning(to: &str, deadline: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Relais : votre compte sera désactivé faute de connexion".to_owned(),
+            body: format!(
+                "Bonjour,\n\nVous ne vous êtes pas connecté(e) à Relais depuis 5 mois.\n\
+                 Pour protéger les données des personnes aidées, les comptes inutilisés pendant 6 mois \
+                 sont désactivés : le vôtre le sera le {deadline} si vous ne vous connectez pas d'ici là.\n\n\
+                 Pour garder votre accès, connectez-vous simplement :\n{link}\n\n\
+                 Après la désactivation, seul le référent de votre structure pourra la lever.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
     pub fn added_to_structure(to: &str, structure: &str, link: &str) -> Email {
         Email {
             to: to.to_owned(),

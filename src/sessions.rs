@@ -74,6 +74,13 @@ pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "UPDATE accounts SET last_login_at = $1, inactivity_warned_at = NULL WHERE id = $2",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await?;
     crate::journal::append(
         &mut tx,
         &crate::journal::NewEntry::new(

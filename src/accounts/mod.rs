@@ -2,6 +2,7 @@
 //! invitations, activation, password reset, membership management.
 
 pub mod cards;
+pub mod inactivity;
 pub mod password;
 pub mod throttle;
 pub mod tokens;

@@ -455,3 +455,91 @@ both_backends!(
         assert!(a.get("/espace").await.contains("Mairie d'Avallon"));
     }
 );
+
+crate::both_backends!(
+    inactive_aidants_are_warned_then_deactivated,
+    |app: TestApp| async move {
+        use relais::accounts::inactivity;
+        let s = app.structure("Mairie d'Avallon").await;
+        let sleeper = app.member(s, relais::domain::Role::Aidant, "dormeur").await;
+        let regular = app.member(s, relais::domain::Role::Aidant, "habitue").await;
+        let day = 86_400;
+        let url = "https://relais.example.fr";
+        // 100 days later the regular aidant signs in; nobody is warned yet.
+        app.clock.advance(100 * day);
+        app.login(&regular).await;
+        let r = inactivity::run(app.db(), &app.mailer, url, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(r, inactivity::Report::default());
+        // At 151 days: only the sleeper is warned, once.
+        app.clock.advance(51 * day);
+        let r = inactivity::run(app.db(), &app.mailer, url, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(r.warned, 1);
+        let mail = app
+            .sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == sleeper.email)
+            .unwrap();
+        assert!(mail.subject.contains("sera désactivé") && mail.body.contains("/connexion"));
+        let r = inactivity::run(app.db(), &app.mailer, url, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(r, inactivity::Report::default(), "warned once");
+        // At 183 days (and 32 days after the warning): deactivated, sessions ended.
+        app.clock.advance(32 * day);
+        let r = inactivity::run(app.db(), &app.mailer, url, app.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            inactivity::Report {
+                warned: 0,
+                deactivated: 1
+            }
+        );
+        let members = relais::accounts::members(app.db(), s).await.unwrap();
+        let m = |id: i64| members.iter().find(|m| m.account_id == id).unwrap().active;
+        assert!(!m(sleeper.id) && m(regular.id));
+        let mut c = app.client();
+        let code = app.next_code(&sleeper.secret);
+        let r = c
+            .post(
+                "/connexion",
+                &[
+                    ("email", &sleeper.email),
+                    ("password", &sleeper.password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_ne!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "no active structure any more"
+        );
+        // The daily job runs once per day, whichever server claims it.
+        assert!(
+            inactivity::run_if_due(app.db(), &app.mailer, url, app.clock_now())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            inactivity::run_if_due(app.db(), &app.mailer, url, app.clock_now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            relais::journal::verify(app.db())
+                .await
+                .unwrap()
+                .first_broken,
+            None
+        );
+    }
+);
