@@ -131,3 +131,62 @@ pub async fn search(
         })
         .collect()
 }
+
+/// A structure's activity in one month (Paris time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthActivity {
+    /// « novembre 2026 ».
+    pub month: String,
+    pub mandats: i64,
+    /// Logins into online services for usagers (uses of autorisations).
+    pub uses: i64,
+}
+
+/// The last `months` months of activity, the current one first.
+pub async fn activity(
+    db: &Db,
+    structure_id: i64,
+    now: i64,
+    months: u32,
+) -> Result<Vec<MonthActivity>, sqlx::Error> {
+    use crate::db::exec::Exec;
+    let l = crate::time_fr::local(now);
+    let (mut y, mut m) = (l.year, l.month);
+    let start_of = |y: i64, m: u32| crate::time_fr::parse_date(&format!("{y:04}-{m:02}-01"));
+    let mut end = now + 1;
+    let mut out = Vec::new();
+    let mut conn = db.conn().await?;
+    for _ in 0..months {
+        let Some(start) = start_of(y, m) else { break };
+        let count = |r: Option<crate::db::exec::Rec>| r.map_or(Ok(0), |r| r.int("n"));
+        let mandats = count(
+            conn.fetch_optional(
+                "SELECT COUNT(*) AS n FROM mandats WHERE structure_id = $1 AND created_at >= $2 AND created_at < $3",
+                crate::args![structure_id, start, end],
+            )
+            .await?,
+        )?;
+        let uses = count(
+            conn.fetch_optional(
+                "SELECT COUNT(*) AS n FROM journal WHERE chain = $1 AND action = $2 AND at >= $3 AND at < $4",
+                crate::args![
+                    structure_id,
+                    crate::journal::Action::UtilisationAutorisation.key(),
+                    start,
+                    end
+                ],
+            )
+            .await?,
+        )?;
+        out.push(MonthActivity {
+            month: crate::time_fr::date_long(start)
+                .trim_start_matches("1er ")
+                .to_owned(),
+            mandats,
+            uses,
+        });
+        end = start;
+        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    }
+    Ok(out)
+}

@@ -159,7 +159,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
         account, admin, auth, cards, habilitation, idp, journal, lieux, mandats, public, simulator,
-        team, usagers, verify,
+        structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -430,6 +430,16 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/admin/formations/{aid}",
         Access::Admin,
         post(habilitation::record),
+    )
+    .get(
+        "/structures/{sid}/parametres",
+        Access::StructureManager,
+        get(structure::show),
+    )
+    .post(
+        "/structures/{sid}/demarches",
+        Access::StructureManager,
+        post(structure::set_demarches),
     )
     .get("/admin/cartes", Access::Admin, get(cards::admin))
     .get("/admin/cartes.csv", Access::Admin, get(cards::export))

@@ -72,6 +72,7 @@ impl Shell {
 pub fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "deconnecte" => "Vous êtes déconnecté(e). À bientôt.",
+        "demarches" => "Les démarches autorisées sont enregistrées.",
         "deconnecte-partout" => "Toutes vos sessions sont fermées, sur tous les appareils.",
         "compte-active" => {
             "Votre compte est prêt. Connectez-vous avec votre e-mail, votre mot de passe et le code de votre application."

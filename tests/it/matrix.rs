@@ -57,6 +57,16 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/admin/comptes", Access::Admin),
     ("GET", "/admin/lieux", Access::Admin),
     ("GET", "/admin/cartes", Access::Admin),
+    (
+        "GET",
+        "/structures/{sid}/parametres",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/demarches",
+        Access::StructureManager,
+    ),
     ("GET", "/admin/cartes.csv", Access::Admin),
     ("POST", "/admin/cartes/import", Access::Admin),
     (

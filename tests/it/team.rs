@@ -543,3 +543,72 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    referent_restricts_demarches_and_reads_activity,
+    |app: TestApp| async move {
+        use relais::mandats::{Demarche, Duree};
+        let s = app.structure("CCAS de Sens").await;
+        let referent = app.member(s, Role::Referent, "referent").await;
+        let aidant = app.member(s, Role::Aidant, "aidant").await;
+        let who = relais::mandats::Identity {
+            sub_hash: relais::crypto::sha256_hex("activite"),
+            given_name: "Jeanne".into(),
+            family_name: "ESSAI".into(),
+            preferred_username: String::new(),
+            birthdate: "1950-01-01".into(),
+            gender: "female".into(),
+            birthplace: "89387".into(),
+            birthcountry: "99100".into(),
+            email: "jeanne@exemple.fr".into(),
+        };
+        crate::common::mandate(
+            &app,
+            s,
+            aidant.id,
+            relais::mandats::UsagerRef::Identified(&who),
+            &[Demarche::Social],
+            Duree::Mois,
+        )
+        .await
+        .unwrap();
+        let mut c = app.login(&referent).await;
+        let page = format!("/structures/{s}/parametres");
+        let r = c.get(&page).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = crate::common::unescape(&r.body);
+        assert!(
+            body.contains("<td>1</td>"),
+            "one mandate this month: {body}"
+        );
+        let r = c.post(&format!("/structures/{s}/demarches"), &[]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "at least one");
+        let r = c
+            .post(
+                &format!("/structures/{s}/demarches"),
+                &[("demarche", "social"), ("demarche", "famille")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let allowed: std::collections::BTreeSet<&str> =
+            relais::mandats::allowed_demarches(app.db(), s)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.key())
+                .collect();
+        assert_eq!(allowed, ["famille", "social"].into());
+        let body = crate::common::unescape(&c.get(&page).await.body);
+        assert!(
+            body.contains(r#"value="social" checked"#)
+                && !body.contains(r#"value="argent" checked"#)
+        );
+        // The aidant's new-mandate page offers only those.
+        let mut a = app.login(&aidant).await;
+        let form = crate::common::unescape(&a.get("/mandats/nouveau").await.body);
+        assert!(
+            form.contains("Social - Santé") && !form.contains("Argent - Impôts"),
+            "{form}"
+        );
+    }
+);

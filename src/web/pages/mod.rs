@@ -11,6 +11,7 @@ pub mod lieux;
 pub mod mandats;
 pub mod public;
 pub mod simulator;
+pub mod structure;
 pub mod team;
 pub mod usagers;
 pub mod verify;
