@@ -45,6 +45,7 @@ pub enum Action {
     CarteDeliee,
     CarteResynchronisee,
     DesactivationInactivite,
+    CreationStructure,
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -69,7 +70,8 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
+        Action::CreationStructure,
         Action::DesactivationInactivite,
         Action::CartesImportees,
         Action::CarteLiee,
@@ -115,6 +117,7 @@ impl Action {
             Action::CarteDeliee => "carte_deliee",
             Action::CarteResynchronisee => "carte_resynchronisee",
             Action::DesactivationInactivite => "desactivation_inactivite",
+            Action::CreationStructure => "creation_structure",
         }
     }
     pub fn label(self) -> &'static str {
@@ -140,6 +143,7 @@ impl Action {
             Action::CarteDeliee => "Carte TOTP déliée",
             Action::CarteResynchronisee => "Carte TOTP resynchronisée",
             Action::DesactivationInactivite => "Désactivation après 6 mois sans connexion",
+            Action::CreationStructure => "Création d'une structure par un administrateur",
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

@@ -56,9 +56,44 @@ pub enum StructureError {
 
 pub async fn create(db: &Db, s: &NewStructure, now: i64) -> Result<i64, StructureError> {
     let mut tx = db.begin().await?;
+    let id = create_in(&mut tx, s, now).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// An administrator creates a structure by hand: journaled on the administration
+/// chain in the same transaction.
+pub async fn create_by(
+    db: &Db,
+    s: &NewStructure,
+    admin: i64,
+    now: i64,
+) -> Result<i64, StructureError> {
+    let mut tx = db.begin().await?;
+    let id = create_in(&mut tx, s, now).await?;
+    crate::journal::append(
+        &mut tx,
+        &crate::journal::NewEntry::new(
+            crate::journal::ADMIN_CHAIN,
+            crate::journal::Action::CreationStructure,
+        )
+        .account(admin)
+        .details(serde_json::json!({ "structure": id, "siret": s.siret.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn create_in(
+    tx: &mut crate::db::Tx,
+    s: &NewStructure,
+    now: i64,
+) -> Result<i64, StructureError> {
     if let Some(row) = sqlx::query("SELECT id FROM structures WHERE siret = $1")
         .bind(s.siret.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
     {
         return Err(StructureError::DuplicateSiret(row.try_get("id")?));
@@ -74,10 +109,9 @@ pub async fn create(db: &Db, s: &NewStructure, now: i64) -> Result<i64, Structur
     .bind(s.kind.key())
     .bind(i64::from(s.is_demo))
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
-    tx.commit().await?;
     Ok(id)
 }
 

@@ -441,6 +441,22 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::StructureManager,
         post(structure::set_demarches),
     )
+    .get("/admin/journal", Access::Admin, get(journal::admin))
+    .get(
+        "/admin/journal.csv",
+        Access::Admin,
+        get(journal::admin_export),
+    )
+    .get(
+        "/admin/structures.csv",
+        Access::Admin,
+        get(admin::structures_csv),
+    )
+    .get(
+        "/admin/comptes.csv",
+        Access::Admin,
+        get(admin::accounts_csv),
+    )
     .get("/admin/cartes", Access::Admin, get(cards::admin))
     .get("/admin/cartes.csv", Access::Admin, get(cards::export))
     .post(

@@ -374,3 +374,47 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    back_office_exports_and_admin_journal,
+    |app: TestApp| async move {
+        let s = app.structure("Maison France Services d'Auxerre").await;
+        app.member(s, relais::domain::Role::Aidant, "aidant").await;
+        let admin = app.admin().await;
+        let mut a = app.login(&admin).await;
+        let csv = a.get("/admin/structures.csv?q=Auxerre").await;
+        assert_eq!(csv.status, StatusCode::OK);
+        assert!(
+            csv.body.starts_with("id,nom,siret")
+                && csv.body.contains("Maison France Services d'Auxerre")
+        );
+        let csv = a.get("/admin/comptes.csv").await;
+        assert!(
+            csv.body.contains("oui") && csv.body.lines().count() >= 3,
+            "{}",
+            csv.body
+        );
+        // The administration chain, read-only, with its CSV.
+        let r = a.get("/admin/journal").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = unescape(&r.body);
+        assert!(
+            body.contains("Journal de l'administration nationale"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Connexion d'un aidant"),
+            "the administrator's sign-in: {body}"
+        );
+        let csv = a.get("/admin/journal.csv").await;
+        assert!(csv.body.contains("connexion_aidant"));
+        assert!(
+            csv.headers
+                .get("content-disposition")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("journal-administration.csv")
+        );
+    }
+);

@@ -57,6 +57,10 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/admin/comptes", Access::Admin),
     ("GET", "/admin/lieux", Access::Admin),
     ("GET", "/admin/cartes", Access::Admin),
+    ("GET", "/admin/journal", Access::Admin),
+    ("GET", "/admin/journal.csv", Access::Admin),
+    ("GET", "/admin/structures.csv", Access::Admin),
+    ("GET", "/admin/comptes.csv", Access::Admin),
     (
         "GET",
         "/structures/{sid}/parametres",

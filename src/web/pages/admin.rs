@@ -117,7 +117,7 @@ pub async fn create_structure(
             kind,
             is_demo: false,
         };
-        match structures::create(&state.db, &new, state.now()).await {
+        match structures::create_by(&state.db, &new, s.account_id, state.now()).await {
             Ok(id) => {
                 tracing::info!(structure_id = id, by = s.account_id, "structure créée");
                 return Ok(Redirect::to(&format!(
@@ -145,5 +145,107 @@ pub async fn create_structure(
             kinds: kinds(),
             errors,
         },
+    )
+}
+
+/// A CSV download (UTF-8, formula-safe cells).
+fn csv_response(name: &str, header: &[&str], rows: Vec<Vec<String>>) -> AppResult<Response> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| crate::web::error::AppError::Internal(format!("export CSV : {e}"));
+    w.write_record(header).map_err(err)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| {
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                c.clone()
+            }
+        }))
+        .map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| crate::web::error::AppError::Internal(format!("export CSV : {e}")))?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /admin/structures.csv`: the structures, same search as the page.
+pub async fn structures_csv(
+    State(state): State<AppState>,
+    _a: Admin,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let rows = structures::search(&state.db, &q.q.unwrap_or_default(), 1_000_000).await?;
+    csv_response(
+        "structures.csv",
+        &[
+            "id",
+            "nom",
+            "siret",
+            "type",
+            "adresse",
+            "code_insee",
+            "referents",
+            "aidants",
+        ],
+        rows.into_iter()
+            .map(|r| {
+                vec![
+                    r.structure.id.to_string(),
+                    r.structure.name.clone(),
+                    r.structure.siret.clone(),
+                    r.structure.kind_label().to_owned(),
+                    r.structure.address.clone(),
+                    r.structure.commune_insee.clone(),
+                    r.referents.to_string(),
+                    r.aidants.to_string(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// `GET /admin/comptes.csv`: the accounts, same search as the page.
+pub async fn accounts_csv(
+    State(state): State<AppState>,
+    _a: Admin,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let rows = crate::accounts::list_all(&state.db, &q.q.unwrap_or_default(), 1_000_000).await?;
+    csv_response(
+        "comptes.csv",
+        &[
+            "id",
+            "nom",
+            "email",
+            "administrateur",
+            "active",
+            "structures",
+        ],
+        rows.into_iter()
+            .map(|a| {
+                vec![
+                    a.id.to_string(),
+                    a.full_name,
+                    a.email,
+                    if a.is_admin { "oui" } else { "non" }.to_owned(),
+                    if a.activated { "oui" } else { "non" }.to_owned(),
+                    a.structures.to_string(),
+                ]
+            })
+            .collect(),
     )
 }

@@ -59,7 +59,10 @@ impl JournalQuery {
 #[template(path = "journal.html")]
 pub struct JournalView {
     pub shell: Shell,
-    pub structure: Structure,
+    /// « Mairie de Sens », or « l'administration nationale ».
+    pub title: String,
+    /// The page's path (the CSV export adds `.csv`).
+    pub base: String,
     pub aidants: Vec<(i64, String)>,
     pub actions: Vec<Action>,
     pub filter_aidant: String,
@@ -94,15 +97,6 @@ pub async fn show(
     let structure = crate::structures::find(&state.db, m.structure_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let page = q.page.unwrap_or(1).max(1);
-    let (entries, total) = journal::list(
-        &state.db,
-        m.structure_id,
-        &q.filter(),
-        PAGE_SIZE,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await?;
     let aidants = sqlx::query(
         "SELECT a.id, a.full_name FROM memberships m JOIN accounts a ON a.id = m.account_id
          WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
@@ -113,11 +107,90 @@ pub async fn show(
     .iter()
     .map(|r| Ok((r.try_get("id")?, r.try_get("full_name")?)))
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    render(&JournalView {
-        shell: Shell::new(&ctx, format!("Journal de {}", structure.name)),
-        structure,
+    page(
+        &state,
+        &ctx,
+        &structure,
+        format!("/structures/{}/journal", structure.id),
         aidants,
-        actions: Action::STRUCTURE.to_vec(),
+        Action::STRUCTURE.to_vec(),
+        &q,
+        raw,
+    )
+    .await
+}
+
+/// `GET /admin/journal`: the administration chain (habilitation decisions,
+/// training results, card imports, administrators' sign-ins), read-only.
+pub async fn admin(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _a: crate::web::access::Admin,
+    Query(q): Query<JournalQuery>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let national = Structure {
+        id: journal::ADMIN_CHAIN,
+        name: "l'administration nationale".into(),
+        siret: String::new(),
+        address: String::new(),
+        commune_insee: String::new(),
+        kind: String::new(),
+        is_demo: false,
+    };
+    let admins =
+        sqlx::query("SELECT id, full_name FROM accounts WHERE is_admin = 1 ORDER BY full_name, id")
+            .fetch_all(state.db.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("full_name")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    page(
+        &state,
+        &ctx,
+        &national,
+        "/admin/journal".into(),
+        admins,
+        Action::ALL
+            .into_iter()
+            .filter(|a| !Action::STRUCTURE.contains(a))
+            .chain([Action::ConnexionAidant])
+            .collect(),
+        &q,
+        raw,
+    )
+    .await
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the two journal pages, every value named"
+)]
+async fn page(
+    state: &AppState,
+    ctx: &Ctx,
+    structure: &Structure,
+    base: String,
+    aidants: Vec<(i64, String)>,
+    actions: Vec<Action>,
+    q: &JournalQuery,
+    raw: Option<String>,
+) -> AppResult<Response> {
+    let page = q.page.unwrap_or(1).max(1);
+    let (entries, total) = journal::list(
+        &state.db,
+        structure.id,
+        &q.filter(),
+        PAGE_SIZE,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await?;
+    render(&JournalView {
+        shell: Shell::new(ctx, format!("Journal de {}", structure.name)),
+        title: structure.name.clone(),
+        base,
+        aidants,
+        actions,
         filter_aidant: q.aidant.trim().to_owned(),
         filter_usager: q.usager.trim().to_owned(),
         filter_action: q.action.trim().to_owned(),
@@ -146,7 +219,20 @@ pub async fn export(
     m: Manager,
     Query(q): Query<JournalQuery>,
 ) -> AppResult<Response> {
-    let (entries, _) = journal::list(&state.db, m.structure_id, &q.filter(), EXPORT_MAX, 0).await?;
+    csv(&state, m.structure_id, &q).await
+}
+
+/// `GET /admin/journal.csv`.
+pub async fn admin_export(
+    State(state): State<AppState>,
+    _a: crate::web::access::Admin,
+    Query(q): Query<JournalQuery>,
+) -> AppResult<Response> {
+    csv(&state, journal::ADMIN_CHAIN, &q).await
+}
+
+async fn csv(state: &AppState, chain: i64, q: &JournalQuery) -> AppResult<Response> {
+    let (entries, _) = journal::list(&state.db, chain, &q.filter(), EXPORT_MAX, 0).await?;
     let mut out = String::from(
         "\"id\",\"date\",\"action\",\"aidant\",\"usager_id\",\"usager\",\"mandat_id\",\"demarche\",\"details\",\"empreinte\"\r\n",
     );
@@ -178,8 +264,12 @@ pub async fn export(
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"journal-structure-{}.csv\"",
-        m.structure_id
+        "attachment; filename=\"journal-{}.csv\"",
+        if chain == journal::ADMIN_CHAIN {
+            "administration".to_owned()
+        } else {
+            format!("structure-{chain}")
+        }
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
