@@ -324,18 +324,7 @@ pub async fn record(
     Ok(out)
 }
 
-/// A refused line of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    pub line: usize,
-    pub reason: String,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ligne {} : {}", self.line, self.reason)
-    }
-}
+pub use crate::csv_import::LineError;
 
 /// Imports results from CSV (`email,etat,date`; `,` or `;`; header required).
 /// Every line is checked first; with any error nothing is written.
@@ -349,40 +338,11 @@ pub async fn import_csv(
         .chars()
         .take(10)
         .collect::<String>();
-    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
-        Ok(t) => t,
-        Err(_) => {
-            return Ok(Err(vec![LineError {
-                line: 1,
-                reason: "le fichier n'est pas en UTF-8 : enregistrez-le en « CSV UTF-8 » depuis votre tableur".into(),
-            }]));
-        }
+    let (mut reader, cols) = match crate::csv_import::open(bytes, ["email", "etat", "date"]) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
     };
-    let delimiter = if text.lines().next().is_some_and(|h| h.contains(';')) {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|c| c.trim().to_lowercase()).collect(),
-        Err(e) => {
-            return Ok(Err(vec![LineError {
-                line: 1,
-                reason: format!("en-tête illisible : {e}"),
-            }]));
-        }
-    };
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(ce), Some(cs), Some(cd)) = (col("email"), col("etat"), col("date")) else {
-        return Ok(Err(vec![LineError {
-            line: 1,
-            reason: "l'en-tête doit contenir les colonnes email, etat et date".into(),
-        }]));
-    };
+    let [ce, cs, cd] = cols;
     let mut errors = Vec::new();
     let mut planned: Vec<(i64, Result_)> = Vec::new();
     let mut conn = db.conn().await?;
@@ -398,7 +358,7 @@ pub async fn import_csv(
                 continue;
             }
         };
-        let get = |c: usize| rec.get(c).unwrap_or("").trim().to_owned();
+        let get = |c: usize| crate::csv_import::field(&rec, c);
         let email = match Email::parse(&get(ce)) {
             Ok(e) => e,
             Err(e) => {

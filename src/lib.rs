@@ -20,6 +20,7 @@ pub mod bench_mandats;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod csv_import;
 pub mod db;
 pub mod demo;
 pub mod domain;

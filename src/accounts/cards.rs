@@ -28,18 +28,7 @@ pub enum CardError {
     Db(#[from] sqlx::Error),
 }
 
-/// A refused line of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    pub line: usize,
-    pub reason: String,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ligne {} : {}", self.line, self.reason)
-    }
-}
+pub use crate::csv_import::LineError;
 
 /// Imports cards from CSV (`serial,seed,step`, `,` or `;`, header required).
 pub async fn import_csv(
@@ -49,29 +38,11 @@ pub async fn import_csv(
     now: i64,
 ) -> Result<Result<usize, Vec<LineError>>, sqlx::Error> {
     let err = |line: usize, reason: String| LineError { line, reason };
-    let Ok(text) = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) else {
-        return Ok(Err(vec![err(1, "le fichier n'est pas en UTF-8".into())]));
+    let (mut reader, cols) = match crate::csv_import::open(bytes, ["serial", "seed", "step"]) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
     };
-    let delimiter = if text.lines().next().is_some_and(|h| h.contains(';')) {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|c| c.trim().to_lowercase()).collect(),
-        Err(e) => return Ok(Err(vec![err(1, format!("en-tête illisible : {e}"))])),
-    };
-    let col = |n: &str| header.iter().position(|h| h == n);
-    let (Some(cs), Some(cd), Some(ct)) = (col("serial"), col("seed"), col("step")) else {
-        return Ok(Err(vec![err(
-            1,
-            "l'en-tête doit contenir les colonnes serial, seed et step".into(),
-        )]));
-    };
+    let [cs, cd, ct] = cols;
     let mut errors = Vec::new();
     let mut cards: Vec<(String, String)> = Vec::new();
     let mut conn = db.conn().await?;
@@ -84,7 +55,7 @@ pub async fn import_csv(
                 continue;
             }
         };
-        let get = |c: usize| rec.get(c).unwrap_or("").trim().to_owned();
+        let get = |c: usize| crate::csv_import::field(&rec, c);
         let serial = get(cs);
         let seed: String = get(cd)
             .chars()

@@ -289,3 +289,40 @@ pub struct AdminAccountsView {
     pub q: String,
     pub rows: Vec<AccountSummary>,
 }
+
+/// A CSV download (UTF-8, formula-safe cells).
+pub fn csv_download(
+    name: &str,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+) -> super::error::AppResult<axum::response::Response> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| super::error::AppError::Internal(format!("export CSV : {e}"));
+    w.write_record(header).map_err(err)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| {
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                c.clone()
+            }
+        }))
+        .map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| super::error::AppError::Internal(format!("export CSV : {e}")))?;
+    Ok(axum::response::IntoResponse::into_response((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )))
+}

@@ -148,40 +148,6 @@ pub async fn create_structure(
     )
 }
 
-/// A CSV download (UTF-8, formula-safe cells).
-fn csv_response(name: &str, header: &[&str], rows: Vec<Vec<String>>) -> AppResult<Response> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let err = |e: csv::Error| crate::web::error::AppError::Internal(format!("export CSV : {e}"));
-    w.write_record(header).map_err(err)?;
-    for row in rows {
-        w.write_record(row.iter().map(|c| {
-            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-                format!("'{c}")
-            } else {
-                c.clone()
-            }
-        }))
-        .map_err(err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| crate::web::error::AppError::Internal(format!("export CSV : {e}")))?;
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/csv; charset=utf-8".to_owned(),
-            ),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
 /// `GET /admin/structures.csv`: the structures, same search as the page.
 pub async fn structures_csv(
     State(state): State<AppState>,
@@ -189,7 +155,7 @@ pub async fn structures_csv(
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let rows = structures::search(&state.db, &q.q.unwrap_or_default(), 1_000_000).await?;
-    csv_response(
+    crate::web::views::csv_download(
         "structures.csv",
         &[
             "id",
@@ -225,7 +191,7 @@ pub async fn accounts_csv(
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let rows = crate::accounts::list_all(&state.db, &q.q.unwrap_or_default(), 1_000_000).await?;
-    csv_response(
+    crate::web::views::csv_download(
         "comptes.csv",
         &[
             "id",

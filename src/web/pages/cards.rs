@@ -229,40 +229,20 @@ pub async fn export(
     Query(sq): Query<SearchQuery>,
 ) -> AppResult<Response> {
     let rows = cards::list(&state.db, &sq.q, 1_000_000).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| AppError::Internal(format!("export CSV : {e}"));
-    w.write_record(["serie", "aidant", "structure", "importee_le"])
-        .map_err(csv_err)?;
-    let cell = |s: &str| {
-        if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{s}")
-        } else {
-            s.to_owned()
-        }
-    };
-    for r in &rows {
-        w.write_record([
-            cell(&r.serial),
-            cell(&r.aidant),
-            cell(&r.structure),
-            crate::time_fr::date(r.imported_at),
-        ])
-        .map_err(csv_err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("export CSV : {e}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"cartes.csv\"",
-            ),
-        ],
-        bytes,
+    crate::web::views::csv_download(
+        "cartes.csv",
+        &["serie", "aidant", "structure", "importee_le"],
+        rows.into_iter()
+            .map(|r| {
+                vec![
+                    r.serial,
+                    r.aidant,
+                    r.structure,
+                    crate::time_fr::date(r.imported_at),
+                ]
+            })
+            .collect(),
     )
-        .into_response())
 }
 
 /// `POST /admin/cartes/import` (multipart).

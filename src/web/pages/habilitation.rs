@@ -454,15 +454,6 @@ pub async fn list(
     })
 }
 
-/// A CSV cell that a spreadsheet will not run as a formula.
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
-
 /// `GET /admin/habilitations.csv`: the list, same filters, every page.
 pub async fn export(
     State(state): State<AppState>,
@@ -471,42 +462,29 @@ pub async fn export(
 ) -> AppResult<Response> {
     let (rows, _) =
         habilitation::list(&state.db, Status::parse(&lq.etat), lq.q.trim(), 100_000, 0).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| AppError::Internal(format!("export CSV : {e}"));
-    w.write_record([
-        "numero",
-        "structure",
-        "siret",
-        "email",
-        "etat",
-        "envoyee_le",
-    ])
-    .map_err(csv_err)?;
-    for r in &rows {
-        w.write_record([
-            r.id.to_string(),
-            cell(&r.name),
-            cell(&r.siret),
-            cell(&r.email),
-            r.status.label().to_owned(),
-            r.submitted_at.map(crate::time_fr::date).unwrap_or_default(),
-        ])
-        .map_err(csv_err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("export CSV : {e}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"habilitations.csv\"",
-            ),
+    crate::web::views::csv_download(
+        "habilitations.csv",
+        &[
+            "numero",
+            "structure",
+            "siret",
+            "email",
+            "etat",
+            "envoyee_le",
         ],
-        bytes,
+        rows.into_iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.name,
+                    r.siret,
+                    r.email,
+                    r.status.label().to_owned(),
+                    r.submitted_at.map(crate::time_fr::date).unwrap_or_default(),
+                ]
+            })
+            .collect(),
     )
-        .into_response())
 }
 
 #[derive(Template)]
