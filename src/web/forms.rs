@@ -113,3 +113,41 @@ pub fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"))
 }
+
+/// The parts of a `multipart/form-data` upload (empty when the body is not one);
+/// the size limit is the context middleware's, per route.
+pub struct Upload(pub Vec<Part>);
+
+impl Upload {
+    /// A non-empty file field.
+    pub fn file(&self, name: &str) -> Option<&Part> {
+        self.0.iter().find(|p| p.name == name && !p.data.is_empty())
+    }
+    /// A text field, trimmed ("" when absent).
+    pub fn text(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| String::from_utf8_lossy(&p.data).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Upload {
+    type Rejection = super::error::AppError;
+    async fn from_request(
+        req: axum::extract::Request,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .map_err(|_| super::error::AppError::BadRequest("envoi incomplet"))?;
+        Ok(Upload(multipart(&ct, body).await.unwrap_or_default()))
+    }
+}

@@ -444,6 +444,9 @@ fn logs_never_contain_secrets() {
         .build()
         .unwrap();
     let secrets = tracing::subscriber::with_default(subscriber, || {
+        // Other tests, on other threads, may have cached "nobody listens" for a
+        // callsite while no subscriber existed: recompute with this one in place.
+        tracing::callsite::rebuild_interest_cache();
         rt.block_on(async {
             let app = TestApp::new(relais::db::Backend::Sqlite).await;
             let s = app.structure("Mairie").await;

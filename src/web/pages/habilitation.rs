@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -783,24 +783,13 @@ pub async fn import(
     State(state): State<AppState>,
     ctx: Ctx,
     Admin(s): Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    upload: crate::web::forms::Upload,
 ) -> AppResult<Response> {
     if let Some(r) = step_up_needed(&s, "/admin/formations") {
         return Ok(r);
     }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let parts = crate::web::forms::multipart(ct, body)
-        .await
-        .unwrap_or_default();
-    let file = parts
-        .iter()
-        .find(|p| p.name == "fichier" && !p.data.is_empty());
     let mut view = training_view(&state, &ctx, "", None).await?;
-    let Some(file) = file else {
+    let Some(file) = upload.file("fichier") else {
         view.errors.add(
             "fichier",
             "Choisissez le fichier CSV des résultats (colonnes email, etat, date).",

@@ -4,9 +4,8 @@
 
 use askama::Template;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
@@ -735,31 +734,14 @@ pub async fn admin_import(
     State(state): State<AppState>,
     ctx: Ctx,
     admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    upload: crate::web::forms::Upload,
 ) -> AppResult<Response> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let parts = crate::web::forms::multipart(ct, body)
-        .await
-        .unwrap_or_default();
-    let text = |name: &str| {
-        parts
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| String::from_utf8_lossy(&p.data).trim().to_owned())
-            .unwrap_or_default()
-    };
+    let text = |name: &str| upload.text(name);
     let mut view = admin_view(&state, &ctx).await?;
     view.source = text("source").chars().take(100).collect();
     view.partiel = text("mode") == "partiel";
     view.windows = text("encodage") == "windows-1252";
-    let file = parts
-        .iter()
-        .find(|p| p.name == "fichier" && !p.data.is_empty());
-    let Some(file) = file else {
+    let Some(file) = upload.file("fichier") else {
         view.error = Some("Choisissez un fichier à importer (CSV ou JSON du standard, JSON v0.1, ou GeoJSON France Services).".into());
         return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
     };
