@@ -177,6 +177,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_inactivite.sql"),
         postgres: include_str!("../migrations/postgres/0008_inactivite.sql"),
     },
+    Migration {
+        version: 9,
+        name: "rattachements",
+        sqlite: include_str!("../migrations/sqlite/0009_rattachements.sql"),
+        postgres: include_str!("../migrations/postgres/0009_rattachements.sql"),
+    },
 ];
 
 impl Db {

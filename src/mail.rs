@@ -171,6 +171,19 @@ pub mod messages {
         }
     }
 
+    pub fn join_request(to: &str, structure: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : « {structure} » vous propose de rejoindre son équipe"),
+            body: format!(
+                "Bonjour,\n\nLe référent de « {structure} » vous propose de rejoindre l'équipe de cette structure sur Relais.\n\n\
+                 Connectez-vous puis acceptez ou refusez la demande depuis « Mon compte » :\n{link}\n\n\
+                 Tant que vous n'avez pas répondu, rien ne change pour vous.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
     pub fn added_to_structure(to: &str, structure: &str, link: &str) -> Email {
         Email {
             to: to.to_owned(),

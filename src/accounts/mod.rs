@@ -4,6 +4,7 @@
 pub mod cards;
 pub mod inactivity;
 pub mod password;
+pub mod team;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;

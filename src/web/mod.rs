@@ -198,6 +198,16 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .post("/reconfirmer", Access::SignedIn, post(auth::step_up))
     .get("/compte", Access::SignedIn, get(account::show))
     .post(
+        "/compte/rattachements/{jid}/accepter",
+        Access::SignedIn,
+        post(account::accept_join),
+    )
+    .post(
+        "/compte/rattachements/{jid}/refuser",
+        Access::SignedIn,
+        post(account::decline_join),
+    )
+    .post(
         "/compte/structure",
         Access::SignedIn,
         post(account::switch_structure),

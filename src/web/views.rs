@@ -73,6 +73,16 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "deconnecte" => "Vous êtes déconnecté(e). À bientôt.",
         "demarches" => "Les démarches autorisées sont enregistrées.",
+        "a-former" => {
+            "Cette personne est ajoutée à l'équipe « en attente de formation » : elle recevra son invitation une fois sa formation Aidants Connect enregistrée."
+        }
+        "rattachement" => {
+            "Cette personne a déjà un compte actif : une demande de rattachement lui est envoyée, à accepter depuis son compte."
+        }
+        "rattachement-accepte" => {
+            "Vous avez rejoint la structure. Choisissez-la ci-dessous pour y travailler."
+        }
+        "rattachement-refuse" => "La demande de rattachement est refusée.",
         "deconnecte-partout" => "Toutes vos sessions sont fermées, sur tous les appareils.",
         "compte-active" => {
             "Votre compte est prêt. Connectez-vous avec votre e-mail, votre mot de passe et le code de votre application."
@@ -226,6 +236,7 @@ pub struct AccountView {
     pub memberships: Vec<Membership>,
     pub current_structure: i64,
     pub open_sessions: i64,
+    pub join_requests: Vec<crate::accounts::team::JoinRequest>,
 }
 
 #[derive(Template)]

@@ -457,7 +457,7 @@ fn logs_never_contain_secrets() {
                 &[
                     ("full_name", "Zoé"),
                     ("email", "zoe@exemple.fr"),
-                    ("role", "aidant"),
+                    ("role", "referent"),
                 ],
             )
             .await;

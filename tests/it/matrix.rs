@@ -23,6 +23,16 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/reconfirmer", Access::SignedIn),
     ("POST", "/reconfirmer", Access::SignedIn),
     ("GET", "/compte", Access::SignedIn),
+    (
+        "POST",
+        "/compte/rattachements/{jid}/accepter",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/compte/rattachements/{jid}/refuser",
+        Access::SignedIn,
+    ),
     ("POST", "/compte/structure", Access::SignedIn),
     ("GET", "/espace", Access::Member),
     ("GET", "/structures/{sid}/equipe", Access::StructureManager),
@@ -304,6 +314,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{uid}", "1")
             .replace("{lid}", "1")
             .replace("{hid}", "1")
+            .replace("{jid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

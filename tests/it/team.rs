@@ -164,9 +164,25 @@ both_backends!(
             )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(r.location().contains("info=a-former"), "{}", r.location());
         let team = r_client.get(&format!("/structures/{sid}/equipe")).await;
         assert!(team.contains("Aline Aidante"));
-        assert!(team.contains("Invitation envoyée"));
+        assert!(team.contains("En attente de formation"));
+        assert!(
+            app.sent().iter().all(|m| m.to != "aline@ccas-sens.fr"),
+            "no invitation before the training"
+        );
+        // The administrator records her training: then she is invited.
+        let trainees = a.get("/admin/formations?q=aline").await.body;
+        let aline_id =
+            crate::common::extract_between(&trainees, "<select id=\"etat-", "\"").unwrap();
+        let r = a
+            .post(
+                &format!("/admin/formations/{aline_id}"),
+                &[("etat", "forme"), ("date", "2020-01-01")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let mut aline = app.client();
         let aline_secret = activate_from_email(
             &app,
@@ -212,7 +228,7 @@ both_backends!(
         let fields = [
             ("full_name", "Paul Tard"),
             ("email", "paul@exemple.fr"),
-            ("role", "aidant"),
+            ("role", "referent"),
         ];
         c.post(&format!("/structures/{s}/equipe/inviter"), &fields)
             .await;
@@ -428,10 +444,44 @@ both_backends!(
             .await;
         assert_eq!(res.status, StatusCode::SEE_OTHER);
         assert!(
-            res.location().contains("info=ajoute"),
-            "existing account added, not re-invited"
+            res.location().contains("info=rattachement"),
+            "an active account gets a join request, not an invitation"
         );
-        assert!(app.last_email_to(&aidant.email).subject.contains("rejoint"));
+        assert!(
+            app.last_email_to(&aidant.email)
+                .subject
+                .contains("rejoindre")
+        );
+        // The same request twice is refused; the aidant accepts it from the account page.
+        let again = r2
+            .post(
+                &format!("/structures/{s2}/equipe/inviter"),
+                &[
+                    ("full_name", "Même Personne"),
+                    ("email", &aidant.email),
+                    ("role", "aidant"),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        let mut a = app.login(&aidant).await;
+        let compte = a.get("/compte").await.body;
+        assert!(compte.contains("Demandes de rattachement"), "{compte}");
+        let jid = extract_between(&compte, "/compte/rattachements/", "/accepter").unwrap();
+        let other = app.member(s1, Role::Aidant, "autre").await;
+        let mut o = app.login(&other).await;
+        let r = o
+            .post(&format!("/compte/rattachements/{jid}/accepter"), &[])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "only its addressee answers it"
+        );
+        let r = a
+            .post(&format!("/compte/rattachements/{jid}/accepter"), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
         let mut a = app.login(&aidant).await;
         // The first structure in alphabetical order is the current one after sign-in.
         assert!(

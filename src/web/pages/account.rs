@@ -29,7 +29,44 @@ pub async fn show(
         memberships,
         current_structure: s.member_of_current().map(|(id, _)| id).unwrap_or(0),
         open_sessions,
+        join_requests: accounts::team::pending_requests(&state.db, s.account_id).await?,
     })
+}
+
+async fn answer(state: &AppState, account_id: i64, id: i64, accept: bool) -> AppResult<Response> {
+    if !accounts::team::answer(&state.db, account_id, id, accept, state.now()).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(
+        account_id,
+        demande = id,
+        accept,
+        "réponse à une demande de rattachement"
+    );
+    let info = if accept {
+        "rattachement-accepte"
+    } else {
+        "rattachement-refuse"
+    };
+    Ok(Redirect::to(&format!("/compte?info={info}")).into_response())
+}
+
+/// `POST /compte/rattachements/{jid}/accepter`.
+pub async fn accept_join(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> AppResult<Response> {
+    answer(&state, s.account_id, id, true).await
+}
+
+/// `POST /compte/rattachements/{jid}/refuser`.
+pub async fn decline_join(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> AppResult<Response> {
+    answer(&state, s.account_id, id, false).await
 }
 
 #[derive(Debug, Default, Deserialize)]

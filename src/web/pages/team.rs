@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::step_up_needed;
-use crate::accounts::{self, AccountError, InviteOutcome};
+use crate::accounts::team::TeamOutcome;
+use crate::accounts::{self, AccountError};
 use crate::domain::{Email, Role, parse_name};
 use crate::mail::messages;
 use crate::structures;
@@ -104,13 +105,13 @@ pub async fn invite(
             },
         );
     };
-    let outcome = accounts::invite(
+    let outcome = accounts::team::add_to_team(
         &state.db,
         sid,
         &email,
         &name,
         role,
-        Some(m.session.account_id),
+        m.session.account_id,
         state.now(),
     )
     .await;
@@ -133,8 +134,7 @@ pub async fn invite(
         Err(e) => return Err(e.into()),
     };
     let (mail, info) = match outcome {
-        InviteOutcome::Invited { token, account_id }
-        | InviteOutcome::Reinvited { token, account_id } => {
+        TeamOutcome::Invited { token, account_id } => {
             tracing::info!(
                 structure_id = sid,
                 account_id,
@@ -147,20 +147,27 @@ pub async fn invite(
                 "invitation",
             )
         }
-        InviteOutcome::Added { account_id } => {
+        TeamOutcome::ToTrain { account_id } => {
             tracing::info!(
                 structure_id = sid,
                 account_id,
                 by = m.session.account_id,
-                "compte existant ajouté"
+                "futur aidant à former"
+            );
+            return Ok(
+                Redirect::to(&format!("/structures/{sid}/equipe?info=a-former")).into_response(),
+            );
+        }
+        TeamOutcome::JoinRequested { account_id } => {
+            tracing::info!(
+                structure_id = sid,
+                account_id,
+                by = m.session.account_id,
+                "demande de rattachement"
             );
             (
-                messages::added_to_structure(
-                    email.as_str(),
-                    &structure.name,
-                    &state.link("/connexion"),
-                ),
-                "ajoute",
+                messages::join_request(email.as_str(), &structure.name, &state.link("/compte")),
+                "rattachement",
             )
         }
     };
