@@ -418,3 +418,35 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    starting_requests_is_limited_per_ip,
+    |app: TestApp| async move {
+        let mut c = app.client();
+        for i in 0..30 {
+            let r = c
+                .post(
+                    "/habilitation",
+                    &[("email", &format!("demandeur{i}@example.fr"))],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{i}");
+        }
+        let r = c
+            .post("/habilitation", &[("email", "encore@example.fr")])
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(unescape(&r.body).contains("réessayez dans un quart d'heure"));
+        assert!(app.sent().iter().all(|m| m.to != "encore@example.fr"));
+        // Signing in from the same address is not affected.
+        let s = app.structure("Mairie").await;
+        let aidant = app.member(s, relais::domain::Role::Aidant, "aidant").await;
+        app.login(&aidant).await;
+        // A quarter of an hour later, it works again.
+        app.clock.advance(15 * 60 + 1);
+        let r = c
+            .post("/habilitation", &[("email", "encore@example.fr")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+);

@@ -65,7 +65,33 @@ pub async fn start(
             },
         );
     };
-    let token = habilitation::start(&state.db, &email, state.now()).await?;
+    // Each start sends an email: at most 30 per address IP in 15 minutes (counted
+    // apart from sign-in failures).
+    let now = state.now();
+    let ip_key = crate::crypto::keyed_hash(
+        state.config.secret_key.as_bytes(),
+        &format!("habilitation-ip:{}", ctx.client_ip),
+    );
+    let throttle = crate::accounts::throttle::Scope::Ip;
+    if crate::accounts::throttle::locked_for(&state.db, throttle, &ip_key, now)
+        .await?
+        .is_some()
+    {
+        errors.add(
+            "email",
+            "Trop de demandes commencées depuis cette connexion : réessayez dans un quart d'heure.",
+        );
+        return render_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &StartView {
+                shell: Shell::new(&ctx, "Demander l'habilitation de votre structure"),
+                email: f.email,
+                errors,
+            },
+        );
+    }
+    crate::accounts::throttle::record_failure(&state.db, throttle, &ip_key, now).await?;
+    let token = habilitation::start(&state.db, &email, now).await?;
     let link = format!("{}/habilitation/demande/{token}", state.config.public_url());
     state
         .mailer
