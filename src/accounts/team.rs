@@ -232,3 +232,84 @@ pub async fn answer(
     tx.commit().await?;
     Ok(true)
 }
+
+/// A référent adds a member of one of their structures to another structure they
+/// also manage (same role). Refused when the person is not in `from`, when the
+/// référent does not manage `to`, or when the person is already in `to` (a
+/// deactivated membership is reactivated instead).
+pub async fn add_to_other_structure(
+    db: &Db,
+    from: i64,
+    account_id: i64,
+    to: i64,
+    referent: i64,
+    now: i64,
+) -> Result<(), AccountError> {
+    let mut tx = db.begin().await?;
+    let Some(m) = tx
+        .fetch_optional(
+            "SELECT role FROM memberships WHERE account_id = $1 AND structure_id = $2",
+            crate::args![account_id, from],
+        )
+        .await?
+    else {
+        return Err(AccountError::Refused(
+            "Cette personne ne fait pas partie de votre structure.",
+        ));
+    };
+    let manages = tx
+        .fetch_optional(
+            "SELECT role FROM memberships
+             WHERE account_id = $1 AND structure_id = $2 AND role = 'referent' AND deactivated_at IS NULL",
+            crate::args![referent, to],
+        )
+        .await?
+        .is_some();
+    if !manages || from == to {
+        return Err(AccountError::Refused(
+            "Choisissez une autre structure dont vous êtes référent.",
+        ));
+    }
+    match tx
+        .fetch_optional(
+            "SELECT deactivated_at FROM memberships WHERE account_id = $1 AND structure_id = $2",
+            crate::args![account_id, to],
+        )
+        .await?
+    {
+        Some(t) if t.opt_int("deactivated_at")?.is_some() => {
+            tx.execute(
+                "UPDATE memberships SET deactivated_at = NULL WHERE account_id = $1 AND structure_id = $2",
+                crate::args![account_id, to],
+            )
+            .await?;
+        }
+        Some(_) => {
+            return Err(AccountError::Refused(
+                "Cette personne fait déjà partie de cette structure.",
+            ));
+        }
+        None => {
+            let role = Role::parse(&m.text("role")?).unwrap_or(Role::Aidant);
+            add_member(&mut tx, account_id, to, role, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The structures a référent manages (active memberships), by name.
+pub async fn managed_by(db: &Db, referent: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    db.conn()
+        .await?
+        .fetch_all(
+            "SELECT s.id, s.name FROM memberships m JOIN structures s ON s.id = m.structure_id
+             WHERE m.account_id = $1 AND m.role = 'referent' AND m.deactivated_at IS NULL
+             ORDER BY s.name, s.id",
+            crate::args![referent],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.int("id")?, r.text("name")?)))
+        .collect()
+}

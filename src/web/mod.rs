@@ -474,6 +474,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Admin,
         post(cards::import).layer(axum::extract::DefaultBodyLimit::disable()),
     )
+    .post(
+        "/structures/{sid}/equipe/{aid}/structures",
+        Access::StructureManager,
+        post(team::add_to_other_structure),
+    )
     .get(
         "/structures/{sid}/equipe/{aid}/carte",
         Access::StructureManager,

@@ -73,6 +73,7 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "deconnecte" => "Vous êtes déconnecté(e). À bientôt.",
         "demarches" => "Les démarches autorisées sont enregistrées.",
+        "autre-structure" => "La personne fait maintenant aussi partie de l'autre structure.",
         "a-former" => {
             "Cette personne est ajoutée à l'équipe « en attente de formation » : elle recevra son invitation une fois sa formation Aidants Connect enregistrée."
         }
@@ -255,6 +256,8 @@ pub struct TeamView {
     pub structure: Structure,
     pub members: Vec<Member>,
     pub me: i64,
+    /// The other structures the référent manages (to add a member there too).
+    pub other_structures: Vec<(i64, String)>,
 }
 
 #[derive(Template)]

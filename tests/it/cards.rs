@@ -233,6 +233,7 @@ crate::both_backends!(
         let mut rb = app.login(&referent_b).await;
         let code = card_code(SEED_A, app.clock_now(), 0);
         let id = aidant_a.id;
+        let b_str = b.to_string();
         // Through their own structure's pages (where they are référent) and through
         // structure A's (where they are not): every action refused.
         for sid in [b, a] {
@@ -252,6 +253,7 @@ crate::both_backends!(
                     vec![("serial", "C-7"), ("code", code.as_str())],
                 ),
                 ("carte/delier", vec![("reason", "essai")]),
+                ("structures", vec![("structure_id", b_str.as_str())]),
                 (
                     "carte/resynchroniser",
                     vec![("code", "000000"), ("code2", "000000")],
@@ -270,5 +272,13 @@ crate::both_backends!(
         let members = relais::accounts::members(app.db(), a).await.unwrap();
         let m = members.iter().find(|m| m.account_id == id).unwrap();
         assert!(m.active && m.card.is_none() && m.totp_enrolled);
+        assert!(
+            relais::accounts::members(app.db(), b)
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.account_id != id),
+            "not moved into B"
+        );
     }
 );

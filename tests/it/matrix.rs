@@ -84,6 +84,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/admin/cartes.csv", Access::Admin),
     ("POST", "/admin/cartes/import", Access::Admin),
     (
+        "POST",
+        "/structures/{sid}/equipe/{aid}/structures",
+        Access::StructureManager,
+    ),
+    (
         "GET",
         "/structures/{sid}/equipe/{aid}/carte",
         Access::StructureManager,

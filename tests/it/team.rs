@@ -662,3 +662,49 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    referent_adds_a_member_to_another_of_their_structures,
+    |app: TestApp| async move {
+        let s1 = app.structure("CCAS de Joigny").await;
+        let s2 = app.structure("France Services de Joigny").await;
+        let referent = app.member(s1, Role::Referent, "ref").await;
+        // The same person is référent of both structures.
+        relais::accounts::invite(
+            app.db(),
+            s2,
+            &relais::domain::Email::parse(&referent.email).unwrap(),
+            "Référente",
+            Role::Referent,
+            None,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        let aidant = app.member(s1, Role::Aidant, "aidant").await;
+        let mut c = app.login(&referent).await;
+        let team = c.get(&format!("/structures/{s1}/equipe")).await.body;
+        assert!(team.contains("Ajouter à cette structure"), "{team}");
+        let path = format!("/structures/{s1}/equipe/{}/structures", aidant.id);
+        let r = c.post(&path, &[("structure_id", &s2.to_string())]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let in_s2 = relais::accounts::members(app.db(), s2).await.unwrap();
+        assert!(
+            in_s2
+                .iter()
+                .any(|m| m.account_id == aidant.id && m.active && m.role == Role::Aidant)
+        );
+        let r = c.post(&path, &[("structure_id", &s2.to_string())]).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "already there");
+        // A structure the référent does not manage: refused.
+        let s3 = app.structure("Ailleurs").await;
+        let r = c.post(&path, &[("structure_id", &s3.to_string())]).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(
+            relais::accounts::members(app.db(), s3)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);

@@ -32,7 +32,13 @@ pub async fn list(
 ) -> AppResult<Response> {
     let structure = load_structure(&state, m.structure_id).await?;
     let members = accounts::members(&state.db, m.structure_id).await?;
+    let other_structures = accounts::team::managed_by(&state.db, m.session.account_id)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| *id != m.structure_id)
+        .collect();
     render(&TeamView {
+        other_structures,
         shell: Shell::new(&ctx, format!("Équipe de {}", structure.name))
             .with_notice(q.info.as_deref()),
         structure,
@@ -282,6 +288,56 @@ pub async fn reset_totp(
             }
             Ok(
                 Redirect::to(&format!("/structures/{sid}/equipe?info=2fa-reinitialisee"))
+                    .into_response(),
+            )
+        }
+        Err(AccountError::Refused(message)) => refused(&ctx, sid, message),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OtherStructureForm {
+    structure_id: String,
+}
+
+/// `POST /structures/{sid}/equipe/{aid}/structures`: adds a member to another
+/// structure the référent manages.
+pub async fn add_to_other_structure(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+    AppForm(f): AppForm<OtherStructureForm>,
+) -> AppResult<Response> {
+    let sid = m.structure_id;
+    if let Some(redirect) = step_up_needed(&m.session, &format!("/structures/{sid}/equipe")) {
+        return Ok(redirect);
+    }
+    let Ok(to) = f.structure_id.trim().parse::<i64>() else {
+        return refused(&ctx, sid, "Choisissez une structure dans la liste.");
+    };
+    match accounts::team::add_to_other_structure(
+        &state.db,
+        sid,
+        aid,
+        to,
+        m.session.account_id,
+        state.now(),
+    )
+    .await
+    {
+        Ok(()) => {
+            tracing::info!(
+                structure_id = sid,
+                account_id = aid,
+                to,
+                by = m.session.account_id,
+                "membre ajouté à une autre structure"
+            );
+            Ok(
+                Redirect::to(&format!("/structures/{sid}/equipe?info=autre-structure"))
                     .into_response(),
             )
         }
