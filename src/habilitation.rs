@@ -611,6 +611,16 @@ pub async fn post_message(
         crate::args![now, id],
     )
     .await?;
+    if let Some(admin) = admin {
+        journal::append(
+            &mut tx,
+            &NewEntry::new(journal::ADMIN_CHAIN, Action::MessageHabilitation)
+                .account(admin)
+                .details(json!({ "demande": id })),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -46,6 +46,13 @@ pub enum Action {
     CarteResynchronisee,
     DesactivationInactivite,
     CreationStructure,
+    MembreAjoute,
+    MembreDesactive,
+    MembreReactive,
+    DoubleAuthReinitialisee,
+    MessageHabilitation,
+    LieuxImportes,
+    LieuAccueilModifie,
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -54,7 +61,11 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 14] = [
+    pub const STRUCTURE: [Action; 18] = [
+        Action::MembreAjoute,
+        Action::MembreDesactive,
+        Action::MembreReactive,
+        Action::DoubleAuthReinitialisee,
         Action::DesactivationInactivite,
         Action::CarteLiee,
         Action::CarteDeliee,
@@ -70,7 +81,14 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 29] = [
+        Action::MembreAjoute,
+        Action::MembreDesactive,
+        Action::MembreReactive,
+        Action::DoubleAuthReinitialisee,
+        Action::MessageHabilitation,
+        Action::LieuxImportes,
+        Action::LieuAccueilModifie,
         Action::CreationStructure,
         Action::DesactivationInactivite,
         Action::CartesImportees,
@@ -118,6 +136,13 @@ impl Action {
             Action::CarteResynchronisee => "carte_resynchronisee",
             Action::DesactivationInactivite => "desactivation_inactivite",
             Action::CreationStructure => "creation_structure",
+            Action::MembreAjoute => "membre_ajoute",
+            Action::MembreDesactive => "membre_desactive",
+            Action::MembreReactive => "membre_reactive",
+            Action::DoubleAuthReinitialisee => "double_authentification_reinitialisee",
+            Action::MessageHabilitation => "message_habilitation",
+            Action::LieuxImportes => "lieux_importes",
+            Action::LieuAccueilModifie => "lieu_accueil_modifie",
         }
     }
     pub fn label(self) -> &'static str {
@@ -144,6 +169,17 @@ impl Action {
             Action::CarteResynchronisee => "Carte TOTP resynchronisée",
             Action::DesactivationInactivite => "Désactivation après 6 mois sans connexion",
             Action::CreationStructure => "Création d'une structure par un administrateur",
+            Action::MembreAjoute => {
+                "Membre ajouté à l'équipe (ou à former, ou demande de rattachement)"
+            }
+            Action::MembreDesactive => "Accès d'un membre désactivé",
+            Action::MembreReactive => "Accès d'un membre réactivé",
+            Action::DoubleAuthReinitialisee => "Double authentification d'un membre réinitialisée",
+            Action::MessageHabilitation => {
+                "Message d'un administrateur sur une demande d'habilitation"
+            }
+            Action::LieuxImportes => "Import de lieux de médiation numérique",
+            Action::LieuAccueilModifie => "Structure rattachée à un lieu, ou détachée",
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

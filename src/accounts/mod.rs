@@ -483,6 +483,19 @@ pub async fn set_member_active(
             .execute(&mut *tx)
             .await?;
     }
+    let action = if active {
+        crate::journal::Action::MembreReactive
+    } else {
+        crate::journal::Action::MembreDesactive
+    };
+    crate::journal::append(
+        &mut tx,
+        &crate::journal::NewEntry::new(structure_id, action)
+            .account(by_account)
+            .details(serde_json::json!({ "membre": account_id })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -529,6 +542,17 @@ pub async fn reset_totp(
         account_id,
         Purpose::TotpEnrolment,
         Some(by_account),
+        now,
+    )
+    .await?;
+    crate::journal::append(
+        &mut tx,
+        &crate::journal::NewEntry::new(
+            structure_id,
+            crate::journal::Action::DoubleAuthReinitialisee,
+        )
+        .account(by_account)
+        .details(serde_json::json!({ "membre": account_id })),
         now,
     )
     .await?;

@@ -10,6 +10,7 @@ use super::tokens::{self, Purpose};
 use crate::db::exec::Exec;
 use crate::db::{Db, Tx};
 use crate::domain::{Email, Role};
+use crate::journal::{self, Action, NewEntry};
 
 #[derive(Debug)]
 pub enum TeamOutcome {
@@ -107,6 +108,19 @@ pub async fn add_to_team(
             }
         }
     };
+    let (member, kind) = match &outcome {
+        TeamOutcome::Invited { account_id, .. } => (*account_id, "invitation"),
+        TeamOutcome::ToTrain { account_id } => (*account_id, "a_former"),
+        TeamOutcome::JoinRequested { account_id } => (*account_id, "demande_de_rattachement"),
+    };
+    journal::append(
+        &mut tx,
+        &NewEntry::new(structure_id, Action::MembreAjoute)
+            .account(by)
+            .details(serde_json::json!({ "membre": member, "role": role.key(), "suite": kind })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -228,6 +242,16 @@ pub async fn answer(
         {
             add_member(&mut tx, account_id, sid, role, now).await?;
         }
+        journal::append(
+            &mut tx,
+            &NewEntry::new(sid, Action::MembreAjoute)
+                .account(account_id)
+                .details(
+                    serde_json::json!({ "membre": account_id, "suite": "rattachement_accepte" }),
+                ),
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -294,6 +318,14 @@ pub async fn add_to_other_structure(
             add_member(&mut tx, account_id, to, role, now).await?;
         }
     }
+    journal::append(
+        &mut tx,
+        &NewEntry::new(to, Action::MembreAjoute)
+            .account(referent)
+            .details(serde_json::json!({ "membre": account_id, "depuis": from })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

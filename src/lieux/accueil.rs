@@ -69,7 +69,7 @@ pub enum LinkError {
 
 /// Links the structure with this SIRET to a place (a structure is at one place;
 /// linking it elsewhere moves it). Returns the structure's id.
-pub async fn link(db: &Db, lieu: i64, siret: &str) -> Result<i64, LinkError> {
+pub async fn link(db: &Db, lieu: i64, siret: &str, by: i64, now: i64) -> Result<i64, LinkError> {
     let siret: String = siret.chars().filter(char::is_ascii_digit).collect();
     let mut tx = db.transaction().await?;
     if tx
@@ -94,17 +94,54 @@ pub async fn link(db: &Db, lieu: i64, siret: &str) -> Result<i64, LinkError> {
         crate::args![lieu, sid],
     )
     .await?;
+    journal_change(&mut tx, lieu, sid, true, by, now).await?;
     tx.commit().await?;
     Ok(sid)
 }
 
+async fn journal_change(
+    tx: &mut crate::db::exec::Transaction,
+    lieu: i64,
+    structure_id: i64,
+    linked: bool,
+    by: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    crate::journal::append(
+        tx,
+        &crate::journal::NewEntry::new(
+            crate::journal::ADMIN_CHAIN,
+            crate::journal::Action::LieuAccueilModifie,
+        )
+        .account(by)
+        .details(
+            serde_json::json!({ "lieu": lieu, "structure": structure_id, "rattachee": linked }),
+        ),
+        now,
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Detaches a structure from a place; false when it was not there.
-pub async fn unlink(db: &Db, lieu: i64, structure_id: i64) -> Result<bool, sqlx::Error> {
-    Ok(db
-        .write_one(
+pub async fn unlink(
+    db: &Db,
+    lieu: i64,
+    structure_id: i64,
+    by: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.transaction().await?;
+    let done = tx
+        .execute(
             "UPDATE structures SET lieu_accueil_id = NULL WHERE id = $1 AND lieu_accueil_id = $2",
             crate::args![structure_id, lieu],
         )
-        .await?
-        == 1)
+        .await?;
+    if done != 1 {
+        return Ok(false);
+    }
+    journal_change(&mut tx, lieu, structure_id, false, by, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -372,6 +372,19 @@ pub async fn import(
     partial: bool,
     now: i64,
 ) -> Result<Report, sqlx::Error> {
+    import_by(db, read, source, partial, None, now).await
+}
+
+/// [`import`], naming the administrator who imports (journaled with the import on
+/// the administration chain; `None` for the command line).
+pub async fn import_by(
+    db: &Db,
+    read: Read,
+    source: &str,
+    partial: bool,
+    by: Option<i64>,
+    now: i64,
+) -> Result<Report, sqlx::Error> {
     let mut rejected = read.rejected;
     rejected.extend(validate(&read.records));
     rejected.sort_by_key(|r| r.line);
@@ -470,6 +483,20 @@ pub async fn import(
         }
         sources.insert(key_source.to_owned());
     }
+    let mut entry = crate::journal::NewEntry::new(
+        crate::journal::ADMIN_CHAIN,
+        crate::journal::Action::LieuxImportes,
+    )
+    .details(serde_json::json!({
+        "source": source,
+        "ajoutes": report.inserted,
+        "mis_a_jour": report.updated,
+        "inchanges": report.unchanged,
+    }));
+    if let Some(by) = by {
+        entry = entry.account(by);
+    }
+    crate::journal::append(&mut tx, &entry, now).await?;
     tx.commit().await?;
     report.written = true;
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();

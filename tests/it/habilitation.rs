@@ -316,6 +316,7 @@ crate::both_backends!(
             [
                 "habilitation_soumise",
                 "connexion_aidant",
+                "message_habilitation",
                 "habilitation_modifications_demandees",
                 "habilitation_soumise",
                 "habilitation_acceptee",

@@ -621,7 +621,9 @@ pub async fn link_structure(
     Path(id): Path<i64>,
     AppForm(f): AppForm<LinkForm>,
 ) -> AppResult<Response> {
-    match crate::lieux::accueil::link(&state.db, id, &f.siret).await {
+    match crate::lieux::accueil::link(&state.db, id, &f.siret, admin.0.account_id, state.now())
+        .await
+    {
         Ok(sid) => {
             tracing::info!(
                 by = admin.0.account_id,
@@ -646,7 +648,7 @@ pub async fn unlink_structure(
     admin: Admin,
     Path((id, sid)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
-    if !crate::lieux::accueil::unlink(&state.db, id, sid).await? {
+    if !crate::lieux::accueil::unlink(&state.db, id, sid, admin.0.account_id, state.now()).await? {
         return Err(AppError::NotFound);
     }
     tracing::info!(
@@ -767,8 +769,15 @@ pub async fn admin_import(
             return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
     };
-    let report =
-        crate::lieux::import(&state.db, read, &view.source, view.partiel, state.now()).await?;
+    let report = crate::lieux::import_by(
+        &state.db,
+        read,
+        &view.source,
+        view.partiel,
+        Some(admin.0.account_id),
+        state.now(),
+    )
+    .await?;
     tracing::info!(
         by = admin.0.account_id,
         source = %view.source,
