@@ -53,6 +53,7 @@ pub enum Action {
     MessageHabilitation,
     LieuxImportes,
     LieuAccueilModifie,
+    CreationAdministrateur,
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -81,7 +82,8 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
+        Action::CreationAdministrateur,
         Action::MembreAjoute,
         Action::MembreDesactive,
         Action::MembreReactive,
@@ -143,6 +145,7 @@ impl Action {
             Action::MessageHabilitation => "message_habilitation",
             Action::LieuxImportes => "lieux_importes",
             Action::LieuAccueilModifie => "lieu_accueil_modifie",
+            Action::CreationAdministrateur => "creation_administrateur",
         }
     }
     pub fn label(self) -> &'static str {
@@ -180,6 +183,9 @@ impl Action {
             }
             Action::LieuxImportes => "Import de lieux de médiation numérique",
             Action::LieuAccueilModifie => "Structure rattachée à un lieu, ou détachée",
+            Action::CreationAdministrateur => {
+                "Création d'un compte administrateur (ligne de commande)"
+            }
         }
     }
     pub fn parse(raw: &str) -> Option<Action> {

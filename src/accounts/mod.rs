@@ -822,6 +822,18 @@ pub async fn create_admin(
         Purpose::Invitation
     };
     let token = tokens::issue(&mut tx, id, purpose, None, now).await?;
+    // Created from the command line (no account acts): journaled on the
+    // administration chain with the new administrator's id.
+    crate::journal::append(
+        &mut tx,
+        &crate::journal::NewEntry::new(
+            crate::journal::ADMIN_CHAIN,
+            crate::journal::Action::CreationAdministrateur,
+        )
+        .details(serde_json::json!({ "administrateur": id })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(token)
 }

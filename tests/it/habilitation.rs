@@ -315,6 +315,7 @@ crate::both_backends!(
             actions,
             [
                 "habilitation_soumise",
+                "creation_administrateur",
                 "connexion_aidant",
                 "message_habilitation",
                 "habilitation_modifications_demandees",

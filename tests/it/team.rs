@@ -345,6 +345,30 @@ both_backends!(
             .await;
         assert_eq!(res.status, StatusCode::SEE_OTHER);
         let _ = app.login(&aidant).await;
+        // Both changes are on the structure's journal, with who made them.
+        use relais::db::exec::Exec;
+        let rows = app
+            .db()
+            .conn()
+            .await
+            .unwrap()
+            .fetch_all(
+                "SELECT action, account_id FROM journal WHERE chain = $1 AND action LIKE 'membre_%' ORDER BY seq",
+                relais::args![s],
+            )
+            .await
+            .unwrap();
+        let got: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| (r.text("action").unwrap(), r.int("account_id").unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("membre_desactive".to_owned(), referent.id),
+                ("membre_reactive".to_owned(), referent.id)
+            ]
+        );
     }
 );
 
