@@ -128,61 +128,28 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
+/// One entry of [`MIGRATIONS`]: the same file name under both backends' folders.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../migrations/postgres/", $file)),
+        }
+    };
+}
+
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "mandats",
-        sqlite: include_str!("../migrations/sqlite/0002_mandats.sql"),
-        postgres: include_str!("../migrations/postgres/0002_mandats.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "idp",
-        sqlite: include_str!("../migrations/sqlite/0003_idp.sql"),
-        postgres: include_str!("../migrations/postgres/0003_idp.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "lieux",
-        sqlite: include_str!("../migrations/sqlite/0004_lieux.sql"),
-        postgres: include_str!("../migrations/postgres/0004_lieux.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "lieux_recherche",
-        sqlite: include_str!("../migrations/sqlite/0005_lieux_recherche.sql"),
-        postgres: include_str!("../migrations/postgres/0005_lieux_recherche.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "habilitation",
-        sqlite: include_str!("../migrations/sqlite/0006_habilitation.sql"),
-        postgres: include_str!("../migrations/postgres/0006_habilitation.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "cartes",
-        sqlite: include_str!("../migrations/sqlite/0007_cartes.sql"),
-        postgres: include_str!("../migrations/postgres/0007_cartes.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "inactivite",
-        sqlite: include_str!("../migrations/sqlite/0008_inactivite.sql"),
-        postgres: include_str!("../migrations/postgres/0008_inactivite.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "rattachements",
-        sqlite: include_str!("../migrations/sqlite/0009_rattachements.sql"),
-        postgres: include_str!("../migrations/postgres/0009_rattachements.sql"),
-    },
+    migration!(1, "foundation", "0001_foundation.sql"),
+    migration!(2, "mandats", "0002_mandats.sql"),
+    migration!(3, "idp", "0003_idp.sql"),
+    migration!(4, "lieux", "0004_lieux.sql"),
+    migration!(5, "lieux_recherche", "0005_lieux_recherche.sql"),
+    migration!(6, "habilitation", "0006_habilitation.sql"),
+    migration!(7, "cartes", "0007_cartes.sql"),
+    migration!(8, "inactivite", "0008_inactivite.sql"),
+    migration!(9, "rattachements", "0009_rattachements.sql"),
 ];
 
 impl Db {

@@ -21,39 +21,63 @@ use crate::db::{Db, Tx};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What was done. The keys are stored; the labels are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    ConnexionAidant,
-    ConnexionUsagerFranceConnect,
-    CreationMandat,
-    CreationAutorisation,
-    CreationAttestation,
-    RenouvellementMandat,
-    RevocationAutorisation,
-    RevocationMandat,
-    UtilisationAutorisation,
-    SuppressionUsager,
-    HabilitationSoumise,
-    HabilitationModifications,
-    HabilitationAcceptee,
-    HabilitationRefusee,
-    HabilitationCloturee,
-    FormationEnregistree,
-    CartesImportees,
-    CarteLiee,
-    CarteDeliee,
-    CarteResynchronisee,
-    DesactivationInactivite,
-    CreationStructure,
-    MembreAjoute,
-    MembreDesactive,
-    MembreReactive,
-    DoubleAuthReinitialisee,
-    MessageHabilitation,
-    LieuxImportes,
-    LieuAccueilModifie,
-    CreationAdministrateur,
+/// Declares [`Action`] with its stored key and its label, and `Action::ALL`, from
+/// one line per action.
+macro_rules! actions {
+    ($($variant:ident => $key:literal, $label:literal;)*) => {
+        /// What was done. The keys are stored; the labels are shown.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Action {
+            $($variant,)*
+        }
+
+        impl Action {
+            pub const ALL: &[Action] = &[$(Action::$variant,)*];
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $key,)*
+                }
+            }
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    ConnexionAidant => "connexion_aidant", "Connexion d'un aidant";
+    ConnexionUsagerFranceConnect => "connexion_usager_franceconnect", "Connexion de l'usager avec FranceConnect";
+    CreationMandat => "creation_mandat", "Création d'un mandat";
+    CreationAutorisation => "creation_autorisation", "Création d'une autorisation";
+    CreationAttestation => "creation_attestation", "Création d'une attestation";
+    RenouvellementMandat => "renouvellement_mandat", "Renouvellement d'un mandat";
+    RevocationAutorisation => "revocation_autorisation", "Révocation d'une autorisation";
+    RevocationMandat => "revocation_mandat", "Révocation d'un mandat";
+    UtilisationAutorisation => "utilisation_autorisation", "Utilisation d'une autorisation";
+    SuppressionUsager => "suppression_usager", "Suppression des données d'un usager (conservation)";
+    HabilitationSoumise => "habilitation_soumise", "Demande d'habilitation envoyée";
+    HabilitationModifications => "habilitation_modifications_demandees", "Modifications demandées sur une habilitation";
+    HabilitationAcceptee => "habilitation_acceptee", "Habilitation acceptée";
+    HabilitationRefusee => "habilitation_refusee", "Habilitation refusée";
+    HabilitationCloturee => "habilitation_cloturee", "Demande d'habilitation close";
+    FormationEnregistree => "formation_enregistree", "Résultat de formation enregistré";
+    CartesImportees => "cartes_importees", "Import de cartes TOTP";
+    CarteLiee => "carte_liee", "Carte TOTP liée à un aidant";
+    CarteDeliee => "carte_deliee", "Carte TOTP déliée";
+    CarteResynchronisee => "carte_resynchronisee", "Carte TOTP resynchronisée";
+    DesactivationInactivite => "desactivation_inactivite", "Désactivation après 6 mois sans connexion";
+    CreationStructure => "creation_structure", "Création d'une structure par un administrateur";
+    MembreAjoute => "membre_ajoute", "Membre ajouté à l'équipe (ou à former, ou demande de rattachement)";
+    MembreDesactive => "membre_desactive", "Accès d'un membre désactivé";
+    MembreReactive => "membre_reactive", "Accès d'un membre réactivé";
+    DoubleAuthReinitialisee => "double_authentification_reinitialisee", "Double authentification d'un membre réinitialisée";
+    MessageHabilitation => "message_habilitation", "Message d'un administrateur sur une demande d'habilitation";
+    LieuxImportes => "lieux_importes", "Import de lieux de médiation numérique";
+    LieuAccueilModifie => "lieu_accueil_modifie", "Structure rattachée à un lieu, ou détachée";
+    CreationAdministrateur => "creation_administrateur", "Création d'un compte administrateur (ligne de commande)";
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -82,114 +106,8 @@ impl Action {
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
     ];
-    pub const ALL: [Action; 30] = [
-        Action::CreationAdministrateur,
-        Action::MembreAjoute,
-        Action::MembreDesactive,
-        Action::MembreReactive,
-        Action::DoubleAuthReinitialisee,
-        Action::MessageHabilitation,
-        Action::LieuxImportes,
-        Action::LieuAccueilModifie,
-        Action::CreationStructure,
-        Action::DesactivationInactivite,
-        Action::CartesImportees,
-        Action::CarteLiee,
-        Action::CarteDeliee,
-        Action::CarteResynchronisee,
-        Action::ConnexionAidant,
-        Action::ConnexionUsagerFranceConnect,
-        Action::CreationMandat,
-        Action::CreationAutorisation,
-        Action::CreationAttestation,
-        Action::RenouvellementMandat,
-        Action::RevocationAutorisation,
-        Action::RevocationMandat,
-        Action::UtilisationAutorisation,
-        Action::SuppressionUsager,
-        Action::HabilitationSoumise,
-        Action::HabilitationModifications,
-        Action::HabilitationAcceptee,
-        Action::HabilitationRefusee,
-        Action::HabilitationCloturee,
-        Action::FormationEnregistree,
-    ];
-    pub fn key(self) -> &'static str {
-        match self {
-            Action::ConnexionAidant => "connexion_aidant",
-            Action::ConnexionUsagerFranceConnect => "connexion_usager_franceconnect",
-            Action::CreationMandat => "creation_mandat",
-            Action::CreationAutorisation => "creation_autorisation",
-            Action::CreationAttestation => "creation_attestation",
-            Action::RenouvellementMandat => "renouvellement_mandat",
-            Action::RevocationAutorisation => "revocation_autorisation",
-            Action::RevocationMandat => "revocation_mandat",
-            Action::UtilisationAutorisation => "utilisation_autorisation",
-            Action::SuppressionUsager => "suppression_usager",
-            Action::HabilitationSoumise => "habilitation_soumise",
-            Action::HabilitationModifications => "habilitation_modifications_demandees",
-            Action::HabilitationAcceptee => "habilitation_acceptee",
-            Action::HabilitationRefusee => "habilitation_refusee",
-            Action::HabilitationCloturee => "habilitation_cloturee",
-            Action::FormationEnregistree => "formation_enregistree",
-            Action::CartesImportees => "cartes_importees",
-            Action::CarteLiee => "carte_liee",
-            Action::CarteDeliee => "carte_deliee",
-            Action::CarteResynchronisee => "carte_resynchronisee",
-            Action::DesactivationInactivite => "desactivation_inactivite",
-            Action::CreationStructure => "creation_structure",
-            Action::MembreAjoute => "membre_ajoute",
-            Action::MembreDesactive => "membre_desactive",
-            Action::MembreReactive => "membre_reactive",
-            Action::DoubleAuthReinitialisee => "double_authentification_reinitialisee",
-            Action::MessageHabilitation => "message_habilitation",
-            Action::LieuxImportes => "lieux_importes",
-            Action::LieuAccueilModifie => "lieu_accueil_modifie",
-            Action::CreationAdministrateur => "creation_administrateur",
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::ConnexionAidant => "Connexion d'un aidant",
-            Action::ConnexionUsagerFranceConnect => "Connexion de l'usager avec FranceConnect",
-            Action::CreationMandat => "Création d'un mandat",
-            Action::CreationAutorisation => "Création d'une autorisation",
-            Action::CreationAttestation => "Création d'une attestation",
-            Action::RenouvellementMandat => "Renouvellement d'un mandat",
-            Action::RevocationAutorisation => "Révocation d'une autorisation",
-            Action::RevocationMandat => "Révocation d'un mandat",
-            Action::UtilisationAutorisation => "Utilisation d'une autorisation",
-            Action::SuppressionUsager => "Suppression des données d'un usager (conservation)",
-            Action::HabilitationSoumise => "Demande d'habilitation envoyée",
-            Action::HabilitationModifications => "Modifications demandées sur une habilitation",
-            Action::HabilitationAcceptee => "Habilitation acceptée",
-            Action::HabilitationRefusee => "Habilitation refusée",
-            Action::HabilitationCloturee => "Demande d'habilitation close",
-            Action::FormationEnregistree => "Résultat de formation enregistré",
-            Action::CartesImportees => "Import de cartes TOTP",
-            Action::CarteLiee => "Carte TOTP liée à un aidant",
-            Action::CarteDeliee => "Carte TOTP déliée",
-            Action::CarteResynchronisee => "Carte TOTP resynchronisée",
-            Action::DesactivationInactivite => "Désactivation après 6 mois sans connexion",
-            Action::CreationStructure => "Création d'une structure par un administrateur",
-            Action::MembreAjoute => {
-                "Membre ajouté à l'équipe (ou à former, ou demande de rattachement)"
-            }
-            Action::MembreDesactive => "Accès d'un membre désactivé",
-            Action::MembreReactive => "Accès d'un membre réactivé",
-            Action::DoubleAuthReinitialisee => "Double authentification d'un membre réinitialisée",
-            Action::MessageHabilitation => {
-                "Message d'un administrateur sur une demande d'habilitation"
-            }
-            Action::LieuxImportes => "Import de lieux de médiation numérique",
-            Action::LieuAccueilModifie => "Structure rattachée à un lieu, ou détachée",
-            Action::CreationAdministrateur => {
-                "Création d'un compte administrateur (ligne de commande)"
-            }
-        }
-    }
     pub fn parse(raw: &str) -> Option<Action> {
-        Self::ALL.into_iter().find(|a| a.key() == raw)
+        Self::ALL.iter().copied().find(|a| a.key() == raw)
     }
 }
 

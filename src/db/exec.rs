@@ -192,15 +192,24 @@ fn sqlx_query<'q>(
 }
 
 fn from_any(row: &sqlx::any::AnyRow, names: &Arc<[String]>) -> Result<Rec, sqlx::Error> {
+    use sqlx::ValueRef;
+    use sqlx::any::AnyTypeInfoKind as K;
     let mut values = Vec::with_capacity(names.len());
     for i in 0..names.len() {
-        let v = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
-            v.map_or(Val::Null, Val::Int)
-        } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
-            v.map_or(Val::Null, Val::Text)
-        } else {
-            row.try_get::<Option<f64>, _>(i)?
-                .map_or(Val::Null, Val::Real)
+        // Decode by the value's own type: no failed attempt per column.
+        let kind = row.try_get_raw(i)?.type_info().kind();
+        let v = match kind {
+            K::Null => Val::Null,
+            K::Text => row.try_get::<String, _>(i).map(Val::Text)?,
+            K::Real | K::Double => row.try_get::<f64, _>(i).map(Val::Real)?,
+            K::Blob => {
+                return Err(decode_error(
+                    names.get(i).map_or("?", String::as_str),
+                    "texte",
+                ));
+            }
+            K::Bool => row.try_get::<bool, _>(i).map(|b| Val::Int(i64::from(b)))?,
+            K::SmallInt | K::Integer | K::BigInt => row.try_get::<i64, _>(i).map(Val::Int)?,
         };
         values.push(v);
     }

@@ -434,7 +434,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .post(
         "/admin/formations/import",
         Access::Admin,
-        post(habilitation::import).layer(axum::extract::DefaultBodyLimit::disable()),
+        post(habilitation::import),
     )
     .post(
         "/admin/formations/{aid}",
@@ -469,11 +469,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     )
     .get("/admin/cartes", Access::Admin, get(cards::admin))
     .get("/admin/cartes.csv", Access::Admin, get(cards::export))
-    .post(
-        "/admin/cartes/import",
-        Access::Admin,
-        post(cards::import).layer(axum::extract::DefaultBodyLimit::disable()),
-    )
+    .post("/admin/cartes/import", Access::Admin, post(cards::import))
     .post(
         "/structures/{sid}/equipe/{aid}/structures",
         Access::StructureManager,
@@ -500,11 +496,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(cards::resync),
     )
     .get("/admin/lieux", Access::Admin, get(lieux::admin))
-    .post(
-        "/admin/lieux",
-        Access::Admin,
-        post(lieux::admin_import).layer(axum::extract::DefaultBodyLimit::disable()),
-    )
+    .post("/admin/lieux", Access::Admin, post(lieux::admin_import))
     .get("/api/v1/lieux", Access::Public, get(lieux::api_search))
     .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi));
     let r = if state.config.is_production() {

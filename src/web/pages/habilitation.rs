@@ -33,13 +33,17 @@ pub struct StartView {
     pub errors: FormErrors,
 }
 
+fn start_view(ctx: &Ctx, email: String, errors: FormErrors) -> StartView {
+    StartView {
+        shell: Shell::new(ctx, "Demander l'habilitation de votre structure"),
+        email,
+        errors,
+    }
+}
+
 /// `GET /habilitation`.
 pub async fn start_form(ctx: Ctx) -> AppResult<Response> {
-    render(&StartView {
-        shell: Shell::new(&ctx, "Demander l'habilitation de votre structure"),
-        email: String::new(),
-        errors: FormErrors::default(),
-    })
+    render(&start_view(&ctx, String::new(), FormErrors::default()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,11 +62,7 @@ pub async fn start(
     let Some(email) = errors.check("email", Email::parse(&f.email)) else {
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &StartView {
-                shell: Shell::new(&ctx, "Demander l'habilitation de votre structure"),
-                email: f.email,
-                errors,
-            },
+            &start_view(&ctx, f.email, errors),
         );
     };
     // Each start sends an email: at most 30 per address IP in 15 minutes (counted
@@ -83,11 +83,7 @@ pub async fn start(
         );
         return render_status(
             StatusCode::TOO_MANY_REQUESTS,
-            &StartView {
-                shell: Shell::new(&ctx, "Demander l'habilitation de votre structure"),
-                email: f.email,
-                errors,
-            },
+            &start_view(&ctx, f.email, errors),
         );
     }
     crate::accounts::throttle::record_failure(&state.db, throttle, &ip_key, now).await?;

@@ -152,7 +152,8 @@ pub async fn admin(
         "/admin/journal".into(),
         admins,
         Action::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|a| !Action::STRUCTURE.contains(a))
             .chain([Action::ConnexionAidant])
             .collect(),
