@@ -235,6 +235,16 @@ pub async fn start(db: &Db, email: &Email, now: i64) -> Result<String, sqlx::Err
     Ok(token)
 }
 
+/// Removes a draft nobody could reach (its link email failed).
+pub async fn discard(db: &Db, token: &str) -> Result<(), sqlx::Error> {
+    db.write_one(
+        "DELETE FROM habilitation_requests WHERE token_hash = $1 AND status = 'brouillon'",
+        crate::args![&crypto::sha256_hex(token)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The request behind a private link; its first opening confirms the email. `None`
 /// for an unknown token or a link unused for [`LINK_TTL`].
 pub async fn open(db: &Db, token: &str, now: i64) -> Result<Option<Request>, sqlx::Error> {

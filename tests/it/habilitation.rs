@@ -452,3 +452,33 @@ crate::both_backends!(
         assert_eq!(r.status, StatusCode::OK);
     }
 );
+
+crate::both_backends!(
+    an_unreachable_draft_is_discarded,
+    |app: TestApp| async move {
+        // What the start page does when the link email cannot be sent.
+        let email = relais::domain::Email::parse("perdu@example.fr").unwrap();
+        let token = relais::habilitation::start(app.db(), &email, app.clock_now())
+            .await
+            .unwrap();
+        relais::habilitation::discard(app.db(), &token)
+            .await
+            .unwrap();
+        assert!(
+            relais::habilitation::open(app.db(), &token, app.clock_now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let (_, total) = relais::habilitation::list(
+            app.db(),
+            Some(relais::habilitation::Status::Brouillon),
+            "",
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(total, 0);
+    }
+);

@@ -89,11 +89,17 @@ pub async fn start(
     crate::accounts::throttle::record_failure(&state.db, throttle, &ip_key, now).await?;
     let token = habilitation::start(&state.db, &email, now).await?;
     let link = format!("{}/habilitation/demande/{token}", state.config.public_url());
-    state
+    if let Err(e) = state
         .mailer
         .send(messages::habilitation_link(email.as_str(), &link))
         .await
-        .map_err(|e| AppError::Internal(format!("envoi du lien d'habilitation : {e}")))?;
+    {
+        // Without its email nobody can reach the draft: it is removed.
+        habilitation::discard(&state.db, &token).await?;
+        return Err(AppError::Internal(format!(
+            "envoi du lien d'habilitation : {e}"
+        )));
+    }
     tracing::info!("demande d'habilitation commencée");
     render(&MessageView {
         shell: Shell::new(&ctx, "Consultez votre messagerie"),
