@@ -418,58 +418,6 @@ fn extract_css(body: &str) -> String {
     crate::common::extract_between(body, "<link rel=\"stylesheet\" href=\"", "\"").unwrap()
 }
 
-/// Log capture for one thread: a global subscriber (installed once) whose filter
-/// lets events through only on a thread that captures. Being global and dynamic, it
-/// is asked at every event, so tracing's per-callsite interest cache (shared with the
-/// other tests running in parallel) can never hide an event from it.
-mod capture {
-    use std::cell::RefCell;
-    use std::sync::{Arc, Mutex};
-
-    thread_local! {
-        static BUF: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
-    }
-
-    pub struct Writer;
-    impl std::io::Write for Writer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            BUF.with(|c| {
-                if let Some(buf) = c.borrow().as_ref() {
-                    buf.lock().unwrap().extend_from_slice(b);
-                }
-            });
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn capturing() -> bool {
-        BUF.with(|c| c.borrow().is_some())
-    }
-
-    /// Captures what this thread logs while `f` runs.
-    pub fn run<T>(f: impl FnOnce() -> T) -> (T, String) {
-        use tracing_subscriber::Layer;
-        use tracing_subscriber::layer::SubscriberExt;
-        static INSTALLED: std::sync::Once = std::sync::Once::new();
-        INSTALLED.call_once(|| {
-            let layer = tracing_subscriber::fmt::layer()
-                .with_writer(|| Writer)
-                .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
-            let _ =
-                tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
-        });
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        BUF.with(|c| *c.borrow_mut() = Some(buf.clone()));
-        let out = f();
-        BUF.with(|c| *c.borrow_mut() = None);
-        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-        (out, text)
-    }
-}
-
 /// Logs are captured for a whole flow: no password, TOTP code, secret or token.
 #[test]
 fn logs_never_contain_secrets() {
@@ -477,7 +425,7 @@ fn logs_never_contain_secrets() {
         .enable_all()
         .build()
         .unwrap();
-    let (secrets, logs) = capture::run(|| {
+    let (secrets, logs) = crate::common::capture::run(|| {
         rt.block_on(async {
             let app = TestApp::new(relais::db::Backend::Sqlite).await;
             let s = app.structure("Mairie").await;

@@ -151,6 +151,7 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> TestApp {
+        capture::install();
         Self::with_config(backend, test_config()).await
     }
 
@@ -611,4 +612,67 @@ pub async fn mandate(
         app.clock_now(),
     )
     .await
+}
+
+/// Log capture for one thread: a global subscriber (installed once) whose filter
+/// lets events through only on a thread that captures. Being global and dynamic, it
+/// is asked at every event, so tracing's per-callsite interest cache (shared with the
+/// other tests running in parallel) can never hide an event from it.
+pub mod capture {
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    thread_local! {
+        static BUF: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+    }
+
+    pub struct Writer;
+    impl std::io::Write for Writer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            BUF.with(|c| {
+                if let Some(buf) = c.borrow().as_ref() {
+                    buf.lock().unwrap().extend_from_slice(b);
+                }
+            });
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capturing() -> bool {
+        BUF.with(|c| c.borrow().is_some())
+    }
+
+    /// Installs the capturing subscriber. Every test app calls it before running
+    /// anything that logs: a callsite first hit while the global subscriber is being
+    /// installed could otherwise keep a stale "never" interest (a race in tracing's
+    /// callsite registry), and the capture would silently miss its events.
+    pub fn install() {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(|| Writer)
+                .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
+            let _ =
+                tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+        });
+    }
+
+    /// Captures what this thread logs while `f` runs.
+    pub fn run<T>(f: impl FnOnce() -> T) -> (T, String) {
+        install();
+        // Belt and braces: recompute every registered callsite's interest now that
+        // the subscriber is surely in place.
+        tracing::callsite::rebuild_interest_cache();
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        BUF.with(|c| *c.borrow_mut() = Some(buf.clone()));
+        let out = f();
+        BUF.with(|c| *c.borrow_mut() = None);
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        (out, text)
+    }
 }
