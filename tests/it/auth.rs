@@ -525,7 +525,10 @@ fn logs_never_contain_secrets() {
             ]
         })
     });
-    assert!(logs.contains("connexion réussie"), "logs were captured");
+    assert!(
+        logs.contains("connexion réussie"),
+        "logs were captured: {logs}"
+    );
     for s in secrets {
         assert!(!logs.contains(&s), "a secret leaked into the logs: {s}");
     }

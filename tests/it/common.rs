@@ -615,9 +615,10 @@ pub async fn mandate(
 }
 
 /// Log capture for one thread: a global subscriber (installed once) whose filter
-/// lets events through only on a thread that captures. Being global and dynamic, it
-/// is asked at every event, so tracing's per-callsite interest cache (shared with the
-/// other tests running in parallel) can never hide an event from it.
+/// lets events through only on a thread that captures. The filter is a
+/// `DynFilterFn`, asked at every event: a plain `FilterFn` answers once per callsite
+/// and that answer is cached, so a callsite first hit by another test (not
+/// capturing) would stay disabled for the capturing one.
 pub mod capture {
     use std::cell::RefCell;
     use std::sync::{Arc, Mutex};
@@ -646,9 +647,7 @@ pub mod capture {
     }
 
     /// Installs the capturing subscriber. Every test app calls it before running
-    /// anything that logs: a callsite first hit while the global subscriber is being
-    /// installed could otherwise keep a stale "never" interest (a race in tracing's
-    /// callsite registry), and the capture would silently miss its events.
+    /// anything that logs, so no callsite is registered while it is being installed.
     pub fn install() {
         use tracing_subscriber::Layer;
         use tracing_subscriber::layer::SubscriberExt;
@@ -656,7 +655,9 @@ pub mod capture {
         INSTALLED.call_once(|| {
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(|| Writer)
-                .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
+                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+                    capturing()
+                }));
             let _ =
                 tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
         });
@@ -665,9 +666,6 @@ pub mod capture {
     /// Captures what this thread logs while `f` runs.
     pub fn run<T>(f: impl FnOnce() -> T) -> (T, String) {
         install();
-        // Belt and braces: recompute every registered callsite's interest now that
-        // the subscriber is surely in place.
-        tracing::callsite::rebuild_interest_cache();
         let buf = Arc::new(Mutex::new(Vec::new()));
         BUF.with(|c| *c.borrow_mut() = Some(buf.clone()));
         let out = f();
