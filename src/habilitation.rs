@@ -18,8 +18,9 @@ use crate::db::{Db, Tx};
 use crate::domain::{Email, InseeCode, Role, Siret, StructureKind};
 use crate::journal::{self, Action, NewEntry};
 
-/// How long a private link stays valid after the last change (then the draft is
-/// kept, but the requester starts again from the public page).
+/// How long a private link stays valid after the last change. A draft nobody can
+/// reach any more is deleted by the daily retention job ([`purge`]); the requester
+/// starts again from the public page.
 pub const LINK_TTL: i64 = 90 * 86_400;
 
 /// Future aidants one request may list.
@@ -243,6 +244,45 @@ pub async fn discard(db: &Db, token: &str) -> Result<(), sqlx::Error> {
     )
     .await?;
     Ok(())
+}
+
+/// Retention of requests (part of the daily retention job): a draft unchanged for
+/// [`LINK_TTL`] can no longer be reached by anyone and is deleted; a refused or
+/// withdrawn request is deleted `keep_days` after its last change. Accepted
+/// requests stay: they hold the structure's legal commitments. Messages and future
+/// aidants go with their request; each deletion is journaled (ids only) on the
+/// administration chain. One transaction. Returns the number of requests deleted.
+pub async fn purge(db: &Db, now: i64, keep_days: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let rows = tx
+        .fetch_all(
+            "SELECT id, status FROM habilitation_requests
+             WHERE (status = 'brouillon' AND updated_at < $1)
+                OR (status IN ('refusee', 'cloturee') AND updated_at < $2)
+             ORDER BY id",
+            crate::args![now - LINK_TTL, now - keep_days * 86_400],
+        )
+        .await?;
+    for r in &rows {
+        let id = r.int("id")?;
+        for sql in [
+            "DELETE FROM habilitation_messages WHERE request_id = $1",
+            "DELETE FROM habilitation_aidants WHERE request_id = $1",
+            "UPDATE formations SET request_id = NULL WHERE request_id = $1",
+            "DELETE FROM habilitation_requests WHERE id = $1",
+        ] {
+            tx.execute(sql, crate::args![id]).await?;
+        }
+        journal::append(
+            &mut tx,
+            &NewEntry::new(journal::ADMIN_CHAIN, Action::HabilitationSupprimee)
+                .details(json!({ "demande": id, "etat": r.text("status")? })),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
 }
 
 /// The request behind a private link; its first opening confirms the email. `None`

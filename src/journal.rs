@@ -63,6 +63,7 @@ actions! {
     HabilitationAcceptee => "habilitation_acceptee", "Habilitation acceptée";
     HabilitationRefusee => "habilitation_refusee", "Habilitation refusée";
     HabilitationCloturee => "habilitation_cloturee", "Demande d'habilitation close";
+    HabilitationSupprimee => "habilitation_supprimee", "Demande d'habilitation supprimée (conservation)";
     FormationEnregistree => "formation_enregistree", "Résultat de formation enregistré";
     CartesImportees => "cartes_importees", "Import de cartes TOTP";
     CarteLiee => "carte_liee", "Carte TOTP liée à un aidant";

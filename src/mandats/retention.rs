@@ -3,7 +3,10 @@
 //!   their mandates, autorisations and attestations; their journal entries are
 //!   pseudonymised (personal fields deleted, hashes kept: the chain still verifies);
 //! - long mandates expiring within 30 days are announced to the structure's référents;
-//! - expired mandate drafts are purged.
+//! - expired mandate drafts are purged;
+//! - habilitation requests nobody can reach (drafts whose link expired) or decided
+//!   against (refused, withdrawn) `retention_days` ago are deleted
+//!   ([`crate::habilitation::purge`]).
 
 use sqlx::Row;
 
@@ -27,16 +30,18 @@ pub struct Report {
     pub pseudonymised_entries: u64,
     pub notified_structures: u64,
     pub purged_drafts: u64,
+    pub deleted_requests: u64,
 }
 
 impl Report {
     pub fn summary(&self) -> String {
         format!(
-            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s)",
+            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s)",
             self.deleted_usagers,
             self.pseudonymised_entries,
             self.notified_structures,
-            self.purged_drafts
+            self.purged_drafts,
+            self.deleted_requests
         )
     }
 }
@@ -67,6 +72,7 @@ pub async fn run(
 ) -> Result<Report, sqlx::Error> {
     let mut report = Report {
         purged_drafts: super::drafts::purge(db, now).await?,
+        deleted_requests: crate::habilitation::purge(db, now, settings.retention_days).await?,
         ..Report::default()
     };
     let cutoff = now - settings.retention_days * 86_400;

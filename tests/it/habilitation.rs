@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 
+use sqlx::Row;
+
 use crate::common::{TestApp, unescape};
 
 const SIRET: &str = "73282932000074";
@@ -480,5 +482,105 @@ crate::both_backends!(
         .await
         .unwrap();
         assert_eq!(total, 0);
+    }
+);
+
+crate::both_backends!(
+    retention_deletes_unreachable_drafts_and_refused_requests,
+    |app: TestApp| async move {
+        use relais::habilitation::{self, Decision};
+        let admin = app.admin().await;
+        let mut public = app.client();
+        // A request through the public pages; returns its id and private link.
+        let mut apply = async |email: &str, send: bool| {
+            let r = public.post("/habilitation", &[("email", email)]).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let link = link_to(&app, email, "/habilitation/demande/");
+            let action = if send { "envoyer" } else { "enregistrer" };
+            let r = public
+                .post(&link, &form(&[("action", action), ("commitments", "1")]))
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let token = link.trim_start_matches("/habilitation/demande/");
+            let req = habilitation::open(app.db(), token, app.clock_now())
+                .await
+                .unwrap()
+                .unwrap();
+            (req.id, link)
+        };
+        let (draft, draft_link) = apply("brouillon@example.fr", false).await;
+        let (refused, _) = apply("refusee@example.fr", true).await;
+        let (accepted, accepted_link) = apply("acceptee@example.fr", true).await;
+        let now = app.clock_now();
+        habilitation::decide(
+            app.db(),
+            refused,
+            admin.id,
+            &Decision::Refuse("Structure hors champ".into()),
+            now,
+        )
+        .await
+        .unwrap();
+        habilitation::decide(app.db(), accepted, admin.id, &Decision::Accept, now)
+            .await
+            .unwrap();
+        let settings = relais::mandats::retention::Settings {
+            retention_days: 365,
+            public_url: crate::common::ORIGIN.into(),
+        };
+        let run = async |app: &TestApp| {
+            relais::mandats::retention::run(app.db(), &app.mailer, &settings, app.clock_now())
+                .await
+                .unwrap()
+                .deleted_requests
+        };
+        let exists = async |app: &TestApp, id: i64| {
+            habilitation::find(app.db(), id).await.unwrap().is_some()
+        };
+        // 89 days on: nothing yet.
+        app.clock.advance(89 * 86_400);
+        assert_eq!(run(&app).await, 0);
+        // 91 days: nobody can reach the draft any more; it goes, with its aidants.
+        app.clock.advance(2 * 86_400);
+        let (fresh, _) = apply("recente@example.fr", false).await;
+        assert_eq!(run(&app).await, 1);
+        assert!(!exists(&app, draft).await);
+        assert_eq!(public.get(&draft_link).await.status, StatusCode::NOT_FOUND);
+        assert!(exists(&app, refused).await && exists(&app, accepted).await);
+        assert!(exists(&app, fresh).await);
+        // A year and a day after the decision: the refused request goes (and the
+        // draft started since, untouched for 275 days); the accepted one stays, it
+        // holds the structure's commitments, and its future aidants' training.
+        app.clock.advance(275 * 86_400);
+        assert_eq!(run(&app).await, 2);
+        assert!(!exists(&app, refused).await && !exists(&app, fresh).await);
+        assert!(exists(&app, accepted).await);
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM habilitation_aidants")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(left, 2, "only the accepted request's future aidants remain");
+        let r = public.get(&accepted_link).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "its link has expired");
+        // Each deletion is journaled on the administration chain, ids only; the
+        // journal still verifies.
+        let entries: Vec<String> = sqlx::query(
+            "SELECT details FROM journal WHERE chain = 0 AND action = 'habilitation_supprimee' ORDER BY id",
+        )
+        .fetch_all(app.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("details").unwrap())
+        .collect();
+        assert_eq!(entries.len(), 3);
+        assert!(entries.iter().all(|d| !d.contains('@')), "{entries:?}");
+        let v = relais::journal::verify(app.db()).await.unwrap();
+        assert!(v.first_broken.is_none());
+        // The administrators' list no longer shows them.
+        let (_, total) = habilitation::list(app.db(), None, "", 10, 0).await.unwrap();
+        assert_eq!(total, 1);
     }
 );
