@@ -242,7 +242,8 @@ pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-/// Every 10 minutes, deletes expired sessions and old sign-in failures.
+/// Every 10 minutes, deletes expired sessions, old sign-in failures and old
+/// account tokens.
 pub fn spawn_cleanup(db: Db, clock: std::sync::Arc<dyn crate::clock::Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -254,6 +255,9 @@ pub fn spawn_cleanup(db: Db, clock: std::sync::Arc<dyn crate::clock::Clock>) {
             }
             if let Err(e) = crate::accounts::throttle::purge(&db, now).await {
                 tracing::warn!(cause = %e, "purge des échecs de connexion impossible");
+            }
+            if let Err(e) = crate::accounts::tokens::purge(&db, now).await {
+                tracing::warn!(cause = %e, "purge des liens d'activation impossible");
             }
         }
     });

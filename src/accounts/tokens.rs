@@ -141,14 +141,30 @@ pub async fn set_pending_secret(db: &Db, token_id: i64, secret: &str) -> Result<
     Ok(())
 }
 
-/// Marks the token used; false when it was used or expired meanwhile (race).
+/// Marks the token used and forgets the TOTP secret it proposed (now the
+/// account's); false when it was used or expired meanwhile (race).
 pub async fn consume(tx: &mut Tx, token_id: i64, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE account_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1",
+        "UPDATE account_tokens SET used_at = $1, pending_totp_secret = NULL
+         WHERE id = $2 AND used_at IS NULL AND expires_at > $1",
     )
     .bind(now)
     .bind(token_id)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// How long a used or expired token is kept, so its link still says « déjà
+/// utilisé » or « expiré » rather than « inconnu ».
+pub const KEEP_AFTER_END: i64 = 30 * 86_400;
+
+/// Deletes tokens used or expired more than [`KEEP_AFTER_END`] ago (with any TOTP
+/// secret an unused one proposed).
+pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1 OR used_at < $1")
+        .bind(now - KEEP_AFTER_END)
+        .execute(&mut *db.write().await?)
+        .await?;
+    Ok(done.rows_affected())
 }

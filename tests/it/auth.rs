@@ -533,3 +533,80 @@ fn logs_never_contain_secrets() {
         assert!(!logs.contains(&s), "a secret leaked into the logs: {s}");
     }
 }
+
+both_backends!(
+    used_and_expired_links_are_purged,
+    |app: TestApp| async move {
+        use sqlx::Row;
+        let s = app.structure("Mairie").await;
+        let referent = app.member(s, Role::Referent, "ref").await;
+        let mut c = app.login(&referent).await;
+        for (name, email) in [("Zoé", "zoe@exemple.fr"), ("Yves", "yves@exemple.fr")] {
+            c.post(
+                &format!("/structures/{s}/equipe/inviter"),
+                &[("full_name", name), ("email", email), ("role", "referent")],
+            )
+            .await;
+        }
+        let used = link_path(&app.last_email_to("zoe@exemple.fr").body);
+        let unused = link_path(&app.last_email_to("yves@exemple.fr").body);
+        // Both pages propose a TOTP secret; Zoé activates her account.
+        let mut z = app.client();
+        let page = z.get(&used).await;
+        let secret =
+            crate::common::extract_between(&page.body, "<code class=\"secret\">", "</code>")
+                .unwrap()
+                .replace(' ', "");
+        assert_eq!(app.client().get(&unused).await.status, StatusCode::OK);
+        let pw = "zoé choisit une phrase";
+        let r = z
+            .post(
+                &used,
+                &[
+                    ("password", pw),
+                    ("password_confirmation", pw),
+                    ("code", &app.next_code(&secret)),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let secrets = async || -> Vec<Option<String>> {
+            sqlx::query(
+                "SELECT t.pending_totp_secret FROM account_tokens t JOIN accounts a ON a.id = t.account_id
+                 WHERE a.email IN ('zoe@exemple.fr', 'yves@exemple.fr') ORDER BY t.id",
+            )
+                .fetch_all(app.db().pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get("pending_totp_secret").unwrap())
+                .collect()
+        };
+        // The used token no longer holds the secret (now the account's).
+        let held = secrets().await;
+        assert_eq!(held.len(), 2);
+        assert!(held[0].is_none() && held[1].is_some(), "{held:?}");
+        // For a month after their end, the links still tell what happened.
+        let purge = async || {
+            relais::accounts::tokens::purge(app.db(), app.clock_now())
+                .await
+                .unwrap()
+        };
+        app.clock.advance(29 * 86_400);
+        assert_eq!(purge().await, 0);
+        let r = app.client().get(&used).await;
+        assert_eq!(r.status, StatusCode::GONE);
+        assert!(crate::common::unescape(&r.body).contains("Ce lien a déjà servi"));
+        let r = app.client().get(&unused).await;
+        assert!(crate::common::unescape(&r.body).contains("Ce lien a expiré"));
+        // A month after use: Zoé's token goes (with the one the harness used to set
+        // up the référent); Yves's expired 72 h after it was sent, it stays 3 days more.
+        app.clock.advance(2 * 86_400);
+        assert_eq!(purge().await, 2);
+        assert_eq!(secrets().await.len(), 1);
+        app.clock.advance(3 * 86_400);
+        assert_eq!(purge().await, 1);
+        assert!(secrets().await.is_empty(), "no TOTP secret left behind");
+        assert_eq!(app.client().get(&used).await.status, StatusCode::NOT_FOUND);
+    }
+);
