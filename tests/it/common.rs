@@ -208,6 +208,44 @@ impl TestApp {
         self.mailer.sent()
     }
 
+    /// Opens an emailed activation link and completes it; returns the TOTP secret.
+    pub async fn activate_from_email(&self, c: &mut Client, email: &str, password: &str) -> String {
+        let link = link_path(&self.last_email_to(email).body);
+        let page = c.get(&link).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.contains("<svg"), "QR code shown");
+        let secret = extract_between(&page.body, "<code class=\"secret\">", "</code>")
+            .unwrap()
+            .replace(' ', "");
+        let code = self.next_code(&secret);
+        let r = c
+            .post(
+                &link,
+                &[
+                    ("password", password),
+                    ("password_confirmation", password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        secret
+    }
+
+    /// The details of the journal entries of `chain` with `action`, oldest first.
+    pub async fn journal_details(&self, chain: i64, action: &str) -> Vec<String> {
+        use sqlx::Row;
+        sqlx::query("SELECT details FROM journal WHERE chain = $1 AND action = $2 ORDER BY id")
+            .bind(chain)
+            .bind(action)
+            .fetch_all(self.db().pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("details").unwrap())
+            .collect()
+    }
+
     /// The last email sent to `to`.
     pub fn last_email_to(&self, to: &str) -> relais::mail::Email {
         self.sent()

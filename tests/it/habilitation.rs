@@ -566,15 +566,7 @@ crate::both_backends!(
         assert_eq!(r.status, StatusCode::NOT_FOUND, "its link has expired");
         // Each deletion is journaled on the administration chain, ids only; the
         // journal still verifies.
-        let entries: Vec<String> = sqlx::query(
-            "SELECT details FROM journal WHERE chain = 0 AND action = 'habilitation_supprimee' ORDER BY id",
-        )
-        .fetch_all(app.db().pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get("details").unwrap())
-        .collect();
+        let entries = app.journal_details(0, "habilitation_supprimee").await;
         assert_eq!(entries.len(), 3);
         assert!(entries.iter().all(|d| !d.contains('@')), "{entries:?}");
         let v = relais::journal::verify(app.db()).await.unwrap();

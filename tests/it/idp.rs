@@ -272,16 +272,9 @@ crate::both_backends!(
         assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
 
         // Every use is in the journal with the client.
-        let uses: Vec<String> = sqlx::query(
-            "SELECT details FROM journal WHERE chain = $1 AND action = 'utilisation_autorisation'",
-        )
-        .bind(w.structure)
-        .fetch_all(app.db().pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get("details").unwrap())
-        .collect();
+        let uses = app
+            .journal_details(w.structure, "utilisation_autorisation")
+            .await;
         assert_eq!(uses.len(), 2);
         assert!(uses[0].contains(DEMO_CLIENT_ID));
         assert_eq!(

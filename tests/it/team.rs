@@ -5,31 +5,7 @@ use axum::http::StatusCode;
 use relais::domain::Role;
 
 use crate::both_backends;
-use crate::common::{Client, TestApp, extract_between, link_path};
-
-/// Opens an emailed activation link and completes it; returns the TOTP secret.
-async fn activate_from_email(app: &TestApp, c: &mut Client, email: &str, password: &str) -> String {
-    let link = link_path(&app.last_email_to(email).body);
-    let page = c.get(&link).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.contains("<svg"), "QR code shown");
-    let secret = extract_between(&page.body, "<code class=\"secret\">", "</code>")
-        .unwrap()
-        .replace(' ', "");
-    let code = app.next_code(&secret);
-    let r = c
-        .post(
-            &link,
-            &[
-                ("password", password),
-                ("password_confirmation", password),
-                ("code", &code),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    secret
-}
+use crate::common::{TestApp, extract_between, link_path};
 
 both_backends!(
     admin_creates_structure_referent_invites_aidant,
@@ -184,13 +160,9 @@ both_backends!(
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let mut aline = app.client();
-        let aline_secret = activate_from_email(
-            &app,
-            &mut aline,
-            "aline@ccas-sens.fr",
-            "elle aime les mots longs",
-        )
-        .await;
+        let aline_secret = app
+            .activate_from_email(&mut aline, "aline@ccas-sens.fr", "elle aime les mots longs")
+            .await;
         let team = r_client.get(&format!("/structures/{sid}/equipe")).await;
         assert!(team.contains("Actif"));
         let mut fresh = app.client();
