@@ -553,3 +553,42 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    the_demo_setup_signs_in_and_finds_its_places,
+    |app: TestApp| async move {
+        let accounts = relais::demo::seed(app.db(), app.clock_now()).await.unwrap();
+        assert_eq!(accounts.len(), 3);
+        // Each printed account signs in with its password and a code of its key.
+        for a in &accounts {
+            let user = crate::common::User {
+                id: 0,
+                email: a.email.to_owned(),
+                password: a.password.clone(),
+                secret: a.totp_secret.clone(),
+            };
+            app.login(&user).await;
+        }
+        // The directory holds the three fictitious places, the structure hosted at
+        // the first: found by commune, with its référent and aidant.
+        let mut c = app.client();
+        let r = c.get("/lieux?q=Auxerre&rayon=10").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(body.contains("Aller aux résultats (3)"), "{body}");
+        assert!(body.contains("Médiathèque de démonstration (fictive)"));
+        let first = place_id(&app, "demonstration", "demo-1").await;
+        let page = c.get(&format!("/lieux/{first}")).await;
+        let page = crate::common::unescape(&page.body);
+        assert!(
+            page.contains("Structure de démonstration (fictive) : 2 aidant(s) Aidants Connect"),
+            "{page}"
+        );
+        assert!(page.contains("Des aidants habilités peuvent y faire des démarches"));
+        // A directory already filled is never touched by a second demo.
+        let again = relais::demo::seed(app.db(), app.clock_now()).await;
+        assert!(again.is_err(), "the demo structure exists already");
+        let all: serde_json::Value =
+            serde_json::from_str(&relais::lieux::export_json(app.db()).await.unwrap()).unwrap();
+        assert_eq!(all.as_array().map(Vec::len), Some(3));
+    }
+);

@@ -1,5 +1,7 @@
 //! Demonstration data, created only in development, on a loopback address, when the
-//! database has no account at all. Everything is clearly labelled as fictitious.
+//! database has no account at all. Everything is clearly labelled as fictitious:
+//! a structure, three accounts, and (when the directory is empty) three places near
+//! Auxerre (`lieux.csv`, source `demonstration`), the structure hosted at the first.
 
 use crate::accounts::{password, totp};
 use crate::db::Db;
@@ -31,7 +33,11 @@ pub enum DemoError {
     Other(String),
 }
 
-/// Creates the demo structure, an administrator, a référent and an aidant.
+/// The demo places, in the national standard's CSV.
+const PLACES: &str = include_str!("lieux.csv");
+
+/// Creates the demo structure, an administrator, a référent and an aidant, and the
+/// demo places when the directory is empty.
 pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
     let structure = NewStructure {
         name: "Structure de démonstration (fictive)".to_owned(),
@@ -74,6 +80,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         ),
     ];
     let mut out = Vec::new();
+    let mut admin_id = None;
     let mut tx = db.begin().await?;
     for (label, email, name, role, is_admin) in people {
         let pw = demo_password();
@@ -94,6 +101,9 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
             .await?,
             "id",
         )?;
+        if is_admin {
+            admin_id = Some(id);
+        }
         if let Some(role) = role {
             sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id)
@@ -111,7 +121,43 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         });
     }
     tx.commit().await?;
+    if let Some(admin) = admin_id {
+        seed_places(db, admin, now).await?;
+    }
     Ok(out)
+}
+
+/// Imports the demo places into an empty directory (a real one is never touched) and
+/// hosts the demo structure at the first, so the search shows « Aidants Connect ».
+async fn seed_places(db: &Db, admin: i64, now: i64) -> Result<(), DemoError> {
+    let existing: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM lieux")
+            .fetch_one(db.pool())
+            .await?,
+        "n",
+    )?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let read = crate::lieux::read_csv(PLACES.as_bytes(), crate::lieux::Encoding::Utf8)
+        .map_err(|e| DemoError::Other(e.to_string()))?;
+    let report = crate::lieux::import(db, read, "demonstration", false, now).await?;
+    if !report.written {
+        return Err(DemoError::Other(format!(
+            "lieux de démonstration refusés : {:?}",
+            report.rejected
+        )));
+    }
+    let first: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT id FROM lieux WHERE source = 'demonstration' AND lieu_id = 'demo-1'")
+            .fetch_one(db.pool())
+            .await?,
+        "id",
+    )?;
+    crate::lieux::accueil::link(db, first, DEMO_SIRET, admin, now)
+        .await
+        .map_err(|e| DemoError::Other(e.to_string()))?;
+    Ok(())
 }
 
 /// Demo data only in development, on a loopback address, in an empty database.
@@ -140,6 +186,10 @@ pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
         "Mandats : connectez-vous comme aidant, « Nouveau mandat » ; la personne se connecte\n\
          avec le simulateur FranceConnect intégré (identités de test, scénarios d'échec).\n",
     );
+    s.push_str(&format!(
+        "Pour le compte de : {public_url}/demo/service-en-ligne joue un service en ligne fédéré.\n\
+         Lieux : {public_url}/lieux, cherchez « Auxerre » (lieux fictifs).\n"
+    ));
     s.push_str("===========================================================================\n");
     s
 }
