@@ -69,6 +69,18 @@ pub fn open<'a, const N: usize>(
     }
 }
 
+/// The data lines, numbered as the user sees them in a spreadsheet (the header is
+/// line 1); a line the CSV reader cannot read is a [`LineError`].
+pub fn lines<'r>(
+    reader: &'r mut csv::Reader<&[u8]>,
+) -> impl Iterator<Item = Result<(usize, csv::StringRecord), LineError>> + 'r {
+    reader.records().enumerate().map(|(i, rec)| {
+        let line = i + 2;
+        rec.map(|r| (line, r))
+            .map_err(|e| LineError::new(line, format!("ligne illisible : {e}")))
+    })
+}
+
 /// One field of a record, trimmed ("" when absent).
 pub fn field(rec: &csv::StringRecord, index: usize) -> String {
     rec.get(index).unwrap_or("").trim().to_owned()

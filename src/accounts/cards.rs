@@ -46,12 +46,11 @@ pub async fn import_csv(
     let mut errors = Vec::new();
     let mut cards: Vec<(String, String)> = Vec::new();
     let mut conn = db.conn().await?;
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = match rec {
-            Ok(r) => r,
+    for item in crate::csv_import::lines(&mut reader) {
+        let (line, rec) = match item {
+            Ok(x) => x,
             Err(e) => {
-                errors.push(err(line, format!("ligne illisible : {e}")));
+                errors.push(e);
                 continue;
             }
         };
