@@ -40,6 +40,9 @@ pub enum BenchWhat {
     /// L'annuaire des lieux : import, recherche à 10 km avec deux filtres sur 50 000
     /// lieux, page de résultats et son poids, page d'un lieu.
     Lieux(crate::bench_lieux::LieuxBenchArgs),
+    /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
+    /// démarrage, pendant la rafale et après.
+    Connexions(crate::bench_connexions::ConnexionsBenchArgs),
 }
 
 struct Http {
@@ -160,6 +163,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(BenchWhat::Lieux(l)) => {
             return crate::bench_lieux::run(l, args.database_url.clone()).await;
         }
+        Some(BenchWhat::Connexions(c)) => {
+            return crate::bench_connexions::run(c).await;
+        }
         None => {}
     }
     let clock = SystemClock;
@@ -171,8 +177,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
 
     // An existing database with one aidant, prepared before the server starts.
-    let db = Db::connect(&db_url).await?;
-    db.migrate(clock.now()).await?;
+    let db = Db::connect(&db_url, crate::config::DEFAULT_SECRET).await?;
+    crate::migrate(&db, clock.now()).await?;
     let secret = crate::accounts::totp::generate_secret();
     let password = "banc d'essai tres long".to_owned();
     let email = format!("bench-{}@relais.localhost", std::process::id());

@@ -224,8 +224,8 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
     std::fs::create_dir_all(&dir)?;
     let url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-    let db = Db::connect(&url).await?;
-    db.migrate(now).await?;
+    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
+    crate::migrate(&db, now).await?;
     let clock = ManualClock::new(now);
     let config = crate::config::Config {
         database_url: url.clone(),

@@ -5,7 +5,10 @@
 //! - the search within 10 km with two filters (`lieux::search`), centred near a city;
 //! - the public result page through the HTTP router (search + 20 records + HTML), and
 //!   its weight;
-//! - a place's page.
+//! - a place's page;
+//! - hostile files, first: 30 MB of empty JSON objects, a million bad CSV lines,
+//!   80,000 card lines half duplicated — time and the process's peak memory;
+//! - the wait of a sign-in's first write while 50,000 places are imported again.
 
 use std::time::{Duration, Instant};
 
@@ -174,10 +177,11 @@ fn places(n: usize) -> Read {
             values,
         });
     }
-    Read {
-        records,
-        ..Read::default()
+    let mut read = Read::default();
+    for r in records {
+        read.push(r);
     }
+    read
 }
 
 fn report(name: &str, mut d: Vec<Duration>) {
@@ -197,8 +201,9 @@ pub async fn run(args: &LieuxBenchArgs, database_url: Option<String>) -> anyhow:
     std::fs::create_dir_all(&dir)?;
     let url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-    let db = Db::connect(&url).await?;
-    db.migrate(now).await?;
+    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
+    crate::migrate(&db, now).await?;
+    hostile_files(&db, now).await?;
     let read = places(args.lieux);
     let t = Instant::now();
     let imported = crate::lieux::import(&db, read, "banc", false, now).await?;
@@ -304,6 +309,131 @@ pub async fn run(args: &LieuxBenchArgs, database_url: Option<String>) -> anyhow:
         durations.push(t.elapsed());
     }
     report("page d'un lieu /lieux/{id}", durations);
+    sign_in_during_import(&db, args.lieux, now).await?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The process's peak resident memory (VmHWM), in MiB; reset first by `reset`.
+fn peak_mib(reset: bool) -> f64 {
+    if reset {
+        // Linux: writing 5 resets the peak to the current size.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Files an attacker (or a broken export) sends: the import's time and memory stay
+/// bounded, and its error list too.
+async fn hostile_files(db: &Db, now: i64) -> anyhow::Result<()> {
+    println!("Relais bench lieux — fichiers hostiles (temps, pic de mémoire du processus)");
+    let mut json = Vec::with_capacity(30 << 20);
+    json.push(b'[');
+    while json.len() < 30 << 20 {
+        json.extend_from_slice(b"{},");
+    }
+    json.extend_from_slice(b"{}]");
+    let base = peak_mib(true);
+    let t = Instant::now();
+    let read = crate::lieux::read_json(&json)?;
+    println!(
+        "  JSON de 30 Mo d'objets vides : {} lignes refusées, {} erreurs détaillées sur {} ; {:.2} s ; pic {:.0} Mo (fichier compris, {:.0} Mo avant)",
+        read.refused,
+        read.rejected.len(),
+        read.rejected.total(),
+        t.elapsed().as_secs_f64(),
+        peak_mib(false),
+        base
+    );
+    drop(read);
+    drop(json);
+    let header = Schema::standard().names().join(",");
+    let mut csv = format!("{header}\n");
+    for i in 0..1_000_000 {
+        csv.push_str(&format!("mauvais-{i}\n"));
+    }
+    let base = peak_mib(true);
+    let t = Instant::now();
+    let read = crate::lieux::read_csv(csv.as_bytes(), crate::lieux::Encoding::Utf8)?;
+    println!(
+        "  CSV d'un million de lignes fausses ({:.0} Mo) : {} refusées, {} erreurs détaillées ; {:.2} s ; pic {:.0} Mo ({:.0} Mo avant)",
+        csv.len() as f64 / 1_048_576.0,
+        read.refused,
+        read.rejected.len(),
+        t.elapsed().as_secs_f64(),
+        peak_mib(false),
+        base
+    );
+    drop(read);
+    drop(csv);
+    let mut cards = String::from("serial,seed,step\n");
+    for i in 0..80_000 {
+        cards.push_str(&format!(
+            "B-{},JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP,60\n",
+            i % 40_000
+        ));
+    }
+    let t = Instant::now();
+    let r = crate::accounts::cards::import_csv(db, cards.as_bytes(), 0, now).await?;
+    println!(
+        "  cartes : 80 000 lignes dont 40 000 en double : {} erreur(s) listée(s) ; {:.2} s",
+        r.as_ref().err().map_or(0, Vec::len),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// While `n` places are imported again (every one changed), a sign-in's first
+/// write (its rate-limit counter) is made every 5 ms: how long does it wait?
+async fn sign_in_during_import(db: &Db, n: usize, now: i64) -> anyhow::Result<()> {
+    let mut read = places(n);
+    let date = Schema::standard()
+        .fields
+        .iter()
+        .position(|f| f.name == "date_maj");
+    for r in &mut read.records {
+        if let Some(v) = date.and_then(|i| r.values.get_mut(i)) {
+            "2025-06-30".clone_into(v);
+        }
+    }
+    let importing = {
+        let db = db.clone();
+        tokio::spawn(async move { crate::lieux::import(&db, read, "banc", false, now).await })
+    };
+    let t = Instant::now();
+    let mut waits = Vec::new();
+    let mut i = 0;
+    while !importing.is_finished() {
+        let key = format!("banc-{i}");
+        let s = Instant::now();
+        let attempt =
+            crate::accounts::throttle::begin(db, &crate::accounts::throttle::SIGN_IN_IP, &key, now)
+                .await?;
+        waits.push(s.elapsed());
+        drop(attempt);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report_ = importing.await??;
+    let import_time = t.elapsed();
+    waits.sort();
+    println!(
+        "  pendant un nouvel import de {} lieux ({}, {:.2} s) : {} écritures d'une connexion, attente p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+        n,
+        report_.summary(),
+        import_time.as_secs_f64(),
+        waits.len(),
+        percentile(&waits, 0.5).as_secs_f64() * 1e3,
+        percentile(&waits, 0.99).as_secs_f64() * 1e3,
+        percentile(&waits, 1.0).as_secs_f64() * 1e3
+    );
     Ok(())
 }

@@ -90,8 +90,8 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     std::fs::create_dir_all(&dir)?;
     let url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-    let db = Db::connect(&url).await?;
-    db.migrate(now).await?;
+    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
+    crate::migrate(&db, now).await?;
 
     // The structure, an aidant with a session.
     let n = now % 1_000_000;

@@ -63,6 +63,14 @@ pub struct Config {
     /// Clients of Relais' identity provider (FranceConnect in production). In
     /// development with none configured, the demo online service is registered.
     pub idp_clients: Vec<IdpClientConfig>,
+    /// Open connections at most (default: 1,024, or less to stay under the
+    /// process's file limit); more wait to be accepted.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, and an idle keep-alive
+    /// connection stays open.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_timeout_seconds: u64,
 }
 
 /// A client of the identity provider, registered in configuration (TOML
@@ -128,6 +136,9 @@ impl Default for Config {
             fc_timeout_ms: 4_000,
             retention_days: 365,
             idp_clients: Vec::new(),
+            max_connections: None,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
         }
     }
 }
@@ -237,6 +248,27 @@ impl Config {
         }
     }
 
+    /// Open connections at most: configured, or 1,024 kept 64 under the process's
+    /// open-file limit (`/proc/self/limits`), so the server always has descriptors
+    /// left for its database and logs.
+    pub fn connection_limit(&self) -> usize {
+        if let Some(n) = self.max_connections {
+            return n.max(1);
+        }
+        let soft = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .and_then(|v| v.parse::<usize>().ok())
+            });
+        match soft {
+            Some(n) => n.saturating_sub(64).clamp(16, 1024),
+            None => 1024,
+        }
+    }
+
     /// The built-in FranceConnect simulator runs (development default).
     pub fn simulator_enabled(&self) -> bool {
         self.fc_simulator.unwrap_or(!self.is_production())
@@ -262,6 +294,35 @@ impl Config {
         self.fc_post_logout_uri
             .clone()
             .unwrap_or_else(|| format!("{}/mandats/franceconnect/deconnecte", self.public_url()))
+    }
+
+    /// The other origins a form of Relais may lead to through a redirect, as the
+    /// CSP's `form-action` must list them (Chromium checks every redirect after a
+    /// form post against it): FranceConnect's (the mandate form sends the browser
+    /// to its authorize URL) and those of the identity provider's registered
+    /// redirect and post-logout URIs (the démarche form redirects to the client).
+    pub fn form_action_origins(&self) -> Vec<String> {
+        let own = self.public_origin();
+        // Relais' own return addresses too: the built-in simulator, when it runs on
+        // another origin, posts its forms there.
+        let mut out: Vec<String> = [
+            self.franceconnect_issuer(),
+            self.franceconnect_redirect_uri(),
+            self.franceconnect_post_logout_uri(),
+        ]
+        .into_iter()
+        .chain(self.idp_clients().into_iter().flat_map(|c| {
+            c.redirect_uris
+                .into_iter()
+                .chain(c.post_logout_redirect_uris)
+        }))
+        .filter_map(|u| url::Url::parse(&u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| *o != own && o != "null")
+        .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The identity provider's clients: configured ones, or in development the demo
@@ -380,9 +441,13 @@ impl Config {
             ));
         }
         if self.is_production() {
-            if self.secret_key == DEFAULT_SECRET || self.secret_key.chars().count() < 32 {
+            if self.secret_key == DEFAULT_SECRET
+                || self.secret_key.chars().count() < 32
+                || secret_entropy_bits(&self.secret_key) < MIN_SECRET_BITS
+                || distinct_chars(&self.secret_key) < 12
+            {
                 return Err(ConfigError::Invalid(
-                    "en production, RELAIS_SECRET_KEY doit être défini (32 caractères au moins, différent de la valeur de développement)".into(),
+                    "en production, RELAIS_SECRET_KEY doit être un secret aléatoire (32 caractères au moins, variés : par exemple la sortie de « openssl rand -base64 48 »), différent de la valeur de développement".into(),
                 ));
             }
             if public.scheme() != "https" {
@@ -418,9 +483,69 @@ pub fn is_loopback_host(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// The entropy a production secret must show (see [`secret_entropy_bits`]).
+pub const MIN_SECRET_BITS: f64 = 100.0;
+
+/// An estimate of a secret's entropy: its length times the Shannon entropy of its
+/// characters' frequencies. A repeated character scores 0 (`k` × 40), `abab…` one
+/// bit a character; 48 random base64 characters about 250, 64 hex digits about
+/// 240. Not a proof of randomness: it refuses the secrets that obviously are not.
+pub fn secret_entropy_bits(secret: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut n = 0usize;
+    for c in secret.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let len = n as f64;
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / len;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * len
+}
+
+fn distinct_chars(s: &str) -> usize {
+    s.chars().collect::<std::collections::HashSet<_>>().len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn low_entropy_secrets_are_refused_in_production() {
+        let mut c = Config {
+            env: RunMode::Production,
+            public_url: Some("https://relais.example.fr".into()),
+            fc_issuer: Some("https://fcp.integ01.dev-franceconnect.fr/api/v2".into()),
+            fc_client_id: "client".into(),
+            fc_client_secret: "s".repeat(40),
+            ..Config::default()
+        };
+        for weak in [
+            "k".repeat(40),
+            "ab".repeat(20),
+            "abcd".repeat(10),
+            "0123456789".repeat(4),
+        ] {
+            c.secret_key = weak.clone();
+            assert!(c.validate().is_err(), "{weak} accepted");
+        }
+        for strong in [
+            "c4Jw0Zr9Kq2mXyT7bVn1LpQe8sHdUa3GfRi6oWk5EtYzNj0B",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ] {
+            c.secret_key = strong.to_owned();
+            assert!(c.validate().is_ok(), "{strong} refused");
+        }
+    }
 
     #[test]
     fn production_refuses_defaults_and_http() {
@@ -429,7 +554,7 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
-        c.secret_key = "x".repeat(40);
+        c.secret_key = "c4Jw0Zr9Kq2mXyT7bVn1LpQe8sHdUa3GfRi6oWk5EtYzNj0B".into();
         assert!(c.validate().is_err(), "http public URL refused");
         c.public_url = Some("https://relais.example.fr".into());
         assert!(

@@ -34,3 +34,75 @@ pub fn keyed_hash(key: &[u8], text: &str) -> String {
 pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
+
+/// Keys every app server derives from the shared server secret, carried by the
+/// database handle ([`crate::db::Db`]) so that domain code needs no secret of its
+/// own: the key of the keyed hashes (throttling counters) and the Ed25519 key that
+/// seals the journal's chain heads.
+pub struct ServerKeys {
+    hmac: Vec<u8>,
+    seal: ed25519_dalek::SigningKey,
+    /// First 16 hex digits of SHA-256 of the sealing public key.
+    pub seal_key_id: String,
+}
+
+impl std::fmt::Debug for ServerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerKeys")
+            .field("seal_key_id", &self.seal_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerKeys {
+    pub fn derive(secret: &str) -> ServerKeys {
+        let seed: [u8; 32] = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+            Ok(mut mac) => {
+                mac.update(b"relais/journal/heads/ed25519/v1");
+                mac.finalize().into_bytes().into()
+            }
+            Err(_) => Sha256::digest(secret.as_bytes()).into(),
+        };
+        let seal = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let seal_key_id = hex::encode(Sha256::digest(seal.verifying_key().to_bytes()))
+            .get(..16)
+            .unwrap_or_default()
+            .to_owned();
+        ServerKeys {
+            hmac: secret.as_bytes().to_vec(),
+            seal,
+            seal_key_id,
+        }
+    }
+
+    /// [`keyed_hash`] with the server secret.
+    pub fn keyed_hash(&self, text: &str) -> String {
+        keyed_hash(&self.hmac, text)
+    }
+
+    /// Ed25519 signature of `payload`, base64url.
+    pub fn seal(&self, payload: &str) -> String {
+        use ed25519_dalek::Signer as _;
+        data_encoding::BASE64URL_NOPAD.encode(&self.seal.sign(payload.as_bytes()).to_bytes())
+    }
+
+    /// Whether `signature` is this server key's seal of `payload`.
+    pub fn seal_valid(&self, payload: &str, signature: &str) -> bool {
+        use ed25519_dalek::Verifier as _;
+        let Ok(bytes) = data_encoding::BASE64URL_NOPAD.decode(signature.as_bytes()) else {
+            return false;
+        };
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&bytes) else {
+            return false;
+        };
+        self.seal
+            .verifying_key()
+            .verify(payload.as_bytes(), &sig)
+            .is_ok()
+    }
+}
+
+/// Constant-time equality of two byte strings.
+pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

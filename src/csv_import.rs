@@ -1,7 +1,84 @@
-//! What the CSV imports of administrators share (training results, TOTP cards):
-//! UTF-8 (a BOM is allowed), `,` or `;` as the header line shows, a header naming
-//! the columns, and errors by line. Imports check every line first and write
-//! nothing when one is wrong.
+//! What the file imports share (training results, TOTP cards, places): UTF-8 (a
+//! BOM is allowed), `,` or `;` as the header line shows, a header naming the
+//! columns, errors by line — and the **bound** on those errors: every import keeps
+//! the first [`MAX_ERRORS`] in a [`Capped`] list and only counts the others (« … et
+//! N autres erreurs »), so a file of a million bad lines costs no more memory than
+//! one of two hundred. Imports read the (size-limited) upload line by line, check
+//! every line first and write nothing when one is wrong.
+
+/// Errors an import details at most; the others are counted.
+pub const MAX_ERRORS: usize = 200;
+
+/// A list that keeps its first [`MAX_ERRORS`] items and counts the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capped<T> {
+    shown: Vec<T>,
+    more: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            shown: Vec::new(),
+            more: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    pub fn push(&mut self, item: T) {
+        if self.shown.len() < MAX_ERRORS {
+            self.shown.push(item);
+        } else {
+            self.more += 1;
+        }
+    }
+    /// Items kept and counted.
+    pub fn total(&self) -> usize {
+        self.shown.len() + self.more
+    }
+    /// Items counted but not kept.
+    pub fn more(&self) -> usize {
+        self.more
+    }
+    /// « … et N autres erreurs » when some were not kept.
+    pub fn more_text(&self) -> Option<String> {
+        (self.more > 0).then(|| {
+            format!(
+                "… et {} autre(s) erreur(s), non détaillée(s) : corrigez d'abord celles-ci, puis importez de nouveau le fichier",
+                self.more
+            )
+        })
+    }
+}
+
+/// The items kept.
+impl<T> std::ops::Deref for Capped<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.shown
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Capped<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.shown.iter()
+    }
+}
+
+impl Capped<LineError> {
+    /// The errors to show, the count of the others last (as line 0).
+    pub fn into_lines(self) -> Vec<LineError> {
+        let more = self.more_text();
+        let mut out = self.shown;
+        if let Some(text) = more {
+            out.push(LineError::new(0, text));
+        }
+        out
+    }
+}
 
 /// A refused line (line 1 is the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +98,11 @@ impl LineError {
 
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ligne {} : {}", self.line, self.reason)
+        if self.line == 0 {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "ligne {} : {}", self.line, self.reason)
+        }
     }
 }
 
@@ -51,7 +132,12 @@ pub fn open<'a, const N: usize>(
         .from_reader(bytes);
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.trim().to_lowercase()).collect(),
-        Err(e) => return Err(vec![LineError::new(1, format!("en-tête illisible : {e}"))]),
+        Err(_) => {
+            return Err(vec![LineError::new(
+                1,
+                "en-tête illisible : enregistrez le fichier en « CSV UTF-8 » depuis votre tableur",
+            )]);
+        }
     };
     let found: Option<Vec<usize>> = columns
         .iter()
@@ -69,6 +155,9 @@ pub fn open<'a, const N: usize>(
     }
 }
 
+/// Why the CSV reader refused a line, in words a spreadsheet user can act on.
+pub const UNREADABLE_LINE: &str = "ligne illisible : vérifiez les guillemets (un champ ouvert par « \" » doit être fermé) et l'encodage UTF-8";
+
 /// The data lines, numbered as the user sees them in a spreadsheet (the header is
 /// line 1); a line the CSV reader cannot read is a [`LineError`].
 pub fn lines<'r>(
@@ -77,7 +166,7 @@ pub fn lines<'r>(
     reader.records().enumerate().map(|(i, rec)| {
         let line = i + 2;
         rec.map(|r| (line, r))
-            .map_err(|e| LineError::new(line, format!("ligne illisible : {e}")))
+            .map_err(|_| LineError::new(line, UNREADABLE_LINE))
     })
 }
 

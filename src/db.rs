@@ -59,6 +59,7 @@ pub enum DbError {
 pub struct Tx {
     inner: Transaction<'static, Any>,
     backend: Backend,
+    keys: Arc<crate::crypto::ServerKeys>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -118,6 +119,8 @@ pub struct Db {
     backend: Backend,
     /// Native connections for the hot paths on an SQLite file (see [`exec`]).
     native: Option<Arc<exec::NativePool>>,
+    /// Keys derived from the server secret (throttling keys, journal seals).
+    keys: Arc<crate::crypto::ServerKeys>,
 }
 
 /// One migration, written for each backend under the same version number.
@@ -150,12 +153,16 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "cartes", "0007_cartes.sql"),
     migration!(8, "inactivite", "0008_inactivite.sql"),
     migration!(9, "rattachements", "0009_rattachements.sql"),
+    migration!(10, "securite", "0010_securite.sql"),
 ];
 
 impl Db {
     /// Opens a pool. For SQLite the file (and its folder) is created when missing,
     /// WAL is enabled and foreign keys enforced.
-    pub async fn connect(url: &str) -> Result<Db, DbError> {
+    /// `secret` is the server secret: the handle derives from it the keys that
+    /// domain code needs ([`crate::crypto::ServerKeys`]).
+    pub async fn connect(url: &str, secret: &str) -> Result<Db, DbError> {
+        let keys = Arc::new(crate::crypto::ServerKeys::derive(secret));
         install_default_drivers();
         let backend: Backend = url.parse()?;
         let mut url = url.to_owned();
@@ -203,15 +210,23 @@ impl Db {
             writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             backend,
             native: match backend {
-                Backend::Sqlite => sqlite_path(&url).map(|p| Arc::new(exec::NativePool::new(p))),
+                Backend::Sqlite => {
+                    sqlite_path(&url).map(|p| Arc::new(exec::NativePool::new(p, keys.clone())))
+                }
                 Backend::Postgres => None,
             },
+            keys,
             url: std::sync::Arc::from(url.as_str()),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The keys derived from the server secret.
+    pub fn keys(&self) -> &crate::crypto::ServerKeys {
+        &self.keys
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -232,12 +247,14 @@ impl Db {
                 Ok(Tx {
                     inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     backend: self.backend,
+                    keys: self.keys.clone(),
                     _writer: Some(guard),
                 })
             }
             Backend::Postgres => Ok(Tx {
                 inner: self.pool.begin().await?,
                 backend: self.backend,
+                keys: self.keys.clone(),
                 _writer: None,
             }),
         }

@@ -343,8 +343,9 @@ pub async fn import_csv(
         Err(e) => return Ok(Err(e)),
     };
     let [ce, cs, cd] = cols;
-    let mut errors = Vec::new();
+    let mut errors = crate::csv_import::Capped::default();
     let mut planned: Vec<(i64, Result_)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut conn = db.conn().await?;
     for item in crate::csv_import::lines(&mut reader) {
         let (line, rec) = match item {
@@ -393,7 +394,7 @@ pub async fn import_csv(
             continue;
         };
         let account_id = found.int("account_id")?;
-        if planned.iter().any(|(a, _)| *a == account_id) {
+        if !seen.insert(account_id) {
             errors.push(LineError {
                 line,
                 reason: format!("{} figure deux fois dans le fichier", email.as_str()),
@@ -410,7 +411,7 @@ pub async fn import_csv(
         });
     }
     if !errors.is_empty() {
-        return Ok(Err(errors));
+        return Ok(Err(errors.into_lines()));
     }
     let mut tx = db.begin().await?;
     let mut invitations = Vec::new();

@@ -9,6 +9,16 @@
 //!   them when a usager is deleted (pseudonymisation) leaves the chain verifiable.
 //! - Database triggers refuse UPDATE and DELETE on `journal` (both backends).
 //! - Entries are appended inside the transaction of the change they record.
+//! - Every append also rewrites the chain's **signed head** (`journal_heads`): the
+//!   server's Ed25519 seal of (chain, last seq, last hash), with a key derived from
+//!   the server secret ([`crate::crypto::ServerKeys`]). Someone who has the database
+//!   but not the secret can drop the triggers and recompute hashes, but cannot sign
+//!   a head: [`verify`] reports a rewritten entry, a truncated chain, a deleted
+//!   chain, a chain without head and a head whose seal fails. What remains possible
+//!   without the key: deleting a chain *and* its head together, or putting back an
+//!   older copy of the whole database; [`heads`] exports the signed heads so that a
+//!   copy kept elsewhere (`relais journal tetes`) catches those too
+//!   (`relais journal verify --tetes FICHIER`).
 
 use std::fmt::Write as _;
 
@@ -291,7 +301,101 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
         )
         .await?;
     }
+    seal_head(tx, e.chain, seq, &hash, now).await?;
     Ok(id)
+}
+
+/// The text a chain head's seal signs.
+fn head_payload(chain: i64, seq: i64, hash: &str) -> String {
+    format!("relais-journal-tete|{chain}|{seq}|{hash}")
+}
+
+/// Writes the signed head of `chain` (inside the appending transaction).
+async fn seal_head<E: Exec>(
+    tx: &mut E,
+    chain: i64,
+    seq: i64,
+    hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let keys = tx.keys();
+    let signature = keys.seal(&head_payload(chain, seq, hash));
+    let key_id = keys.seal_key_id.clone();
+    tx.execute(
+        "INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+             at = excluded.at, key_id = excluded.key_id, signature = excluded.signature",
+        crate::args![chain, seq, hash, now, key_id.as_str(), signature.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A chain's signed head, as stored and as exported by `relais journal tetes`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Head {
+    pub chain: i64,
+    pub seq: i64,
+    pub hash: String,
+    pub at: i64,
+    pub key_id: String,
+    pub signature: String,
+}
+
+/// Every chain's signed head.
+pub async fn heads(db: &Db) -> Result<Vec<Head>, sqlx::Error> {
+    db.conn()
+        .await?
+        .fetch_all(
+            "SELECT chain, seq, hash, at, key_id, signature FROM journal_heads ORDER BY chain",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Head {
+                chain: r.int("chain")?,
+                seq: r.int("seq")?,
+                hash: r.text("hash")?,
+                at: r.int("at")?,
+                key_id: r.text("key_id")?,
+                signature: r.text("signature")?,
+            })
+        })
+        .collect()
+}
+
+/// Seals the heads of chains that have none: chains written before signed heads
+/// existed (run once, when migration 10 is applied), or every chain after the
+/// server secret changed (`relais journal sceller`, only when the chains' hashes
+/// all verify). Returns the chains sealed.
+pub async fn seal_chains(db: &Db, only_unsealed: bool, now: i64) -> Result<u64, SealError> {
+    let v = walk(db).await?;
+    if let Some(b) = v.first_broken {
+        return Err(SealError::Broken(b));
+    }
+    let existing: std::collections::HashSet<i64> = if only_unsealed {
+        heads(db).await?.iter().map(|h| h.chain).collect()
+    } else {
+        Default::default()
+    };
+    let mut tx = db.transaction().await?;
+    let mut n = 0;
+    for (chain, seq, hash) in v.lasts.iter().filter(|l| !existing.contains(&l.0)) {
+        seal_head(&mut tx, *chain, *seq, hash, now).await?;
+        n += 1;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("journal altéré, rien n'a été scellé : entrée n° {} (structure {}, rang {}) : {}", .0.id, .0.chain, .0.seq, .0.reason)]
+    Broken(Broken),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }
 
 /// The outcome of `relais journal verify`.
@@ -299,8 +403,11 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
 pub struct Verification {
     pub entries: u64,
     pub chains: u64,
-    /// The first entry whose stored hash, link or personal commitment is wrong.
+    /// The first entry whose stored hash, link or personal commitment is wrong, or
+    /// the first chain whose signed head does not match.
     pub first_broken: Option<Broken>,
+    /// Each chain's last entry: (chain, seq, hash).
+    lasts: Vec<(i64, i64, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,12 +455,14 @@ struct Walker {
     current_chain: Option<i64>,
     expected_prev: String,
     expected_seq: i64,
+    lasts: Vec<(i64, i64, String)>,
 }
 
 impl Walker {
     fn step(&mut self, e: &Stored<'_>) -> Option<Broken> {
         self.entries += 1;
         if self.current_chain != Some(e.chain) {
+            self.close_chain();
             self.current_chain = Some(e.chain);
             self.chains += 1;
             GENESIS.clone_into(&mut self.expected_prev);
@@ -402,11 +511,23 @@ impl Walker {
         None
     }
 
-    fn finish(self, first_broken: Option<Broken>) -> Verification {
+    /// Records the last entry of the chain just walked.
+    fn close_chain(&mut self) {
+        if let Some(chain) = self.current_chain {
+            self.lasts
+                .push((chain, self.expected_seq - 1, self.expected_prev.clone()));
+        }
+    }
+
+    fn finish(mut self, first_broken: Option<Broken>) -> Verification {
+        if first_broken.is_none() {
+            self.close_chain();
+        }
         Verification {
             entries: self.entries,
             chains: self.chains,
             first_broken,
+            lasts: self.lasts,
         }
     }
 }
@@ -416,6 +537,122 @@ impl Walker {
 /// with the backend's native library (rusqlite for SQLite, sqlx's PostgreSQL
 /// driver): decoding through sqlx's `Any` driver would cost most of the time.
 pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+    let mut v = walk(db).await?;
+    if v.first_broken.is_none() {
+        let heads = heads(db).await?;
+        v.first_broken = check_heads(db.keys(), &v.lasts, &heads, false);
+    }
+    Ok(v)
+}
+
+/// [`verify`], then the heads of an export kept outside the database
+/// (`relais journal tetes`): every chain they list must still hold the exported
+/// entry, unchanged, at the exported rank (nothing deleted or rolled back since).
+pub async fn verify_against(db: &Db, kept: &[Head]) -> Result<Verification, sqlx::Error> {
+    let mut v = verify(db).await?;
+    if v.first_broken.is_none() {
+        v.first_broken = check_heads(db.keys(), &v.lasts, kept, true);
+        if v.first_broken.is_none() {
+            v.first_broken = check_kept_entries(db, kept).await?;
+        }
+    }
+    Ok(v)
+}
+
+/// An exported head's entry must be in the database with the same hash.
+async fn check_kept_entries(db: &Db, kept: &[Head]) -> Result<Option<Broken>, sqlx::Error> {
+    let mut conn = db.conn().await?;
+    for h in kept {
+        let found = conn
+            .fetch_optional(
+                "SELECT id, hash FROM journal WHERE chain = $1 AND seq = $2",
+                crate::args![h.chain, h.seq],
+            )
+            .await?;
+        match found {
+            Some(r) if r.text("hash")? == h.hash => {}
+            Some(r) => {
+                return Ok(Some(Broken {
+                    id: r.int("id")?,
+                    chain: h.chain,
+                    seq: h.seq,
+                    reason: "entrée différente de celle de l'export des têtes signées",
+                }));
+            }
+            None => {
+                return Ok(Some(Broken {
+                    id: 0,
+                    chain: h.chain,
+                    seq: h.seq,
+                    reason: "entrée présente dans l'export des têtes signées et absente de la base",
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Cross-checks the chains walked with signed heads. `exported`: the heads come
+/// from an older export, so a chain may have grown since (but not shrunk), and
+/// chains created since are not listed.
+fn check_heads(
+    keys: &crate::crypto::ServerKeys,
+    lasts: &[(i64, i64, String)],
+    heads: &[Head],
+    exported: bool,
+) -> Option<Broken> {
+    let broken = |chain, seq, reason| {
+        Some(Broken {
+            id: 0,
+            chain,
+            seq,
+            reason,
+        })
+    };
+    let by_chain: std::collections::HashMap<i64, &Head> =
+        heads.iter().map(|h| (h.chain, h)).collect();
+    for h in heads {
+        if !keys.seal_valid(&head_payload(h.chain, h.seq, &h.hash), &h.signature) {
+            return broken(
+                h.chain,
+                h.seq,
+                if h.key_id == keys.seal_key_id {
+                    "tête de chaîne dont la signature est fausse"
+                } else {
+                    "tête de chaîne signée avec une autre clé (le secret du serveur a changé ? voir « relais journal sceller »)"
+                },
+            );
+        }
+        match lasts.binary_search_by_key(&h.chain, |l| l.0) {
+            Err(_) => return broken(h.chain, h.seq, "chaîne supprimée : sa tête signée existe"),
+            Ok(i) => {
+                let (_, seq, hash) = lasts.get(i)?;
+                if *seq < h.seq {
+                    return broken(
+                        h.chain,
+                        *seq,
+                        "chaîne tronquée : sa tête signée est plus loin",
+                    );
+                }
+                if !exported && (*seq != h.seq || *hash != h.hash) {
+                    return broken(
+                        h.chain,
+                        *seq,
+                        "fin de chaîne différente de sa tête signée (entrées ajoutées ou réécrites hors de Relais)",
+                    );
+                }
+            }
+        }
+    }
+    if !exported && let Some((chain, seq, _)) = lasts.iter().find(|l| !by_chain.contains_key(&l.0))
+    {
+        return broken(*chain, *seq, "chaîne sans tête signée");
+    }
+    None
+}
+
+/// The walk of every chain, without the heads.
+async fn walk(db: &Db) -> Result<Verification, sqlx::Error> {
     match db.backend() {
         crate::db::Backend::Sqlite => {
             let path = crate::db::sqlite_path(db.url())

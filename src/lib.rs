@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod bench_connexions;
 pub mod bench_idp;
 pub mod bench_lieux;
 pub mod bench_mandats;
@@ -37,3 +38,21 @@ pub mod sessions;
 pub mod structures;
 pub mod time_fr;
 pub mod web;
+
+/// Brings a database to the current version: the SQL migrations, then the steps
+/// that need the server's keys — when migration 10 (signed journal heads) is
+/// applied to a database that already has a journal, its chains are sealed as they
+/// are, once, after their hashes verify.
+pub async fn migrate(db: &db::Db, now: i64) -> anyhow::Result<Vec<i64>> {
+    let applied = db.migrate(now).await?;
+    if applied.contains(&10) {
+        let sealed = journal::seal_chains(db, true, now).await?;
+        if sealed > 0 {
+            tracing::info!(
+                chaines = sealed,
+                "têtes du journal scellées (mise à niveau)"
+            );
+        }
+    }
+    Ok(applied)
+}

@@ -132,8 +132,20 @@ fn read_places(path: &std::path::Path, encodage: &str) -> anyhow::Result<relais:
 
 #[derive(Subcommand)]
 enum JournalCommand {
-    /// Vérifie toute la chaîne d'empreintes du journal et nomme la première entrée altérée.
-    Verify,
+    /// Vérifie toute la chaîne d'empreintes du journal et les têtes signées de chaque
+    /// chaîne ; nomme la première entrée ou chaîne altérée.
+    Verify {
+        /// Export des têtes signées gardé hors de la base (`relais journal tetes`) :
+        /// vérifie aussi que rien n'a été supprimé ou remis à un état antérieur depuis.
+        #[arg(long, value_name = "FICHIER")]
+        tetes: Option<std::path::PathBuf>,
+    },
+    /// Écrit sur la sortie standard les têtes signées de toutes les chaînes (JSON), à
+    /// garder hors de la base (sauvegarde, coffre, envoi quotidien).
+    Tetes,
+    /// Signe de nouveau la tête de chaque chaîne avec la clé actuelle, après un
+    /// changement du secret du serveur ; refuse si une empreinte est fausse.
+    Sceller,
 }
 
 #[derive(Subcommand)]
@@ -186,8 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve) => serve(config, clock).await,
         Some(Command::Migrate) => {
-            let db = Db::connect(&config.database_url).await?;
-            let applied = db.migrate(clock.now()).await?;
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            let applied = relais::migrate(&db, clock.now()).await?;
             println!("Migrations appliquées : {applied:?} (la base est à jour)");
             Ok(())
         }
@@ -197,8 +209,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!(m))?;
             let name = relais::domain::parse_name(&name, "nom manquant")
                 .map_err(|m| anyhow::anyhow!(m))?;
-            let db = Db::connect(&config.database_url).await?;
-            db.migrate(clock.now()).await?;
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
             let token = accounts::create_admin(&db, &email, &name, clock.now()).await?;
             println!("Administrateur {email} enregistré.");
             println!(
@@ -209,12 +221,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Journal {
-            command: JournalCommand::Verify,
+            command: JournalCommand::Tetes,
         }) => {
-            let db = Db::connect(&config.database_url).await?;
-            db.migrate(clock.now()).await?;
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
+            let heads = relais::journal::heads(&db).await?;
+            println!("{}", serde_json::to_string_pretty(&heads)?);
+            Ok(())
+        }
+        Some(Command::Journal {
+            command: JournalCommand::Sceller,
+        }) => {
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
+            let n = relais::journal::seal_chains(&db, false, clock.now()).await?;
+            println!("{n} chaîne(s) scellée(s) avec la clé actuelle.");
+            Ok(())
+        }
+        Some(Command::Journal {
+            command: JournalCommand::Verify { tetes },
+        }) => {
+            let kept: Option<Vec<relais::journal::Head>> = match &tetes {
+                Some(path) => Some(
+                    serde_json::from_slice(&std::fs::read(path).with_context(|| {
+                        format!("lecture de {}", path.display())
+                    })?)
+                    .context("export des têtes illisible (attendu : la sortie de « relais journal tetes »)")?,
+                ),
+                None => None,
+            };
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
             let started = Instant::now();
-            let v = relais::journal::verify(&db).await?;
+            let v = match &kept {
+                Some(k) => relais::journal::verify_against(&db, k).await?,
+                None => relais::journal::verify(&db).await?,
+            };
             let secs = started.elapsed().as_secs_f64();
             match v.first_broken {
                 None => {
@@ -226,6 +268,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         v.entries as f64 / secs.max(1e-9)
                     );
                     Ok(())
+                }
+                Some(b) if b.id == 0 => {
+                    eprintln!(
+                        "JOURNAL ALTÉRÉ : chaîne {} (rang {}) : {}.",
+                        b.chain, b.seq, b.reason
+                    );
+                    std::process::exit(1);
                 }
                 Some(b) => {
                     eprintln!(
@@ -239,8 +288,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys {
             command: KeysCommand::Rotate,
         }) => {
-            let db = Db::connect(&config.database_url).await?;
-            db.migrate(clock.now()).await?;
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
             let keep = relais::idp::ID_TOKEN_TTL + 60;
             for (alg, r) in
                 relais::idp::keys::rotate(&db, &config.secret_key, clock.now(), keep).await?
@@ -283,8 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Lieux { command }) => {
-            let db = Db::connect(&config.database_url).await?;
-            db.migrate(clock.now()).await?;
+            let db = Db::connect(&config.database_url, &config.secret_key).await?;
+            relais::migrate(&db, clock.now()).await?;
             relais::lieux::index::refresh(&db).await?;
             match command {
                 LieuxCommand::Import {
@@ -304,6 +353,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                         for r in &report.rejected {
                             println!("{} : {r}", f.display());
+                        }
+                        if let Some(more) = report.rejected.more_text() {
+                            println!("{} : {more}", f.display());
                         }
                         for d in &report.duplicates {
                             println!("{} : doublon probable : {d}", f.display());
@@ -325,17 +377,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let mut failed = false;
                     for f in fichiers {
                         let read = read_places(&f, &encodage)?;
-                        let mut rejected = read.rejected;
-                        rejected.extend(relais::lieux::validate(&read.records));
-                        for r in &rejected {
+                        for r in read.rejected.iter() {
                             println!("{} : {r}", f.display());
                         }
+                        if let Some(more) = read.rejected.more_text() {
+                            println!("{} : {more}", f.display());
+                        }
                         println!(
-                            "{} : {} lieu(x), {} erreur(s)",
+                            "{} : {} lieu(x), {} refusé(s), {} erreur(s)",
                             f.display(),
-                            read.records.len(),
-                            rejected.len()
+                            read.rows(),
+                            read.refused,
+                            read.rejected.total()
                         );
+                        let rejected = read.rejected;
                         failed |= !rejected.is_empty();
                     }
                     if failed {
@@ -369,13 +424,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     let started = Instant::now();
     let addr: SocketAddr = config.bind_addr()?;
-    let db = Db::connect(&config.database_url).await.with_context(|| {
-        format!(
-            "connexion à la base {}",
-            relais::config::redact_url(&config.database_url)
-        )
-    })?;
-    db.migrate(clock.now()).await.context("migrations")?;
+    let db = Db::connect(&config.database_url, &config.secret_key)
+        .await
+        .with_context(|| {
+            format!(
+                "connexion à la base {}",
+                relais::config::redact_url(&config.database_url)
+            )
+        })?;
+    relais::migrate(&db, clock.now())
+        .await
+        .context("migrations")?;
     let reindexed = relais::lieux::index::refresh(&db)
         .await
         .context("index des lieux")?;
@@ -441,13 +500,14 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         ready_ms = started.elapsed().as_millis() as u64,
         "Relais est prêt"
     );
-    axum::serve(
+    web::server::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        web::server::Limits::from_config(&config),
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    .await;
     Ok(())
 }

@@ -24,8 +24,30 @@ pub enum CardError {
     /// Shown to the person as is.
     #[error("{0}")]
     Refused(&'static str),
+    /// Too many wrong codes typed by this référent: seconds to wait.
+    #[error("trop de codes incorrects")]
+    Throttled(i64),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// A card's codes are a second factor: typing them counts on the typing person's
+/// account ([`super::second_factor`]), before anything is compared.
+async fn begin_code_check(
+    db: &Db,
+    by: i64,
+    now: i64,
+) -> Result<super::throttle::Attempt, CardError> {
+    let email = db
+        .conn()
+        .await?
+        .fetch_optional("SELECT email FROM accounts WHERE id = $1", crate::args![by])
+        .await?
+        .ok_or(CardError::Refused("Compte inconnu : reconnectez-vous."))?
+        .text("email")?;
+    super::second_factor::begin(db, &email, now)
+        .await?
+        .map_err(CardError::Throttled)
 }
 
 pub use crate::csv_import::LineError;
@@ -43,8 +65,9 @@ pub async fn import_csv(
         Err(e) => return Ok(Err(e)),
     };
     let [cs, cd, ct] = cols;
-    let mut errors = Vec::new();
+    let mut errors = crate::csv_import::Capped::default();
     let mut cards: Vec<(String, String)> = Vec::new();
+    let mut serials = std::collections::HashSet::new();
     let mut conn = db.conn().await?;
     for item in crate::csv_import::lines(&mut reader) {
         let (line, rec) = match item {
@@ -82,7 +105,7 @@ pub async fn import_csv(
             ));
             continue;
         }
-        if cards.iter().any(|(s, _)| *s == serial) {
+        if !serials.insert(serial.clone()) {
             errors.push(err(line, format!("la carte {serial} figure deux fois")));
             continue;
         }
@@ -104,7 +127,7 @@ pub async fn import_csv(
         errors.push(err(1, "le fichier ne contient aucune carte".into()));
     }
     if !errors.is_empty() {
-        return Ok(Err(errors));
+        return Ok(Err(errors.into_lines()));
     }
     let mut tx = db.begin().await?;
     for (serial, seed) in &cards {
@@ -192,6 +215,7 @@ pub async fn link(
     by: i64,
     now: i64,
 ) -> Result<(), CardError> {
+    let attempt = begin_code_check(db, by, now).await?;
     let mut tx = db.begin().await?;
     ensure_member(&mut tx, structure_id, account_id).await?;
     let Some(card) = tx
@@ -244,6 +268,7 @@ pub async fn link(
     )
     .await?;
     tx.commit().await?;
+    attempt.succeeded(db).await?;
     Ok(())
 }
 
@@ -305,6 +330,7 @@ pub async fn resync(
     by: i64,
     now: i64,
 ) -> Result<(), CardError> {
+    let attempt = begin_code_check(db, by, now).await?;
     let mut tx = db.begin().await?;
     ensure_member(&mut tx, structure_id, account_id).await?;
     let Some(card) = tx
@@ -347,6 +373,7 @@ pub async fn resync(
     )
     .await?;
     tx.commit().await?;
+    attempt.succeeded(db).await?;
     Ok(())
 }
 

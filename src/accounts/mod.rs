@@ -4,6 +4,7 @@
 pub mod cards;
 pub mod inactivity;
 pub mod password;
+pub mod second_factor;
 pub mod team;
 pub mod throttle;
 pub mod tokens;
@@ -12,7 +13,6 @@ pub mod totp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::crypto;
 use crate::db::{Db, Tx};
 use crate::domain::{Email, Role};
 use tokens::{Purpose, TokenState};
@@ -90,7 +90,8 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 
 /// Checks a TOTP code and records its step in one atomic update, so the same code
 /// (or an older one) can never be used twice, even by two requests at once.
-pub async fn check_totp(
+/// Unthrottled: callers go through [`second_factor::check_totp`].
+async fn consume_totp(
     db: &Db,
     account: &Account,
     code: &str,
@@ -156,6 +157,8 @@ pub enum LoginError {
     Throttled(i64),
     /// Right credentials, but no active structure and not an administrator.
     NoActiveStructure,
+    /// Too many password checks at once on this server: try again in a few seconds.
+    Busy,
     Db(sqlx::Error),
 }
 
@@ -176,22 +179,26 @@ pub struct LoginInput<'a> {
 /// against `dummy_hash`, so response time does not reveal which emails exist.
 pub async fn authenticate(
     db: &Db,
-    secret_key: &[u8],
     dummy_hash: &str,
     input: LoginInput<'_>,
     now: i64,
 ) -> Result<Account, LoginError> {
     let normalised = input.email.trim().to_lowercase();
-    let account_key = crypto::keyed_hash(secret_key, &format!("account:{normalised}"));
-    let ip_key = crypto::keyed_hash(secret_key, &format!("ip:{}", input.client_ip));
-    for (scope, key) in [
-        (throttle::Scope::Account, &account_key),
-        (throttle::Scope::Ip, &ip_key),
-    ] {
-        if let Some(wait) = throttle::locked_for(db, scope, key, now).await? {
+    // Counted before anything is checked, atomically: parallel attempts never pass
+    // the limit together.
+    let by_account = throttle::account_key(db, &normalised);
+    let by_account = match throttle::begin(db, &throttle::ACCOUNT, &by_account, now).await? {
+        Ok(a) => a,
+        Err(wait) => return Err(LoginError::Throttled(wait)),
+    };
+    let by_ip = throttle::key(db, &throttle::SIGN_IN_IP, input.client_ip);
+    let by_ip = match throttle::begin(db, &throttle::SIGN_IN_IP, &by_ip, now).await? {
+        Ok(a) => a,
+        Err(wait) => {
+            by_account.not_made(db).await?;
             return Err(LoginError::Throttled(wait));
         }
-    }
+    };
     let account = match Email::parse(&normalised) {
         Ok(email) => find_by_email(db, &email).await?,
         Err(_) => None,
@@ -200,22 +207,28 @@ pub async fn authenticate(
         .as_ref()
         .and_then(|a| a.password_hash.clone())
         .unwrap_or_else(|| dummy_hash.to_owned());
-    let password_ok = password::verify(input.password.to_owned(), phc).await;
+    let password_ok = match password::verify(input.password.to_owned(), phc).await {
+        Ok(ok) => ok,
+        Err(password::Busy) => {
+            by_account.not_made(db).await?;
+            by_ip.not_made(db).await?;
+            return Err(LoginError::Busy);
+        }
+    };
     let mut ok_account = None;
     if let Some(account) = account
         && password_ok
         && account.password_hash.is_some()
         && account.disabled_at.is_none()
-        && check_totp(db, &account, input.code, now).await?
+        && consume_totp(db, &account, input.code.trim(), now).await?
     {
         ok_account = Some(account);
     }
     let Some(account) = ok_account else {
-        throttle::record_failure(db, throttle::Scope::Account, &account_key, now).await?;
-        throttle::record_failure(db, throttle::Scope::Ip, &ip_key, now).await?;
         return Err(LoginError::Invalid);
     };
-    throttle::clear(db, throttle::Scope::Account, &account_key).await?;
+    by_account.succeeded(db).await?;
+    by_ip.succeeded(db).await?;
     if !account.is_admin && !memberships(db, account.id).await?.iter().any(|m| m.active) {
         return Err(LoginError::NoActiveStructure);
     }
@@ -665,6 +678,10 @@ impl ActivationErrors {
 pub enum ActivationResult {
     Done(Account),
     Invalid(ActivationErrors),
+    /// Too many wrong codes on this account: seconds to wait (nothing was checked).
+    Throttled(i64),
+    /// Too many password checks at once: try again in a few seconds.
+    Busy,
     /// The link was used meanwhile.
     Gone,
 }
@@ -679,6 +696,12 @@ pub async fn complete_activation(
     now: i64,
 ) -> Result<ActivationResult, AccountError> {
     let account = &activation.account;
+    // The code (and the current password of a re-enrolment) is a second factor:
+    // counted on the account before anything is compared.
+    let attempt = match second_factor::begin(db, &account.email, now).await? {
+        Ok(a) => a,
+        Err(wait) => return Ok(ActivationResult::Throttled(wait)),
+    };
     let mut errors = ActivationErrors::default();
     let purpose = activation.token.purpose;
     if activation.sets_password() {
@@ -690,7 +713,11 @@ pub async fn complete_activation(
         }
     } else {
         let phc = account.password_hash.clone().unwrap_or_default();
-        if !password::verify(input.password.to_owned(), phc).await {
+        let Ok(right) = password::verify(input.password.to_owned(), phc).await else {
+            attempt.not_made(db).await?;
+            return Ok(ActivationResult::Busy);
+        };
+        if !right {
             errors.password =
                 Some("Mot de passe incorrect : saisissez le mot de passe de votre compte.");
         }
@@ -773,6 +800,7 @@ pub async fn complete_activation(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    attempt.succeeded(db).await?;
     Ok(match find(db, account.id).await? {
         Some(a) => ActivationResult::Done(a),
         None => ActivationResult::Gone,

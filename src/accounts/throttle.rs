@@ -1,93 +1,183 @@
-//! Failed sign-in attempts, counted in the database (shared by every app server),
-//! per account and per client IP. Keys are keyed hashes: no email or IP is stored.
-
-use sqlx::Row;
+//! Rate limits, counted in the database (shared by every app server): failed
+//! sign-ins and second-factor codes per account, sign-ins per client IP, emails
+//! sent per address and per sender, habilitation requests per IP.
+//!
+//! One mechanism: [`begin`] counts an attempt and decides in **one atomic upsert**
+//! (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), so parallel attempts can never
+//! pass a limit together (20 parallel wrong passwords: 5 are checked, 15 refused).
+//! The attempt is counted *before* the check it guards; a success then
+//! [`Attempt::succeeded`] clears the account's counter, or gives back the attempt
+//! where only failures should count (an IP shared by a whole France Services).
+//! Keys are keyed hashes of what they count (no email or IP is stored).
 
 use crate::db::Db;
+use crate::db::exec::Exec;
+
+/// A limit: at most `max` attempts per `window` seconds, from the first one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Stored with the counter; also the prefix of the hashed key.
+    pub scope: &'static str,
+    pub max: i64,
+    pub window: i64,
+    /// Whether a success gives the attempt back ([`Attempt::succeeded`]) rather
+    /// than clearing the counter.
+    pub refund_on_success: bool,
+}
 
 pub const WINDOW_SECONDS: i64 = 15 * 60;
-pub const MAX_PER_ACCOUNT: i64 = 5;
-pub const MAX_PER_IP: i64 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Account,
-    Ip,
+/// Sign-ins and second-factor codes of one account: 5 failures in 15 minutes.
+pub const ACCOUNT: Limit = Limit {
+    scope: "account",
+    max: 5,
+    window: WINDOW_SECONDS,
+    refund_on_success: false,
+};
+/// Failed sign-ins from one IP: 30 in 15 minutes.
+pub const SIGN_IN_IP: Limit = Limit {
+    scope: "ip",
+    max: 30,
+    window: WINDOW_SECONDS,
+    refund_on_success: true,
+};
+/// Habilitation requests started from one IP: 30 in 15 minutes.
+pub const HABILITATION_IP: Limit = Limit {
+    scope: "habilitation-ip",
+    max: 30,
+    window: WINDOW_SECONDS,
+    refund_on_success: false,
+};
+/// Emails sent to one address by the forms: 3 an hour.
+pub const MAIL_ADDRESS: Limit = Limit {
+    scope: "mail-address",
+    max: 3,
+    window: 3600,
+    refund_on_success: false,
+};
+/// Emails sent by the forms for one sender (an IP for public forms, an account for
+/// signed-in ones): 60 an hour.
+pub const MAIL_SENDER: Limit = Limit {
+    scope: "mail-sender",
+    max: 60,
+    window: 3600,
+    refund_on_success: false,
+};
+
+/// The hashed key of `value` under `limit` (`value` is an email, an IP…).
+pub fn key(db: &Db, limit: &Limit, value: &str) -> String {
+    db.keys().keyed_hash(&format!("{}:{value}", limit.scope))
 }
 
-impl Scope {
-    fn key(self) -> &'static str {
-        match self {
-            Scope::Account => "account",
-            Scope::Ip => "ip",
-        }
-    }
-    fn max(self) -> i64 {
-        match self {
-            Scope::Account => MAX_PER_ACCOUNT,
-            Scope::Ip => MAX_PER_IP,
-        }
-    }
+/// The key of an account's counter, from its email (as typed at sign-in).
+pub fn account_key(db: &Db, email: &str) -> String {
+    key(db, &ACCOUNT, &email.trim().to_lowercase())
 }
 
-/// Seconds to wait before a new attempt is allowed, if the key is locked.
-pub async fn locked_for(
+/// An attempt counted and allowed; see [`Attempt::succeeded`].
+#[derive(Debug)]
+#[must_use = "an allowed attempt is counted until it succeeds"]
+pub struct Attempt {
+    limit: Limit,
+    key: String,
+}
+
+/// Counts one attempt and decides, atomically. `Ok(Err(wait))`: refused, seconds
+/// to wait (the attempt was not made).
+pub async fn begin(
     db: &Db,
-    scope: Scope,
-    key_hash: &str,
+    limit: &Limit,
+    key: &str,
     now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM (
-             SELECT at FROM auth_failures WHERE scope = $1 AND key_hash = $2 AND at > $3
-             ORDER BY at DESC LIMIT $4
-         ) recent",
-    )
-    .bind(scope.key())
-    .bind(key_hash)
-    .bind(now - WINDOW_SECONDS)
-    .bind(scope.max())
-    .fetch_one(db.pool())
-    .await?;
-    let n: i64 = row.try_get("n")?;
-    if n < scope.max() {
-        return Ok(None);
+) -> Result<Result<Attempt, i64>, sqlx::Error> {
+    let mut tx = db.transaction().await?;
+    let row = tx
+        .fetch_optional(
+            "INSERT INTO auth_counters (scope, key_hash, window_start, expires_at, attempts)
+             VALUES ($1, $2, $3, $4, 1)
+             ON CONFLICT (scope, key_hash) DO UPDATE SET
+                 attempts = CASE WHEN auth_counters.expires_at <= $3 THEN 1
+                                 ELSE auth_counters.attempts + 1 END,
+                 window_start = CASE WHEN auth_counters.expires_at <= $3 THEN $3
+                                     ELSE auth_counters.window_start END,
+                 expires_at = CASE WHEN auth_counters.expires_at <= $3 THEN $4
+                                   ELSE auth_counters.expires_at END
+             RETURNING attempts, expires_at",
+            crate::args![limit.scope, key, now, now + limit.window],
+        )
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    let attempts = row.int("attempts")?;
+    if attempts > limit.max {
+        return Ok(Err((row.int("expires_at")? - now).max(1)));
     }
-    let oldest: Option<i64> = row.try_get("oldest")?;
-    Ok(Some((oldest.unwrap_or(now) + WINDOW_SECONDS - now).max(1)))
+    Ok(Ok(Attempt {
+        limit: *limit,
+        key: key.to_owned(),
+    }))
 }
 
-pub async fn record_failure(
-    db: &Db,
-    scope: Scope,
-    key_hash: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO auth_failures (scope, key_hash, at) VALUES ($1, $2, $3)")
-        .bind(scope.key())
-        .bind(key_hash)
-        .bind(now)
-        .execute(&mut *db.write().await?)
+impl Attempt {
+    /// The attempt succeeded: clears the counter (an account's failures), or gives
+    /// the attempt back when only failures count.
+    pub async fn succeeded(self, db: &Db) -> Result<(), sqlx::Error> {
+        let sql = if self.limit.refund_on_success {
+            "UPDATE auth_counters SET attempts = attempts - 1
+             WHERE scope = $1 AND key_hash = $2 AND attempts > 0"
+        } else {
+            "DELETE FROM auth_counters WHERE scope = $1 AND key_hash = $2"
+        };
+        db.write_one(sql, crate::args![self.limit.scope, self.key.as_str()])
+            .await?;
+        Ok(())
+    }
+
+    /// The attempt could not be made for a reason of ours (the server too busy to
+    /// check a password): it does not count.
+    pub async fn not_made(self, db: &Db) -> Result<(), sqlx::Error> {
+        db.write_one(
+            "UPDATE auth_counters SET attempts = attempts - 1
+             WHERE scope = $1 AND key_hash = $2 AND attempts > 0",
+            crate::args![self.limit.scope, self.key.as_str()],
+        )
         .await?;
-    Ok(())
+        Ok(())
+    }
 }
 
-pub async fn clear(db: &Db, scope: Scope, key_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM auth_failures WHERE scope = $1 AND key_hash = $2")
-        .bind(scope.key())
-        .bind(key_hash)
-        .execute(&mut *db.write().await?)
-        .await?;
-    Ok(())
-}
-
-/// Deletes failures older than the window (personal-data minimisation).
+/// Deletes the counters whose window has ended (personal-data minimisation).
 pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM auth_failures WHERE at <= $1")
-        .bind(now - WINDOW_SECONDS)
-        .execute(&mut *db.write().await?)
-        .await?;
-    Ok(done.rows_affected())
+    db.write_one(
+        "DELETE FROM auth_counters WHERE expires_at <= $1",
+        crate::args![now],
+    )
+    .await
+}
+
+/// Checks the two limits of a form that sends an email to `address` for `sender`
+/// (the client IP of a public form, `compte:<id>` for a signed-in person).
+/// `Ok(Err(wait))`: refused, nothing may be sent.
+pub async fn email_allowed(
+    db: &Db,
+    address: &str,
+    sender: &str,
+    now: i64,
+) -> Result<Result<(), i64>, sqlx::Error> {
+    let by_sender = key(db, &MAIL_SENDER, sender);
+    if let Err(wait) = begin(db, &MAIL_SENDER, &by_sender, now).await? {
+        return Ok(Err(wait));
+    }
+    let by_address = key(db, &MAIL_ADDRESS, &address.trim().to_lowercase());
+    Ok(begin(db, &MAIL_ADDRESS, &by_address, now).await?.map(drop))
+}
+
+/// The message of a form refused by [`email_allowed`].
+pub fn email_refused_text(wait: i64) -> String {
+    format!(
+        "Trop d'e-mails ont été demandés en peu de temps pour cette adresse ou depuis cette connexion. Pour éviter les abus, attendez {} puis recommencez.",
+        wait_text(wait)
+    )
 }
 
 /// "12 minutes", "1 minute".

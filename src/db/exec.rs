@@ -27,6 +27,7 @@ pub enum Arg<'a> {
     Text(&'a str),
     /// PostgreSQL wants the type of a NULL parameter.
     NullInt,
+    NullReal,
     NullText,
 }
 
@@ -57,6 +58,12 @@ impl<'a> From<&'a str> for Arg<'a> {
 impl<'a> From<&'a String> for Arg<'a> {
     fn from(v: &'a String) -> Self {
         Arg::Text(v)
+    }
+}
+
+impl From<Option<f64>> for Arg<'_> {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Arg::NullReal, Arg::Real)
     }
 }
 
@@ -150,6 +157,9 @@ impl Rec {
 pub trait Exec: Send {
     fn backend(&self) -> Backend;
 
+    /// The keys derived from the server secret (the journal seals its heads).
+    fn keys(&self) -> &crate::crypto::ServerKeys;
+
     /// Runs a statement; returns the number of rows changed.
     fn execute(
         &mut self,
@@ -185,6 +195,7 @@ fn sqlx_query<'q>(
             Arg::Real(x) => q.bind(x),
             Arg::Text(s) => q.bind(s),
             Arg::NullInt => q.bind(None::<i64>),
+            Arg::NullReal => q.bind(None::<f64>),
             Arg::NullText => q.bind(None::<String>),
         };
     }
@@ -258,11 +269,15 @@ async fn sqlx_fetch_optional(
 
 /// Implements [`Exec`] by delegating to an `AnyConnection` reached through `$conn`.
 macro_rules! sqlx_exec {
-    ($t:ty, |$s:ident| $conn:expr, $backend:expr) => {
+    ($t:ty, |$s:ident| $conn:expr, $backend:expr, $keys:expr) => {
         impl Exec for $t {
             fn backend(&self) -> Backend {
                 let $s = self;
                 $backend
+            }
+            fn keys(&self) -> &crate::crypto::ServerKeys {
+                let $s = self;
+                $keys
             }
             async fn execute(
                 &mut self,
@@ -292,7 +307,7 @@ macro_rules! sqlx_exec {
     };
 }
 
-sqlx_exec!(Tx, |s| &mut s.inner, s.backend);
+sqlx_exec!(Tx, |s| &mut s.inner, s.backend, &s.keys);
 
 // ---------------------------------------------------------------------------
 // Native SQLite.
@@ -302,16 +317,18 @@ sqlx_exec!(Tx, |s| &mut s.inner, s.backend);
 pub struct NativePool {
     path: std::path::PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    keys: Arc<crate::crypto::ServerKeys>,
 }
 
 /// Idle connections kept; more are opened under load and closed when returned.
 const NATIVE_IDLE: usize = 8;
 
 impl NativePool {
-    pub fn new(path: std::path::PathBuf) -> NativePool {
+    pub fn new(path: std::path::PathBuf, keys: Arc<crate::crypto::ServerKeys>) -> NativePool {
         NativePool {
             path,
             idle: Mutex::new(Vec::new()),
+            keys,
         }
     }
 
@@ -394,7 +411,9 @@ impl NativeConn {
                 Arg::Int(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Real(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Text(v) => stmt.raw_bind_parameter(i, v),
-                Arg::NullInt | Arg::NullText => stmt.raw_bind_parameter(i, rusqlite::types::Null),
+                Arg::NullInt | Arg::NullReal | Arg::NullText => {
+                    stmt.raw_bind_parameter(i, rusqlite::types::Null)
+                }
             }
             .map_err(native_error)?;
         }
@@ -449,6 +468,9 @@ impl Exec for NativeConn {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
+    fn keys(&self) -> &crate::crypto::ServerKeys {
+        &self.pool.keys
+    }
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
         self.execute_now(sql, args)
     }
@@ -500,6 +522,9 @@ impl Exec for NativeTx {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
+    fn keys(&self) -> &crate::crypto::ServerKeys {
+        &self.conn.pool.keys
+    }
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
         self.conn.execute_now(sql, args)
     }
@@ -520,9 +545,13 @@ impl Exec for NativeTx {
 }
 
 /// A pooled sqlx connection with its backend.
-pub struct PoolConn(sqlx::pool::PoolConnection<Any>, Backend);
+pub struct PoolConn(
+    sqlx::pool::PoolConnection<Any>,
+    Backend,
+    Arc<crate::crypto::ServerKeys>,
+);
 
-sqlx_exec!(PoolConn, |s| &mut s.0, s.1);
+sqlx_exec!(PoolConn, |s| &mut s.0, s.1, &s.2);
 
 /// Implements [`Exec`] for a two-variant enum by dispatching to the variant.
 macro_rules! enum_exec {
@@ -532,6 +561,12 @@ macro_rules! enum_exec {
                 match self {
                     $t::Native(c) => c.backend(),
                     $t::Sqlx(c) => c.backend(),
+                }
+            }
+            fn keys(&self) -> &crate::crypto::ServerKeys {
+                match self {
+                    $t::Native(c) => c.keys(),
+                    $t::Sqlx(c) => c.keys(),
                 }
             }
             async fn execute(
@@ -601,6 +636,7 @@ impl Db {
             None => Ok(Conn::Sqlx(PoolConn(
                 self.pool.acquire().await?,
                 self.backend,
+                self.keys.clone(),
             ))),
         }
     }

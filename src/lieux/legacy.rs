@@ -83,27 +83,40 @@ const LABELS_V01: &[(&str, &str)] = &[
 ];
 
 /// Converted data keeps its places: unreadable hours are left out, with a notice
-/// naming the line (a file of the standard itself gets them refused instead).
-fn drop_bad_hours(read: &mut Read) {
-    let Some(i) = Schema::standard()
+/// naming the line (a file of the standard itself gets them refused instead); the
+/// record is then checked and kept if valid.
+fn push_converted(read: &mut Read, mut r: Record) {
+    // Converted text starting like a formula (« - Avenue… », « @telier… ») loses
+    // those first characters, noted: the standard's file would refuse it.
+    for (f, v) in Schema::standard().fields.iter().zip(r.values.iter_mut()) {
+        if super::formula_start(f, v).is_some() {
+            let kept = v
+                .trim_start_matches(|c: char| {
+                    super::FORMULA_STARTS.contains(&c) || c.is_whitespace()
+                })
+                .to_owned();
+            read.notices.push(format!(
+                "ligne {}, champ « {} » : « {v} » commençait comme une formule de tableur ; importé comme « {kept} »",
+                r.line, f.name
+            ));
+            *v = kept;
+        }
+    }
+    if let Some(i) = Schema::standard()
         .fields
         .iter()
         .position(|f| f.name == "horaires")
-    else {
-        return;
-    };
-    for r in &mut read.records {
-        if let Some(h) = r.values.get_mut(i)
-            && !h.is_empty()
-            && super::hours::parse(h).is_err()
-        {
-            read.notices.push(format!(
-                "ligne {} : horaires « {h} » illisibles, laissés de côté (le lieu est importé sans horaires)",
-                r.line
-            ));
-            h.clear();
-        }
+        && let Some(h) = r.values.get_mut(i)
+        && !h.is_empty()
+        && super::hours::parse(h).is_err()
+    {
+        read.notices.push(format!(
+            "ligne {} : horaires « {h} » illisibles, laissés de côté (le lieu est importé sans horaires)",
+            r.line
+        ));
+        h.clear();
     }
+    read.push(r);
 }
 
 /// Builds a record in schema order from (field, value) pairs.
@@ -150,14 +163,9 @@ fn map_list(raw: &str, table: &[(&str, &str)], unknown: &mut Vec<String>) -> Str
 
 /// The v0.1 JSON (an array of places).
 pub fn read_v01(bytes: &[u8]) -> Result<Read, FileError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| FileError::Unreadable(e.to_string()))?;
-    let list = v.as_array().ok_or_else(|| {
-        FileError::Unreadable("un tableau JSON de lieux (v0.1) est attendu".into())
-    })?;
     let mut read = Read::default();
     let mut unknown = Vec::new();
-    for (n, item) in list.iter().enumerate() {
+    super::json::each_element(bytes, None, &mut |line, item| {
         let get = |k: &str| text(item.get(k));
         let pivot = match get("pivot") {
             p if p.is_empty() => "00000000000000".to_owned(),
@@ -170,8 +178,8 @@ pub fn read_v01(bytes: &[u8]) -> Result<Read, FileError> {
             _ => "",
         }
         .to_owned();
-        read.records.push(record(
-            n + 1,
+        let r = record(
+            line,
             &[
                 ("id", get("id")),
                 ("pivot", pivot),
@@ -198,9 +206,11 @@ pub fn read_v01(bytes: &[u8]) -> Result<Read, FileError> {
                     map_list(&get("labels_nationaux"), LABELS_V01, &mut unknown),
                 ),
             ],
-        ));
-    }
-    drop_bad_hours(&mut read);
+        );
+        push_converted(&mut read, r);
+        unknown.sort();
+        unknown.dedup();
+    })?;
     unknown.sort();
     unknown.dedup();
     if !unknown.is_empty() {
@@ -292,21 +302,16 @@ pub fn phone(raw: &str) -> String {
 
 /// The France Services GeoJSON (a FeatureCollection of points).
 pub fn read_france_services(bytes: &[u8]) -> Result<Read, FileError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| FileError::Unreadable(e.to_string()))?;
-    let features = v.get("features").and_then(Value::as_array).ok_or_else(|| {
-        FileError::Unreadable("une FeatureCollection GeoJSON est attendue".into())
-    })?;
     let mut read = Read::default();
     let mut conditional = 0;
-    for (n, f) in features.iter().enumerate() {
+    super::json::each_element(bytes, Some("features"), &mut |line, f| {
         let Some(p) = f.get("properties") else {
-            read.rejected.push(Rejection {
-                line: n + 1,
+            read.refuse(Rejection {
+                line,
                 field: String::new(),
                 reason: "objet sans propriétés".into(),
             });
-            continue;
+            return;
         };
         let get = |k: &str| text(p.get(k));
         let days: Vec<String> = [
@@ -333,8 +338,8 @@ pub fn read_france_services(bytes: &[u8]) -> Result<Read, FileError> {
         }
         .to_owned();
         let postcode = get("code_postal");
-        read.records.push(record(
-            n + 1,
+        let r = record(
+            line,
             &[
                 ("id", format!("france-services-{}", get("MATRICULE"))),
                 ("pivot", "00000000000000".to_owned()),
@@ -370,9 +375,9 @@ pub fn read_france_services(bytes: &[u8]) -> Result<Read, FileError> {
                 ),
                 ("services", "Aide aux démarches administratives".to_owned()),
             ],
-        ));
-    }
-    drop_bad_hours(&mut read);
+        );
+        push_converted(&mut read, r);
+    })?;
     read.notices.push(format!(
         "France Services 2021 converti vers le standard v1.0.2 ; {conditional} lieu(x) ont des horaires conditionnels (sur RDV, certaines semaines…) dont seules les plages horaires sont gardées"
     ));

@@ -13,6 +13,7 @@
 pub mod accueil;
 pub mod hours;
 pub mod index;
+pub mod json;
 pub mod legacy;
 pub mod schema;
 pub mod search;
@@ -21,6 +22,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use sqlx::Row;
+
+use crate::csv_import::Capped;
+use crate::db::exec::Exec as _;
 
 use crate::db::Db;
 use schema::Schema;
@@ -86,37 +90,78 @@ pub enum Encoding {
     Windows1252,
 }
 
-/// Decodes a file. In UTF-8 mode, lines with bytes that are not UTF-8 are rejected
-/// one by one (with a hint), and the text is returned only when there is none.
-fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, Vec<Rejection>> {
+/// Decodes a file. In UTF-8 mode, lines with bytes that are not UTF-8 are refused
+/// one by one (with a hint) into `read`, and the text is returned only when there
+/// is none.
+fn decode(bytes: &[u8], encoding: Encoding, read: &mut Read) -> Option<String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match encoding {
-        Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned()),
+        Encoding::Windows1252 => Some(encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned()),
         Encoding::Utf8 => match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(bytes
-                .split(|b| *b == b'\n')
-                .enumerate()
-                .filter(|(_, l)| std::str::from_utf8(l).is_err())
-                .map(|(i, l)| Rejection {
-                    line: i + 1,
-                    field: String::new(),
-                    reason: format!(
-                        "texte qui n'est pas en UTF-8 (probablement Windows-1252 : « {} »). Enregistrez le fichier en UTF-8, ou importez-le en précisant l'encodage windows-1252.",
-                        encoding_rs::WINDOWS_1252.decode(l).0.trim()
-                    ),
-                })
-                .collect()),
+            Ok(s) => Some(s.to_owned()),
+            Err(_) => {
+                for (i, l) in bytes.split(|b| *b == b'\n').enumerate() {
+                    if std::str::from_utf8(l).is_err() {
+                        let sample: String = encoding_rs::WINDOWS_1252
+                            .decode(l)
+                            .0
+                            .trim()
+                            .chars()
+                            .take(80)
+                            .collect();
+                        read.refuse(Rejection {
+                            line: i + 1,
+                            field: String::new(),
+                            reason: format!(
+                                "texte qui n'est pas en UTF-8 (probablement Windows-1252 : « {sample} »). Enregistrez le fichier en UTF-8, ou importez-le en précisant l'encodage windows-1252."
+                            ),
+                        });
+                    }
+                }
+                None
+            }
         },
     }
 }
 
-/// What reading a file gives: the records, and the rows already refused.
+/// What reading a file gives: the valid records, and the rows refused. Each
+/// record is checked as it is read ([`Read::push`]): a refused row is not kept,
+/// only its first errors ([`Capped`]), so memory stays bounded whatever the file.
 #[derive(Debug, Default)]
 pub struct Read {
+    /// Valid records, in file order.
     pub records: Vec<Record>,
-    pub rejected: Vec<Rejection>,
-    pub notices: Vec<String>,
+    /// Why rows were refused (the first [`crate::csv_import::MAX_ERRORS`]).
+    pub rejected: Capped<Rejection>,
+    /// Rows refused.
+    pub refused: usize,
+    pub notices: Capped<String>,
+    /// The line of each `id` met, for uniqueness.
+    ids: HashMap<String, usize>,
+}
+
+impl Read {
+    /// Checks a record against the schema and keeps it when valid.
+    pub fn push(&mut self, record: Record) {
+        let before = self.rejected.total();
+        check_record(&record, &mut self.ids, &mut self.rejected);
+        if self.rejected.total() == before {
+            self.records.push(record);
+        } else {
+            self.refused += 1;
+        }
+    }
+
+    /// A row refused before it became a record.
+    pub fn refuse(&mut self, rejection: Rejection) {
+        self.refused += 1;
+        self.rejected.push(rejection);
+    }
+
+    /// Rows read, valid or not.
+    pub fn rows(&self) -> usize {
+        self.records.len() + self.refused
+    }
 }
 
 /// Normalises one value: trimmed; in vocabulary fields, `;` multi-values become `|`
@@ -136,14 +181,9 @@ fn normalise(field: &schema::Field, raw: &str) -> String {
 
 /// Reads a CSV file of the standard.
 pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
-    let text = match decode(bytes, encoding) {
-        Ok(t) => t,
-        Err(rejected) => {
-            return Ok(Read {
-                rejected,
-                ..Read::default()
-            });
-        }
+    let mut read = Read::default();
+    let Some(text) = decode(bytes, encoding, &mut read) else {
+        return Ok(read);
     };
     let first = text.lines().next().ok_or(FileError::Empty)?;
     let delimiter = if first.matches(';').count() > first.matches(',').count() {
@@ -158,7 +198,7 @@ pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| FileError::Unreadable(e.to_string()))?
+        .map_err(|_| FileError::Unreadable("en-tête CSV illisible".into()))?
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
@@ -171,7 +211,6 @@ pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
     if !missing.is_empty() {
         return Err(FileError::MissingColumns(missing.join(", ")));
     }
-    let mut read = Read::default();
     let unknown: Vec<&String> = headers
         .iter()
         .filter(|h| schema.field(h).is_none())
@@ -199,11 +238,11 @@ pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
         let line = n + 2;
         let row = match row {
             Ok(r) => r,
-            Err(e) => {
-                read.rejected.push(Rejection {
+            Err(_) => {
+                read.refuse(Rejection {
                     line,
                     field: String::new(),
-                    reason: format!("ligne CSV illisible ({e})"),
+                    reason: crate::csv_import::UNREADABLE_LINE.into(),
                 });
                 continue;
             }
@@ -217,30 +256,24 @@ pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
             .zip(&index)
             .map(|(f, i)| normalise(f, i.and_then(|i| row.get(i)).unwrap_or("")))
             .collect();
-        read.records.push(Record { line, values });
+        read.push(Record { line, values });
     }
     Ok(read)
 }
 
 /// Reads a JSON file of the standard: an array of objects (strings, numbers, arrays
-/// of strings for multi-values).
+/// of strings for multi-values), one object at a time.
 pub fn read_json(bytes: &[u8]) -> Result<Read, FileError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| FileError::Unreadable(e.to_string()))?;
-    let list = v
-        .as_array()
-        .ok_or_else(|| FileError::Unreadable("un tableau JSON de lieux est attendu".into()))?;
     let schema = Schema::standard();
     let mut read = Read::default();
-    for (n, item) in list.iter().enumerate() {
-        let line = n + 1;
+    json::each_element(bytes, None, &mut |line, item| {
         let Some(obj) = item.as_object() else {
-            read.rejected.push(Rejection {
+            read.refuse(Rejection {
                 line,
                 field: String::new(),
                 reason: "un objet JSON est attendu".into(),
             });
-            continue;
+            return;
         };
         let values = schema
             .fields
@@ -261,8 +294,8 @@ pub fn read_json(bytes: &[u8]) -> Result<Read, FileError> {
                 normalise(f, &raw)
             })
             .collect();
-        read.records.push(Record { line, values });
-    }
+        read.push(Record { line, values });
+    })?;
     Ok(read)
 }
 
@@ -285,45 +318,74 @@ pub fn read_any(name: &str, bytes: &[u8], encoding: Encoding) -> Result<Read, Fi
     read_csv(bytes, encoding)
 }
 
-/// Checks every record against the schema, and the uniqueness of `id`.
-pub fn validate(records: &[Record]) -> Vec<Rejection> {
+/// First characters a spreadsheet reads as a formula when it opens a CSV file.
+pub(crate) const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// The first character of `v` when a spreadsheet would read the value as a
+/// formula and nothing in the field's definition allows it: free text only (a
+/// pattern, a number or a date already says what may start a value, like the `+33`
+/// of a phone number or a negative longitude).
+pub(crate) fn formula_start(f: &schema::Field, v: &str) -> Option<char> {
+    if f.pattern.is_some() || f.kind != schema::FieldType::String {
+        return None;
+    }
+    v.chars().next().filter(|c| FORMULA_STARTS.contains(c))
+}
+
+/// Checks one record against the schema, the uniqueness of `id` among the lines
+/// read (`ids`), control characters, and formula-like values; adds its errors.
+fn check_record(r: &Record, ids: &mut HashMap<String, usize>, out: &mut Capped<Rejection>) {
     let schema = Schema::standard();
-    let mut out = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for r in records {
-        for (f, v) in schema.fields.iter().zip(&r.values) {
-            if let Some(reason) = schema.check(f, v) {
-                out.push(Rejection {
-                    line: r.line,
-                    field: f.name.clone(),
-                    reason,
-                });
-            }
-            // The standard describes `horaires` in the OpenStreetMap syntax.
-            if f.name == "horaires"
-                && !v.is_empty()
-                && let Err(reason) = hours::parse(v)
-            {
-                out.push(Rejection {
-                    line: r.line,
-                    field: f.name.clone(),
-                    reason,
-                });
-            }
-            if f.unique && !v.is_empty() {
-                if let Some(first) = seen.get(v.as_str()) {
-                    out.push(Rejection {
-                        line: r.line,
-                        field: f.name.clone(),
-                        reason: format!("identifiant « {v} » déjà utilisé ligne {first}"),
-                    });
-                } else {
-                    seen.insert(v, r.line);
-                }
+    let mut reject = |field: &str, reason: String| {
+        out.push(Rejection {
+            line: r.line,
+            field: field.to_owned(),
+            reason,
+        })
+    };
+    for (f, v) in schema.fields.iter().zip(&r.values) {
+        if let Some(reason) = schema.check(f, v) {
+            reject(&f.name, reason);
+        }
+        // A NUL byte or another control character is never a place's data.
+        if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            reject(
+                &f.name,
+                "caractère de contrôle interdit (octet nul ou caractère invisible) : retirez-le"
+                    .into(),
+            );
+        }
+        // The open-data file keeps the standard's values as they are, so a value a
+        // spreadsheet would run as a formula is refused here, at import: in free
+        // text only (a pattern, a number or a date already says what may start a
+        // value, like the `+33` of a phone number or a negative longitude).
+        if let Some(c) = formula_start(f, v) {
+            reject(
+                &f.name,
+                format!(
+                    "valeur commençant par « {} » refusée : un tableur l'exécuterait comme une formule. Retirez ce premier caractère.",
+                    c.escape_default()
+                ),
+            );
+        }
+        // The standard describes `horaires` in the OpenStreetMap syntax.
+        if f.name == "horaires"
+            && !v.is_empty()
+            && let Err(reason) = hours::parse(v)
+        {
+            reject(&f.name, reason);
+        }
+        if f.unique && !v.is_empty() {
+            if let Some(first) = ids.get(v.as_str()) {
+                reject(
+                    &f.name,
+                    format!("identifiant « {v} » déjà utilisé ligne {first}"),
+                );
+            } else {
+                ids.insert(v.clone(), r.line);
             }
         }
     }
-    out
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -332,8 +394,10 @@ pub struct Report {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
-    pub rejected: Vec<Rejection>,
-    pub notices: Vec<String>,
+    pub rejected: Capped<Rejection>,
+    /// Rows refused.
+    pub refused: usize,
+    pub notices: Capped<String>,
     /// False when nothing was written because of rejected rows (strict mode).
     pub written: bool,
     /// Likely duplicates between the imported places and those of other sources.
@@ -348,11 +412,7 @@ impl Report {
             self.inserted,
             self.updated,
             self.unchanged,
-            self.rejected
-                .iter()
-                .map(|r| r.line)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+            self.refused,
             if self.written {
                 ""
             } else {
@@ -385,103 +445,115 @@ pub async fn import_by(
     by: Option<i64>,
     now: i64,
 ) -> Result<Report, sqlx::Error> {
-    let mut rejected = read.rejected;
-    rejected.extend(validate(&read.records));
-    rejected.sort_by_key(|r| r.line);
     let mut report = Report {
-        read: read.records.len() + rejected.iter().filter(|r| r.field.is_empty()).count(),
+        read: read.rows(),
+        refused: read.refused,
+        rejected: read.rejected,
         notices: read.notices,
         ..Report::default()
     };
-    let bad: std::collections::HashSet<usize> = rejected.iter().map(|r| r.line).collect();
-    report.rejected = rejected;
-    if !bad.is_empty() && !partial {
+    if report.refused > 0 && !partial {
         return Ok(report);
     }
-    let mut tx = db.begin().await?;
+    // Everything is prepared before the write transaction (rows serialised, search
+    // columns computed, existing rows read), so the transaction only writes: a
+    // 50,000-place import holds SQLite's writer for the time of its upserts on the
+    // native connection, and sign-ins do not wait seconds behind it.
+    struct Row_ {
+        source: String,
+        lieu_id: String,
+        data: String,
+        lat: Option<f64>,
+        lon: Option<f64>,
+        commune_key: String,
+        columns: index::Columns,
+        /// nom, commune, code_postal, code_insee
+        names: [String; 4],
+    }
+    let mut rows = Vec::with_capacity(read.records.len());
     let mut sources = std::collections::BTreeSet::new();
-    for r in read.records.iter().filter(|r| !bad.contains(&r.line)) {
+    for r in &read.records {
         let key_source = match r.get("source") {
             "" => source,
             s => s,
         };
-        let data =
-            serde_json::to_string(&r.values).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        let existing =
-            sqlx::query("SELECT data, index_version FROM lieux WHERE source = $1 AND lieu_id = $2")
-                .bind(key_source)
-                .bind(r.get("id"))
-                .fetch_optional(&mut *tx)
-                .await?;
-        let lat = r.get("latitude").parse::<f64>().ok();
-        let lon = r.get("longitude").parse::<f64>().ok();
-        let c = index::columns(&r.values);
-        match existing {
-            Some(row)
-                if row.try_get::<String, _>("data")? == data
-                    && row.try_get::<i64, _>("index_version")? == index::INDEX_VERSION =>
+        sources.insert(key_source.to_owned());
+        rows.push(Row_ {
+            source: key_source.to_owned(),
+            lieu_id: r.get("id").to_owned(),
+            data: serde_json::to_string(&r.values)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
+            lat: r.get("latitude").parse::<f64>().ok(),
+            lon: r.get("longitude").parse::<f64>().ok(),
+            commune_key: crate::mandats::search_key(r.get("commune")),
+            columns: index::columns(&r.values),
+            names: ["nom", "commune", "code_postal", "code_insee"].map(|f| r.get(f).to_owned()),
+        });
+    }
+    let mut existing: HashMap<(String, String), (String, i64)> = HashMap::new();
+    {
+        let mut conn = db.conn().await?;
+        for s in &sources {
+            for e in conn
+                .fetch_all(
+                    "SELECT lieu_id, data, index_version FROM lieux WHERE source = $1",
+                    crate::args![s.as_str()],
+                )
+                .await?
             {
-                report.unchanged += 1
-            }
-            Some(_) => {
-                sqlx::query(
-                    "UPDATE lieux SET nom = $1, commune = $2, code_postal = $3, code_insee = $4,
-                         latitude = $5, longitude = $6, data = $7, updated_at = $8, commune_key = $9,
-                         facets = $10, horaires = $11, nom_key = $12, pivot = $13, adresse_key = $14,
-                         index_version = $15
-                     WHERE source = $16 AND lieu_id = $17",
-                )
-                .bind(r.get("nom"))
-                .bind(r.get("commune"))
-                .bind(r.get("code_postal"))
-                .bind(r.get("code_insee"))
-                .bind(lat)
-                .bind(lon)
-                .bind(&data)
-                .bind(now)
-                .bind(crate::mandats::search_key(r.get("commune")))
-                .bind(c.facets)
-                .bind(&c.horaires)
-                .bind(&c.nom_key)
-                .bind(&c.pivot)
-                .bind(&c.adresse_key)
-                .bind(index::INDEX_VERSION)
-                .bind(key_source)
-                .bind(r.get("id"))
-                .execute(&mut *tx)
-                .await?;
-                report.updated += 1;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO lieux (source, lieu_id, nom, commune, code_postal, code_insee,
-                         latitude, longitude, data, imported_at, updated_at, commune_key,
-                         facets, horaires, nom_key, pivot, adresse_key, index_version)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
-                )
-                .bind(key_source)
-                .bind(r.get("id"))
-                .bind(r.get("nom"))
-                .bind(r.get("commune"))
-                .bind(r.get("code_postal"))
-                .bind(r.get("code_insee"))
-                .bind(lat)
-                .bind(lon)
-                .bind(&data)
-                .bind(now)
-                .bind(crate::mandats::search_key(r.get("commune")))
-                .bind(c.facets)
-                .bind(&c.horaires)
-                .bind(&c.nom_key)
-                .bind(&c.pivot)
-                .bind(&c.adresse_key)
-                .bind(index::INDEX_VERSION)
-                .execute(&mut *tx)
-                .await?;
-                report.inserted += 1;
+                existing.insert(
+                    (s.clone(), e.text("lieu_id")?),
+                    (e.text("data")?, e.int("index_version")?),
+                );
             }
         }
-        sources.insert(key_source.to_owned());
+    }
+    let mut tx = db.transaction().await?;
+    for r in &rows {
+        match existing.get(&(r.source.clone(), r.lieu_id.clone())) {
+            Some((data, version)) if *data == r.data && *version == index::INDEX_VERSION => {
+                report.unchanged += 1;
+                continue;
+            }
+            Some(_) => report.updated += 1,
+            None => report.inserted += 1,
+        }
+        let c = &r.columns;
+        let [nom, commune, code_postal, code_insee] = &r.names;
+        tx.execute(
+            "INSERT INTO lieux (source, lieu_id, nom, commune, code_postal, code_insee,
+                 latitude, longitude, data, imported_at, updated_at, commune_key,
+                 facets, horaires, nom_key, pivot, adresse_key, index_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (source, lieu_id) DO UPDATE SET nom = excluded.nom,
+                 commune = excluded.commune, code_postal = excluded.code_postal,
+                 code_insee = excluded.code_insee, latitude = excluded.latitude,
+                 longitude = excluded.longitude, data = excluded.data,
+                 updated_at = excluded.updated_at, commune_key = excluded.commune_key,
+                 facets = excluded.facets, horaires = excluded.horaires,
+                 nom_key = excluded.nom_key, pivot = excluded.pivot,
+                 adresse_key = excluded.adresse_key, index_version = excluded.index_version",
+            crate::args![
+                r.source.as_str(),
+                r.lieu_id.as_str(),
+                nom,
+                commune,
+                code_postal,
+                code_insee,
+                r.lat,
+                r.lon,
+                r.data.as_str(),
+                now,
+                r.commune_key.as_str(),
+                c.facets,
+                c.horaires.as_str(),
+                c.nom_key.as_str(),
+                c.pivot.as_str(),
+                c.adresse_key.as_str(),
+                index::INDEX_VERSION,
+            ],
+        )
+        .await?;
     }
     let mut entry = crate::journal::NewEntry::new(
         crate::journal::ADMIN_CHAIN,
@@ -653,56 +725,155 @@ pub async fn all(db: &Db) -> Result<Vec<Vec<String>>, sqlx::Error> {
         .collect()
 }
 
-/// The standard's CSV: UTF-8, comma-separated, `|` multi-values, the schema's
-/// columns in order.
-pub fn to_csv(places: &[Vec<String>]) -> Result<String, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record(Schema::standard().names())?;
-    for p in places {
-        w.write_record(p)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 /// The standard as JSON: an array of objects, empty values left out, coordinates
 /// as numbers.
 pub fn to_json(places: &[Vec<String>]) -> Value {
+    Value::Array(places.iter().map(|p| json_object(p)).collect())
+}
+
+/// The open-data export's two formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// Places read per query by [`export_stream`].
+const EXPORT_PAGE: i64 = 1000;
+
+enum ExportStep {
+    Start,
+    /// After the place (source, lieu_id) last written; whether one was written.
+    Rows(String, String, bool),
+    Done,
+}
+
+/// One JSON object of the standard, compact.
+fn json_object(values: &[String]) -> Value {
     let schema = Schema::standard();
-    Value::Array(
-        places
-            .iter()
-            .map(|p| {
-                let mut o = serde_json::Map::new();
-                for (f, v) in schema.fields.iter().zip(p) {
-                    if v.is_empty() {
-                        continue;
-                    }
-                    let value = match (f.kind, v.parse::<f64>()) {
-                        (schema::FieldType::Number, Ok(x)) => serde_json::Number::from_f64(x)
-                            .map(Value::Number)
-                            .unwrap_or_else(|| Value::String(v.clone())),
-                        _ => Value::String(v.clone()),
-                    };
-                    o.insert(f.name.clone(), value);
+    let mut o = serde_json::Map::new();
+    for (f, v) in schema.fields.iter().zip(values) {
+        if v.is_empty() {
+            continue;
+        }
+        let value = match (f.kind, v.parse::<f64>()) {
+            (schema::FieldType::Number, Ok(x)) => serde_json::Number::from_f64(x)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(v.clone())),
+            _ => Value::String(v.clone()),
+        };
+        o.insert(f.name.clone(), value);
+    }
+    Value::Object(o)
+}
+
+/// The whole directory in the standard, produced page by page (a thousand places a
+/// query, keyset on (source, id)): what a request holds in memory is one page,
+/// whatever the size of the directory. JSON is an array with one compact object a
+/// line; CSV the schema's columns, CRLF, `|` multi-values.
+pub fn export_stream(
+    db: Db,
+    format: ExportFormat,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, sqlx::Error>> + Send + 'static {
+    futures_util::stream::unfold((db, ExportStep::Start), move |(db, step)| async move {
+        match step {
+            ExportStep::Done => None,
+            ExportStep::Start => {
+                let head = match format {
+                    ExportFormat::Csv => csv_line(&Schema::standard().names()),
+                    ExportFormat::Json => Ok(b"[".to_vec()),
+                };
+                Some((
+                    head,
+                    (db, ExportStep::Rows(String::new(), String::new(), false)),
+                ))
+            }
+            ExportStep::Rows(source, lieu_id, written) => {
+                let page = async {
+                    db.conn()
+                        .await?
+                        .fetch_all(
+                            "SELECT source, lieu_id, data FROM lieux
+                             WHERE source > $1 OR (source = $1 AND lieu_id > $2)
+                             ORDER BY source, lieu_id LIMIT $3",
+                            crate::args![source.as_str(), lieu_id.as_str(), EXPORT_PAGE],
+                        )
+                        .await
                 }
-                Value::Object(o)
-            })
-            .collect(),
-    )
+                .await;
+                let rows = match page {
+                    Ok(r) => r,
+                    Err(e) => return Some((Err(e), (db, ExportStep::Done))),
+                };
+                let mut out = Vec::with_capacity(rows.len() * 600);
+                let mut written = written;
+                for r in &rows {
+                    let values = r.text("data").and_then(|d| {
+                        serde_json::from_str::<Vec<String>>(&d)
+                            .map_err(|e| sqlx::Error::Protocol(format!("lieu illisible : {e}")))
+                    });
+                    let values = match values {
+                        Ok(v) => v,
+                        Err(e) => return Some((Err(e), (db, ExportStep::Done))),
+                    };
+                    match format {
+                        ExportFormat::Csv => match csv_line(&values) {
+                            Ok(line) => out.extend_from_slice(&line),
+                            Err(e) => return Some((Err(e), (db, ExportStep::Done))),
+                        },
+                        ExportFormat::Json => {
+                            out.extend_from_slice(if written { b",\n" } else { b"\n" });
+                            out.extend_from_slice(json_object(&values).to_string().as_bytes());
+                        }
+                    }
+                    written = true;
+                }
+                let last = rows.last().map(|r| (r.text("source"), r.text("lieu_id")));
+                let next = match last {
+                    Some((Ok(s), Ok(l))) if rows.len() as i64 == EXPORT_PAGE => {
+                        ExportStep::Rows(s, l, written)
+                    }
+                    _ => {
+                        if format == ExportFormat::Json {
+                            out.extend_from_slice(if written { b"\n]\n" } else { b"]\n" });
+                        }
+                        ExportStep::Done
+                    }
+                };
+                Some((Ok(out), (db, next)))
+            }
+        }
+    })
+}
+
+/// One CSV line (CRLF) of the export.
+fn csv_line<S: AsRef<[u8]>>(values: &[S]) -> Result<Vec<u8>, sqlx::Error> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    w.write_record(values)
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    w.into_inner()
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+}
+
+/// The whole export in memory (command line, tests): [`export_stream`] collected.
+pub async fn export(db: &Db, format: ExportFormat) -> Result<String, sqlx::Error> {
+    use futures_util::StreamExt as _;
+    let mut out = Vec::new();
+    let mut stream = std::pin::pin!(export_stream(db.clone(), format));
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    String::from_utf8(out).map_err(|e| sqlx::Error::Protocol(e.to_string()))
 }
 
 pub async fn export_csv(db: &Db) -> Result<String, sqlx::Error> {
-    to_csv(&all(db).await?).map_err(|e| sqlx::Error::Protocol(e.to_string()))
+    export(db, ExportFormat::Csv).await
 }
 
 pub async fn export_json(db: &Db) -> Result<String, sqlx::Error> {
-    serde_json::to_string_pretty(&to_json(&all(db).await?))
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+    export(db, ExportFormat::Json).await
 }
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {

@@ -201,14 +201,14 @@ pub async fn context(
         } else {
             MAX_FORM_BYTES
         };
-        let bytes = match axum::body::to_bytes(body, limit).await {
+        let timeout = std::time::Duration::from_secs(state.config.body_timeout_seconds.max(1));
+        let bytes = match super::server::read_body(body, limit, timeout).await {
             Ok(b) => b,
-            Err(_) => {
-                return finish(
-                    &state,
-                    &ctx,
-                    ErrorPage::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response(),
-                );
+            Err(status) => {
+                if status == StatusCode::REQUEST_TIMEOUT {
+                    tracing::info!(request_id = %request_id, route = %route, "envoi trop lent : abandonné");
+                }
+                return finish(&state, &ctx, ErrorPage::for_status(status).into_response());
             }
         };
         let sent = if super::forms::is_multipart(&parts.headers) {
@@ -261,13 +261,41 @@ pub async fn context(
     res
 }
 
+/// The CSP of every page: nothing but our own style sheet and images, no script,
+/// no framing; forms post to ourselves and may be redirected only to the origins
+/// of [`crate::config::Config::form_action_origins`] (FranceConnect, the identity
+/// provider's registered clients).
+pub fn content_security_policy(config: &crate::config::Config) -> HeaderValue {
+    let mut form_action = "'self'".to_owned();
+    for origin in config.form_action_origins() {
+        form_action.push(' ');
+        form_action.push_str(&origin);
+    }
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
+
 /// Renders error pages and adds the security headers.
 fn finish(state: &AppState, ctx: &Ctx, mut res: Response) -> Response {
     let needs_page = res.extensions().get::<ErrorPage>().cloned().or_else(|| {
         {
             let s = res.status();
+            // No body of ours: nothing, or the plain English text of a framework
+            // rejection (« Invalid URL: Cannot parse … » for a malformed path
+            // parameter): the person gets the French page instead.
             (s.is_client_error() || s.is_server_error())
-                && !res.headers().contains_key(header::CONTENT_TYPE)
+                && res
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"))
         }
         .then(|| ErrorPage::for_status(res.status()))
     });
@@ -284,13 +312,7 @@ fn finish(state: &AppState, ctx: &Ctx, mut res: Response) -> Response {
         }
     }
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, state.csp.clone());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

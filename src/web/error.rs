@@ -62,6 +62,10 @@ impl ErrorPage {
                 "Envoi trop volumineux",
                 "Les données envoyées sont trop volumineuses. Réduisez-les puis recommencez.",
             ),
+            StatusCode::REQUEST_TIMEOUT => (
+                "Envoi interrompu",
+                "Les données sont arrivées trop lentement et rien n'a été enregistré. Vérifiez votre connexion puis envoyez de nouveau le formulaire.",
+            ),
             StatusCode::METHOD_NOT_ALLOWED => (
                 "Action impossible",
                 "Cette adresse ne permet pas cette action. Revenez à l'accueil.",
@@ -75,6 +79,16 @@ impl ErrorPage {
             status,
             title,
             message,
+        }
+    }
+
+    /// 503: the server is too busy checking passwords (see
+    /// [`crate::accounts::password`]).
+    pub fn busy() -> Self {
+        ErrorPage {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Service très sollicité",
+            message: "Relais reçoit beaucoup de connexions en ce moment et rien n'a été enregistré. Patientez quelques secondes puis envoyez de nouveau le formulaire.",
         }
     }
 

@@ -35,15 +35,45 @@ impl FormErrors {
     }
 }
 
-/// A local path to go back to after sign-in; anything else becomes `/`.
+/// A path of this site to go back to after sign-in (`?suivant=`); anything else
+/// becomes `/`. The value is refused when a browser could read it as another host
+/// or it could not go in a `Location` header: not starting with one `/`, a second
+/// `/` or a backslash (`//evil.example`, `/\evil.example`), any control character or
+/// white space (browsers drop tabs and line breaks, so `/%09/evil.example` is
+/// `//evil.example`), over 512 bytes. What remains is parsed as a URL against this
+/// site, must stay on it, and is given back normalised (path and query only).
 pub fn safe_next(raw: Option<&str>) -> String {
-    match raw {
-        Some(p)
-            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
+    const HOME: &str = "/";
+    let Some(p) = raw else {
+        return HOME.to_owned();
+    };
+    let mut chars = p.chars();
+    let well_started = chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'));
+    if !well_started
+        || p.len() > 512
+        || p.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return HOME.to_owned();
+    }
+    let Ok(base) = url::Url::parse("http://relais.invalid/") else {
+        return HOME.to_owned();
+    };
+    match base.join(p) {
+        Ok(u)
+            if u.scheme() == "http"
+                && u.host_str() == Some("relais.invalid")
+                && u.port().is_none()
+                && u.username().is_empty() =>
         {
-            p.to_owned()
+            let mut out = u.path().to_owned();
+            if let Some(q) = u.query() {
+                out.push('?');
+                out.push_str(q);
+            }
+            out
         }
-        _ => "/".to_owned(),
+        _ => HOME.to_owned(),
     }
 }
 
@@ -149,5 +179,41 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Upload {
             .await
             .map_err(|_| super::error::AppError::BadRequest("envoi incomplet"))?;
         Ok(Upload(multipart(&ct, body).await.unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for (raw, want) in [
+            ("/mandats?page=2", "/mandats?page=2"),
+            ("/usagers/3", "/usagers/3"),
+            ("/a/../b", "/b"),
+            ("/é", "/%C3%A9"),
+        ] {
+            assert_eq!(safe_next(Some(raw)), want, "{raw:?}");
+        }
+        for raw in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\0",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "evil.example",
+            "javascript:alert(1)",
+            "/\u{a0}/evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(raw)), "/", "{raw:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(600)))), "/");
+        assert_eq!(safe_next(None), "/");
     }
 }

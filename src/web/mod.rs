@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod forms;
 pub mod pages;
+pub mod server;
 pub mod views;
 
 use std::ops::Deref;
@@ -45,6 +46,8 @@ pub struct Inner {
     pub http: HttpClient,
     /// The demo online service's pending logins (development only).
     pub demo_logins: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// The `Content-Security-Policy` of every response (computed once).
+    pub csp: axum::http::HeaderValue,
 }
 
 impl Inner {
@@ -64,6 +67,7 @@ impl Inner {
         };
         let idp_clients = config.idp_clients();
         Ok(Inner {
+            csp: context::content_security_policy(&config),
             signer: Signer::from_secret(&config.secret_key),
             idp_keys: crate::idp::keys::Keys::new(
                 &config.secret_key,

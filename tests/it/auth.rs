@@ -136,7 +136,7 @@ both_backends!(
 
 both_backends!(login_is_limited_per_ip, |app: TestApp| async move {
     let mut c = app.client();
-    for i in 0..relais::accounts::throttle::MAX_PER_IP {
+    for i in 0..relais::accounts::throttle::SIGN_IN_IP.max {
         let r = try_login(&app, &mut c, &format!("personne{i}@exemple.fr"), "x", "1").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }

@@ -6,7 +6,6 @@
 //! `.ci/run`). Elsewhere the test says it is skipped; with `RELAIS_REQUIRE_BROWSER=1`
 //! (set in CI) a missing tool fails it.
 
-use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -144,7 +143,8 @@ async fn click(c: &Client, css: &str) {
     panic!("la page suivante ne s'est pas chargée après le clic sur {css}");
 }
 
-/// The application on a loopback port, as the browser sees it.
+/// The application on a loopback port, as the browser sees it, served by the
+/// production server (connection limit, timeouts).
 async fn serve(backend: relais::db::Backend) -> (TestApp, String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -152,16 +152,58 @@ async fn serve(backend: relais::db::Backend) -> (TestApp, String, tokio::task::J
     config.public_url = Some(base.clone());
     config.trust_forwarded_for = false;
     let app = TestApp::with_config(backend, config).await;
-    let router = app.router.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let server = spawn_server(listener, &app);
     (app, base, server)
+}
+
+fn spawn_server(listener: tokio::net::TcpListener, app: &TestApp) -> tokio::task::JoinHandle<()> {
+    let router = app.router.clone();
+    let limits = relais::web::server::Limits::from_config(&app.state.config);
+    tokio::spawn(relais::web::server::serve(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+    ))
+}
+
+/// The application, and FranceConnect on **another origin**, as in production:
+/// a second Relais whose simulator answers at `http://localhost:PORT` while the
+/// application is at `http://127.0.0.1:PORT` (another host name, so another origin
+/// for the browser: the CSP's `form-action` and the cookies are tested for real).
+/// The application's back-channel calls (discovery, token, keys, userinfo) go to
+/// the second one; both share one clock.
+async fn serve_with_franceconnect(
+    backend: relais::db::Backend,
+) -> (TestApp, String, TestApp, Vec<tokio::task::JoinHandle<()>>) {
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", app_listener.local_addr().unwrap());
+    let fc_base = format!(
+        "http://localhost:{}",
+        fc_listener.local_addr().unwrap().port()
+    );
+    let clock = relais::clock::ManualClock::new(crate::common::START);
+    let mut fc_config = test_config();
+    fc_config.public_url = Some(fc_base.clone());
+    fc_config.trust_forwarded_for = false;
+    fc_config.fc_redirect_uri = Some(format!("{base}/mandats/franceconnect/retour"));
+    fc_config.fc_post_logout_uri = Some(format!("{base}/mandats/franceconnect/deconnecte"));
+    let fc = TestApp::with_clock(backend, fc_config, clock.clone()).await;
+    let mut config = test_config();
+    config.public_url = Some(base.clone());
+    config.trust_forwarded_for = false;
+    config.fc_issuer = Some(format!(
+        "{fc_base}{}/api/v2",
+        relais::config::SIMULATOR_PREFIX
+    ));
+    let app = TestApp::with_clock(backend, config, clock).await;
+    *app.slot.lock().unwrap() = Some(fc.router.clone());
+    let servers = vec![
+        spawn_server(app_listener, &app),
+        spawn_server(fc_listener, &fc),
+    ];
+    (app, base, fc, servers)
 }
 
 /// Fills the sign-in form (already open) and submits it.
@@ -284,7 +326,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
     }
     let _one = ONE_BROWSER.lock().await;
     for backend in backends() {
-        let (app, base, server) = serve(backend).await;
+        let (app, base, _franceconnect, servers) = serve_with_franceconnect(backend).await;
         let s = app.structure("France Services de Joigny").await;
         let aidant = app.member(s, Role::Aidant, "aidant").await;
         let referent = app.member(s, Role::Referent, "referent").await;
@@ -316,8 +358,11 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
             .click()
             .await
             .unwrap();
+        // The 303 to FranceConnect, on another origin, is followed (CSP form-action).
         click(&c, "form.form button[type=submit]").await;
-        assert!(path(&c).await.ends_with("/api/v2/authorize"));
+        let at_fc = c.current_url().await.unwrap();
+        assert_eq!(at_fc.host_str(), Some("localhost"), "{at_fc}");
+        assert!(at_fc.path().ends_with("/api/v2/authorize"), "{at_fc}");
         axe(&c, "simulateur FranceConnect").await;
         c.find(Locator::Css("#id-nguyen-van-an"))
             .await
@@ -376,7 +421,9 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         axe(&c, "journal").await;
 
         c.close().await.unwrap();
-        server.abort();
+        for server in servers {
+            server.abort();
+        }
     }
 }
 

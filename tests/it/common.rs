@@ -20,6 +20,8 @@ use relais::web::{self, AppState, Inner, RouteInfo};
 
 pub const ORIGIN: &str = "http://relais.test";
 pub const START: i64 = 1_800_000_000;
+/// The server secret of every test app (and of the keys its database derives).
+pub const TEST_SECRET: &str = "clé de test suffisamment longue pour les essais";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -59,15 +61,15 @@ pub async fn fresh_db(backend: Backend) -> Db {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            let db = Db::connect(&format!("sqlite://{}", path.display()))
+            let db = Db::connect(&format!("sqlite://{}", path.display()), TEST_SECRET)
                 .await
                 .unwrap();
-            db.migrate(START).await.unwrap();
+            relais::migrate(&db, START).await.unwrap();
             db
         }
         Backend::Postgres => {
             let admin_url = std::env::var("RELAIS_TEST_DATABASE_URL").unwrap();
-            let admin = Db::connect(&admin_url).await.unwrap();
+            let admin = Db::connect(&admin_url, TEST_SECRET).await.unwrap();
             drop_stale_databases(&admin, pid).await;
             let name = format!("relais_it_{pid}_{n}");
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -83,8 +85,8 @@ pub async fn fresh_db(backend: Backend) -> Db {
             admin.pool().close().await;
             let mut url = url::Url::parse(&admin_url).unwrap();
             url.set_path(&format!("/{name}"));
-            let db = Db::connect(url.as_str()).await.unwrap();
-            db.migrate(START).await.unwrap();
+            let db = Db::connect(url.as_str(), TEST_SECRET).await.unwrap();
+            relais::migrate(&db, START).await.unwrap();
             db
         }
     }
@@ -123,7 +125,7 @@ async fn drop_stale_databases(admin: &Db, pid: u32) {
 pub struct TestApp {
     /// The router the in-process HTTP client calls; emptied on drop to break the
     /// state → client → router → state cycle (so each test's pool is closed).
-    slot: Arc<std::sync::Mutex<Option<Router>>>,
+    pub slot: Arc<std::sync::Mutex<Option<Router>>>,
     pub backend: Backend,
     pub router: Router,
     pub routes: Vec<RouteInfo>,
@@ -156,8 +158,12 @@ impl TestApp {
     }
 
     pub async fn with_config(backend: Backend, config: Config) -> TestApp {
+        Self::with_clock(backend, config, ManualClock::new(START)).await
+    }
+
+    /// An app sharing `clock` with another (FranceConnect on another origin).
+    pub async fn with_clock(backend: Backend, config: Config, clock: Arc<ManualClock>) -> TestApp {
         let db = fresh_db(backend).await;
-        let clock = ManualClock::new(START);
         let mailer = Mailer::memory();
         let dummy_hash = relais::accounts::password::hash("mot de passe factice".into())
             .await
@@ -361,7 +367,7 @@ pub fn test_config() -> Config {
     Config {
         public_url: Some(ORIGIN.to_owned()),
         trust_forwarded_for: true,
-        secret_key: "clé de test suffisamment longue pour les essais".to_owned(),
+        secret_key: TEST_SECRET.to_owned(),
         fc_timeout_ms: 1_000,
         ..Config::default()
     }
@@ -405,6 +411,7 @@ impl Resp {
 }
 
 /// A browser-like client: keeps cookies, sends `Origin`, fills `_csrf` in forms.
+#[derive(Clone)]
 pub struct Client {
     router: Router,
     pub cookies: HashMap<String, String>,

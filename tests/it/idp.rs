@@ -22,7 +22,7 @@ fn challenge() -> String {
 }
 
 /// An authorization query; `overrides` replace (Some) or remove (None) parameters.
-fn query(overrides: &[(&str, Option<&str>)]) -> String {
+pub(crate) fn query(overrides: &[(&str, Option<&str>)]) -> String {
     let ch = challenge();
     let redirect = redirect_uri();
     let mut params: Vec<(&str, String)> = vec![
@@ -48,7 +48,7 @@ fn query(overrides: &[(&str, Option<&str>)]) -> String {
         .finish()
 }
 
-fn identity(n: u32, email: &str) -> mandats::Identity {
+pub(crate) fn identity(n: u32, email: &str) -> mandats::Identity {
     mandats::Identity {
         sub_hash: relais::crypto::sha256_hex(&format!("idp-sub-{n}")),
         given_name: "Jeanne".into(),
@@ -62,14 +62,14 @@ fn identity(n: u32, email: &str) -> mandats::Identity {
     }
 }
 
-struct World {
-    structure: i64,
-    aidant: User,
-    client: Client,
-    usager: i64,
+pub(crate) struct World {
+    pub(crate) structure: i64,
+    pub(crate) aidant: User,
+    pub(crate) client: Client,
+    pub(crate) usager: i64,
 }
 
-async fn world(app: &TestApp, demarches: &[Demarche]) -> World {
+pub(crate) async fn world(app: &TestApp, demarches: &[Demarche]) -> World {
     let structure = app.structure("Structure du fournisseur").await;
     let aidant = app.member(structure, Role::Aidant, "aidant").await;
     let created = crate::common::mandate(

@@ -20,4 +20,5 @@ mod lieux;
 mod mandats;
 mod matrix;
 mod schema;
+mod security;
 mod team;

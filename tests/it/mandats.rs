@@ -10,7 +10,7 @@ use sqlx::Row;
 use crate::common::{Client, ORIGIN, Resp, TestApp, User};
 
 /// Follows redirects (absolute URLs of our origin included), at most 10 hops.
-async fn follow(c: &mut Client, mut r: Resp) -> Resp {
+pub(crate) async fn follow(c: &mut Client, mut r: Resp) -> Resp {
     for _ in 0..10 {
         if !r.status.is_redirection() {
             return r;
@@ -42,7 +42,7 @@ async fn setup(app: &TestApp, name: &str) -> Setup {
 
 /// Chooses démarches and duration, then goes through FranceConnect with an
 /// identity and a scenario; returns the last response.
-async fn through_franceconnect(
+pub(crate) async fn through_franceconnect(
     c: &mut Client,
     demarches: &[&str],
     duree: &str,
@@ -758,6 +758,7 @@ async fn journal_verify_command_names_the_broken_entry() {
         std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
             .args(["journal", "verify"])
             .env("RELAIS_DATABASE_URL", app.db().url())
+            .env("RELAIS_SECRET_KEY", crate::common::TEST_SECRET)
             .env("RELAIS_LOG", "error")
             .output()
             .unwrap()

@@ -6,6 +6,7 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::accounts::second_factor::{self, Verdict};
 use crate::accounts::tokens::{Purpose, TokenState};
 use crate::accounts::{
     self, ActivationErrors, ActivationInput, ActivationResult, LoginError, LoginInput, throttle,
@@ -56,14 +57,7 @@ pub async fn login(
         code: &f.code,
         client_ip: &ctx.client_ip,
     };
-    let result = accounts::authenticate(
-        &state.db,
-        state.config.secret_key.as_bytes(),
-        &state.dummy_hash,
-        input,
-        now,
-    )
-    .await;
+    let result = accounts::authenticate(&state.db, &state.dummy_hash, input, now).await;
     let (status, failure) = match result {
         Ok(account) => {
             // A new session id at every sign-in; the previous one of this browser ends.
@@ -92,6 +86,10 @@ pub async fn login(
                     throttle::wait_text(wait)
                 ),
             )
+        }
+        Err(LoginError::Busy) => {
+            tracing::warn!(request_id = %ctx.request_id, "connexion différée : serveur occupé");
+            return Ok(busy_response());
         }
         Err(LoginError::NoActiveStructure) => (
             StatusCode::FORBIDDEN,
@@ -168,6 +166,22 @@ pub async fn forgot(
             );
         }
     };
+    // Each request may send an email: limited per address and per IP, whether or
+    // not the account exists (the answer reveals nothing).
+    if let Err(wait) =
+        throttle::email_allowed(&state.db, email.as_str(), &ctx.client_ip, state.now()).await?
+    {
+        let mut errors = FormErrors::default();
+        errors.add("email", throttle::email_refused_text(wait));
+        return render_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &ForgotView {
+                shell: Shell::new(&ctx, "Mot de passe oublié"),
+                email: email.as_str().to_owned(),
+                errors,
+            },
+        );
+    }
     if let Some(token) = accounts::request_password_reset(&state.db, &email, state.now()).await? {
         let link = state.link(&format!("/activation/{token}"));
         if let Err(e) = state
@@ -340,6 +354,15 @@ pub async fn activation(
                 &activation_view(&ctx, &token, &act, errors),
             )
         }
+        ActivationResult::Throttled(wait) => {
+            let mut errors = FormErrors::default();
+            errors.add("code", second_factor::throttled_text(wait));
+            render_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                &activation_view(&ctx, &token, &act, errors),
+            )
+        }
+        ActivationResult::Busy => Ok(busy_response()),
         ActivationResult::Gone => token_problem(&ctx, TokenState::Used),
     }
 }
@@ -366,42 +389,33 @@ pub async fn step_up(
     AppForm(f): AppForm<StepUpForm>,
 ) -> AppResult<Response> {
     let now = state.now();
-    let key = crate::crypto::keyed_hash(
-        state.config.secret_key.as_bytes(),
-        &format!("account:{}", s.email),
-    );
     let mut errors = FormErrors::default();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
-    if let Some(wait) = throttle::locked_for(&state.db, throttle::Scope::Account, &key, now).await?
-    {
-        status = StatusCode::TOO_MANY_REQUESTS;
-        errors.add(
-            "code",
-            format!(
-                "Trop de codes incorrects. Attendez {} puis recommencez.",
-                throttle::wait_text(wait)
-            ),
-        );
-    } else {
-        let account = accounts::find(&state.db, s.account_id).await?;
-        let ok = match &account {
-            Some(a) => accounts::check_totp(&state.db, a, &f.code, now).await?,
-            None => false,
-        };
-        if ok {
-            throttle::clear(&state.db, throttle::Scope::Account, &key).await?;
+    let verdict = match accounts::find(&state.db, s.account_id).await? {
+        Some(a) => second_factor::check_totp(&state.db, &a, &f.code, now).await?,
+        None => Verdict::Wrong,
+    };
+    match verdict {
+        Verdict::Valid(()) => {
             if let Some(raw) = sessions::renew_after_step_up(&state.db, &s.id_hash, now).await? {
                 let mut res = Redirect::to(&safe_next(Some(&f.suivant))).into_response();
                 res.headers_mut()
                     .append(SET_COOKIE, session_cookie(&state, &raw));
                 return Ok(res);
             }
+            errors.add(
+                "code",
+                "Votre session a pris fin entre-temps : reconnectez-vous.",
+            );
         }
-        throttle::record_failure(&state.db, throttle::Scope::Account, &key, now).await?;
-        errors.add(
+        Verdict::Throttled(wait) => {
+            status = StatusCode::TOO_MANY_REQUESTS;
+            errors.add("code", second_factor::throttled_text(wait));
+        }
+        Verdict::Wrong => errors.add(
             "code",
             "Code incorrect ou déjà utilisé : saisissez le code à 6 chiffres affiché maintenant par votre application.",
-        );
+        ),
     }
     render_status(
         status,
@@ -411,4 +425,15 @@ pub async fn step_up(
             errors,
         },
     )
+}
+
+/// 503 with `Retry-After`: too many password checks at once on this server.
+pub fn busy_response() -> Response {
+    let mut res = crate::web::error::ErrorPage::busy().into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(
+        &crate::accounts::password::RETRY_AFTER_SECONDS.to_string(),
+    ) {
+        res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    res
 }

@@ -98,6 +98,14 @@ async fn outcome(
                 &card_view(state, ctx, m, aid, errors, serial).await?,
             )
         }
+        Err(CardError::Throttled(wait)) => {
+            let mut errors = FormErrors::default();
+            errors.add("code", crate::accounts::second_factor::throttled_text(wait));
+            render_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                &card_view(state, ctx, m, aid, errors, serial).await?,
+            )
+        }
         Err(CardError::Db(e)) => Err(e.into()),
     }
 }

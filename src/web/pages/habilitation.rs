@@ -65,28 +65,29 @@ pub async fn start(
             &start_view(&ctx, f.email, errors),
         );
     };
-    // Each start sends an email: at most 30 per address IP in 15 minutes (counted
-    // apart from sign-in failures).
+    // Each start sends an email: at most 30 starts per IP in 15 minutes, and the
+    // limits of every form that sends an email (per address, per IP).
     let now = state.now();
-    let ip_key = crate::crypto::keyed_hash(
-        state.config.secret_key.as_bytes(),
-        &format!("habilitation-ip:{}", ctx.client_ip),
-    );
-    let throttle = crate::accounts::throttle::Scope::Ip;
-    if crate::accounts::throttle::locked_for(&state.db, throttle, &ip_key, now)
-        .await?
-        .is_some()
+    use crate::accounts::throttle;
+    let ip_key = throttle::key(&state.db, &throttle::HABILITATION_IP, &ctx.client_ip);
+    let refused = match throttle::begin(&state.db, &throttle::HABILITATION_IP, &ip_key, now).await?
     {
-        errors.add(
-            "email",
-            "Trop de demandes commencées depuis cette connexion : réessayez dans un quart d'heure.",
-        );
+        Err(_) => Some(
+            "Trop de demandes commencées depuis cette connexion : réessayez dans un quart d'heure."
+                .to_owned(),
+        ),
+        Ok(_counted) => throttle::email_allowed(&state.db, email.as_str(), &ctx.client_ip, now)
+            .await?
+            .err()
+            .map(throttle::email_refused_text),
+    };
+    if let Some(message) = refused {
+        errors.add("email", message);
         return render_status(
             StatusCode::TOO_MANY_REQUESTS,
             &start_view(&ctx, f.email, errors),
         );
     }
-    crate::accounts::throttle::record_failure(&state.db, throttle, &ip_key, now).await?;
     let token = habilitation::start(&state.db, &email, now).await?;
     let link = format!("{}/habilitation/demande/{token}", state.config.public_url());
     if let Err(e) = state

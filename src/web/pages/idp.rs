@@ -195,16 +195,20 @@ pub async fn confirm(
         return expired(&ctx);
     };
     let now = state.now();
-    let ok = match crate::accounts::find(&state.db, m.session.account_id).await? {
-        Some(a) => crate::accounts::check_totp(&state.db, &a, f.code.trim(), now).await?,
-        None => false,
+    use crate::accounts::second_factor::{self, Verdict};
+    let verdict = match crate::accounts::find(&state.db, m.session.account_id).await? {
+        Some(a) => second_factor::check_totp(&state.db, &a, &f.code, now).await?,
+        None => Verdict::Wrong,
     };
-    if !ok {
+    if !verdict.is_valid() {
         let mut errors = FormErrors::default();
-        errors.add(
-            "code",
-            "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
-        );
+        match verdict {
+            Verdict::Throttled(wait) => errors.add("code", second_factor::throttled_text(wait)),
+            _ => errors.add(
+                "code",
+                "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
+            ),
+        }
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &flow_view(&state, &ctx, &m, &p, "", errors).await?,

@@ -3,8 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::header::{self, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use sqlx::Row;
 
@@ -205,16 +204,6 @@ async fn page(
     })
 }
 
-fn csv_field(out: &mut String, v: &str) {
-    // Quote every field; neutralise spreadsheet formulas.
-    out.push('"');
-    if v.starts_with(['=', '+', '-', '@']) {
-        out.push('\'');
-    }
-    out.push_str(&v.replace('"', "\"\""));
-    out.push('"');
-}
-
 pub async fn export(
     State(state): State<AppState>,
     m: Manager,
@@ -234,45 +223,42 @@ pub async fn admin_export(
 
 async fn csv(state: &AppState, chain: i64, q: &JournalQuery) -> AppResult<Response> {
     let (entries, _) = journal::list(&state.db, chain, &q.filter(), EXPORT_MAX, 0).await?;
-    let mut out = String::from(
-        "\"id\",\"date\",\"action\",\"aidant\",\"usager_id\",\"usager\",\"mandat_id\",\"demarche\",\"details\",\"empreinte\"\r\n",
-    );
-    for e in &entries {
-        let fields = [
-            e.id.to_string(),
-            crate::time_fr::iso(e.at),
-            e.action.clone(),
-            e.account_name.clone().unwrap_or_default(),
-            e.usager_id.map(|i| i.to_string()).unwrap_or_default(),
-            e.usager_label(),
-            e.mandat_id.map(|i| i.to_string()).unwrap_or_default(),
-            e.demarche.clone().unwrap_or_default(),
-            e.details.clone(),
-            e.hash.clone(),
-        ];
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_field(&mut out, f);
-        }
-        out.push_str("\r\n");
-    }
-    let mut res = out.into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"journal-{}.csv\"",
-        if chain == journal::ADMIN_CHAIN {
-            "administration".to_owned()
-        } else {
-            format!("structure-{chain}")
-        }
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    let rows = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                crate::time_fr::iso(e.at),
+                e.action.clone(),
+                e.account_name.clone().unwrap_or_default(),
+                e.usager_id.map(|i| i.to_string()).unwrap_or_default(),
+                e.usager_label(),
+                e.mandat_id.map(|i| i.to_string()).unwrap_or_default(),
+                e.demarche.clone().unwrap_or_default(),
+                e.details.clone(),
+                e.hash.clone(),
+            ]
+        })
+        .collect();
+    let name = if chain == journal::ADMIN_CHAIN {
+        "journal-administration.csv".to_owned()
+    } else {
+        format!("journal-structure-{chain}.csv")
+    };
+    crate::web::views::csv_download(
+        &name,
+        &[
+            "id",
+            "date",
+            "action",
+            "aidant",
+            "usager_id",
+            "usager",
+            "mandat_id",
+            "demarche",
+            "details",
+            "empreinte",
+        ],
+        rows,
+    )
 }

@@ -1,6 +1,7 @@
 //! Mandate pages: choose démarches and duration → FranceConnect → recap with consent
 //! and TOTP → mandate written → attestation; the mandate page with revocations.
 
+use crate::accounts::second_factor::{self, Verdict};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -422,23 +423,24 @@ pub async fn confirm(
             "Cochez la case pour attester que la personne a été informée et a donné son accord.",
         );
     }
-    let code_ok = if f.code.trim().is_empty() {
+    if f.code.trim().is_empty() {
         errors.add(
             "code",
             "Saisissez le code à 6 chiffres de votre application.",
         );
-        false
     } else {
-        match accounts::find(&state.db, m.session.account_id).await? {
-            Some(a) => accounts::check_totp(&state.db, &a, f.code.trim(), now).await?,
-            None => false,
+        let verdict = match accounts::find(&state.db, m.session.account_id).await? {
+            Some(a) => second_factor::check_totp(&state.db, &a, &f.code, now).await?,
+            None => Verdict::Wrong,
+        };
+        match verdict {
+            Verdict::Valid(()) => {}
+            Verdict::Throttled(wait) => errors.add("code", second_factor::throttled_text(wait)),
+            Verdict::Wrong => errors.add(
+                "code",
+                "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
+            ),
         }
-    };
-    if !f.code.trim().is_empty() && !code_ok {
-        errors.add(
-            "code",
-            "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
-        );
     }
     if !errors.is_empty() {
         return match recap_view(&state, &ctx, &m, &draft, errors).await? {

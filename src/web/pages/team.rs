@@ -111,6 +111,28 @@ pub async fn invite(
             },
         );
     };
+    // The form sends an email: limited per address and per référent.
+    if let Err(wait) = accounts::throttle::email_allowed(
+        &state.db,
+        email.as_str(),
+        &format!("compte:{}", m.session.account_id),
+        state.now(),
+    )
+    .await?
+    {
+        errors.add("email", accounts::throttle::email_refused_text(wait));
+        return render_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &InviteView {
+                shell: Shell::new(&ctx, "Inviter dans l'équipe"),
+                structure,
+                full_name: name,
+                email: email.to_string(),
+                role: role.key().to_owned(),
+                errors,
+            },
+        );
+    }
     let outcome = accounts::team::add_to_team(
         &state.db,
         sid,
@@ -188,8 +210,12 @@ pub async fn invite(
 }
 
 fn refused(ctx: &Ctx, sid: i64, message: &'static str) -> AppResult<Response> {
+    refused_status(ctx, sid, StatusCode::CONFLICT, message)
+}
+
+fn refused_status(ctx: &Ctx, sid: i64, status: StatusCode, message: &str) -> AppResult<Response> {
     render_status(
-        StatusCode::CONFLICT,
+        status,
         &MessageView {
             shell: Shell::new(ctx, "Action impossible"),
             heading: "Action impossible".to_owned(),
@@ -272,6 +298,26 @@ pub async fn reset_totp(
             &ctx,
             sid,
             "Vous ne pouvez pas réinitialiser votre propre double authentification ici : demandez-le à un autre référent ou à un administrateur.",
+        );
+    }
+    // The reset emails the member a link: limited per address and per référent.
+    let member_email = accounts::find(&state.db, aid)
+        .await?
+        .map(|a| a.email)
+        .unwrap_or_default();
+    if let Err(wait) = accounts::throttle::email_allowed(
+        &state.db,
+        &member_email,
+        &format!("compte:{}", m.session.account_id),
+        state.now(),
+    )
+    .await?
+    {
+        return refused_status(
+            &ctx,
+            sid,
+            StatusCode::TOO_MANY_REQUESTS,
+            &accounts::throttle::email_refused_text(wait),
         );
     }
     match accounts::reset_totp(&state.db, sid, aid, m.session.account_id, state.now()).await {
