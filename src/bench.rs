@@ -126,7 +126,31 @@ fn cookie_from(reply: &Reply, name: &str) -> Option<String> {
         .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// The release server (this very binary) as a child process on `addr`, killed when
+/// dropped; `env` adds variables.
+pub(crate) fn spawn_server(
+    addr: &str,
+    db_url: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<tokio::process::Child> {
+    let exe: PathBuf = std::env::current_exe()?;
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.arg("serve")
+        .env("RELAIS_BIND", addr)
+        .env("RELAIS_DATABASE_URL", db_url)
+        .env("RELAIS_DATA_DIR", dir)
+        .env("RELAIS_LOG", "warn")
+        .env_remove("RELAIS_CONFIG")
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().context("lancement du serveur")
+}
+
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -190,17 +214,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let exe: PathBuf = std::env::current_exe()?;
     let binary_bytes = std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0);
     let t0 = Instant::now();
-    let mut child = tokio::process::Command::new(&exe)
-        .arg("serve")
-        .env("RELAIS_BIND", &addr)
-        .env("RELAIS_DATABASE_URL", &db_url)
-        .env("RELAIS_DATA_DIR", &dir)
-        .env("RELAIS_LOG", "warn")
-        .env_remove("RELAIS_CONFIG")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("lancement du serveur")?;
+    let mut child = spawn_server(&addr, &db_url, &dir, &[])?;
     let pid = child.id().unwrap_or(0);
     let ready = loop {
         if t0.elapsed() > Duration::from_secs(20) {

@@ -6,8 +6,6 @@
 //! password check) and reports the peak and the memory after the burst, with the
 //! answers counted by status. Only talks to 127.0.0.1; bounded in requests and time.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -59,23 +57,14 @@ pub async fn run(args: &ConnexionsBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let db_url = format!("sqlite://{}", dir.join("bench.db").display());
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = l.local_addr()?.to_string();
-    drop(l);
-    let exe: PathBuf = std::env::current_exe()?;
+    let addr = format!("127.0.0.1:{}", crate::bench::free_port()?);
     let t0 = Instant::now();
-    let mut child = tokio::process::Command::new(&exe)
-        .arg("serve")
-        .env("RELAIS_BIND", &addr)
-        .env("RELAIS_DATABASE_URL", &db_url)
-        .env("RELAIS_DATA_DIR", &dir)
-        .env("RELAIS_LOG", "warn")
-        .env("RELAIS_TRUST_FORWARDED_FOR", "true")
-        .env_remove("RELAIS_CONFIG")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("lancement du serveur")?;
+    let mut child = crate::bench::spawn_server(
+        &addr,
+        &db_url,
+        &dir,
+        &[("RELAIS_TRUST_FORWARDED_FOR", "true")],
+    )?;
     let pid = child.id().unwrap_or(0);
     let get =
         |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");

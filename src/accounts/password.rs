@@ -30,6 +30,22 @@ pub const RETRY_AFTER_SECONDS: u64 = 5;
 #[error("serveur occupé : trop de vérifications de mot de passe en même temps")]
 pub struct Busy;
 
+/// Capacity of a block buffer, in bytes: above glibc's largest mmap threshold
+/// (32 MiB on 64-bit), so that every buffer is a mapping of its own, returned to the
+/// system as soon as it is freed. A 19 MiB buffer would be mmapped the first time
+/// only: freeing it raises glibc's threshold to its size, later ones come from the
+/// heap arenas of the threads that allocate them and stay there (measured: a server
+/// at 85 MB for good after 250 parallel sign-ins; docs/PERFORMANCE.md). Pages past
+/// the blocks used are never touched, so they are not resident.
+const BUFFER_CAPACITY_BYTES: usize = 33 << 20;
+
+fn new_buffer(blocks: usize) -> Vec<Block> {
+    let capacity = (BUFFER_CAPACITY_BYTES / std::mem::size_of::<Block>()).max(blocks);
+    let mut v = Vec::with_capacity(capacity);
+    v.resize(blocks, Block::default());
+    v
+}
+
 /// The process's bound on concurrent Argon2 computations.
 pub struct Hasher {
     permits: Semaphore,
@@ -73,7 +89,7 @@ impl Hasher {
             .ok()
             .and_then(|mut p| p.pop())
             .filter(|b| b.len() == blocks)
-            .unwrap_or_else(|| vec![Block::default(); blocks]);
+            .unwrap_or_else(|| new_buffer(blocks));
         let (out, buffer) = tokio::task::spawn_blocking(move || {
             let out = f(&mut buffer);
             (out, buffer)

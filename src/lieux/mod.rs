@@ -144,8 +144,15 @@ impl Read {
     /// Checks a record against the schema and keeps it when valid.
     pub fn push(&mut self, record: Record) {
         let before = self.rejected.total();
-        check_record(&record, &mut self.ids, &mut self.rejected);
+        check_record(&record, &self.ids, &mut self.rejected);
         if self.rejected.total() == before {
+            // Only kept records' ids are remembered: a refused row is not imported,
+            // so it cannot clash, and a million refused rows cost no memory.
+            for (f, v) in Schema::standard().fields.iter().zip(&record.values) {
+                if f.unique && !v.is_empty() {
+                    self.ids.insert(v.clone(), record.line);
+                }
+            }
             self.records.push(record);
         } else {
             self.refused += 1;
@@ -332,9 +339,9 @@ pub(crate) fn formula_start(f: &schema::Field, v: &str) -> Option<char> {
     v.chars().next().filter(|c| FORMULA_STARTS.contains(c))
 }
 
-/// Checks one record against the schema, the uniqueness of `id` among the lines
-/// read (`ids`), control characters, and formula-like values; adds its errors.
-fn check_record(r: &Record, ids: &mut HashMap<String, usize>, out: &mut Capped<Rejection>) {
+/// Checks one record against the schema, the uniqueness of `id` among the records
+/// kept (`ids`), control characters, and formula-like values; adds its errors.
+fn check_record(r: &Record, ids: &HashMap<String, usize>, out: &mut Capped<Rejection>) {
     let schema = Schema::standard();
     let mut reject = |field: &str, reason: String| {
         out.push(Rejection {
@@ -375,15 +382,14 @@ fn check_record(r: &Record, ids: &mut HashMap<String, usize>, out: &mut Capped<R
         {
             reject(&f.name, reason);
         }
-        if f.unique && !v.is_empty() {
-            if let Some(first) = ids.get(v.as_str()) {
-                reject(
-                    &f.name,
-                    format!("identifiant « {v} » déjà utilisé ligne {first}"),
-                );
-            } else {
-                ids.insert(v.clone(), r.line);
-            }
+        if f.unique
+            && !v.is_empty()
+            && let Some(first) = ids.get(v.as_str())
+        {
+            reject(
+                &f.name,
+                format!("identifiant « {v} » déjà utilisé ligne {first}"),
+            );
         }
     }
 }
@@ -459,17 +465,6 @@ pub async fn import_by(
     // columns computed, existing rows read), so the transaction only writes: a
     // 50,000-place import holds SQLite's writer for the time of its upserts on the
     // native connection, and sign-ins do not wait seconds behind it.
-    struct Row_ {
-        source: String,
-        lieu_id: String,
-        data: String,
-        lat: Option<f64>,
-        lon: Option<f64>,
-        commune_key: String,
-        columns: index::Columns,
-        /// nom, commune, code_postal, code_insee
-        names: [String; 4],
-    }
     let mut rows = Vec::with_capacity(read.records.len());
     let mut sources = std::collections::BTreeSet::new();
     for r in &read.records {
@@ -508,31 +503,98 @@ pub async fn import_by(
             }
         }
     }
+    let changed: Vec<&Row_> = rows
+        .iter()
+        .filter(
+            |r| match existing.get(&(r.source.clone(), r.lieu_id.clone())) {
+                Some((data, version)) if *data == r.data && *version == index::INDEX_VERSION => {
+                    report.unchanged += 1;
+                    false
+                }
+                Some(_) => {
+                    report.updated += 1;
+                    true
+                }
+                None => {
+                    report.inserted += 1;
+                    true
+                }
+            },
+        )
+        .collect();
+    // Written in batches, each its own short transaction, so SQLite's writer is
+    // free between them (a sign-in waits one batch, not the whole file). Every row
+    // is an upsert of a whole, valid place: if the server stopped in the middle,
+    // the directory would hold whole places only, and importing the file again
+    // completes it. The journal entry goes with the last batch.
+    let mut batches = changed.chunks(IMPORT_BATCH).peekable();
     let mut tx = db.transaction().await?;
-    for r in &rows {
-        match existing.get(&(r.source.clone(), r.lieu_id.clone())) {
-            Some((data, version)) if *data == r.data && *version == index::INDEX_VERSION => {
-                report.unchanged += 1;
-                continue;
-            }
-            Some(_) => report.updated += 1,
-            None => report.inserted += 1,
+    while let Some(batch) = batches.next() {
+        write_places(&mut tx, batch, now).await?;
+        if batches.peek().is_some() {
+            tx.commit().await?;
+            tx = db.transaction().await?;
         }
+    }
+    let mut entry = crate::journal::NewEntry::new(
+        crate::journal::ADMIN_CHAIN,
+        crate::journal::Action::LieuxImportes,
+    )
+    .details(serde_json::json!({
+        "source": source,
+        "ajoutes": report.inserted,
+        "mis_a_jour": report.updated,
+        "inchanges": report.unchanged,
+    }));
+    if let Some(by) = by {
+        entry = entry.account(by);
+    }
+    crate::journal::append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    report.written = true;
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    report.duplicates = duplicates(db, &sources).await?;
+    Ok(report)
+}
+
+/// Places written by one transaction of an import.
+const IMPORT_BATCH: usize = 500;
+
+/// One place as an import writes it, prepared before any transaction.
+struct Row_ {
+    source: String,
+    lieu_id: String,
+    data: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    commune_key: String,
+    columns: index::Columns,
+    /// nom, commune, code_postal, code_insee
+    names: [String; 4],
+}
+
+/// Upserts prepared places (inside the caller's transaction).
+async fn write_places(
+    tx: &mut crate::db::exec::Transaction,
+    rows: &[&Row_],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for r in rows {
         let c = &r.columns;
         let [nom, commune, code_postal, code_insee] = &r.names;
         tx.execute(
             "INSERT INTO lieux (source, lieu_id, nom, commune, code_postal, code_insee,
-                 latitude, longitude, data, imported_at, updated_at, commune_key,
-                 facets, horaires, nom_key, pivot, adresse_key, index_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT (source, lieu_id) DO UPDATE SET nom = excluded.nom,
-                 commune = excluded.commune, code_postal = excluded.code_postal,
-                 code_insee = excluded.code_insee, latitude = excluded.latitude,
-                 longitude = excluded.longitude, data = excluded.data,
-                 updated_at = excluded.updated_at, commune_key = excluded.commune_key,
-                 facets = excluded.facets, horaires = excluded.horaires,
-                 nom_key = excluded.nom_key, pivot = excluded.pivot,
-                 adresse_key = excluded.adresse_key, index_version = excluded.index_version",
+             latitude, longitude, data, imported_at, updated_at, commune_key,
+             facets, horaires, nom_key, pivot, adresse_key, index_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (source, lieu_id) DO UPDATE SET nom = excluded.nom,
+             commune = excluded.commune, code_postal = excluded.code_postal,
+             code_insee = excluded.code_insee, latitude = excluded.latitude,
+             longitude = excluded.longitude, data = excluded.data,
+             updated_at = excluded.updated_at, commune_key = excluded.commune_key,
+             facets = excluded.facets, horaires = excluded.horaires,
+             nom_key = excluded.nom_key, pivot = excluded.pivot,
+             adresse_key = excluded.adresse_key, index_version = excluded.index_version",
             crate::args![
                 r.source.as_str(),
                 r.lieu_id.as_str(),
@@ -555,25 +617,7 @@ pub async fn import_by(
         )
         .await?;
     }
-    let mut entry = crate::journal::NewEntry::new(
-        crate::journal::ADMIN_CHAIN,
-        crate::journal::Action::LieuxImportes,
-    )
-    .details(serde_json::json!({
-        "source": source,
-        "ajoutes": report.inserted,
-        "mis_a_jour": report.updated,
-        "inchanges": report.unchanged,
-    }));
-    if let Some(by) = by {
-        entry = entry.account(by);
-    }
-    crate::journal::append(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-    report.written = true;
-    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
-    report.duplicates = duplicates(db, &sources).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// One side of a likely duplicate.

@@ -435,43 +435,82 @@ crate::both_backends!(
     }
 );
 
-// Rewrites the journal as someone with the database but not the server secret
-// would: `relais journal verify` must notice every time.
-crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
-    let s = app.structure("Structure du journal").await;
+/// A structure whose chain holds `mandates` mandates' entries.
+async fn journaled_structure(app: &TestApp, name: &str, mandates: u32) -> i64 {
+    let s = app.structure(name).await;
     let aidant = app.member(s, Role::Aidant, "aidant").await;
-    for n in 0..3 {
+    for n in 0..mandates {
+        let who = crate::idp::identity(50 + n, "u@exemple.fr");
         crate::common::mandate(
-            &app,
+            app,
             s,
             aidant.id,
-            relais::mandats::UsagerRef::Identified(&crate::idp::identity(50 + n, "u@exemple.fr")),
+            relais::mandats::UsagerRef::Identified(&who),
             &[relais::mandats::Demarche::Loisirs],
             relais::mandats::Duree::Court,
         )
         .await
         .unwrap();
     }
-    let v = relais::journal::verify(app.db()).await.unwrap();
-    assert_eq!(v.first_broken, None);
-    let exported = relais::journal::heads(app.db()).await.unwrap();
-    assert!(exported.iter().any(|h| h.chain == s));
-    let sql = |q: &str| sqlx::raw_sql(sqlx::AssertSqlSafe(q.to_owned()));
-    let pool = app.db().pool();
-    let drop_triggers = match app.backend {
+    s
+}
+
+/// What someone with the database does first: the append-only triggers go.
+async fn drop_journal_triggers(app: &TestApp) {
+    let sql = match app.backend {
         relais::db::Backend::Sqlite => {
             "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;"
         }
         relais::db::Backend::Postgres => "ALTER TABLE journal DISABLE TRIGGER USER;",
     };
-    sql(drop_triggers).execute(pool).await.unwrap();
-    let last_seq: i64 = sqlx::query("SELECT MAX(seq) AS m FROM journal WHERE chain = $1")
-        .bind(s)
-        .fetch_one(pool)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+}
+
+/// The rank of a chain's last entry.
+async fn last_seq(app: &TestApp, chain: i64) -> i64 {
+    sqlx::query("SELECT MAX(seq) AS m FROM journal WHERE chain = $1")
+        .bind(chain)
+        .fetch_one(app.db().pool())
         .await
         .unwrap()
         .try_get("m")
+        .unwrap()
+}
+
+/// Deletes one entry (and its personal data), triggers already gone.
+async fn delete_entry(app: &TestApp, chain: i64, seq: i64) {
+    let pool = app.db().pool();
+    sqlx::query(
+        "DELETE FROM journal_personal WHERE entry_id IN
+             (SELECT id FROM journal WHERE chain = $1 AND seq = $2)",
+    )
+    .bind(chain)
+    .bind(seq)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM journal WHERE chain = $1 AND seq = $2")
+        .bind(chain)
+        .bind(seq)
+        .execute(pool)
+        .await
         .unwrap();
+}
+
+// Rewrites the journal as someone with the database but not the server secret
+// would: `relais journal verify` must notice every time.
+crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
+    let s = journaled_structure(&app, "Structure du journal", 3).await;
+    let v = relais::journal::verify(app.db()).await.unwrap();
+    assert_eq!(v.first_broken, None);
+    let exported = relais::journal::heads(app.db()).await.unwrap();
+    assert!(exported.iter().any(|h| h.chain == s));
+    let pool = app.db().pool();
+    drop_journal_triggers(&app).await;
+    let last_seq = last_seq(&app, s).await;
     let reason = |v: relais::journal::Verification| v.first_broken.map(|b| b.reason).unwrap_or("");
 
     // 1. Truncate the chain's end.
@@ -484,21 +523,7 @@ crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
             .unwrap();
         (r.try_get("id").unwrap(), r.try_get("hash").unwrap())
     };
-    sqlx::query(
-        "DELETE FROM journal_personal WHERE entry_id IN
-             (SELECT id FROM journal WHERE chain = $1 AND seq = $2)",
-    )
-    .bind(s)
-    .bind(last_seq)
-    .execute(pool)
-    .await
-    .unwrap();
-    sqlx::query("DELETE FROM journal WHERE chain = $1 AND seq = $2")
-        .bind(s)
-        .bind(last_seq)
-        .execute(pool)
-        .await
-        .unwrap();
+    delete_entry(&app, s, last_seq).await;
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert!(reason(v).contains("tronquée"));
 
@@ -572,58 +597,14 @@ crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
 crate::both_backends!(
     journal_entry_rewritten_with_recomputed_hashes_is_detected,
     |app: TestApp| async move {
-        let s = app.structure("Structure réécrite").await;
-        let aidant = app.member(s, Role::Aidant, "aidant").await;
-        for n in 0..2 {
-            crate::common::mandate(
-                &app,
-                s,
-                aidant.id,
-                relais::mandats::UsagerRef::Identified(&crate::idp::identity(
-                    70 + n,
-                    "v@exemple.fr",
-                )),
-                &[relais::mandats::Demarche::Loisirs],
-                relais::mandats::Duree::Court,
-            )
-            .await
-            .unwrap();
-        }
+        let s = journaled_structure(&app, "Structure réécrite", 2).await;
         // The attacker, with the database but another secret, drops the triggers,
         // deletes the last entry and appends one of their own through Relais' own
         // code: a correctly chained entry, every hash recomputed. Only the head's
         // seal can tell.
-        let pool = app.db().pool();
-        let drop_triggers = match app.backend {
-            relais::db::Backend::Sqlite => "DROP TRIGGER journal_no_delete;",
-            relais::db::Backend::Postgres => "ALTER TABLE journal DISABLE TRIGGER USER;",
-        };
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop_triggers.to_owned()))
-            .execute(pool)
-            .await
-            .unwrap();
-        let last: i64 = sqlx::query("SELECT MAX(seq) AS m FROM journal WHERE chain = $1")
-            .bind(s)
-            .fetch_one(pool)
-            .await
-            .unwrap()
-            .try_get("m")
-            .unwrap();
-        sqlx::query(
-            "DELETE FROM journal_personal WHERE entry_id IN
-                 (SELECT id FROM journal WHERE chain = $1 AND seq = $2)",
-        )
-        .bind(s)
-        .bind(last)
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query("DELETE FROM journal WHERE chain = $1 AND seq = $2")
-            .bind(s)
-            .bind(last)
-            .execute(pool)
-            .await
-            .unwrap();
+        drop_journal_triggers(&app).await;
+        let last = last_seq(&app, s).await;
+        delete_entry(&app, s, last).await;
         let attacker = relais::db::Db::connect(
             app.db().url(),
             "le secret de l'attaquant, qui n'est pas celui du serveur",
@@ -912,6 +893,39 @@ crate::both_backends!(
         assert!(
             csp.contains("form-action 'self' https://fcp.integ01.dev-franceconnect.fr https://service.example.fr;"),
             "{csp}"
+        );
+    }
+);
+
+crate::both_backends!(
+    import_page_counts_after_the_import,
+    |app: TestApp| async move {
+        let admin = app.admin().await;
+        let mut a = app.login(&admin).await;
+        let before = relais::lieux::count(app.db()).await.unwrap();
+        let file = std::fs::read("../shared/data/lieux/exemple-valide.csv").unwrap_or_default();
+        if file.is_empty() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "données de shared/ obligatoires en CI"
+            );
+            return;
+        }
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", "essai"), ("mode", "strict")],
+                ("fichier", "lieux.csv", &file),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let after = relais::lieux::count(app.db()).await.unwrap();
+        assert!(after > before);
+        assert!(
+            unescape(&r.body).contains(&format!("{after} lieu(x) dans l'annuaire")),
+            "the page counts after the import: {}",
+            r.body
         );
     }
 );

@@ -121,17 +121,8 @@ pub async fn invite(
     .await?
     {
         errors.add("email", accounts::throttle::email_refused_text(wait));
-        return render_status(
-            StatusCode::TOO_MANY_REQUESTS,
-            &InviteView {
-                shell: Shell::new(&ctx, "Inviter dans l'équipe"),
-                structure,
-                full_name: name,
-                email: email.to_string(),
-                role: role.key().to_owned(),
-                errors,
-            },
-        );
+        let view = invite_view(&ctx, structure, name, &email, role, errors);
+        return render_status(StatusCode::TOO_MANY_REQUESTS, &view);
     }
     let outcome = accounts::team::add_to_team(
         &state.db,
@@ -147,17 +138,8 @@ pub async fn invite(
         Ok(o) => o,
         Err(AccountError::Refused(message)) => {
             errors.add("email", message);
-            return render_status(
-                StatusCode::CONFLICT,
-                &InviteView {
-                    shell: Shell::new(&ctx, "Inviter dans l'équipe"),
-                    structure,
-                    full_name: name,
-                    email: email.to_string(),
-                    role: role.key().to_owned(),
-                    errors,
-                },
-            );
+            let view = invite_view(&ctx, structure, name, &email, role, errors);
+            return render_status(StatusCode::CONFLICT, &view);
         }
         Err(e) => return Err(e.into()),
     };
@@ -207,6 +189,25 @@ pub async fn invite(
         }
     };
     Ok(Redirect::to(&format!("/structures/{sid}/equipe?info={info}")).into_response())
+}
+
+/// The invitation form again, with what was typed and why it was refused.
+fn invite_view(
+    ctx: &Ctx,
+    structure: crate::structures::Structure,
+    full_name: String,
+    email: &Email,
+    role: Role,
+    errors: FormErrors,
+) -> InviteView {
+    InviteView {
+        shell: Shell::new(ctx, "Inviter dans l'équipe"),
+        structure,
+        full_name,
+        email: email.to_string(),
+        role: role.key().to_owned(),
+        errors,
+    }
 }
 
 fn refused(ctx: &Ctx, sid: i64, message: &'static str) -> AppResult<Response> {
