@@ -154,6 +154,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "inactivite", "0008_inactivite.sql"),
     migration!(9, "rattachements", "0009_rattachements.sql"),
     migration!(10, "securite", "0010_securite.sql"),
+    migration!(11, "idp_conformite", "0011_idp_conformite.sql"),
 ];
 
 impl Db {

@@ -14,10 +14,6 @@
 
 pub mod accounts;
 pub mod bench;
-pub mod bench_connexions;
-pub mod bench_idp;
-pub mod bench_lieux;
-pub mod bench_mandats;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -354,6 +354,32 @@ impl Keys {
             .ok_or(KeyError::NoCurrentKey)
     }
 
+    /// The keys an `id_token_hint` may be verified with at logout: the published
+    /// ones, and those retired less than [`super::LOGOUT_HINT_TRUST`] ago — a
+    /// logout comes hours after the sign-in, a key stops signing sooner.
+    pub async fn verification_set(
+        &self,
+        db: &Db,
+        now: i64,
+    ) -> Result<jsonwebtoken::jwk::JwkSet, KeyError> {
+        self.jwks(db, now).await?;
+        let rows = sqlx::query(
+            "SELECT public_jwk FROM idp_keys
+             WHERE status IN ('next', 'current') OR retire_after >= $1 ORDER BY id",
+        )
+        .bind(now - super::LOGOUT_HINT_TRUST)
+        .fetch_all(db.pool())
+        .await?;
+        let mut keys = Vec::new();
+        for r in &rows {
+            let jwk: String = r.try_get("public_jwk")?;
+            if let Ok(k) = serde_json::from_str(&jwk) {
+                keys.push(k);
+            }
+        }
+        Ok(jsonwebtoken::jwk::JwkSet { keys })
+    }
+
     /// The published keys: next, current and the previous still in use.
     pub async fn jwks(&self, db: &Db, now: i64) -> Result<Value, KeyError> {
         self.signing(db, now, KeyAlg::Es256).await?;

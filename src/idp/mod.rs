@@ -33,19 +33,10 @@ pub const ID_TOKEN_TTL: i64 = 120;
 /// How long the aidant has to sign in and choose.
 pub const REQUEST_TTL: i64 = 15 * 60;
 
-const ALLOWED_PARAMS: [&str; 11] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "acr_values",
-    "prompt",
-    "claims",
-    "code_challenge",
-    "code_challenge_method",
-];
+/// The longest `state` and `nonce` accepted.
+pub const MAX_STATE_LEN: usize = 512;
+/// How long a retired signing key still verifies an `id_token_hint` at logout.
+pub const LOGOUT_HINT_TRUST: i64 = 12 * 3600;
 const REQUIRED_SCOPES: [&str; 4] = ["openid", "profile", "email", "birth"];
 
 /// The issuer: the public URL.
@@ -63,6 +54,7 @@ pub fn discovery(config: &Config) -> Value {
         "end_session_endpoint": format!("{i}/oidc/session/end"),
         "jwks_uri": format!("{i}/oidc/jwks"),
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256", "HS256"],
@@ -72,11 +64,91 @@ pub fn discovery(config: &Config) -> Value {
         "acr_values_supported": ["eidas1"],
         "scopes_supported": ["openid", "profile", "email", "birth"],
         "claims_parameter_supported": true,
-        "claims_supported": ["sub", "given_name", "family_name", "birthdate", "gender",
-            "birthplace", "birthcountry", "email", "preferred_username", "rep_scope",
-            "aidant", "structure"],
-        "prompt_values_supported": ["login"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
+            "amr", "given_name", "family_name", "birthdate", "gender", "birthplace",
+            "birthcountry", "email", "preferred_username", "rep_scope", "aidant", "structure"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page"],
+        "ui_locales_supported": ["fr"],
+        "claims_locales_supported": ["fr"],
     })
+}
+
+/// `application/x-www-form-urlencoded` pairs, refusing rather than altering a value
+/// that is not UTF-8 once decoded: `Err` names the parameter.
+pub fn parse_params(raw: &[u8]) -> Result<Vec<(String, String)>, String> {
+    fn decode(part: &[u8]) -> Result<String, ()> {
+        let mut out = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while let Some(&b) = part.get(i) {
+            match b {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = part
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match hex {
+                        Some(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                _ => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|_| ())
+    }
+    raw.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = match p.iter().position(|b| *b == b'=') {
+                Some(i) => (p.get(..i).unwrap_or(p), p.get(i + 1..).unwrap_or(b"")),
+                None => (p, &b""[..]),
+            };
+            let key = decode(k).map_err(|()| String::from_utf8_lossy(k).into_owned())?;
+            let value = decode(v).map_err(|()| key.clone())?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+/// An `error_description` in ASCII (RFC 6749 §4.1.2.1): the French text without its
+/// accents.
+pub fn ascii_description(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let s: &str = match c {
+                'à' | 'â' | 'ä' => "a",
+                'é' | 'è' | 'ê' | 'ë' => "e",
+                'î' | 'ï' => "i",
+                'ô' | 'ö' => "o",
+                'ù' | 'û' | 'ü' => "u",
+                'ç' => "c",
+                'É' | 'È' | 'Ê' => "E",
+                'À' | 'Â' => "A",
+                'Ç' => "C",
+                'œ' => "oe",
+                '«' | '»' => "\"",
+                '’' => "'",
+                '\u{a0}' | '\u{202f}' => " ",
+                _ => "",
+            };
+            if c.is_ascii() && !c.is_ascii_control() && c != '\\' {
+                Some(c.to_string())
+            } else if s.is_empty() {
+                None
+            } else {
+                Some(s.to_owned())
+            }
+        })
+        .collect()
 }
 
 /// A validated authorization request.
@@ -90,6 +162,8 @@ pub struct AuthorizeRequest {
     /// The démarches the client asks for (`claims` → `rep_scope`); `None`: all.
     pub rep_scope: Option<Vec<Demarche>>,
     pub prompt_login: bool,
+    /// `max_age`: the aidant proves a TOTP code again when their last proof is older.
+    pub max_age: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +174,11 @@ pub enum AuthorizeError {
     Redirect(String),
 }
 
-fn error_redirect(
+/// An error sent back to the client: `error`, an ASCII `error_description`,
+/// `state` when there is one, and `iss` (RFC 9207).
+pub fn error_redirect(
     redirect_uri: &str,
+    issuer: &str,
     error: &str,
     description: &str,
     state: &str,
@@ -110,24 +187,31 @@ fn error_redirect(
         Ok(mut u) => {
             u.query_pairs_mut()
                 .append_pair("error", error)
-                .append_pair("error_description", description);
+                .append_pair("error_description", &ascii_description(description));
             if !state.is_empty() {
                 u.query_pairs_mut().append_pair("state", state);
             }
+            u.query_pairs_mut().append_pair("iss", issuer);
             AuthorizeError::Redirect(u.into())
         }
         Err(_) => AuthorizeError::Page("redirect_uri illisible".into()),
     }
 }
 
-/// Strict validation of `/oidc/authorize`.
+/// Strict validation of `/oidc/authorize` (by GET, its query; by POST, its form).
+/// Unknown parameters are ignored (RFC 6749 §3.1); a repeated one is refused.
 pub fn validate_authorize(
     clients: &[IdpClientConfig],
-    raw_query: &str,
+    issuer: &str,
+    raw: &[u8],
 ) -> Result<AuthorizeRequest, AuthorizeError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let strict = parse_params(raw);
+    let pairs: Vec<(String, String)> = match &strict {
+        Ok(p) => p.clone(),
+        Err(_) => url::form_urlencoded::parse(raw)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    };
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let client_id = get("client_id").unwrap_or("");
     let Some(client) = clients.iter().find(|c| c.client_id == client_id) else {
@@ -140,14 +224,30 @@ pub fn validate_authorize(
         ));
     }
     // From here on, errors go back to the client.
+    if let Err(name) = &strict {
+        return Err(error_redirect(
+            redirect_uri,
+            issuer,
+            "invalid_request",
+            &format!("le paramètre {name} n'est pas en UTF-8"),
+            "",
+        ));
+    }
     let state = get("state").unwrap_or("");
-    let fail =
-        |error: &str, description: &str| error_redirect(redirect_uri, error, description, state);
+    let fail = |error: &str, description: &str| {
+        error_redirect(redirect_uri, issuer, error, description, state)
+    };
+    if state.len() > MAX_STATE_LEN {
+        return Err(error_redirect(
+            redirect_uri,
+            issuer,
+            "invalid_request",
+            &format!("state trop long ({MAX_STATE_LEN} caractères au plus)"),
+            "",
+        ));
+    }
     let mut seen: Vec<&str> = Vec::new();
     for (k, _) in &pairs {
-        if !ALLOWED_PARAMS.contains(&k.as_str()) {
-            return Err(fail("invalid_request", &format!("paramètre inconnu : {k}")));
-        }
         if seen.contains(&k.as_str()) {
             return Err(fail(
                 "invalid_request",
@@ -156,17 +256,32 @@ pub fn validate_authorize(
         }
         seen.push(k);
     }
+    if get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "le paramètre request n'est pas pris en charge",
+        ));
+    }
+    if get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "le paramètre request_uri n'est pas pris en charge",
+        ));
+    }
     if get("response_type") != Some("code") {
         return Err(fail(
             "unsupported_response_type",
             "response_type=code attendu",
         ));
     }
+    if get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail("invalid_request", "response_mode=query seulement"));
+    }
     if state.is_empty() {
         return Err(fail("invalid_request", "state requis"));
     }
     let nonce = get("nonce").unwrap_or("");
-    if nonce.is_empty() || nonce.len() > 512 {
+    if nonce.is_empty() || nonce.len() > MAX_STATE_LEN {
         return Err(fail("invalid_request", "nonce requis"));
     }
     let scopes: Vec<&str> = get("scope")
@@ -180,24 +295,45 @@ pub fn validate_authorize(
             &format!("le scope {missing} est requis"),
         ));
     }
-    if get("acr_values") != Some("eidas1") {
-        return Err(fail("invalid_request", "acr_values=eidas1 attendu"));
-    }
+    // `acr_values` is a list of preferences (OpenID Connect Core §3.1.2.1): the
+    // answer is always eidas1, the level Relais gives.
     let prompt_login = match get("prompt") {
         None => false,
         Some(p) => {
             let values: Vec<&str> = p.split(' ').filter(|s| !s.is_empty()).collect();
-            if values.contains(&"none") {
-                return Err(fail(
-                    "login_required",
-                    "une connexion de l'aidant est nécessaire",
-                ));
-            }
-            if values.iter().any(|v| !matches!(*v, "login" | "consent")) {
+            if values
+                .iter()
+                .any(|v| !matches!(*v, "none" | "login" | "consent"))
+            {
                 return Err(fail("invalid_request", "valeur de prompt inconnue"));
+            }
+            if values.contains(&"none") {
+                if values.len() > 1 {
+                    return Err(fail(
+                        "invalid_request",
+                        "prompt=none ne se combine avec aucune autre valeur",
+                    ));
+                }
+                // The aidant always chooses the person and the démarche.
+                return Err(fail(
+                    "interaction_required",
+                    "l'aidant doit choisir la personne et la démarche",
+                ));
             }
             values.contains(&"login")
         }
+    };
+    let max_age = match get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age doit être un nombre de secondes",
+                ));
+            }
+        },
     };
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (None, None) => None,
@@ -249,6 +385,7 @@ pub fn validate_authorize(
         code_challenge,
         rep_scope,
         prompt_login,
+        max_age,
     })
 }
 
@@ -265,6 +402,24 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// Whether the aidant has proved a TOTP code recently enough for this request:
+    /// `prompt=login` asks a proof made after the request arrived — strictly after:
+    /// a sign-in in the same second as the request may have preceded it, so it asks
+    /// the code again; `max_age`, a proof younger than it; otherwise a proof made
+    /// since the request arrived.
+    pub fn confirmed(&self, mfa_at: i64, now: i64) -> bool {
+        if self.confirmed_at.is_some() {
+            return true;
+        }
+        if self.request.prompt_login {
+            return mfa_at > self.created_at;
+        }
+        match self.request.max_age {
+            Some(age) => now - mfa_at <= age,
+            None => mfa_at >= self.created_at,
+        }
+    }
+
     /// The démarches offered: the request's `rep_scope`, or all.
     pub fn scope(&self) -> Vec<Demarche> {
         self.request
@@ -280,8 +435,8 @@ pub async fn save_request(db: &Db, r: &AuthorizeRequest, now: i64) -> Result<Str
     let mut tx = db.transaction().await?;
     tx.execute(
         "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
-             rep_scope, prompt_login, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             rep_scope, prompt_login, created_at, expires_at, max_age)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         crate::args![
             &public_id,
             &r.client_id,
@@ -293,6 +448,7 @@ pub async fn save_request(db: &Db, r: &AuthorizeRequest, now: i64) -> Result<Str
             r.prompt_login,
             now,
             now + REQUEST_TTL,
+            r.max_age,
         ],
     )
     .await?;
@@ -313,7 +469,7 @@ pub async fn pending_for_session(
         .await?
         .fetch_optional(
             "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
-                    prompt_login, session_hash, confirmed_at, usager_id, created_at
+                    prompt_login, session_hash, confirmed_at, usager_id, created_at, max_age
              FROM idp_requests WHERE public_id = $1 AND expires_at > $2",
             crate::args![public_id, now],
         )
@@ -348,6 +504,7 @@ pub async fn pending_for_session(
             code_challenge: r.opt_text("code_challenge")?,
             rep_scope: r.opt_text("rep_scope")?.map(|l| Demarche::parse_list(&l)),
             prompt_login: r.int("prompt_login")? != 0,
+            max_age: r.opt_int("max_age")?,
         },
         session_hash: Some(session_hash.to_owned()),
         confirmed_at: r.opt_int("confirmed_at")?,
@@ -630,8 +787,10 @@ pub async fn exchange(
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     };
-    if get("grant_type") != "authorization_code" {
-        return Err((400, "unsupported_grant_type"));
+    match get("grant_type") {
+        "" => return Err((400, "invalid_request")),
+        "authorization_code" => {}
+        _ => return Err((400, "unsupported_grant_type")),
     }
     let server = |_| (500, "server_error");
     let code_hash = crypto::sha256_hex(get("code"));
@@ -674,12 +833,23 @@ pub async fn exchange(
     {
         return Err((400, "invalid_grant"));
     }
-    if let Some(challenge) = c.opt_text("code_challenge").map_err(server)? {
-        let verifier = get("code_verifier");
-        let computed = BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()));
-        if verifier.len() < 43 || !crypto::ct_eq(&computed, &challenge) {
-            return Err((400, "invalid_grant"));
+    // PKCE (RFC 7636): a verifier of 43 to 128 unreserved characters matching the
+    // challenge; and no verifier at all when the request had no challenge (RFC 9700
+    // §2.1.1: a verifier there would be a downgrade). FranceConnect sends none.
+    let verifier = get("code_verifier");
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    match c.opt_text("code_challenge").map_err(server)? {
+        Some(challenge) => {
+            let computed = BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()));
+            if !well_formed || !crypto::ct_eq(&computed, &challenge) {
+                return Err((400, "invalid_grant"));
+            }
         }
+        None if !verifier.is_empty() => return Err((400, "invalid_grant")),
+        None => {}
     }
     let autorisation_id = i("autorisation_id")?;
     if i("active")? == 0 {
@@ -695,6 +865,24 @@ pub async fn exchange(
     if marked != 1 {
         return Err((400, "invalid_grant"));
     }
+    // The aidant's public identifier, given on first use (never the row number).
+    let account_id = i("account_id")?;
+    tx.execute(
+        "UPDATE accounts SET public_id = $1 WHERE id = $2 AND public_id IS NULL",
+        crate::args![&crypto::random_token()[..32], account_id],
+    )
+    .await
+    .map_err(server)?;
+    let aidant_public_id = tx
+        .fetch_optional(
+            "SELECT public_id FROM accounts WHERE id = $1",
+            crate::args![account_id],
+        )
+        .await
+        .map_err(server)?
+        .ok_or((500, "server_error"))?
+        .text("public_id")
+        .map_err(server)?;
     let access = crypto::random_token();
     tx.execute(
         "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
@@ -722,8 +910,9 @@ pub async fn exchange(
         "sub": pairwise_sub(&client.client_id, &s("sub_hash")?),
         "nonce": s("nonce")?,
         "acr": "eidas1",
+        "amr": ["pwd", "otp"],
         "rep_scope": s("demarche")?,
-        "aidant": { "id": i("account_id")?, "nom": s("full_name")? },
+        "aidant": { "id": aidant_public_id, "nom": s("full_name")? },
         "structure": { "siret": s("siret")?, "nom": s("structure_name")? },
     });
     let id_token = sign_for(db, keys, client, &claims, now).await?;
@@ -794,6 +983,10 @@ pub async fn userinfo(
         "birthcountry": s("birthcountry")?,
         "email": s("email")?,
     });
+    // Claims without a value are left out (OpenID Connect Core §5.3.2).
+    if let Some(o) = claims.as_object_mut() {
+        o.retain(|_, v| v.as_str().is_none_or(|s| !s.is_empty()));
+    }
     let Some(client) = clients.iter().find(|c| c.client_id == client_id) else {
         return Err((401, "invalid_token"));
     };
@@ -838,58 +1031,143 @@ async fn sign_for(
     key.sign(claims).map_err(|_| (500, "server_error"))
 }
 
-/// `end_session`: a valid `id_token_hint` of ours, a post-logout URI registered for
-/// its audience, and a `state`. Returns where to send the browser.
+/// Where a logout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logout {
+    /// The client's registered `post_logout_redirect_uri` (with `state` when given).
+    Redirect(String),
+    /// No URI asked: Relais' own page says the session with the service ended.
+    Page,
+}
+
+/// The claims of a JWT, unverified (to find the client of a legacy HS256 hint).
+fn unverified_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = BASE64URL_NOPAD.decode(payload.as_bytes()).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Verifies an `id_token_hint` of ours: ES256/RS256 with a key published or retired
+/// less than [`LOGOUT_HINT_TRUST`] ago, or HS256 with the key of the legacy client
+/// it names. An expired hint is accepted (a logout comes after the token's short
+/// life); one issued more than [`LOGOUT_HINT_TRUST`] ago is not.
+async fn verify_hint(
+    db: &Db,
+    keys: &keys::Keys,
+    config: &Config,
+    clients: &[IdpClientConfig],
+    hint: &str,
+    now: i64,
+) -> Result<Value, String> {
+    let invalid = || "id_token_hint invalide".to_owned();
+    let (_, alg) = crate::franceconnect::jose::header(hint).map_err(|_| invalid())?;
+    let claims = if alg == jsonwebtoken::Algorithm::HS256 {
+        let aud = unverified_claims(hint)
+            .and_then(|c| c.get("aud").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(invalid)?;
+        let client = clients
+            .iter()
+            .find(|c| c.client_id == aud && c.legacy && c.signing_alg == "HS256")
+            .ok_or_else(invalid)?;
+        let key =
+            jsonwebtoken::DecodingKey::from_secret(keys.hs256_key(&client.client_id).as_bytes());
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = std::collections::HashSet::new();
+        jsonwebtoken::decode::<Value>(hint, &key, &validation)
+            .map_err(|_| invalid())?
+            .claims
+    } else {
+        let set = keys
+            .verification_set(db, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::franceconnect::jose::verify(
+            hint,
+            &set,
+            &[
+                jsonwebtoken::Algorithm::ES256,
+                jsonwebtoken::Algorithm::RS256,
+            ],
+        )
+        .map_err(|_| invalid())?
+    };
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer(config).as_str()) {
+        return Err("id_token_hint d'un autre émetteur".into());
+    }
+    if claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .is_none_or(|iat| iat < now - LOGOUT_HINT_TRUST)
+    {
+        return Err("id_token_hint trop ancien".into());
+    }
+    Ok(claims)
+}
+
+/// `end_session` (RP-Initiated Logout 1.0), by GET or POST: the client is named by a
+/// valid `id_token_hint` of ours or by `client_id` (both: they must agree); a
+/// `post_logout_redirect_uri`, when given, must be registered for it, and `state`
+/// goes back with it. The aidant's own Relais session is not ended: they work for
+/// several people in a row; the service's session with FranceConnect is what ends.
 pub async fn end_session(
     db: &Db,
     keys: &keys::Keys,
     config: &Config,
     clients: &[IdpClientConfig],
-    raw_query: &str,
+    raw: &[u8],
     now: i64,
-) -> Result<String, String> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+) -> Result<Logout, String> {
+    let pairs =
+        parse_params(raw).map_err(|name| format!("le paramètre {name} n'est pas en UTF-8"))?;
     let get = |k: &str| {
         pairs
             .iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.as_str())
-            .unwrap_or("")
+            .filter(|v| !v.is_empty())
     };
-    let hint = get("id_token_hint");
-    if hint.is_empty() {
-        return Err("id_token_hint est requis".into());
+    let hint_aud = match get("id_token_hint") {
+        Some(hint) => {
+            let claims = verify_hint(db, keys, config, clients, hint, now).await?;
+            Some(
+                claims
+                    .get("aud")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        }
+        None => None,
+    };
+    let client_id = match (hint_aud.as_deref(), get("client_id")) {
+        (Some(aud), Some(id)) if aud != id => {
+            return Err("client_id différent du destinataire de id_token_hint".into());
+        }
+        (Some(aud), _) => Some(aud),
+        (None, id) => id,
+    };
+    let state = get("state").unwrap_or("");
+    if state.len() > MAX_STATE_LEN {
+        return Err("state trop long".into());
     }
-    let jwks = keys.jwks(db, now).await.map_err(|e| e.to_string())?;
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).map_err(|e| e.to_string())?;
-    let claims = crate::franceconnect::jose::verify(
-        hint,
-        &set,
-        &[
-            jsonwebtoken::Algorithm::ES256,
-            jsonwebtoken::Algorithm::RS256,
-        ],
-    )
-    .map_err(|_| "id_token_hint invalide".to_owned())?;
-    if claims.get("iss").and_then(Value::as_str) != Some(issuer(config).as_str()) {
-        return Err("id_token_hint d'un autre émetteur".into());
-    }
-    let aud = claims.get("aud").and_then(Value::as_str).unwrap_or("");
-    let target = get("post_logout_redirect_uri");
+    let Some(target) = get("post_logout_redirect_uri") else {
+        return Ok(Logout::Page);
+    };
+    let Some(client_id) = client_id else {
+        return Err("post_logout_redirect_uri demande id_token_hint ou client_id".into());
+    };
     let registered = clients
         .iter()
-        .find(|c| c.client_id == aud)
+        .find(|c| c.client_id == client_id)
         .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == target));
     if !registered {
         return Err("post_logout_redirect_uri non enregistrée pour ce client".into());
     }
-    let state = get("state");
-    if state.is_empty() {
-        return Err("state est requis".into());
-    }
     let mut u = url::Url::parse(target).map_err(|e| e.to_string())?;
-    u.query_pairs_mut().append_pair("state", state);
-    Ok(u.into())
+    if !state.is_empty() {
+        u.query_pairs_mut().append_pair("state", state);
+    }
+    Ok(Logout::Redirect(u.into()))
 }

@@ -337,6 +337,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     )
     .get("/oidc/jwks", Access::Public, get(idp::jwks))
     .get("/oidc/authorize", Access::Public, get(idp::authorize))
+    .post("/oidc/authorize", Access::Api, post(idp::authorize_post))
     .get("/oidc/autorisation/{rid}", Access::Member, get(idp::flow))
     .post(
         "/oidc/autorisation/{rid}/confirmer",
@@ -359,8 +360,15 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(idp::cancel),
     )
     .post("/oidc/token", Access::Api, post(idp::token))
+    .get("/oidc/token", Access::Api, get(idp::token_get))
     .get("/oidc/userinfo", Access::Api, get(idp::userinfo))
+    .post("/oidc/userinfo", Access::Api, post(idp::userinfo))
     .get("/oidc/session/end", Access::Public, get(idp::end_session))
+    .post(
+        "/oidc/session/end",
+        Access::Api,
+        post(idp::end_session_post),
+    )
     .get("/lieux", Access::Public, get(lieux::search_page))
     .get("/lieux/export.csv", Access::Public, get(lieux::export_csv))
     .get(

@@ -133,6 +133,18 @@ async fn flow(app: &TestApp, w: &mut World, q: &str, demarche: Option<Demarche>)
     .await
 }
 
+/// Opens a pending request's page, confirming a TOTP code when it asks one (the
+/// aidant signed in before the request, which says `prompt=login`).
+pub(crate) async fn open(app: &TestApp, c: &mut Client, user: &User, page: &str) {
+    if c.get(page).await.contains("confirmez d'abord") {
+        let code = app.next_code(&user.secret);
+        let r = c
+            .post(&format!("{page}/confirmer"), &[("code", &code)])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+}
+
 fn code_of(r: &Resp) -> String {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let u = url::Url::parse(r.location()).unwrap();
@@ -384,19 +396,30 @@ crate::both_backends!(authorize_is_strict, |app: TestApp| async move {
         assert!(r.contains(reason));
     }
     for (q, error) in [
-        (format!("{}&extra=1", query(&[])), "invalid_request"),
         (format!("{}&nonce=deux", query(&[])), "invalid_request"),
+        (
+            format!("{}&request=eyJ", query(&[])),
+            "request_not_supported",
+        ),
+        (
+            format!("{}&request_uri=https%3A%2F%2Fx.example%2Fr", query(&[])),
+            "request_uri_not_supported",
+        ),
+        (query(&[("max_age", Some("-1"))]), "invalid_request"),
+        (
+            query(&[("response_mode", Some("fragment"))]),
+            "invalid_request",
+        ),
         (query(&[("nonce", None)]), "invalid_request"),
         (
             query(&[("scope", Some("openid profile email"))]),
             "invalid_scope",
         ),
-        (query(&[("acr_values", Some("eidas2"))]), "invalid_request"),
         (
             query(&[("code_challenge_method", Some("plain"))]),
             "invalid_request",
         ),
-        (query(&[("prompt", Some("none"))]), "login_required"),
+        (query(&[("prompt", Some("none"))]), "interaction_required"),
         (
             query(&[("response_type", Some("token"))]),
             "unsupported_response_type",
@@ -418,6 +441,15 @@ crate::both_backends!(authorize_is_strict, |app: TestApp| async move {
             r.location()
         );
         assert!(r.location().contains("state=etat-123"), "{q}");
+        // RFC 9207: the issuer with every answer; descriptions in ASCII.
+        let u = url::Url::parse(r.location()).unwrap();
+        let get = |k: &str| {
+            u.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(get("iss").as_deref(), Some(ORIGIN), "{q}");
+        assert!(get("error_description").unwrap().is_ascii(), "{q}");
     }
     // Without a session: the aidant signs in first, then comes back.
     let r = c.get(&format!("/oidc/authorize?{}", query(&[]))).await;
@@ -577,7 +609,7 @@ crate::both_backends!(
             .get(&format!("/oidc/authorize?{}", query(&[])))
             .await;
         let page_path = r.location().to_owned();
-        w.client.get(&page_path).await;
+        open(&app, &mut w.client, &w.aidant, &page_path).await;
         let b = app.structure("Structure B").await;
         let aidant_b = app.member(b, Role::Aidant, "aidant-b").await;
         let mut cb = app.login(&aidant_b).await;
@@ -593,6 +625,7 @@ crate::both_backends!(
         // B's own request does not offer A's usager, nor accept it.
         let r = cb.get(&format!("/oidc/authorize?{}", query(&[]))).await;
         let own = r.location().to_owned();
+        open(&app, &mut cb, &aidant_b, &own).await;
         let page = cb.get(&own).await;
         assert!(!page.contains("USAGÈRE1"));
         let r = cb
@@ -637,7 +670,14 @@ crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
     for (q, expected) in [
         (
             format!("state=x&post_logout_redirect_uri={}", enc(&logout)),
-            "id_token_hint est requis",
+            "demande id_token_hint ou client_id",
+        ),
+        (
+            format!(
+                "id_token_hint={hint}&client_id=autre-client&post_logout_redirect_uri={}",
+                enc(&logout)
+            ),
+            "client_id différent",
         ),
         (
             format!(
@@ -653,13 +693,6 @@ crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
             ),
             "non enregistrée",
         ),
-        (
-            format!(
-                "id_token_hint={hint}&post_logout_redirect_uri={}",
-                enc(&logout)
-            ),
-            "state est requis",
-        ),
     ] {
         let r = c.get(&format!("/oidc/session/end?{q}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{expected}");
@@ -673,6 +706,35 @@ crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), format!("{logout}?state=x"));
+    // state and the URI are optional (RP-Initiated Logout 1.0 §2).
+    let r = c
+        .get(&format!(
+            "/oidc/session/end?id_token_hint={hint}&post_logout_redirect_uri={}",
+            enc(&logout)
+        ))
+        .await;
+    assert_eq!(r.location(), logout);
+    let r = c
+        .get(&format!("/oidc/session/end?id_token_hint={hint}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.contains("Vous êtes déconnecté du service en ligne"));
+    let r = c.get("/oidc/session/end").await;
+    assert_eq!(r.status, StatusCode::OK, "nothing asked: the page");
+    // By POST from the client's site (no CSRF token, another origin).
+    let r = c
+        .post_raw(
+            "/oidc/session/end",
+            &[
+                ("id_token_hint", hint.as_str()),
+                ("client_id", DEMO_CLIENT_ID),
+                ("post_logout_redirect_uri", logout.as_str()),
+                ("state", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), format!("{logout}?state=y"));
 
     // Rotation: the next key was published before it signs; the previous one stays
     // published while its tokens live.
@@ -715,6 +777,20 @@ crate::both_backends!(end_session_and_key_rotation, |app: TestApp| async move {
     let later = jwks(&mut c).await;
     assert_eq!(later.keys.len(), 2);
     assert!(!later.keys.iter().any(|k| k.common.key_id == old_kid));
+    // The first hint was signed by the key rotated out: no longer published, it is
+    // still trusted for logouts for hours, expired hint included.
+    app.clock.advance(3 * 3600);
+    let r = c
+        .get(&format!("/oidc/session/end?id_token_hint={hint}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Beyond the trust period it no longer is.
+    app.clock.advance(relais::idp::LOGOUT_HINT_TRUST);
+    let r = c
+        .get(&format!("/oidc/session/end?id_token_hint={hint}"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.contains("id_token_hint"), "{}", r.body);
 });
 
 crate::both_backends!(demo_online_service_end_to_end, |app: TestApp| async move {
@@ -726,7 +802,7 @@ crate::both_backends!(demo_online_service_end_to_end, |app: TestApp| async move 
     let authorize = r.location().strip_prefix(ORIGIN).unwrap().to_owned();
     let r = c.get(&authorize).await;
     let page_path = r.location().to_owned();
-    c.get(&page_path).await;
+    open(&app, c, &w.aidant, &page_path).await;
     c.post(
         &format!("{page_path}/usager"),
         &[("usager", &w.usager.to_string())],
@@ -784,7 +860,7 @@ async fn signing_algorithms_per_client() {
             let q = query(&[("client_id", Some(id)), ("redirect_uri", Some(&redirect))]);
             let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
             let page = r.location().to_owned();
-            w.client.get(&page).await;
+            open(&app, &mut w.client, &w.aidant, &page).await;
             w.client
                 .post(
                     &format!("{page}/usager"),
@@ -868,6 +944,13 @@ async fn signing_algorithms_per_client() {
                 );
                 let v: serde_json::Value = serde_json::from_str(&info.body).unwrap();
                 assert_eq!(v["family_name"], "USAGÈRE1");
+                // The legacy client's HS256 ID token is a valid logout hint.
+                let r = w
+                    .client
+                    .get(&format!("/oidc/session/end?id_token_hint={id_token}"))
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                assert!(r.contains("Vous êtes déconnecté du service en ligne"));
             } else {
                 assert_eq!(info.headers["content-type"], "application/jwt");
             }
@@ -1086,6 +1169,39 @@ mod independent_client {
                 tampered.claims(&id_verifier, &nonce).is_err(),
                 "signature checked"
             );
+            // `amr` read by the crate.
+            assert_eq!(claims.auth_method_refs().map(|a| a.len()), Some(2), "amr");
+            // PKCE downgrade through the crate: a request without challenge, then a
+            // verifier at the token endpoint → refused.
+            let (url, _, _) = es
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    CsrfToken::new_random,
+                    Nonce::new_random,
+                )
+                .add_scope(Scope::new("profile".into()))
+                .add_scope(Scope::new("email".into()))
+                .add_scope(Scope::new("birth".into()))
+                .url();
+            let back = aidant_chooses(&app, &mut w, &url).await;
+            // The answer carries `iss` (RFC 9207), as discovery announces.
+            assert!(back.query_pairs().any(|(k, v)| k == "iss" && v == ORIGIN));
+            let downgraded = back
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .into_owned();
+            let (_, stray) = PkceCodeChallenge::new_random_sha256();
+            assert!(
+                es.exchange_code(AuthorizationCode::new(downgraded))
+                    .unwrap()
+                    .set_pkce_verifier(stray)
+                    .request_async(&http)
+                    .await
+                    .is_err(),
+                "a verifier without a challenge is refused"
+            );
             // The same code again: refused.
             let (_, verifier2) = PkceCodeChallenge::new_random_sha256();
             assert!(
@@ -1164,3 +1280,226 @@ mod independent_client {
         }
     }
 }
+
+// OpenID Connect Core, Discovery, RP-Initiated Logout, RFC 6749, 6750, 7636, 9207
+// and RFC 9700, point by point (issue 12, part A).
+crate::both_backends!(conformance_to_the_letter, |app: TestApp| async move {
+    let mut w = world(&app, &[Demarche::Loisirs]).await;
+    let redirect = redirect_uri();
+    // Discovery says what is and is not supported.
+    let d: serde_json::Value =
+        serde_json::from_str(&w.client.get("/.well-known/openid-configuration").await.body)
+            .unwrap();
+    assert_eq!(d["request_parameter_supported"], false);
+    assert_eq!(d["request_uri_parameter_supported"], false);
+    assert_eq!(d["response_modes_supported"], serde_json::json!(["query"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    for claim in [
+        "acr",
+        "auth_time",
+        "amr",
+        "rep_scope",
+        "aidant",
+        "structure",
+    ] {
+        assert!(
+            d["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(claim)),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        d["prompt_values_supported"],
+        serde_json::json!(["none", "login", "consent"])
+    );
+
+    // Same second as the sign-in, prompt=login: the TOTP code is asked.
+    let r = w
+        .client
+        .get(&format!("/oidc/authorize?{}", query(&[])))
+        .await;
+    let page = w.client.get(r.location()).await;
+    assert!(page.contains("confirmez d'abord"), "{}", page.body);
+
+    // Unknown and optional parameters are accepted; acr_values is a preference list.
+    for extra in [
+        "extra=1&display=page&ui_locales=fr&claims_locales=fr&login_hint=x&id_token_hint=y",
+        "acr_values=eidas2+eidas1",
+    ] {
+        let q = format!("{}&{extra}", query(&[("acr_values", None)]));
+        let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
+        assert!(
+            r.location().starts_with("/oidc/autorisation/"),
+            "{extra}: {}",
+            r.location()
+        );
+    }
+    // State: not UTF-8 once decoded → refused, never altered; too long → refused.
+    for (state, echoed) in [("%FF%FE", false), (&"s".repeat(600) as &str, false)] {
+        let q = format!("{}&state={state}", query(&[("state", None)]));
+        let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
+        assert!(r.location().starts_with(&redirect), "{}", r.location());
+        assert!(r.location().contains("error=invalid_request"));
+        assert_eq!(r.location().contains("state="), echoed);
+    }
+    // max_age: a sign-in older than it asks the code again; a younger one does not.
+    app.clock.advance(300);
+    let r = w
+        .client
+        .get(&format!(
+            "/oidc/authorize?{}",
+            query(&[("prompt", None), ("max_age", Some("60"))])
+        ))
+        .await;
+    assert!(
+        w.client
+            .get(r.location())
+            .await
+            .contains("confirmez d'abord")
+    );
+    let r = w
+        .client
+        .get(&format!(
+            "/oidc/authorize?{}",
+            query(&[("prompt", None), ("max_age", Some("3600"))])
+        ))
+        .await;
+    assert!(
+        w.client
+            .get(r.location())
+            .await
+            .contains("Pour quelle personne")
+    );
+
+    // Authorization by POST, from the client's site: no CSRF token, another Origin.
+    let mut other = app.client();
+    other.origin = Some("https://service.example".into());
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query(&[]).as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let fields: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = other.post_raw("/oidc/authorize", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(r.location().starts_with("/oidc/autorisation/"));
+    // Elsewhere, a post from another site is still refused.
+    let r = other
+        .post_raw("/connexion", &[("email", "x@exemple.fr")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // PKCE downgrade: no challenge in the request, a verifier at the token endpoint.
+    let q = query(&[("code_challenge", None), ("code_challenge_method", None)]);
+    let code = code_of(&flow(&app, &mut w, &q, None).await);
+    let r = token(&mut w.client, &code, false, DEMO_CLIENT_SECRET).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("invalid_grant"));
+    // A verifier longer than 128 characters is refused too.
+    let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+    let long = "a".repeat(129);
+    let r = w
+        .client
+        .post_raw(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &long),
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("invalid_grant"), "{}", r.body);
+    // No grant_type: invalid_request; GET: a JSON error.
+    let r = w
+        .client
+        .post_raw(
+            "/oidc/token",
+            &[
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("\"invalid_request\""), "{}", r.body);
+    let r = w.client.get("/oidc/token").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body.contains("\"error\""), "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/json");
+
+    // A full flow, the client authenticated with a lower-case scheme.
+    let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+    let auth =
+        data_encoding::BASE64.encode(format!("{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}").as_bytes());
+    let r = w
+        .client
+        .post_with_header(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", VERIFIER),
+            ],
+            "authorization",
+            &format!("basic {auth}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["pragma"], "no-cache");
+    let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let claims = verify(t["id_token"].as_str().unwrap(), &jwks(&mut w.client).await);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]));
+    let aidant_id = claims["aidant"]["id"]
+        .as_str()
+        .expect("a text identifier")
+        .to_owned();
+    assert!(aidant_id.len() >= 32 && aidant_id != w.aidant.id.to_string());
+    // Userinfo by POST with a lower-case scheme; claims without value left out.
+    let access = t["access_token"].as_str().unwrap();
+    let r = w
+        .client
+        .post_with_header(
+            "/oidc/userinfo",
+            &[],
+            "authorization",
+            &format!("bearer {access}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let info = relais::franceconnect::jose::verify(
+        &r.body,
+        &jwks(&mut w.client).await,
+        &[jsonwebtoken::Algorithm::ES256],
+    )
+    .unwrap();
+    assert!(info.get("preferred_username").is_none(), "{info}");
+    assert!(info.get("given_name").is_some());
+    // The same aidant keeps the same identifier.
+    let code = code_of(&flow(&app, &mut w, &query(&[]), None).await);
+    let t: serde_json::Value = serde_json::from_str(
+        &token(&mut w.client, &code, false, DEMO_CLIENT_SECRET)
+            .await
+            .body,
+    )
+    .unwrap();
+    let claims = verify(t["id_token"].as_str().unwrap(), &jwks(&mut w.client).await);
+    assert_eq!(claims["aidant"]["id"].as_str(), Some(aidant_id.as_str()));
+    // Userinfo failures (RFC 6750 §3).
+    let r = w.client.get("/oidc/userinfo").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"relais\"");
+    let r = w.client.get_bearer("/oidc/userinfo", "faux").await;
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Bearer realm=\"relais\", error=\"invalid_token\""
+    );
+});

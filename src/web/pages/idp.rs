@@ -59,17 +59,33 @@ fn refused(ctx: &Ctx, reason: &str) -> AppResult<Response> {
     )
 }
 
+/// `GET /oidc/authorize` (the query) and `POST /oidc/authorize` (the form, posted
+/// from the client's site: an `Access::Api` route, without CSRF token, since the
+/// request only records what the client asks and the aidant then acts on Relais'
+/// own pages, where CSRF applies).
 pub async fn authorize(
     State(state): State<AppState>,
     ctx: Ctx,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    match idp::validate_authorize(&state.idp_clients, &query.unwrap_or_default()) {
+    authorize_raw(&state, &ctx, query.unwrap_or_default().as_bytes()).await
+}
+
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> AppResult<Response> {
+    authorize_raw(&state, &ctx, &body).await
+}
+
+async fn authorize_raw(state: &AppState, ctx: &Ctx, raw: &[u8]) -> AppResult<Response> {
+    match idp::validate_authorize(&state.idp_clients, &idp::issuer(&state.config), raw) {
         Ok(req) => {
             let id = idp::save_request(&state.db, &req, state.now()).await?;
             Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
         }
-        Err(AuthorizeError::Page(reason)) => refused(&ctx, &reason),
+        Err(AuthorizeError::Page(reason)) => refused(ctx, &reason),
         Err(AuthorizeError::Redirect(url)) => Ok(Redirect::to(&url).into_response()),
     }
 }
@@ -123,7 +139,7 @@ async fn flow_view(
 ) -> AppResult<FlowView> {
     let now = state.now();
     let scope = p.scope();
-    let confirmed = p.confirmed_at.is_some() || m.session.mfa_at >= p.created_at;
+    let confirmed = p.confirmed(m.session.mfa_at, now);
     let (step, usagers, usager_name, autorisations) = if !confirmed {
         ("code", Vec::new(), String::new(), Vec::new())
     } else if let Some(uid) = p.usager_id {
@@ -225,8 +241,8 @@ pub struct ChoiceForm {
     autorisation: i64,
 }
 
-fn confirmed(m: &Member, p: &Pending) -> bool {
-    p.confirmed_at.is_some() || m.session.mfa_at >= p.created_at
+fn confirmed(state: &AppState, m: &Member, p: &Pending) -> bool {
+    p.confirmed(m.session.mfa_at, state.now())
 }
 
 pub async fn choose_usager(
@@ -239,7 +255,7 @@ pub async fn choose_usager(
     let Some(p) = pending(&state, &m, &id).await? else {
         return expired(&ctx);
     };
-    if !confirmed(&m, &p) {
+    if !confirmed(&state, &m, &p) {
         return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
     }
     let allowed = idp::usagers(&state.db, m.structure_id, &p.scope(), "", state.now())
@@ -271,7 +287,7 @@ pub async fn choose_demarche(
     let Some(p) = pending(&state, &m, &id).await? else {
         return expired(&ctx);
     };
-    let Some(uid) = p.usager_id.filter(|_| confirmed(&m, &p)) else {
+    let Some(uid) = p.usager_id.filter(|_| confirmed(&state, &m, &p)) else {
         return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
     };
     let auth_time = p
@@ -326,25 +342,46 @@ pub async fn cancel(
         return expired(&ctx);
     };
     idp::drop_request(&state.db, p.id).await?;
-    let mut u =
-        url::Url::parse(&p.request.redirect_uri).map_err(|e| AppError::Internal(e.to_string()))?;
-    u.query_pairs_mut()
-        .append_pair("error", "access_denied")
-        .append_pair("error_description", "L'aidant a annulé la connexion")
-        .append_pair("state", &p.request.state);
-    Ok(Redirect::to(u.as_str()).into_response())
+    match idp::error_redirect(
+        &p.request.redirect_uri,
+        &idp::issuer(&state.config),
+        "access_denied",
+        "L'aidant a annulé la connexion",
+        &p.request.state,
+    ) {
+        AuthorizeError::Redirect(url) => Ok(Redirect::to(&url).into_response()),
+        AuthorizeError::Page(reason) => Err(AppError::Internal(reason)),
+    }
 }
 
+/// A JSON error of the token or userinfo endpoint (RFC 6749 §5.2, RFC 6750 §3),
+/// never cached.
 fn oauth_error(status: u16, error: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut res = (status, Json(serde_json::json!({ "error": error }))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
+    if status == StatusCode::UNAUTHORIZED && error == "invalid_client" {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"relais\""),
         );
     }
+    no_store(res)
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
+}
+
+/// The credentials of an `Authorization` header with `scheme`, which is matched
+/// without regard to case (RFC 9110 §11.1).
+fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (s, rest) = value.split_once(' ')?;
+    s.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -355,10 +392,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     if form.iter().any(|(k, _)| !seen.insert(k.as_str())) {
         return oauth_error(400, "invalid_request");
     }
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
+    let basic = credentials(&headers, "Basic");
     let client = match idp::authenticate_client(&state.idp_clients, basic, &form) {
         Ok(c) => c,
         Err((s, e)) => return oauth_error(s, e),
@@ -373,59 +407,115 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     )
     .await
     {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => no_store(Json(v).into_response()),
         Err((s, e)) => oauth_error(s, e),
     }
 }
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return oauth_error(401, "invalid_token");
+/// `GET /oidc/token`: the endpoint takes POST only; a JSON error says so.
+pub async fn token_get() -> Response {
+    let mut res = oauth_error(405, "invalid_request");
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
+}
+
+/// A userinfo failure: `WWW-Authenticate: Bearer`, with `error="invalid_token"`
+/// when a token was sent (none when there was no token at all, RFC 6750 §3.1).
+fn bearer_error(token_sent: bool) -> Response {
+    let (body, challenge) = if token_sent {
+        (
+            serde_json::json!({ "error": "invalid_token" }),
+            "Bearer realm=\"relais\", error=\"invalid_token\"",
+        )
+    } else {
+        (serde_json::json!({}), "Bearer realm=\"relais\"")
+    };
+    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    no_store(res)
+}
+
+/// `GET` or `POST /oidc/userinfo`: the access token in the `Authorization` header,
+/// or (POST) as `access_token` in the form (RFC 6750 §2.2).
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let from_form = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned());
+    let bearer = credentials(&headers, "Bearer")
+        .map(str::to_owned)
+        .or(from_form)
+        .filter(|t| !t.is_empty());
+    let Some(bearer) = bearer else {
+        return bearer_error(false);
     };
     match idp::userinfo(
         &state.db,
         &state.idp_keys,
         &state.config,
         &state.idp_clients,
-        bearer.trim(),
+        &bearer,
         state.now(),
     )
     .await
     {
-        Ok(idp::UserInfo::Json(v)) => Json(v).into_response(),
+        Ok(idp::UserInfo::Json(v)) => no_store(Json(v).into_response()),
         Ok(idp::UserInfo::Jwt(jwt)) => {
             let mut res = jwt.into_response();
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/jwt"),
             );
-            res
+            no_store(res)
         }
+        Err((401, _)) => bearer_error(true),
         Err((s, e)) => oauth_error(s, e),
     }
 }
 
+/// `GET` (query) or `POST` (form, from the client's site: an `Access::Api` route)
+/// `/oidc/session/end`.
 pub async fn end_session(
     State(state): State<AppState>,
     ctx: Ctx,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
+    end_session_raw(&state, &ctx, query.unwrap_or_default().as_bytes()).await
+}
+
+pub async fn end_session_post(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> AppResult<Response> {
+    end_session_raw(&state, &ctx, &body).await
+}
+
+async fn end_session_raw(state: &AppState, ctx: &Ctx, raw: &[u8]) -> AppResult<Response> {
     match idp::end_session(
         &state.db,
         &state.idp_keys,
         &state.config,
         &state.idp_clients,
-        &query.unwrap_or_default(),
+        raw,
         state.now(),
     )
     .await
     {
-        Ok(url) => Ok(Redirect::to(&url).into_response()),
-        Err(reason) => refused(&ctx, &reason),
+        Ok(idp::Logout::Redirect(url)) => Ok(Redirect::to(&url).into_response()),
+        Ok(idp::Logout::Page) => render(&MessageView {
+            shell: Shell::new(ctx, "Déconnexion du service en ligne"),
+            heading: "Vous êtes déconnecté du service en ligne".into(),
+            paragraphs: vec![
+                "La connexion au service en ligne pour le compte de la personne est terminée. Vous pouvez fermer cet onglet.".into(),
+                "Votre session Relais reste ouverte : déconnectez-vous de Relais depuis le menu si vous quittez le poste.".into(),
+            ],
+            link: Some(("/".into(), "Revenir à l'accueil de Relais".into())),
+        }),
+        Err(reason) => refused(ctx, &reason),
     }
 }
 

@@ -1,7 +1,13 @@
-//! `relais bench`: starts the real server as a child process on loopback, signs an
+//! `relais bench` and its sub-benches (one module each: `mandats`, `idp`, `lieux`,
+//! `connexions`). The default bench starts the real server as a child process on loopback, signs an
 //! aidant in, then loads the hot path with keep-alive HTTP/1.1 connections and
 //! reports throughput, latency percentiles, start-to-ready time, resident memory and
 //! binary size. Bounded in requests and time; only talks to 127.0.0.1.
+
+pub mod connexions;
+pub mod idp;
+pub mod lieux;
+pub mod mandats;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -33,16 +39,16 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Les chemins critiques des mandats : liste et recherche d'usagers, création,
     /// vérification du journal, attestation PDF.
-    Mandats(crate::bench_mandats::MandatsBenchArgs),
+    Mandats(crate::bench::mandats::MandatsBenchArgs),
     /// Le fournisseur d'identité : découverte, JWKS, flux complet authorize → token →
     /// userinfo avec une session ouverte.
-    Idp(crate::bench_idp::IdpBenchArgs),
+    Idp(crate::bench::idp::IdpBenchArgs),
     /// L'annuaire des lieux : import, recherche à 10 km avec deux filtres sur 50 000
     /// lieux, page de résultats et son poids, page d'un lieu.
-    Lieux(crate::bench_lieux::LieuxBenchArgs),
+    Lieux(crate::bench::lieux::LieuxBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
-    Connexions(crate::bench_connexions::ConnexionsBenchArgs),
+    Connexions(crate::bench::connexions::ConnexionsBenchArgs),
 }
 
 struct Http {
@@ -179,16 +185,16 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.what {
         Some(BenchWhat::Mandats(m)) => {
-            return crate::bench_mandats::run(m, args.database_url.clone()).await;
+            return crate::bench::mandats::run(m, args.database_url.clone()).await;
         }
         Some(BenchWhat::Idp(i)) => {
-            return crate::bench_idp::run(i, args.database_url.clone()).await;
+            return crate::bench::idp::run(i, args.database_url.clone()).await;
         }
         Some(BenchWhat::Lieux(l)) => {
-            return crate::bench_lieux::run(l, args.database_url.clone()).await;
+            return crate::bench::lieux::run(l, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
-            return crate::bench_connexions::run(c).await;
+            return crate::bench::connexions::run(c).await;
         }
         None => {}
     }
