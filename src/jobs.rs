@@ -5,7 +5,6 @@
 
 use sqlx::Row;
 
-use crate::clock::SharedClock;
 use crate::db::Db;
 
 /// How long a claimed job is leased to the server running it.
@@ -62,34 +61,4 @@ pub async fn last_result(db: &Db, name: &str) -> Result<Option<String>, sqlx::Er
             None => None,
         },
     )
-}
-
-/// Runs the daily jobs when due: checks every minute.
-pub fn spawn_daily(
-    db: Db,
-    clock: SharedClock,
-    settings: crate::mandats::retention::Settings,
-    mailer: crate::mail::Mailer,
-) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            if let Err(e) =
-                crate::mandats::retention::run_if_due(&db, &mailer, &settings, clock.now()).await
-            {
-                tracing::warn!(cause = %e, "tâche quotidienne de conservation impossible");
-            }
-            if let Err(e) = crate::accounts::inactivity::run_if_due(
-                &db,
-                &mailer,
-                &settings.public_url,
-                clock.now(),
-            )
-            .await
-            {
-                tracing::warn!(cause = %e, "tâche quotidienne des comptes inactifs impossible");
-            }
-        }
-    });
 }

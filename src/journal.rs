@@ -765,13 +765,6 @@ impl Entry {
     pub fn when(&self) -> String {
         crate::time_fr::date_time(self.at)
     }
-    pub fn demarche_label(&self) -> &'static str {
-        self.demarche
-            .as_deref()
-            .and_then(|d| crate::mandats::Demarche::parse(d).ok())
-            .map(crate::mandats::Demarche::title)
-            .unwrap_or("")
-    }
     /// The usager's name if still kept, else a pseudonym.
     pub fn usager_label(&self) -> String {
         match (&self.usager_name, self.usager_id) {

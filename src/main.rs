@@ -481,7 +481,7 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     let (router, _) = web::app(state);
     relais::sessions::spawn_cleanup(db.clone(), clock.clone());
     db.spawn_checkpoints();
-    relais::jobs::spawn_daily(
+    spawn_daily_jobs(
         db,
         clock,
         relais::mandats::retention::Settings {
@@ -510,4 +510,31 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// The daily jobs, registered here rather than in `jobs` (which only claims and
+/// records them, once across servers): every minute, each runs if it is due.
+fn spawn_daily_jobs(
+    db: Db,
+    clock: Arc<SystemClock>,
+    settings: relais::mandats::retention::Settings,
+    mailer: Mailer,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) =
+                relais::mandats::retention::run_if_due(&db, &mailer, &settings, clock.now()).await
+            {
+                tracing::warn!(cause = %e, "tâche quotidienne de conservation impossible");
+            }
+            if let Err(e) =
+                accounts::inactivity::run_if_due(&db, &mailer, &settings.public_url, clock.now())
+                    .await
+            {
+                tracing::warn!(cause = %e, "tâche quotidienne des comptes inactifs impossible");
+            }
+        }
+    });
 }

@@ -7,18 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::{AppError, ErrorPage};
+use super::error::ErrorPage;
 use super::views;
 use crate::crypto;
-use crate::sessions::{self, Session};
+use crate::sessions;
 
 pub const CSRF_COOKIE: &str = "relais_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
@@ -31,27 +30,7 @@ pub const UPLOAD_ROUTES: [&str; 3] = [
 ];
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 
-/// What every handler may know about the request.
-#[derive(Clone)]
-pub struct Ctx {
-    pub request_id: Arc<str>,
-    pub session: Option<Arc<Session>>,
-    /// The CSRF token to put in forms.
-    pub csrf: Arc<str>,
-    /// Client IP as seen by the server (or the trusted proxy).
-    pub client_ip: Arc<str>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        parts
-            .extensions
-            .get::<Ctx>()
-            .cloned()
-            .ok_or_else(|| AppError::Internal("contexte de requête absent".into()))
-    }
-}
+pub use super::ctx::Ctx;
 
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod assets;
 pub mod context;
+pub mod ctx;
 pub mod error;
 pub mod forms;
 pub mod pages;

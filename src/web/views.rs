@@ -6,7 +6,7 @@ use askama::Template;
 use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::context::Ctx;
+use super::ctx::Ctx;
 use super::error::{AppResult, ErrorPage};
 use super::forms::FormErrors;
 use crate::accounts::{AccountSummary, Member, Membership};

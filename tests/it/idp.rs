@@ -1346,32 +1346,15 @@ crate::both_backends!(conformance_to_the_letter, |app: TestApp| async move {
     }
     // max_age: a sign-in older than it asks the code again; a younger one does not.
     app.clock.advance(300);
-    let r = w
-        .client
-        .get(&format!(
-            "/oidc/authorize?{}",
-            query(&[("prompt", None), ("max_age", Some("60"))])
-        ))
-        .await;
-    assert!(
-        w.client
-            .get(r.location())
-            .await
-            .contains("confirmez d'abord")
-    );
-    let r = w
-        .client
-        .get(&format!(
-            "/oidc/authorize?{}",
-            query(&[("prompt", None), ("max_age", Some("3600"))])
-        ))
-        .await;
-    assert!(
-        w.client
-            .get(r.location())
-            .await
-            .contains("Pour quelle personne")
-    );
+    for (max_age, step) in [
+        ("60", "confirmez d'abord"),
+        ("3600", "Pour quelle personne"),
+    ] {
+        let q = query(&[("prompt", None), ("max_age", Some(max_age))]);
+        let r = w.client.get(&format!("/oidc/authorize?{q}")).await;
+        let page = w.client.get(r.location()).await;
+        assert!(page.contains(step), "max_age={max_age}: {}", page.body);
+    }
 
     // Authorization by POST, from the client's site: no CSRF token, another Origin.
     let mut other = app.client();

@@ -76,6 +76,18 @@ pub struct JournalView {
     pub pages: i64,
 }
 
+impl JournalView {
+    /// The title of an entry's démarche (the journal stores its key and does not
+    /// know the démarches).
+    pub fn demarche_label(&self, e: &Entry) -> &'static str {
+        e.demarche
+            .as_deref()
+            .and_then(|d| crate::mandats::Demarche::parse(d).ok())
+            .map(crate::mandats::Demarche::title)
+            .unwrap_or("")
+    }
+}
+
 /// The query string without `page`, to build links.
 fn base_query(raw: Option<String>) -> String {
     url::form_urlencoded::Serializer::new(String::new())
