@@ -228,6 +228,21 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             Ok::<(Duration, usize), anyhow::Error>((d, body.len()))
         }
     };
+    // A cursor in the middle of the list: the usager at half the structure's rows.
+    let middle: i64 = {
+        use crate::db::exec::Exec as _;
+        db.conn()
+            .await?
+            .fetch_optional(
+                "SELECT usager_id FROM usager_structures WHERE structure_id = $1
+                 ORDER BY sort_name, usager_id LIMIT 1 OFFSET $2",
+                crate::args![sid, i64::try_from(args.usagers / 2).unwrap_or(0)],
+            )
+            .await?
+            .map(|r| r.int("usager_id"))
+            .transpose()?
+            .unwrap_or(0)
+    };
     let mut report = Vec::new();
     for (name, path) in [
         (
@@ -235,8 +250,8 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             "/usagers?etat=actifs".to_owned(),
         ),
         (
-            "page usagers, onglet actifs, page 300",
-            "/usagers?etat=actifs&page=300".to_owned(),
+            "page usagers, onglet actifs, au milieu (curseur)",
+            format!("/usagers?etat=actifs&apres={middle}"),
         ),
         (
             "page usagers, onglet expirés",

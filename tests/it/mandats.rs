@@ -862,3 +862,61 @@ crate::both_backends!(
         assert_eq!(count(&app, "mandats").await, 1);
     }
 );
+
+// The usagers list pages by key: 20 a page in alphabetical order, « Page suivante »
+// and « Page précédente » links carrying a usager's id, no count of the whole list.
+crate::both_backends!(usagers_list_pages_by_key, |app: TestApp| async move {
+    let s = setup(&app, "Structure aux nombreux usagers").await;
+    for n in 0..45 {
+        crate::common::mandate(
+            &app,
+            s.structure,
+            s.aidant.id,
+            mandats::UsagerRef::Identified(&identity(1000 + n)),
+            &[Demarche::Loisirs],
+            Duree::Court,
+        )
+        .await
+        .unwrap();
+    }
+    let mut c = s.client;
+    let names = |body: &str| -> Vec<String> {
+        body.split("<th scope=\"row\"><a href=\"/usagers/")
+            .skip(1)
+            .filter_map(|p| p.split_once("\">").and_then(|(_, r)| r.split_once('<')))
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    };
+    let link = |body: &str, label: &str| -> Option<String> {
+        let end = body.find(&format!("\">{label}</a>"))?;
+        let start = body[..end].rfind("href=\"")? + 6;
+        Some(crate::common::unescape(&body[start..end]))
+    };
+    let first = c.get("/usagers?etat=actifs").await;
+    let page1 = names(&first.body);
+    assert_eq!(page1.len(), 20, "{}", first.body);
+    assert!(link(&first.body, "Page précédente").is_none());
+    let next = link(&first.body, "Page suivante").expect("a next page");
+    assert!(next.contains("apres="), "{next}");
+    let second = c.get(&next).await;
+    let page2 = names(&second.body);
+    assert_eq!(page2.len(), 20);
+    assert!(page1.last() < page2.first(), "alphabetical across pages");
+    let third = c.get(&link(&second.body, "Page suivante").unwrap()).await;
+    let page3 = names(&third.body);
+    assert_eq!(page3.len(), 5);
+    assert!(link(&third.body, "Page suivante").is_none());
+    // Back: the second page again, then the first.
+    let back = c.get(&link(&third.body, "Page précédente").unwrap()).await;
+    assert_eq!(names(&back.body), page2);
+    let back = c.get(&link(&back.body, "Page précédente").unwrap()).await;
+    assert_eq!(names(&back.body), page1);
+    assert!(link(&back.body, "Page précédente").is_none());
+    // Every usager seen once.
+    let mut all: Vec<String> = [page1, page2, page3].concat();
+    all.dedup();
+    assert_eq!(all.len(), 45);
+    // A cursor of another structure or unknown: the first page.
+    let r = c.get("/usagers?etat=actifs&apres=999999").await;
+    assert_eq!(r.status, StatusCode::OK);
+});

@@ -28,9 +28,10 @@ pub struct UsagersView {
     pub state: MState,
     pub q: String,
     pub rows: Vec<UsagerRow>,
-    pub total: i64,
-    pub page: i64,
-    pub pages: i64,
+    /// The query of the page before (`avant=<first id>`), if any.
+    pub previous: Option<String>,
+    /// The query of the page after (`apres=<last id>`), if any.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,7 +39,10 @@ pub struct UsagersView {
 pub struct ListQuery {
     etat: String,
     q: String,
-    page: Option<i64>,
+    /// The page after this usager (by id), in alphabetical order.
+    apres: Option<i64>,
+    /// The page before this usager.
+    avant: Option<i64>,
 }
 
 pub async fn list(
@@ -49,18 +53,36 @@ pub async fn list(
 ) -> AppResult<Response> {
     let st = MState::parse(&lq.etat);
     let q: String = lq.q.trim().chars().take(100).collect();
-    let page = lq.page.unwrap_or(1).max(1);
-    let (rows, total) = mandats::usagers(
+    let cursor = match (lq.apres, lq.avant) {
+        (Some(id), _) => mandats::Cursor::After(id),
+        (None, Some(id)) => mandats::Cursor::Before(id),
+        (None, None) => mandats::Cursor::First,
+    };
+    let page = mandats::usagers(
         &state.db,
         m.structure_id,
         st,
         &q,
         state.now(),
         PAGE_SIZE,
-        (page - 1) * PAGE_SIZE,
+        cursor,
     )
     .await?;
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |dir: &str, id: i64| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("etat", st.key())
+            .append_pair("q", &q)
+            .append_pair(dir, &id.to_string())
+            .finish()
+    };
+    let previous = page
+        .has_previous
+        .then(|| page.rows.first().map(|r| link("avant", r.id)))
+        .flatten();
+    let next = page
+        .has_next
+        .then(|| page.rows.last().map(|r| link("apres", r.id)))
+        .flatten();
     let tabs = [MState::Active, MState::Expired, MState::Revoked]
         .into_iter()
         .map(|s| {
@@ -78,10 +100,9 @@ pub async fn list(
         tabs,
         state: st,
         q,
-        rows,
-        total,
-        page,
-        pages,
+        rows: page.rows,
+        previous,
+        next,
     })
 }
 
