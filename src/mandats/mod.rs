@@ -831,27 +831,43 @@ pub struct UsagersPage {
     pub has_next: bool,
 }
 
-const USAGERS_AFTER: &str =
-    "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender,
-        u.birthdate, us.unrevoked_until, us.last_mandat_at
- FROM usager_structures us JOIN usagers u ON u.id = us.usager_id
- WHERE us.structure_id = $1
-   AND (($4 = 0 AND us.unrevoked_until > $2) OR ($4 = 1 AND us.unrevoked_until <= $2)
-        OR ($4 = 2 AND us.unrevoked_until IS NULL))
-   AND us.search_key LIKE $3
-   AND (us.sort_name > $5 OR (us.sort_name = $5 AND us.usager_id > $6))
- ORDER BY us.sort_name, us.usager_id LIMIT $7";
+/// The usagers page's query for one tab and one direction: static SQL, so each
+/// backend plans it with the state known and the row comparison
+/// `(sort_name, usager_id) > (…)` read straight from the keyset index.
+macro_rules! usagers_sql {
+    ($state:literal, $cmp:literal, $order:literal) => {
+        concat!(
+            "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender,
+                    u.birthdate, us.unrevoked_until, us.last_mandat_at
+             FROM usager_structures us JOIN usagers u ON u.id = us.usager_id
+             WHERE us.structure_id = $1 AND ",
+            $state,
+            " AND us.search_key LIKE $3 AND (us.sort_name, us.usager_id) ",
+            $cmp,
+            " ($4, $5) ORDER BY us.sort_name ",
+            $order,
+            ", us.usager_id ",
+            $order,
+            " LIMIT $6"
+        )
+    };
+}
 
-const USAGERS_BEFORE: &str =
-    "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender,
-        u.birthdate, us.unrevoked_until, us.last_mandat_at
- FROM usager_structures us JOIN usagers u ON u.id = us.usager_id
- WHERE us.structure_id = $1
-   AND (($4 = 0 AND us.unrevoked_until > $2) OR ($4 = 1 AND us.unrevoked_until <= $2)
-        OR ($4 = 2 AND us.unrevoked_until IS NULL))
-   AND us.search_key LIKE $3
-   AND (us.sort_name < $5 OR (us.sort_name = $5 AND us.usager_id < $6))
- ORDER BY us.sort_name DESC, us.usager_id DESC LIMIT $7";
+/// [after, before] for each tab.
+const USAGERS_SQL: [[&str; 2]; 3] = [
+    [
+        usagers_sql!("us.unrevoked_until > $2", ">", "ASC"),
+        usagers_sql!("us.unrevoked_until > $2", "<", "DESC"),
+    ],
+    [
+        usagers_sql!("us.unrevoked_until <= $2", ">", "ASC"),
+        usagers_sql!("us.unrevoked_until <= $2", "<", "DESC"),
+    ],
+    [
+        usagers_sql!("us.unrevoked_until IS NULL AND $2 = $2", ">", "ASC"),
+        usagers_sql!("us.unrevoked_until IS NULL AND $2 = $2", "<", "DESC"),
+    ],
+];
 
 /// A page of a structure's usagers in one state, optionally searched by name, in
 /// alphabetical order. Paginated by key (`Cursor`) and never counted: the page
@@ -867,10 +883,10 @@ pub async fn usagers(
     limit: i64,
     cursor: Cursor,
 ) -> Result<UsagersPage, sqlx::Error> {
-    let state_code: i64 = match state {
-        State::Active => 0,
-        State::Expired => 1,
-        State::Revoked => 2,
+    let [after_sql, before_sql] = match state {
+        State::Active => USAGERS_SQL[0],
+        State::Expired => USAGERS_SQL[1],
+        State::Revoked => USAGERS_SQL[2],
     };
     let key = search_key(search);
     let pattern = if key.is_empty() {
@@ -894,20 +910,8 @@ pub async fn usagers(
     let (name, id) = at.unwrap_or_else(|| (String::new(), -1));
     let mut rows = conn
         .fetch_all(
-            if backwards {
-                USAGERS_BEFORE
-            } else {
-                USAGERS_AFTER
-            },
-            crate::args![
-                structure_id,
-                now,
-                pattern.as_str(),
-                state_code,
-                name.as_str(),
-                id,
-                limit + 1
-            ],
+            if backwards { before_sql } else { after_sql },
+            crate::args![structure_id, now, pattern.as_str(), name.as_str(), id, limit + 1],
         )
         .await?;
     let more = rows.len() as i64 > limit;
