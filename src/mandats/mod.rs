@@ -911,7 +911,14 @@ pub async fn usagers(
     let mut rows = conn
         .fetch_all(
             if backwards { before_sql } else { after_sql },
-            crate::args![structure_id, now, pattern.as_str(), name.as_str(), id, limit + 1],
+            crate::args![
+                structure_id,
+                now,
+                pattern.as_str(),
+                name.as_str(),
+                id,
+                limit + 1
+            ],
         )
         .await?;
     let more = rows.len() as i64 > limit;
