@@ -58,7 +58,7 @@ pub async fn add_future_aidant(
     request_id: Option<i64>,
     admin: i64,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, crate::db::Error> {
     let existing = tx
         .fetch_optional(
             "SELECT id, password_hash, totp_secret FROM accounts WHERE email = $1",
@@ -77,7 +77,7 @@ pub async fn add_future_aidant(
                     crate::args![email.as_str(), full_name.trim(), now],
                 )
                 .await?
-                .ok_or(sqlx::Error::RowNotFound)?
+                .ok_or(crate::db::Error::NotFound)?
                 .int("id")?;
             (id, false)
         }
@@ -120,7 +120,7 @@ pub async fn add_future_aidant(
 }
 
 /// Whether an account still waits for its training (activation is refused).
-pub async fn is_pending(db: &Db, account_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn is_pending(db: &Db, account_id: i64) -> Result<bool, crate::db::Error> {
     Ok(db
         .conn()
         .await?
@@ -152,7 +152,7 @@ pub async fn list(
     state: Option<State>,
     search: &str,
     limit: i64,
-) -> Result<Vec<Trainee>, sqlx::Error> {
+) -> Result<Vec<Trainee>, crate::db::Error> {
     let pattern = format!(
         "%{}%",
         search.trim().to_lowercase().replace(['\\', '%', '_'], "")
@@ -252,7 +252,7 @@ async fn record_in(
     r: &Result_,
     admin: i64,
     now: i64,
-) -> Result<Option<Invitation>, sqlx::Error> {
+) -> Result<Option<Invitation>, crate::db::Error> {
     let (session_on, certified_on) = match r.state {
         State::ToTrain => ("", ""),
         State::Registered => (r.date.as_str(), ""),
@@ -274,7 +274,7 @@ async fn record_in(
         )
         .await?;
     if done != 1 {
-        return Err(sqlx::Error::RowNotFound);
+        return Err(crate::db::Error::NotFound);
     }
     journal::append(
         tx,
@@ -317,7 +317,7 @@ pub async fn record(
     r: &Result_,
     admin: i64,
     now: i64,
-) -> Result<Option<Invitation>, sqlx::Error> {
+) -> Result<Option<Invitation>, crate::db::Error> {
     let mut tx = db.begin().await?;
     let out = record_in(&mut tx, account_id, r, admin, now).await?;
     tx.commit().await?;
@@ -333,7 +333,7 @@ pub async fn import_csv(
     bytes: &[u8],
     admin: i64,
     now: i64,
-) -> Result<Result<Vec<Invitation>, Vec<LineError>>, sqlx::Error> {
+) -> Result<Result<Vec<Invitation>, Vec<LineError>>, crate::db::Error> {
     let today = crate::time_fr::iso(now)
         .chars()
         .take(10)

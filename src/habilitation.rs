@@ -156,7 +156,7 @@ pub enum HabilitationError {
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
 }
 
 impl From<AccountError> for HabilitationError {
@@ -178,7 +178,7 @@ macro_rules! columns {
     };
 }
 
-fn from_rec(r: &Rec, aidants: Vec<FutureAidant>) -> Result<Request, sqlx::Error> {
+fn from_rec(r: &Rec, aidants: Vec<FutureAidant>) -> Result<Request, crate::db::Error> {
     Ok(Request {
         id: r.int("id")?,
         email: r.text("email")?,
@@ -207,7 +207,7 @@ fn from_rec(r: &Rec, aidants: Vec<FutureAidant>) -> Result<Request, sqlx::Error>
     })
 }
 
-async fn aidants_of<E: Exec>(e: &mut E, id: i64) -> Result<Vec<FutureAidant>, sqlx::Error> {
+async fn aidants_of<E: Exec>(e: &mut E, id: i64) -> Result<Vec<FutureAidant>, crate::db::Error> {
     e.fetch_all(
         "SELECT full_name, email, profession FROM habilitation_aidants WHERE request_id = $1 ORDER BY id",
         crate::args![id],
@@ -225,9 +225,9 @@ async fn aidants_of<E: Exec>(e: &mut E, id: i64) -> Result<Vec<FutureAidant>, sq
 }
 
 /// Starts a request for `email`; returns the raw private token (for the email).
-pub async fn start(db: &Db, email: &Email, now: i64) -> Result<String, sqlx::Error> {
+pub async fn start(db: &Db, email: &Email, now: i64) -> Result<String, crate::db::Error> {
     let token = crypto::random_token();
-    db.write_one(
+    db.execute(
         "INSERT INTO habilitation_requests (token_hash, email, status, created_at, updated_at)
          VALUES ($1, $2, 'brouillon', $3, $3)",
         crate::args![&crypto::sha256_hex(&token), email.as_str(), now],
@@ -237,8 +237,8 @@ pub async fn start(db: &Db, email: &Email, now: i64) -> Result<String, sqlx::Err
 }
 
 /// Removes a draft nobody could reach (its link email failed).
-pub async fn discard(db: &Db, token: &str) -> Result<(), sqlx::Error> {
-    db.write_one(
+pub async fn discard(db: &Db, token: &str) -> Result<(), crate::db::Error> {
+    db.execute(
         "DELETE FROM habilitation_requests WHERE token_hash = $1 AND status = 'brouillon'",
         crate::args![&crypto::sha256_hex(token)],
     )
@@ -252,7 +252,7 @@ pub async fn discard(db: &Db, token: &str) -> Result<(), sqlx::Error> {
 /// requests stay: they hold the structure's legal commitments. Messages and future
 /// aidants go with their request; each deletion is journaled (ids only) on the
 /// administration chain. One transaction. Returns the number of requests deleted.
-pub async fn purge(db: &Db, now: i64, keep_days: i64) -> Result<u64, sqlx::Error> {
+pub async fn purge(db: &Db, now: i64, keep_days: i64) -> Result<u64, crate::db::Error> {
     let mut tx = db.begin().await?;
     let rows = tx
         .fetch_all(
@@ -287,7 +287,7 @@ pub async fn purge(db: &Db, now: i64, keep_days: i64) -> Result<u64, sqlx::Error
 
 /// The request behind a private link; its first opening confirms the email. `None`
 /// for an unknown token or a link unused for [`LINK_TTL`].
-pub async fn open(db: &Db, token: &str, now: i64) -> Result<Option<Request>, sqlx::Error> {
+pub async fn open(db: &Db, token: &str, now: i64) -> Result<Option<Request>, crate::db::Error> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -309,7 +309,7 @@ pub async fn open(db: &Db, token: &str, now: i64) -> Result<Option<Request>, sql
     drop(conn);
     let mut req = from_rec(&r, aidants)?;
     if !req.email_confirmed {
-        db.write_one(
+        db.execute(
             "UPDATE habilitation_requests SET email_confirmed_at = $1 WHERE id = $2 AND email_confirmed_at IS NULL",
             crate::args![now, id],
         )
@@ -320,7 +320,7 @@ pub async fn open(db: &Db, token: &str, now: i64) -> Result<Option<Request>, sql
 }
 
 /// One request by id (administrators).
-pub async fn find(db: &Db, id: i64) -> Result<Option<Request>, sqlx::Error> {
+pub async fn find(db: &Db, id: i64) -> Result<Option<Request>, crate::db::Error> {
     let mut conn = db.conn().await?;
     let sql = concat!(
         "SELECT ",
@@ -441,7 +441,7 @@ pub fn check(d: &Details, complete: bool) -> FieldErrors {
 
 /// Saves the details of an editable request (valid values only: call [`check`]).
 pub async fn save(db: &Db, id: i64, d: &Details, now: i64) -> Result<(), HabilitationError> {
-    let mut tx = db.transaction().await?;
+    let mut tx = db.begin().await?;
     let Some(r) = tx
         .fetch_optional(
             "SELECT status FROM habilitation_requests WHERE id = $1",
@@ -547,7 +547,7 @@ pub async fn submit(db: &Db, id: i64, now: i64) -> Result<(), HabilitationError>
 }
 
 /// The requester withdraws the request (any state before a decision).
-pub async fn withdraw(db: &Db, id: i64, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn withdraw(db: &Db, id: i64, now: i64) -> Result<bool, crate::db::Error> {
     let mut tx = db.begin().await?;
     let done = tx
         .execute(
@@ -570,7 +570,7 @@ pub async fn withdraw(db: &Db, id: i64, now: i64) -> Result<bool, sqlx::Error> {
 }
 
 /// The thread of messages of a request, oldest first.
-pub async fn messages(db: &Db, id: i64) -> Result<Vec<Message>, sqlx::Error> {
+pub async fn messages(db: &Db, id: i64) -> Result<Vec<Message>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(
@@ -618,7 +618,7 @@ async fn insert_message(
     admin: Option<i64>,
     body: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::db::Error> {
     tx.execute(
         "INSERT INTO habilitation_messages (request_id, from_admin, account_id, body, created_at)
          VALUES ($1, $2, $3, $4, $5)",
@@ -800,7 +800,7 @@ async fn accept_in(
             ],
         )
         .await?
-        .ok_or(sqlx::Error::RowNotFound)?
+        .ok_or(crate::db::Error::NotFound)?
         .int("id")?;
     tx.execute(
         "UPDATE habilitation_requests SET structure_id = $1 WHERE id = $2",
@@ -873,7 +873,7 @@ pub async fn list(
     search: &str,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Row>, i64), sqlx::Error> {
+) -> Result<(Vec<Row>, i64), crate::db::Error> {
     let pattern = format!(
         "%{}%",
         search.trim().to_lowercase().replace(['\\', '%', '_'], "")
@@ -913,7 +913,7 @@ pub async fn list(
                 created_at: r.int("created_at")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, crate::db::Error>>()?;
     Ok((rows, total))
 }
 

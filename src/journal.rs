@@ -23,7 +23,6 @@
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::crypto;
 use crate::db::exec::Exec;
@@ -234,7 +233,7 @@ pub fn personal_hash(salt: &str, data: &str) -> String {
 
 /// Appends an entry inside `tx`. The caller's transaction must hold the chain's
 /// structure lock ([`Db::lock_structure`]) so appends to one chain are serial.
-pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, crate::db::Error> {
     let action = e.action.map(Action::key).unwrap_or("inconnue");
     crate::db::exec::lock_structure(tx, e.chain).await?;
     let last = tx
@@ -292,7 +291,7 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
             ],
         )
         .await?
-        .ok_or(sqlx::Error::RowNotFound)?
+        .ok_or(crate::db::Error::NotFound)?
         .int("id")?;
     if let Some((salt, data)) = personal {
         tx.execute(
@@ -317,7 +316,7 @@ async fn seal_head<E: Exec>(
     seq: i64,
     hash: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::db::Error> {
     let keys = tx.keys();
     let signature = keys.seal(&head_payload(chain, seq, hash));
     let key_id = keys.seal_key_id.clone();
@@ -344,7 +343,7 @@ pub struct Head {
 }
 
 /// Every chain's signed head.
-pub async fn heads(db: &Db) -> Result<Vec<Head>, sqlx::Error> {
+pub async fn heads(db: &Db) -> Result<Vec<Head>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(
@@ -380,7 +379,7 @@ pub async fn seal_chains(db: &Db, only_unsealed: bool, now: i64) -> Result<u64, 
     } else {
         Default::default()
     };
-    let mut tx = db.transaction().await?;
+    let mut tx = db.begin().await?;
     let mut n = 0;
     for (chain, seq, hash) in v.lasts.iter().filter(|l| !existing.contains(&l.0)) {
         seal_head(&mut tx, *chain, *seq, hash, now).await?;
@@ -395,7 +394,7 @@ pub enum SealError {
     #[error("journal altéré, rien n'a été scellé : entrée n° {} (structure {}, rang {}) : {}", .0.id, .0.chain, .0.seq, .0.reason)]
     Broken(Broken),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
 }
 
 /// The outcome of `relais journal verify`.
@@ -533,10 +532,9 @@ impl Walker {
 }
 
 /// Walks every chain in order and recomputes every hash. Personal data still
-/// present must match its commitment. Reads on a dedicated read-only connection
-/// with the backend's native library (rusqlite for SQLite, sqlx's PostgreSQL
-/// driver): decoding through sqlx's `Any` driver would cost most of the time.
-pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+/// present must match its commitment. Reads with [`Db::scan`]: in order, each
+/// row decoded in place.
+pub async fn verify(db: &Db) -> Result<Verification, crate::db::Error> {
     let mut v = walk(db).await?;
     if v.first_broken.is_none() {
         let heads = heads(db).await?;
@@ -548,7 +546,7 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
 /// [`verify`], then the heads of an export kept outside the database
 /// (`relais journal tetes`): every chain they list must still hold the exported
 /// entry, unchanged, at the exported rank (nothing deleted or rolled back since).
-pub async fn verify_against(db: &Db, kept: &[Head]) -> Result<Verification, sqlx::Error> {
+pub async fn verify_against(db: &Db, kept: &[Head]) -> Result<Verification, crate::db::Error> {
     let mut v = verify(db).await?;
     if v.first_broken.is_none() {
         v.first_broken = check_heads(db.keys(), &v.lasts, kept, true);
@@ -560,7 +558,7 @@ pub async fn verify_against(db: &Db, kept: &[Head]) -> Result<Verification, sqlx
 }
 
 /// An exported head's entry must be in the database with the same hash.
-async fn check_kept_entries(db: &Db, kept: &[Head]) -> Result<Option<Broken>, sqlx::Error> {
+async fn check_kept_entries(db: &Db, kept: &[Head]) -> Result<Option<Broken>, crate::db::Error> {
     let mut conn = db.conn().await?;
     for h in kept {
         let found = conn
@@ -652,92 +650,37 @@ fn check_heads(
 }
 
 /// The walk of every chain, without the heads.
-async fn walk(db: &Db) -> Result<Verification, sqlx::Error> {
-    match db.backend() {
-        crate::db::Backend::Sqlite => {
-            let path = crate::db::sqlite_path(db.url())
-                .ok_or_else(|| sqlx::Error::Configuration("base SQLite sans fichier".into()))?;
-            tokio::task::spawn_blocking(move || verify_sqlite(&path))
-                .await
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
-                .map_err(|e| sqlx::Error::Protocol(format!("lecture du journal : {e}")))
-        }
-        crate::db::Backend::Postgres => verify_postgres(db.url()).await,
-    }
-}
-
-fn verify_sqlite(path: &std::path::Path) -> Result<Verification, rusqlite::Error> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut stmt = conn.prepare(VERIFY_SQL)?;
-    let mut rows = stmt.query([])?;
-    let mut w = Walker::default();
-    while let Some(r) = rows.next()? {
-        let text = |i: usize| -> Result<&str, rusqlite::Error> {
-            r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)
-        };
-        let opt_text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
-            r.get_ref(i)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)
-        };
-        let e = Stored {
-            id: r.get(0)?,
-            chain: r.get(1)?,
-            seq: r.get(2)?,
-            at: r.get(3)?,
-            action: text(4)?,
-            account_id: r.get(5)?,
-            usager_id: r.get(6)?,
-            mandat_id: r.get(7)?,
-            autorisation_id: r.get(8)?,
-            demarche: opt_text(9)?,
-            details: text(10)?,
-            personal_hash: text(11)?,
-            prev_hash: text(12)?,
-            hash: text(13)?,
-            salt: opt_text(14)?,
-            data: opt_text(15)?,
-        };
-        if let Some(b) = w.step(&e) {
-            return Ok(w.finish(Some(b)));
-        }
-    }
-    Ok(w.finish(None))
-}
-
-async fn verify_postgres(url: &str) -> Result<Verification, sqlx::Error> {
-    use futures_util::TryStreamExt;
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    let mut rows = sqlx::query(VERIFY_SQL).fetch(&mut conn);
-    let mut w = Walker::default();
-    while let Some(r) = rows.try_next().await? {
-        let e = Stored {
-            id: r.try_get(0)?,
-            chain: r.try_get(1)?,
-            seq: r.try_get(2)?,
-            at: r.try_get(3)?,
-            action: r.try_get(4)?,
-            account_id: r.try_get(5)?,
-            usager_id: r.try_get(6)?,
-            mandat_id: r.try_get(7)?,
-            autorisation_id: r.try_get(8)?,
-            demarche: r.try_get(9)?,
-            details: r.try_get(10)?,
-            personal_hash: r.try_get(11)?,
-            prev_hash: r.try_get(12)?,
-            hash: r.try_get(13)?,
-            salt: r.try_get(14)?,
-            data: r.try_get(15)?,
-        };
-        if let Some(b) = w.step(&e) {
-            return Ok(w.finish(Some(b)));
-        }
-    }
-    Ok(w.finish(None))
+async fn walk(db: &Db) -> Result<Verification, crate::db::Error> {
+    let walked = db
+        .scan(VERIFY_SQL, (Walker::default(), None), |(w, broken), r| {
+            let e = Stored {
+                id: r.int(0)?,
+                chain: r.int(1)?,
+                seq: r.int(2)?,
+                at: r.int(3)?,
+                action: r.text(4)?,
+                account_id: r.opt_int(5)?,
+                usager_id: r.opt_int(6)?,
+                mandat_id: r.opt_int(7)?,
+                autorisation_id: r.opt_int(8)?,
+                demarche: r.opt_text(9)?,
+                details: r.text(10)?,
+                personal_hash: r.text(11)?,
+                prev_hash: r.text(12)?,
+                hash: r.text(13)?,
+                salt: r.opt_text(14)?,
+                data: r.opt_text(15)?,
+            };
+            *broken = w.step(&e);
+            Ok(if broken.is_some() {
+                crate::db::Step::Stop
+            } else {
+                crate::db::Step::Next
+            })
+        })
+        .await?;
+    let (w, broken) = walked;
+    Ok(w.finish(broken))
 }
 
 /// One entry as the référent reads it.
@@ -792,79 +735,95 @@ pub async fn list(
     f: &Filter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Entry>, i64), sqlx::Error> {
-    let where_ = "j.chain = $1
-          AND ($2 = 0 OR j.account_id = $3)
-          AND ($4 = 0 OR j.usager_id = $5)
-          AND ($6 = '' OR j.action = $6)
-          AND j.at >= $7 AND j.at < $8";
+) -> Result<(Vec<Entry>, i64), crate::db::Error> {
+    /// The entries the filter keeps.
+    macro_rules! where_ {
+        () => {
+            "j.chain = $1
+              AND ($2 = 0 OR j.account_id = $3)
+              AND ($4 = 0 OR j.usager_id = $5)
+              AND ($6 = '' OR j.action = $6)
+              AND j.at >= $7 AND j.at < $8"
+        };
+    }
     let action = f.action.map(Action::key).unwrap_or("");
-    let count_sql = format!("SELECT COUNT(*) AS n FROM journal j WHERE {where_}");
-    let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count_sql))
-        .bind(structure_id)
-        .bind(i64::from(f.account_id.is_some()))
-        .bind(f.account_id.unwrap_or(0))
-        .bind(i64::from(f.usager_id.is_some()))
-        .bind(f.usager_id.unwrap_or(0))
-        .bind(action)
-        .bind(f.from.unwrap_or(0))
-        .bind(f.to.unwrap_or(i64::MAX))
-        .fetch_one(db.pool())
+    let count_sql = concat!("SELECT COUNT(*) AS n FROM journal j WHERE ", where_!());
+    let total: i64 = db
+        .fetch_one(
+            count_sql,
+            crate::args![
+                structure_id,
+                i64::from(f.account_id.is_some()),
+                f.account_id.unwrap_or(0),
+                i64::from(f.usager_id.is_some()),
+                f.usager_id.unwrap_or(0),
+                action,
+                f.from.unwrap_or(0),
+                f.to.unwrap_or(i64::MAX)
+            ],
+        )
         .await?
-        .try_get("n")?;
-    let sql = format!(
+        .get("n")?;
+    let sql = concat!(
         "SELECT j.id, j.at, j.action, j.account_id, a.full_name, j.usager_id, p.data,
                 j.mandat_id, j.demarche, j.details, j.hash
          FROM journal j
          LEFT JOIN accounts a ON a.id = j.account_id
          LEFT JOIN journal_personal p ON p.entry_id = j.id
-         WHERE {where_}
-         ORDER BY j.seq DESC LIMIT $9 OFFSET $10"
+         WHERE ",
+        where_!(),
+        " ORDER BY j.seq DESC LIMIT $9 OFFSET $10"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(structure_id)
-        .bind(i64::from(f.account_id.is_some()))
-        .bind(f.account_id.unwrap_or(0))
-        .bind(i64::from(f.usager_id.is_some()))
-        .bind(f.usager_id.unwrap_or(0))
-        .bind(action)
-        .bind(f.from.unwrap_or(0))
-        .bind(f.to.unwrap_or(i64::MAX))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db.pool())
+    let rows = db
+        .fetch_all(
+            sql,
+            crate::args![
+                structure_id,
+                i64::from(f.account_id.is_some()),
+                f.account_id.unwrap_or(0),
+                i64::from(f.usager_id.is_some()),
+                f.usager_id.unwrap_or(0),
+                action,
+                f.from.unwrap_or(0),
+                f.to.unwrap_or(i64::MAX),
+                limit,
+                offset
+            ],
+        )
         .await?;
     let entries = rows
         .iter()
         .map(|r| {
-            let personal: Option<String> = r.try_get("data")?;
+            let personal: Option<String> = r.get("data")?;
             let usager_name = personal
                 .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
                 .and_then(|v| v.get("usager").and_then(|n| n.as_str()).map(str::to_owned));
             Ok(Entry {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                action: r.try_get("action")?,
-                account_id: r.try_get("account_id")?,
-                account_name: r.try_get("full_name")?,
-                usager_id: r.try_get("usager_id")?,
+                id: r.get("id")?,
+                at: r.get("at")?,
+                action: r.get("action")?,
+                account_id: r.get("account_id")?,
+                account_name: r.get("full_name")?,
+                usager_id: r.get("usager_id")?,
                 usager_name,
-                mandat_id: r.try_get("mandat_id")?,
-                demarche: r.try_get("demarche")?,
-                details: r.try_get("details")?,
-                hash: r.try_get("hash")?,
+                mandat_id: r.get("mandat_id")?,
+                demarche: r.get("demarche")?,
+                details: r.get("details")?,
+                hash: r.get("hash")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, crate::db::Error>>()?;
     Ok((entries, total))
 }
 
 /// Deletes the personal fields of a usager's entries (pseudonymisation): the
 /// entries and their hashes stay, the chain still verifies.
-pub async fn pseudonymise_usager(tx: &mut Tx, usager_id: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM journal_personal WHERE usager_id = $1")
-        .bind(usager_id)
-        .execute(&mut **tx)
+pub async fn pseudonymise_usager(tx: &mut Tx, usager_id: i64) -> Result<u64, crate::db::Error> {
+    let done = tx
+        .execute(
+            "DELETE FROM journal_personal WHERE usager_id = $1",
+            crate::args![usager_id],
+        )
         .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }

@@ -1,8 +1,6 @@
 //! Database-backed sessions, so that any number of app servers behind a load balancer
 //! behave like one. The cookie holds a random 256-bit id; only its SHA-256 is stored.
 
-use sqlx::Row;
-
 use crate::crypto;
 use crate::db::Db;
 use crate::db::exec::Exec;
@@ -51,35 +49,25 @@ impl Session {
 /// Creates a session for a person who just proved password and TOTP; returns the
 /// raw id for the cookie. The sign-in is journaled in the same transaction (in the
 /// chain of the structure the person lands in; 0 for administrators without one).
-pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::Error> {
+pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, crate::db::Error> {
     let mut tx = db.begin().await?;
-    let structure_id: Option<i64> = sqlx::query(
-        "SELECT m.structure_id FROM memberships m JOIN structures s ON s.id = m.structure_id
+    let structure_id: Option<i64> = tx
+        .fetch_optional(
+            "SELECT m.structure_id FROM memberships m JOIN structures s ON s.id = m.structure_id
          WHERE m.account_id = $1 AND m.deactivated_at IS NULL ORDER BY s.name, s.id LIMIT 1",
-    )
-    .bind(account_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .map(|r| r.try_get("structure_id"))
-    .transpose()?;
+            crate::args![account_id],
+        )
+        .await?
+        .map(|r| r.get("structure_id"))
+        .transpose()?;
     let raw = crypto::random_token();
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, account_id, structure_id, csrf_token, created_at, last_seen_at, mfa_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $5)",
-    )
-    .bind(crypto::sha256_hex(&raw))
-    .bind(account_id)
-    .bind(structure_id)
-    .bind(crypto::random_token())
-    .bind(now)
-    .execute(&mut *tx)
+    tx.execute("INSERT INTO sessions (id_hash, account_id, structure_id, csrf_token, created_at, last_seen_at, mfa_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $5)", crate::args![crypto::sha256_hex(&raw), account_id, structure_id, crypto::random_token(), now])
     .await?;
-    sqlx::query(
+    tx.execute(
         "UPDATE accounts SET last_login_at = $1, inactivity_warned_at = NULL WHERE id = $2",
+        crate::args![now, account_id],
     )
-    .bind(now)
-    .bind(account_id)
-    .execute(&mut *tx)
     .await?;
     crate::journal::append(
         &mut tx,
@@ -96,7 +84,7 @@ pub async fn create(db: &Db, account_id: i64, now: i64) -> Result<String, sqlx::
 }
 
 /// Loads a session from the raw cookie value; expired sessions are deleted.
-pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx::Error> {
+pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate::db::Error> {
     if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -133,13 +121,10 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx:
     if now - last_seen_at >= TOUCH_INTERVAL {
         let idle_too_long = now - last_seen_at > STEP_UP_IDLE;
         reauth_required |= idle_too_long;
-        sqlx::query(
+        db.execute(
             "UPDATE sessions SET last_seen_at = $1, reauth_required = $2 WHERE id_hash = $3",
+            crate::args![now, i64::from(reauth_required), &id_hash],
         )
-        .bind(now)
-        .bind(i64::from(reauth_required))
-        .bind(&id_hash)
-        .execute(&mut *db.write().await?)
         .await?;
     }
     let role = match (row.opt_text("role")?, row.opt_int("deactivated_at")?) {
@@ -162,30 +147,37 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, sqlx:
     }))
 }
 
-pub async fn delete(db: &Db, id_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(&mut *db.write().await?)
-        .await?;
+pub async fn delete(db: &Db, id_hash: &str) -> Result<(), crate::db::Error> {
+    db.execute(
+        "DELETE FROM sessions WHERE id_hash = $1",
+        crate::args![id_hash],
+    )
+    .await?;
     Ok(())
 }
 
 /// "Sign out of all my sessions".
-pub async fn delete_all_for_account(db: &Db, account_id: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(account_id)
-        .execute(&mut *db.write().await?)
+pub async fn delete_all_for_account(db: &Db, account_id: i64) -> Result<u64, crate::db::Error> {
+    let done = db
+        .execute(
+            "DELETE FROM sessions WHERE account_id = $1",
+            crate::args![account_id],
+        )
         .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
-pub async fn count_for_account(db: &Db, account_id: i64, now: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM sessions WHERE account_id = $1 AND last_seen_at > $2")
-        .bind(account_id)
-        .bind(now - IDLE_TIMEOUT)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")
+pub async fn count_for_account(
+    db: &Db,
+    account_id: i64,
+    now: i64,
+) -> Result<i64, crate::db::Error> {
+    db.fetch_one(
+        "SELECT COUNT(*) AS n FROM sessions WHERE account_id = $1 AND last_seen_at > $2",
+        crate::args![account_id, now - IDLE_TIMEOUT],
+    )
+    .await?
+    .get("n")
 }
 
 /// After a TOTP step-up: new id (the old cookie stops working), fresh MFA time.
@@ -193,17 +185,11 @@ pub async fn renew_after_step_up(
     db: &Db,
     old_hash: &str,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, crate::db::Error> {
     let raw = crypto::random_token();
-    let done = sqlx::query(
-        "UPDATE sessions SET id_hash = $1, mfa_at = $2, last_seen_at = $2, reauth_required = 0 WHERE id_hash = $3",
-    )
-    .bind(crypto::sha256_hex(&raw))
-    .bind(now)
-    .bind(old_hash)
-    .execute(&mut *db.write().await?)
+    let done = db.execute("UPDATE sessions SET id_hash = $1, mfa_at = $2, last_seen_at = $2, reauth_required = 0 WHERE id_hash = $3", crate::args![crypto::sha256_hex(&raw), now, old_hash])
     .await?;
-    if done.rows_affected() != 1 {
+    if done != 1 {
         return Ok(None);
     }
     let new_hash = crypto::sha256_hex(&raw);
@@ -218,28 +204,27 @@ pub async fn switch_structure(
     id_hash: &str,
     account_id: i64,
     structure_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE sessions SET structure_id = $1 WHERE id_hash = $2 AND EXISTS (
+) -> Result<bool, crate::db::Error> {
+    let done = db
+        .execute(
+            "UPDATE sessions SET structure_id = $1 WHERE id_hash = $2 AND EXISTS (
              SELECT 1 FROM memberships m
              WHERE m.account_id = $3 AND m.structure_id = $1 AND m.deactivated_at IS NULL)",
-    )
-    .bind(structure_id)
-    .bind(id_hash)
-    .bind(account_id)
-    .execute(&mut *db.write().await?)
-    .await?;
-    Ok(done.rows_affected() == 1)
+            crate::args![structure_id, id_hash, account_id],
+        )
+        .await?;
+    Ok(done == 1)
 }
 
 /// Deletes sessions past their idle or absolute expiry.
-pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
-        .bind(now - IDLE_TIMEOUT)
-        .bind(now - ABSOLUTE_TIMEOUT)
-        .execute(&mut *db.write().await?)
+pub async fn purge(db: &Db, now: i64) -> Result<u64, crate::db::Error> {
+    let done = db
+        .execute(
+            "DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2",
+            crate::args![now - IDLE_TIMEOUT, now - ABSOLUTE_TIMEOUT],
+        )
         .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// Every 10 minutes, deletes expired sessions, old sign-in failures and old

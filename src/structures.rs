@@ -1,9 +1,7 @@
 //! Structures: the employers of aidants (mairie, CCAS, France Services, association…).
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use crate::db::Db;
+use crate::db::Exec as _;
 use crate::domain::{InseeCode, Siret, StructureKind};
 
 #[derive(Debug, Clone)]
@@ -18,15 +16,15 @@ pub struct Structure {
 }
 
 impl Structure {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn from_row(r: &crate::db::Rec) -> Result<Self, crate::db::Error> {
         Ok(Structure {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            siret: r.try_get("siret")?,
-            address: r.try_get("address")?,
-            commune_insee: r.try_get("commune_insee")?,
-            kind: r.try_get("kind")?,
-            is_demo: r.try_get::<i64, _>("is_demo")? != 0,
+            id: r.get("id")?,
+            name: r.get("name")?,
+            siret: r.get("siret")?,
+            address: r.get("address")?,
+            commune_insee: r.get("commune_insee")?,
+            kind: r.get("kind")?,
+            is_demo: r.get::<i64>("is_demo")? != 0,
         })
     }
     pub fn kind_label(&self) -> &'static str {
@@ -51,7 +49,7 @@ pub enum StructureError {
     #[error("une structure avec ce SIRET existe déjà")]
     DuplicateSiret(i64),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
 }
 
 pub async fn create(db: &Db, s: &NewStructure, now: i64) -> Result<i64, StructureError> {
@@ -91,37 +89,32 @@ async fn create_in(
     s: &NewStructure,
     now: i64,
 ) -> Result<i64, StructureError> {
-    if let Some(row) = sqlx::query("SELECT id FROM structures WHERE siret = $1")
-        .bind(s.siret.as_str())
-        .fetch_optional(&mut **tx)
+    if let Some(row) = tx
+        .fetch_optional(
+            "SELECT id FROM structures WHERE siret = $1",
+            crate::args![s.siret.as_str()],
+        )
         .await?
     {
-        return Err(StructureError::DuplicateSiret(row.try_get("id")?));
+        return Err(StructureError::DuplicateSiret(row.get("id")?));
     }
-    let id: i64 = sqlx::query(
-        "INSERT INTO structures (name, siret, address, commune_insee, kind, is_demo, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(&s.name)
-    .bind(s.siret.as_str())
-    .bind(&s.address)
-    .bind(s.commune_insee.as_str())
-    .bind(s.kind.key())
-    .bind(i64::from(s.is_demo))
-    .bind(now)
-    .fetch_one(&mut **tx)
+    let id: i64 = tx.fetch_one("INSERT INTO structures (name, siret, address, commune_insee, kind, is_demo, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", crate::args![&s.name, s.siret.as_str(), &s.address, s.commune_insee.as_str(), s.kind.key(), i64::from(s.is_demo), now])
     .await?
-    .try_get("id")?;
+    .get("id")?;
     Ok(id)
 }
 
-const COLUMNS: &str = "id, name, siret, address, commune_insee, kind, is_demo";
+/// The columns [`Structure::from_row`] reads, for `concat!`.
+macro_rules! columns {
+    () => {
+        "id, name, siret, address, commune_insee, kind, is_demo"
+    };
+}
 
-pub async fn find(db: &Db, id: i64) -> Result<Option<Structure>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM structures WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(db.pool())
+pub async fn find(db: &Db, id: i64) -> Result<Option<Structure>, crate::db::Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM structures WHERE id = $1");
+    db.fetch_optional(sql, crate::args![id])
         .await?
         .map(|r| Structure::from_row(&r))
         .transpose()
@@ -140,27 +133,24 @@ pub async fn search(
     db: &Db,
     search: &str,
     limit: i64,
-) -> Result<Vec<StructureSummary>, sqlx::Error> {
+) -> Result<Vec<StructureSummary>, crate::db::Error> {
     let pattern = format!("%{}%", search.trim().to_lowercase().replace(['%', '_'], ""));
-    let sql = format!(
-        "SELECT {COLUMNS},
-            (SELECT COUNT(*) FROM memberships m WHERE m.structure_id = s.id AND m.role = 'referent' AND m.deactivated_at IS NULL) AS referents,
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        ", (SELECT COUNT(*) FROM memberships m WHERE m.structure_id = s.id AND m.role = 'referent' AND m.deactivated_at IS NULL) AS referents,
             (SELECT COUNT(*) FROM memberships m WHERE m.structure_id = s.id AND m.role = 'aidant' AND m.deactivated_at IS NULL) AS aidants
          FROM structures s
          WHERE LOWER(s.name) LIKE $1 OR s.siret LIKE $1 OR LOWER(s.commune_insee) LIKE $1
          ORDER BY s.name, s.id LIMIT $2"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(pattern)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = db.fetch_all(sql, crate::args![pattern, limit]).await?;
     rows.iter()
         .map(|r| {
             Ok(StructureSummary {
                 structure: Structure::from_row(r)?,
-                referents: r.try_get("referents")?,
-                aidants: r.try_get("aidants")?,
+                referents: r.get("referents")?,
+                aidants: r.get("aidants")?,
             })
         })
         .collect()
@@ -182,7 +172,7 @@ pub async fn activity(
     structure_id: i64,
     now: i64,
     months: u32,
-) -> Result<Vec<MonthActivity>, sqlx::Error> {
+) -> Result<Vec<MonthActivity>, crate::db::Error> {
     use crate::db::exec::Exec;
     let l = crate::time_fr::local(now);
     let (mut y, mut m) = (l.year, l.month);

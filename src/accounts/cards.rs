@@ -28,7 +28,7 @@ pub enum CardError {
     #[error("trop de codes incorrects")]
     Throttled(i64),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
 }
 
 /// A card's codes are a second factor: typing them counts on the typing person's
@@ -58,7 +58,7 @@ pub async fn import_csv(
     bytes: &[u8],
     admin: i64,
     now: i64,
-) -> Result<Result<usize, Vec<LineError>>, sqlx::Error> {
+) -> Result<Result<usize, Vec<LineError>>, crate::db::Error> {
     let err = |line: usize, reason: String| LineError { line, reason };
     let (mut reader, cols) = match crate::csv_import::open(bytes, ["serial", "seed", "step"]) {
         Ok(r) => r,
@@ -161,7 +161,7 @@ pub struct Linked {
 pub async fn linked_in(
     db: &Db,
     structure_id: i64,
-) -> Result<std::collections::HashMap<i64, Linked>, sqlx::Error> {
+) -> Result<std::collections::HashMap<i64, Linked>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(
@@ -379,7 +379,12 @@ pub async fn resync(
 
 /// Checks a code of the account's card (sign-in and step-up), recording its step
 /// atomically: a code is never accepted twice.
-pub async fn check(db: &Db, account_id: i64, code: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn check(
+    db: &Db,
+    account_id: i64,
+    code: &str,
+    now: i64,
+) -> Result<bool, crate::db::Error> {
     let Some(card) = db
         .conn()
         .await?
@@ -397,7 +402,7 @@ pub async fn check(db: &Db, account_id: i64, code: &str, now: i64) -> Result<boo
         return Ok(false);
     };
     Ok(db
-        .write_one(
+        .execute(
             "UPDATE totp_cards SET last_step = $1 WHERE id = $2 AND last_step < $1",
             crate::args![step, card.int("id")?],
         )
@@ -415,7 +420,7 @@ pub struct CardRow {
 }
 
 /// Cards by serial, aidant or structure.
-pub async fn list(db: &Db, search: &str, limit: i64) -> Result<Vec<CardRow>, sqlx::Error> {
+pub async fn list(db: &Db, search: &str, limit: i64) -> Result<Vec<CardRow>, crate::db::Error> {
     let pattern = format!(
         "%{}%",
         search.trim().to_lowercase().replace(['\\', '%', '_'], "")

@@ -34,7 +34,7 @@ pub async fn run_if_due(
     mailer: &Mailer,
     public_url: &str,
     now: i64,
-) -> Result<Option<Report>, sqlx::Error> {
+) -> Result<Option<Report>, crate::db::Error> {
     if !crate::jobs::claim(db, JOB, now).await? {
         return Ok(None);
     }
@@ -59,7 +59,7 @@ pub async fn run(
     mailer: &Mailer,
     public_url: &str,
     now: i64,
-) -> Result<Report, sqlx::Error> {
+) -> Result<Report, crate::db::Error> {
     let mut report = Report::default();
     let rows = db
         .conn()
@@ -80,8 +80,8 @@ pub async fn run(
                         &format!("{public_url}/connexion"),
                     ))
                     .await
-                    .map_err(|e| sqlx::Error::Protocol(format!("e-mail d'inactivité : {e}")))?;
-                db.write_one(
+                    .map_err(|e| crate::db::Error::Data(format!("e-mail d'inactivité : {e}")))?;
+                db.execute(
                     "UPDATE accounts SET inactivity_warned_at = $1 WHERE id = $2 AND inactivity_warned_at IS NULL",
                     crate::args![now, id],
                 )
@@ -100,7 +100,7 @@ pub async fn run(
 
 /// Deactivates every membership of the account and ends its sessions, journaled on
 /// each structure's chain, in one transaction.
-async fn deactivate(db: &Db, account_id: i64, now: i64) -> Result<(), sqlx::Error> {
+async fn deactivate(db: &Db, account_id: i64, now: i64) -> Result<(), crate::db::Error> {
     let mut tx = db.begin().await?;
     let structures: Vec<i64> = tx
         .fetch_all(

@@ -10,9 +10,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod totp;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
+use crate::db::Exec as _;
 use crate::db::{Db, Tx};
 use crate::domain::{Email, Role};
 use tokens::{Purpose, TokenState};
@@ -20,7 +18,7 @@ use tokens::{Purpose, TokenState};
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
     #[error("hachage du mot de passe impossible : {0}")]
     Hash(String),
     /// A message for the person, in plain French.
@@ -41,16 +39,16 @@ pub struct Account {
 }
 
 impl Account {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn from_row(row: &crate::db::Rec) -> Result<Self, crate::db::Error> {
         Ok(Account {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            full_name: row.try_get("full_name")?,
-            password_hash: row.try_get("password_hash")?,
-            totp_secret: row.try_get("totp_secret")?,
-            totp_last_step: row.try_get("totp_last_step")?,
-            is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-            disabled_at: row.try_get("disabled_at")?,
+            id: row.get("id")?,
+            email: row.get("email")?,
+            full_name: row.get("full_name")?,
+            password_hash: row.get("password_hash")?,
+            totp_secret: row.get("totp_secret")?,
+            totp_last_step: row.get("totp_last_step")?,
+            is_admin: row.get::<i64>("is_admin")? != 0,
+            disabled_at: row.get("disabled_at")?,
         })
     }
     pub fn is_activated(&self) -> bool {
@@ -58,34 +56,41 @@ impl Account {
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, full_name, password_hash, totp_secret, totp_last_step, is_admin, disabled_at";
+/// The columns [`Account::from_row`] reads, for `concat!`.
+macro_rules! account_columns {
+    () => {
+        "id, email, full_name, password_hash, totp_secret, totp_last_step, is_admin, disabled_at"
+    };
+}
 
-pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<Account>, sqlx::Error> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(email.as_str())
-        .fetch_optional(db.pool())
+pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<Account>, crate::db::Error> {
+    let sql = concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE email = $1"
+    );
+    db.fetch_optional(sql, crate::args![email.as_str()])
         .await?
         .map(|r| Account::from_row(&r))
         .transpose()
 }
 
-pub async fn find(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(db.pool())
+pub async fn find(db: &Db, id: i64) -> Result<Option<Account>, crate::db::Error> {
+    let sql = concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE id = $1"
+    );
+    db.fetch_optional(sql, crate::args![id])
         .await?
         .map(|r| Account::from_row(&r))
         .transpose()
 }
 
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM accounts")
-        .fetch_one(db.pool())
+pub async fn count(db: &Db) -> Result<i64, crate::db::Error> {
+    db.fetch_one("SELECT COUNT(*) AS n FROM accounts", &[])
         .await?
-        .try_get("n")
+        .get("n")
 }
 
 /// Checks a TOTP code and records its step in one atomic update, so the same code
@@ -96,7 +101,7 @@ async fn consume_totp(
     account: &Account,
     code: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, crate::db::Error> {
     let app_step = account
         .totp_secret
         .as_deref()
@@ -105,14 +110,13 @@ async fn consume_totp(
         // Not the application's code: perhaps the physical card's.
         return cards::check(db, account.id, code, now).await;
     };
-    let done = sqlx::query(
-        "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
-    )
-    .bind(step)
-    .bind(account.id)
-    .execute(&mut *db.write().await?)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let done = db
+        .execute(
+            "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+            crate::args![step, account.id],
+        )
+        .await?;
+    Ok(done == 1)
 }
 
 /// One structure an account belongs to.
@@ -124,23 +128,23 @@ pub struct Membership {
     pub active: bool,
 }
 
-pub async fn memberships(db: &Db, account_id: i64) -> Result<Vec<Membership>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT m.structure_id, s.name, m.role, m.deactivated_at
+pub async fn memberships(db: &Db, account_id: i64) -> Result<Vec<Membership>, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT m.structure_id, s.name, m.role, m.deactivated_at
          FROM memberships m JOIN structures s ON s.id = m.structure_id
          WHERE m.account_id = $1 ORDER BY s.name, s.id",
-    )
-    .bind(account_id)
-    .fetch_all(db.pool())
-    .await?;
+            crate::args![account_id],
+        )
+        .await?;
     rows.iter()
         .map(|r| {
-            let role: String = r.try_get("role")?;
+            let role: String = r.get("role")?;
             Ok(Membership {
-                structure_id: r.try_get("structure_id")?,
-                structure_name: r.try_get("name")?,
+                structure_id: r.get("structure_id")?,
+                structure_name: r.get("name")?,
                 role: Role::parse(&role).unwrap_or(Role::Aidant),
-                active: r.try_get::<Option<i64>, _>("deactivated_at")?.is_none(),
+                active: r.get::<Option<i64>>("deactivated_at")?.is_none(),
             })
         })
         .collect()
@@ -159,11 +163,11 @@ pub enum LoginError {
     NoActiveStructure,
     /// Too many password checks at once on this server: try again in a few seconds.
     Busy,
-    Db(sqlx::Error),
+    Db(crate::db::Error),
 }
 
-impl From<sqlx::Error> for LoginError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<crate::db::Error> for LoginError {
+    fn from(e: crate::db::Error) -> Self {
         LoginError::Db(e)
     }
 }
@@ -283,24 +287,21 @@ pub async fn invite_in(
     invited_by: Option<i64>,
     now: i64,
 ) -> Result<InviteOutcome, AccountError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
-    let existing = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(email.as_str())
-        .fetch_optional(&mut **tx)
+    let sql = concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE email = $1"
+    );
+    let existing = tx
+        .fetch_optional(sql, crate::args![email.as_str()])
         .await?
         .map(|r| Account::from_row(&r))
         .transpose()?;
     let outcome = match existing {
         None => {
-            let id: i64 = sqlx::query(
-                "INSERT INTO accounts (email, full_name, created_at) VALUES ($1, $2, $3) RETURNING id",
-            )
-            .bind(email.as_str())
-            .bind(full_name)
-            .bind(now)
-            .fetch_one(&mut **tx)
+            let id: i64 = tx.fetch_one("INSERT INTO accounts (email, full_name, created_at) VALUES ($1, $2, $3) RETURNING id", crate::args![email.as_str(), full_name, now])
             .await?
-            .try_get("id")?;
+            .get("id")?;
             add_membership(tx, id, structure_id, role, now).await?;
             let token = tokens::issue(tx, id, Purpose::Invitation, invited_by, now).await?;
             InviteOutcome::Invited {
@@ -314,15 +315,10 @@ pub async fn invite_in(
                     "Ce compte a été fermé par un administrateur : contactez l'équipe Relais pour le rouvrir.",
                 ));
             }
-            let membership = sqlx::query(
-                "SELECT role, deactivated_at FROM memberships WHERE account_id = $1 AND structure_id = $2",
-            )
-            .bind(account.id)
-            .bind(structure_id)
-            .fetch_optional(&mut **tx)
+            let membership = tx.fetch_optional("SELECT role, deactivated_at FROM memberships WHERE account_id = $1 AND structure_id = $2", crate::args![account.id, structure_id])
             .await?;
             match membership {
-                Some(m) if m.try_get::<Option<i64>, _>("deactivated_at")?.is_some() => {
+                Some(m) if m.get::<Option<i64>>("deactivated_at")?.is_some() => {
                     return Err(AccountError::Refused(
                         "Cette personne fait déjà partie de l'équipe mais son accès est désactivé : réactivez-la depuis la liste de l'équipe.",
                     ));
@@ -358,13 +354,8 @@ async fn add_membership(
     structure_id: i64,
     role: Role,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(account_id)
-        .bind(structure_id)
-        .bind(role.key())
-        .bind(now)
-        .execute(&mut **tx)
+) -> Result<(), crate::db::Error> {
+    tx.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)", crate::args![account_id, structure_id, role.key(), now])
         .await?;
     Ok(())
 }
@@ -402,36 +393,32 @@ impl Member {
     }
 }
 
-pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT a.id, a.email, a.full_name, a.password_hash, a.totp_secret, m.role, m.deactivated_at,
+pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, crate::db::Error> {
+    let rows = db.fetch_all("SELECT a.id, a.email, a.full_name, a.password_hash, a.totp_secret, m.role, m.deactivated_at,
                 f.state AS training, c.serial AS card
          FROM memberships m JOIN accounts a ON a.id = m.account_id
          LEFT JOIN formations f ON f.account_id = a.id
          LEFT JOIN totp_cards c ON c.account_id = a.id
-         WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
-    )
-    .bind(structure_id)
-    .fetch_all(db.pool())
+         WHERE m.structure_id = $1 ORDER BY a.full_name, a.id", crate::args![structure_id])
     .await?;
     rows.iter()
         .map(|r| {
-            let role: String = r.try_get("role")?;
-            let has_password = r.try_get::<Option<String>, _>("password_hash")?.is_some();
-            let has_totp = r.try_get::<Option<String>, _>("totp_secret")?.is_some();
+            let role: String = r.get("role")?;
+            let has_password = r.get::<Option<String>>("password_hash")?.is_some();
+            let has_totp = r.get::<Option<String>>("totp_secret")?.is_some();
             Ok(Member {
-                account_id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                full_name: r.try_get("full_name")?,
+                account_id: r.get("id")?,
+                email: r.get("email")?,
+                full_name: r.get("full_name")?,
                 role: Role::parse(&role).unwrap_or(Role::Aidant),
-                active: r.try_get::<Option<i64>, _>("deactivated_at")?.is_none(),
+                active: r.get::<Option<i64>>("deactivated_at")?.is_none(),
                 activated: has_password && has_totp,
                 has_password,
                 totp_enrolled: has_totp,
                 training_pending: r
-                    .try_get::<Option<String>, _>("training")?
+                    .get::<Option<String>>("training")?
                     .is_some_and(|t| t != "forme"),
-                card: r.try_get("card")?,
+                card: r.get("card")?,
             })
         })
         .collect()
@@ -454,47 +441,40 @@ pub async fn set_member_active(
     }
     let mut tx = db.begin().await?;
     let done = if active {
-        sqlx::query("UPDATE memberships SET deactivated_at = NULL WHERE account_id = $1 AND structure_id = $2")
-            .bind(account_id)
-            .bind(structure_id)
-            .execute(&mut *tx)
+        tx.execute("UPDATE memberships SET deactivated_at = NULL WHERE account_id = $1 AND structure_id = $2", crate::args![account_id, structure_id])
             .await?
     } else {
-        sqlx::query(
+        tx.execute(
             "UPDATE memberships SET deactivated_at = $1
              WHERE account_id = $2 AND structure_id = $3 AND deactivated_at IS NULL",
+            crate::args![now, account_id, structure_id],
         )
-        .bind(now)
-        .bind(account_id)
-        .bind(structure_id)
-        .execute(&mut *tx)
         .await?
     };
-    if done.rows_affected() == 0 && !active {
-        let exists = sqlx::query(
-            "SELECT 1 AS one FROM memberships WHERE account_id = $1 AND structure_id = $2",
-        )
-        .bind(account_id)
-        .bind(structure_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    if done == 0 && !active {
+        let exists = tx
+            .fetch_optional(
+                "SELECT 1 AS one FROM memberships WHERE account_id = $1 AND structure_id = $2",
+                crate::args![account_id, structure_id],
+            )
+            .await?;
         if exists.is_none() {
             return Err(AccountError::Refused(
                 "Cette personne ne fait pas partie de l'équipe.",
             ));
         }
     }
-    if done.rows_affected() == 0 && active {
+    if done == 0 && active {
         return Err(AccountError::Refused(
             "Cette personne ne fait pas partie de l'équipe.",
         ));
     }
     if !active {
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND structure_id = $2")
-            .bind(account_id)
-            .bind(structure_id)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "DELETE FROM sessions WHERE account_id = $1 AND structure_id = $2",
+            crate::args![account_id, structure_id],
+        )
+        .await?;
     }
     let action = if active {
         crate::journal::Action::MembreReactive
@@ -523,33 +503,30 @@ pub async fn reset_totp(
     now: i64,
 ) -> Result<(String, String), AccountError> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "SELECT a.email, a.password_hash FROM memberships m JOIN accounts a ON a.id = m.account_id
-         WHERE m.account_id = $1 AND m.structure_id = $2",
-    )
-    .bind(account_id)
-    .bind(structure_id)
-    .fetch_optional(&mut *tx)
+    let row = tx.fetch_optional("SELECT a.email, a.password_hash FROM memberships m JOIN accounts a ON a.id = m.account_id
+         WHERE m.account_id = $1 AND m.structure_id = $2", crate::args![account_id, structure_id])
     .await?;
     let Some(row) = row else {
         return Err(AccountError::Refused(
             "Cette personne ne fait pas partie de l'équipe.",
         ));
     };
-    if row.try_get::<Option<String>, _>("password_hash")?.is_none() {
+    if row.get::<Option<String>>("password_hash")?.is_none() {
         return Err(AccountError::Refused(
             "Cette personne n'a pas encore activé son compte : invitez-la de nouveau pour lui envoyer un nouveau lien.",
         ));
     }
-    let email: String = row.try_get("email")?;
-    sqlx::query("UPDATE accounts SET totp_secret = NULL WHERE id = $1")
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
+    let email: String = row.get("email")?;
+    tx.execute(
+        "UPDATE accounts SET totp_secret = NULL WHERE id = $1",
+        crate::args![account_id],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE account_id = $1",
+        crate::args![account_id],
+    )
+    .await?;
     let token = tokens::issue(
         &mut tx,
         account_id,
@@ -579,7 +556,7 @@ pub async fn request_password_reset(
     db: &Db,
     email: &Email,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, crate::db::Error> {
     let Some(account) = find_by_email(db, email).await? else {
         return Ok(None);
     };
@@ -761,30 +738,28 @@ pub async fn complete_activation(
         return Ok(ActivationResult::Gone);
     }
     if let Some(hash) = &new_hash {
-        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(account.id)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = $1 WHERE id = $2",
+            crate::args![hash, account.id],
+        )
+        .await?;
     }
     match &activation.new_totp_secret {
         Some(secret) => {
-            sqlx::query("UPDATE accounts SET totp_secret = $1, totp_last_step = $2 WHERE id = $3")
-                .bind(secret)
-                .bind(step)
-                .bind(account.id)
-                .execute(&mut *tx)
-                .await?;
+            tx.execute(
+                "UPDATE accounts SET totp_secret = $1, totp_last_step = $2 WHERE id = $3",
+                crate::args![secret, step, account.id],
+            )
+            .await?;
         }
         None => {
-            let done = sqlx::query(
-                "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
-            )
-            .bind(step)
-            .bind(account.id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
+            let done = tx
+                .execute(
+                    "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+                    crate::args![step, account.id],
+                )
+                .await?;
+            if done != 1 {
                 return Ok(ActivationResult::Invalid(ActivationErrors {
                     code: Some(
                         "Ce code vient d'être utilisé : attendez le suivant puis saisissez-le.",
@@ -795,10 +770,11 @@ pub async fn complete_activation(
         }
     }
     // A new password or a new second factor ends every open session.
-    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(account.id)
-        .execute(&mut *tx)
-        .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE account_id = $1",
+        crate::args![account.id],
+    )
+    .await?;
     tx.commit().await?;
     attempt.succeeded(db).await?;
     Ok(match find(db, account.id).await? {
@@ -815,34 +791,30 @@ pub async fn create_admin(
     now: i64,
 ) -> Result<String, AccountError> {
     let mut tx = db.begin().await?;
-    let existing = sqlx::query("SELECT id FROM accounts WHERE email = $1")
-        .bind(email.as_str())
-        .fetch_optional(&mut *tx)
+    let existing = tx
+        .fetch_optional(
+            "SELECT id FROM accounts WHERE email = $1",
+            crate::args![email.as_str()],
+        )
         .await?;
     let id: i64 = match existing {
         Some(row) => {
-            let id: i64 = row.try_get("id")?;
-            sqlx::query("UPDATE accounts SET is_admin = 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
+            let id: i64 = row.get("id")?;
+            tx.execute("UPDATE accounts SET is_admin = 1 WHERE id = $1", crate::args![id])
                 .await?;
             id
         }
-        None => sqlx::query(
-            "INSERT INTO accounts (email, full_name, is_admin, created_at) VALUES ($1, $2, 1, $3) RETURNING id",
-        )
-        .bind(email.as_str())
-        .bind(full_name)
-        .bind(now)
-        .fetch_one(&mut *tx)
+        None => tx.fetch_one("INSERT INTO accounts (email, full_name, is_admin, created_at) VALUES ($1, $2, 1, $3) RETURNING id", crate::args![email.as_str(), full_name, now])
         .await?
-        .try_get("id")?,
+        .get("id")?,
     };
-    let has_password = sqlx::query("SELECT password_hash FROM accounts WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
+    let has_password = tx
+        .fetch_one(
+            "SELECT password_hash FROM accounts WHERE id = $1",
+            crate::args![id],
+        )
         .await?
-        .try_get::<Option<String>, _>("password_hash")?
+        .get::<Option<String>>("password_hash")?
         .is_some();
     let purpose = if has_password {
         Purpose::PasswordReset
@@ -881,29 +853,24 @@ pub async fn list_all(
     db: &Db,
     search: &str,
     limit: i64,
-) -> Result<Vec<AccountSummary>, sqlx::Error> {
+) -> Result<Vec<AccountSummary>, crate::db::Error> {
     let pattern = format!("%{}%", search.trim().to_lowercase().replace(['%', '_'], ""));
-    let rows = sqlx::query(
-        "SELECT a.id, a.email, a.full_name, a.is_admin, a.password_hash, a.totp_secret,
+    let rows = db.fetch_all("SELECT a.id, a.email, a.full_name, a.is_admin, a.password_hash, a.totp_secret,
                 (SELECT COUNT(*) FROM memberships m WHERE m.account_id = a.id AND m.deactivated_at IS NULL) AS n
          FROM accounts a
          WHERE LOWER(a.email) LIKE $1 OR LOWER(a.full_name) LIKE $1
-         ORDER BY a.full_name, a.id LIMIT $2",
-    )
-    .bind(pattern)
-    .bind(limit)
-    .fetch_all(db.pool())
+         ORDER BY a.full_name, a.id LIMIT $2", crate::args![pattern, limit])
     .await?;
     rows.iter()
         .map(|r| {
             Ok(AccountSummary {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                full_name: r.try_get("full_name")?,
-                is_admin: r.try_get::<i64, _>("is_admin")? != 0,
-                activated: r.try_get::<Option<String>, _>("password_hash")?.is_some()
-                    && r.try_get::<Option<String>, _>("totp_secret")?.is_some(),
-                structures: r.try_get("n")?,
+                id: r.get("id")?,
+                email: r.get("email")?,
+                full_name: r.get("full_name")?,
+                is_admin: r.get::<i64>("is_admin")? != 0,
+                activated: r.get::<Option<String>>("password_hash")?.is_some()
+                    && r.get::<Option<String>>("totp_secret")?.is_some(),
+                structures: r.get("n")?,
             })
         })
         .collect()

@@ -29,7 +29,11 @@ impl<T> Verdict<T> {
 /// Counts a second-factor attempt of the account whose email is `email`.
 /// `Ok(Err(wait))`: refused without comparing anything. Call
 /// [`Attempt::succeeded`] when the code was right.
-pub async fn begin(db: &Db, email: &str, now: i64) -> Result<Result<Attempt, i64>, sqlx::Error> {
+pub async fn begin(
+    db: &Db,
+    email: &str,
+    now: i64,
+) -> Result<Result<Attempt, i64>, crate::db::Error> {
     throttle::begin(
         db,
         &throttle::ACCOUNT,
@@ -45,7 +49,7 @@ pub async fn check_totp(
     account: &Account,
     code: &str,
     now: i64,
-) -> Result<Verdict<()>, sqlx::Error> {
+) -> Result<Verdict<()>, crate::db::Error> {
     let attempt = match begin(db, &account.email, now).await? {
         Ok(a) => a,
         Err(wait) => return Ok(Verdict::Throttled(wait)),

@@ -47,7 +47,7 @@ pub async fn add_to_team(
                     crate::args![email.as_str(), full_name, now],
                 )
                 .await?
-                .ok_or(sqlx::Error::RowNotFound)?
+                .ok_or(crate::db::Error::NotFound)?
                 .int("id")?;
             add_member(&mut tx, id, structure_id, role, now).await?;
             newcomer(&mut tx, id, role, by, now).await?
@@ -131,7 +131,7 @@ async fn add_member(
     structure_id: i64,
     role: Role,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::db::Error> {
     tx.execute(
         "INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)",
         crate::args![account_id, structure_id, role.key(), now],
@@ -148,7 +148,7 @@ async fn newcomer(
     role: Role,
     by: i64,
     now: i64,
-) -> Result<TeamOutcome, sqlx::Error> {
+) -> Result<TeamOutcome, crate::db::Error> {
     let training = tx
         .fetch_optional(
             "SELECT state FROM formations WHERE account_id = $1",
@@ -181,7 +181,10 @@ pub struct JoinRequest {
     pub requested_by: String,
 }
 
-pub async fn pending_requests(db: &Db, account_id: i64) -> Result<Vec<JoinRequest>, sqlx::Error> {
+pub async fn pending_requests(
+    db: &Db,
+    account_id: i64,
+) -> Result<Vec<JoinRequest>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(
@@ -212,7 +215,7 @@ pub async fn answer(
     request_id: i64,
     accept: bool,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, crate::db::Error> {
     let mut tx = db.begin().await?;
     let Some(r) = tx
         .fetch_optional(
@@ -331,7 +334,7 @@ pub async fn add_to_other_structure(
 }
 
 /// The structures a référent manages (active memberships), by name.
-pub async fn managed_by(db: &Db, referent: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+pub async fn managed_by(db: &Db, referent: i64) -> Result<Vec<(i64, String)>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(

@@ -89,8 +89,8 @@ pub async fn begin(
     limit: &Limit,
     key: &str,
     now: i64,
-) -> Result<Result<Attempt, i64>, sqlx::Error> {
-    let mut tx = db.transaction().await?;
+) -> Result<Result<Attempt, i64>, crate::db::Error> {
+    let mut tx = db.begin().await?;
     let row = tx
         .fetch_optional(
             "INSERT INTO auth_counters (scope, key_hash, window_start, expires_at, attempts)
@@ -106,7 +106,7 @@ pub async fn begin(
             crate::args![limit.scope, key, now, now + limit.window],
         )
         .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
+        .ok_or(crate::db::Error::NotFound)?;
     tx.commit().await?;
     let attempts = row.int("attempts")?;
     if attempts > limit.max {
@@ -121,22 +121,22 @@ pub async fn begin(
 impl Attempt {
     /// The attempt succeeded: clears the counter (an account's failures), or gives
     /// the attempt back when only failures count.
-    pub async fn succeeded(self, db: &Db) -> Result<(), sqlx::Error> {
+    pub async fn succeeded(self, db: &Db) -> Result<(), crate::db::Error> {
         let sql = if self.limit.refund_on_success {
             "UPDATE auth_counters SET attempts = attempts - 1
              WHERE scope = $1 AND key_hash = $2 AND attempts > 0"
         } else {
             "DELETE FROM auth_counters WHERE scope = $1 AND key_hash = $2"
         };
-        db.write_one(sql, crate::args![self.limit.scope, self.key.as_str()])
+        db.execute(sql, crate::args![self.limit.scope, self.key.as_str()])
             .await?;
         Ok(())
     }
 
     /// The attempt could not be made for a reason of ours (the server too busy to
     /// check a password): it does not count.
-    pub async fn not_made(self, db: &Db) -> Result<(), sqlx::Error> {
-        db.write_one(
+    pub async fn not_made(self, db: &Db) -> Result<(), crate::db::Error> {
+        db.execute(
             "UPDATE auth_counters SET attempts = attempts - 1
              WHERE scope = $1 AND key_hash = $2 AND attempts > 0",
             crate::args![self.limit.scope, self.key.as_str()],
@@ -147,8 +147,8 @@ impl Attempt {
 }
 
 /// Deletes the counters whose window has ended (personal-data minimisation).
-pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    db.write_one(
+pub async fn purge(db: &Db, now: i64) -> Result<u64, crate::db::Error> {
+    db.execute(
         "DELETE FROM auth_counters WHERE expires_at <= $1",
         crate::args![now],
     )
@@ -163,7 +163,7 @@ pub async fn email_allowed(
     address: &str,
     sender: &str,
     now: i64,
-) -> Result<Result<(), i64>, sqlx::Error> {
+) -> Result<Result<(), i64>, crate::db::Error> {
     let by_sender = key(db, &MAIL_SENDER, sender);
     if let Err(wait) = begin(db, &MAIL_SENDER, &by_sender, now).await? {
         return Ok(Err(wait));

@@ -285,13 +285,13 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         .map(|a| a.0)
         .context("autorisation")?;
     let raw = crate::sessions::create(&db, aidant, now).await?;
-    let csrf: String = sqlx::Row::try_get(
-        &sqlx::query("SELECT csrf_token FROM sessions WHERE id_hash = $1")
-            .bind(crate::crypto::sha256_hex(&raw))
-            .fetch_one(db.pool())
-            .await?,
-        "csrf_token",
-    )?;
+    let csrf: String = db
+        .fetch_one(
+            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
+            crate::args![crate::crypto::sha256_hex(&raw)],
+        )
+        .await?
+        .get("csrf_token")?;
     let ctx = Arc::new(Ctx {
         router: router.clone(),
         cookie: format!("{}={raw}", crate::sessions::COOKIE),

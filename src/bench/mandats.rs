@@ -8,6 +8,7 @@
 //! revocation, signed attestation, journal), `journal::verify` over `--journal`
 //! entries, and the attestation PDF. Bounded in work; no network.
 
+use crate::db::Exec as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -106,21 +107,10 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         let given = pick(&GIVEN, i);
         let family = format!("{} {}", pick(&FAMILY, i / GIVEN.len()), i);
         let key = mandats::search_key(&format!("{given} {family}"));
-        let id: i64 = sqlx::Row::try_get(
-            &sqlx::query(
-                "INSERT INTO usagers (sub_hash, given_name, family_name, preferred_username, birthdate, gender,
+        let id: i64 = tx.fetch_one("INSERT INTO usagers (sub_hash, given_name, family_name, preferred_username, birthdate, gender,
                      birthplace, birthcountry, email, search_key, created_at, updated_at)
-                 VALUES ($1, $2, $3, '', '1960-01-01', 'female', '89024', '99100', '', $4, $5, $5) RETURNING id",
-            )
-            .bind(crate::crypto::sha256_hex(&format!("banc-{n}-{i}")))
-            .bind(given)
-            .bind(&family)
-            .bind(&key)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?,
-            "id",
-        )?;
+                 VALUES ($1, $2, $3, '', '1960-01-01', 'female', '89024', '99100', '', $4, $5, $5) RETURNING id", crate::args![crate::crypto::sha256_hex(&format!("banc-{n}-{i}")), given, &family, &key, now])
+            .await?.get("id")?;
         usager_ids.push((id, family, given, key));
     }
     for m in 0..args.mandats {
@@ -133,49 +123,22 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         } else {
             now + 180 * 86_400
         };
-        let mid: i64 = sqlx::Row::try_get(
-            &sqlx::query(
-                "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote, template_version, created_at, expires_at)
-                 VALUES ($1, $2, $3, 182, 0, $4, $5, $6) RETURNING id",
-            )
-            .bind(sid)
-            .bind(uid)
-            .bind(aidant)
-            .bind(mandats::TEMPLATE_VERSION)
-            .bind(now - 200 * 86_400)
-            .bind(expires)
-            .fetch_one(&mut *tx)
-            .await?,
-            "id",
-        )?;
+        let mid: i64 = tx.fetch_one("INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote, template_version, created_at, expires_at)
+                 VALUES ($1, $2, $3, 182, 0, $4, $5, $6) RETURNING id", crate::args![sid, uid, aidant, mandats::TEMPLATE_VERSION, now - 200 * 86_400, expires])
+            .await?.get("id")?;
         let demarche = Demarche::ALL
             .get(m % Demarche::ALL.len())
             .copied()
             .unwrap_or(Demarche::Papiers);
-        sqlx::query(
-            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(mid)
-        .bind(sid)
-        .bind(uid)
-        .bind(demarche.key())
-        .bind(now - 200 * 86_400)
-        .bind(expires)
-        .bind(if m % 10 == 1 { Some(now - 86_400) } else { None })
-        .execute(&mut *tx)
+        tx.execute("INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)", crate::args![mid, sid, uid, demarche.key(), now - 200 * 86_400, expires, if m % 10 == 1 { Some(now - 86_400) } else { None }])
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
+    tx.execute("INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
          SELECT $1, u.id, LOWER(u.family_name) || ' ' || LOWER(u.given_name), u.search_key,
                 (SELECT MAX(a.expires_at) FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1 AND a.revoked_at IS NULL),
                 $2
-         FROM usagers u WHERE EXISTS (SELECT 1 FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1)",
-    )
-    .bind(sid)
-    .bind(now)
-    .execute(&mut *tx)
+         FROM usagers u WHERE EXISTS (SELECT 1 FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1)", crate::args![sid, now])
     .await?;
     tx.commit().await?;
     println!(

@@ -213,7 +213,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let password = "banc d'essai tres long".to_owned();
     let email = format!("bench-{}@relais.localhost", std::process::id());
     seed(&db, &email, &password, &secret, clock.now()).await?;
-    db.pool().close().await;
+    db.close().await;
 
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
@@ -376,22 +376,15 @@ async fn seed(db: &Db, email: &str, password: &str, secret: &str, now: i64) -> a
     let hash = crate::accounts::password::hash(password.to_owned())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    let row = sqlx::query(
-        "INSERT INTO accounts (email, full_name, password_hash, totp_secret, created_at)
+    let row = db
+        .fetch_one(
+            "INSERT INTO accounts (email, full_name, password_hash, totp_secret, created_at)
          VALUES ($1, 'Aidant du banc d''essai', $2, $3, $4) RETURNING id",
-    )
-    .bind(email)
-    .bind(hash)
-    .bind(secret)
-    .bind(now)
-    .fetch_one(db.pool())
-    .await?;
-    let id: i64 = sqlx::Row::try_get(&row, "id")?;
-    sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, 'aidant', $3)")
-        .bind(id)
-        .bind(sid)
-        .bind(now)
-        .execute(db.pool())
+            crate::args![email, hash, secret, now],
+        )
+        .await?;
+    let id: i64 = row.get("id")?;
+    db.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, 'aidant', $3)", crate::args![id, sid, now])
         .await?;
     Ok(())
 }

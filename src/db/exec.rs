@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{Any, Row};
 
-use super::{Backend, Db, Tx};
+use super::{Backend, Db, Error, SqlxTx};
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, Copy)]
@@ -31,51 +31,88 @@ pub enum Arg<'a> {
     NullText,
 }
 
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
+/// A value that binds to a placeholder: integers, reals, booleans (0 or 1), text,
+/// and `Option`s of them (NULL). [`args!`] takes each value by reference, so owned
+/// and borrowed values bind alike.
+pub trait ToArg {
+    fn to_arg(&self) -> Arg<'_>;
+}
+
+impl ToArg for i64 {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Int(*self)
     }
 }
 
-impl From<f64> for Arg<'_> {
-    fn from(v: f64) -> Self {
-        Arg::Real(v)
+impl ToArg for i32 {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Int(i64::from(*self))
     }
 }
 
-impl From<bool> for Arg<'_> {
-    fn from(v: bool) -> Self {
-        Arg::Int(i64::from(v))
+impl ToArg for u32 {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Int(i64::from(*self))
     }
 }
 
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(v: &'a str) -> Self {
-        Arg::Text(v)
+impl ToArg for f64 {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Real(*self)
     }
 }
 
-impl<'a> From<&'a String> for Arg<'a> {
-    fn from(v: &'a String) -> Self {
-        Arg::Text(v)
+impl ToArg for bool {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Int(i64::from(*self))
     }
 }
 
-impl From<Option<f64>> for Arg<'_> {
-    fn from(v: Option<f64>) -> Self {
-        v.map_or(Arg::NullReal, Arg::Real)
+impl ToArg for str {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Text(self)
     }
 }
 
-impl From<Option<i64>> for Arg<'_> {
-    fn from(v: Option<i64>) -> Self {
-        v.map_or(Arg::NullInt, Arg::Int)
+impl ToArg for String {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Text(self)
     }
 }
 
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        v.map_or(Arg::NullText, Arg::Text)
+impl ToArg for Option<i64> {
+    fn to_arg(&self) -> Arg<'_> {
+        self.map_or(Arg::NullInt, Arg::Int)
+    }
+}
+
+impl ToArg for Option<f64> {
+    fn to_arg(&self) -> Arg<'_> {
+        self.map_or(Arg::NullReal, Arg::Real)
+    }
+}
+
+impl ToArg for Option<&str> {
+    fn to_arg(&self) -> Arg<'_> {
+        self.map_or(Arg::NullText, Arg::Text)
+    }
+}
+
+impl ToArg for Option<String> {
+    fn to_arg(&self) -> Arg<'_> {
+        self.as_deref().map_or(Arg::NullText, Arg::Text)
+    }
+}
+
+impl ToArg for Option<&String> {
+    fn to_arg(&self) -> Arg<'_> {
+        self.map_or(Arg::NullText, |s| Arg::Text(s))
+    }
+}
+
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn to_arg(&self) -> Arg<'_> {
+        (**self).to_arg()
     }
 }
 
@@ -83,7 +120,7 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
 #[macro_export]
 macro_rules! args {
     ($($v:expr),* $(,)?) => {
-        &[$($crate::db::exec::Arg::from($v)),*]
+        &[$($crate::db::exec::ToArg::to_arg(&$v)),*]
     };
 }
 
@@ -103,53 +140,92 @@ pub struct Rec {
     values: Vec<Val>,
 }
 
-fn decode_error(column: &str, wanted: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("colonne {column} : {wanted} attendu").into())
+fn decode_error(column: &str, wanted: &str) -> Error {
+    Error::Data(format!("colonne {column} : {wanted} attendu"))
+}
+
+/// A Rust type a column decodes to, for [`Rec::get`].
+pub trait FromVal: Sized {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error>;
+}
+
+impl FromVal for i64 {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        match v {
+            Val::Int(i) => Ok(*i),
+            _ => Err(decode_error(column, "entier")),
+        }
+    }
+}
+
+impl FromVal for bool {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        i64::from_val(column, v).map(|i| i != 0)
+    }
+}
+
+impl FromVal for f64 {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        match v {
+            Val::Real(x) => Ok(*x),
+            Val::Int(i) => Ok(*i as f64),
+            _ => Err(decode_error(column, "nombre")),
+        }
+    }
+}
+
+impl FromVal for String {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        match v {
+            Val::Text(s) => Ok(s.clone()),
+            _ => Err(decode_error(column, "texte")),
+        }
+    }
+}
+
+impl<T: FromVal> FromVal for Option<T> {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        match v {
+            Val::Null => Ok(None),
+            v => T::from_val(column, v).map(Some),
+        }
+    }
 }
 
 impl Rec {
-    fn get(&self, column: &str) -> Result<&Val, sqlx::Error> {
+    /// The value of a column, decoded to the type asked for (`Option` for a
+    /// column that may be NULL).
+    pub fn get<T: FromVal>(&self, column: &str) -> Result<T, Error> {
+        T::from_val(column, self.val(column)?)
+    }
+
+    fn val(&self, column: &str) -> Result<&Val, Error> {
         self.names
             .iter()
             .position(|n| n == column)
             .and_then(|i| self.values.get(i))
-            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))
+            .ok_or_else(|| Error::Data(format!("colonne {column} absente")))
     }
 
-    pub fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
-        self.opt_int(column)?
-            .ok_or_else(|| decode_error(column, "entier"))
+    pub fn int(&self, column: &str) -> Result<i64, Error> {
+        self.get(column)
     }
 
-    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
-        match self.get(column)? {
-            Val::Null => Ok(None),
-            Val::Int(i) => Ok(Some(*i)),
-            _ => Err(decode_error(column, "entier")),
-        }
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, Error> {
+        self.get(column)
     }
 
     /// A real number (integers widen; NULL is `None`).
-    pub fn opt_real(&self, column: &str) -> Result<Option<f64>, sqlx::Error> {
-        match self.get(column)? {
-            Val::Null => Ok(None),
-            Val::Real(x) => Ok(Some(*x)),
-            Val::Int(i) => Ok(Some(*i as f64)),
-            Val::Text(_) => Err(decode_error(column, "nombre")),
-        }
+    pub fn opt_real(&self, column: &str) -> Result<Option<f64>, Error> {
+        self.get(column)
     }
 
-    pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
-        self.opt_text(column)?
-            .ok_or_else(|| decode_error(column, "texte"))
+    pub fn text(&self, column: &str) -> Result<String, Error> {
+        self.get(column)
     }
 
-    pub fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
-        match self.get(column)? {
-            Val::Null => Ok(None),
-            Val::Text(s) => Ok(Some(s.clone())),
-            _ => Err(decode_error(column, "texte")),
-        }
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, Error> {
+        self.get(column)
     }
 }
 
@@ -165,20 +241,29 @@ pub trait Exec: Send {
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// The first row, if any.
     fn fetch_optional(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> impl Future<Output = Result<Option<Rec>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Rec>, Error>> + Send;
 
     fn fetch_all(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> impl Future<Output = Result<Vec<Rec>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Rec>, Error>> + Send;
+
+    /// The one row a statement must find ([`Error::NotFound`] otherwise).
+    fn fetch_one(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Rec, Error>> + Send {
+        async move { self.fetch_optional(sql, args).await?.ok_or(Error::NotFound) }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -202,7 +287,7 @@ fn sqlx_query<'q>(
     q
 }
 
-fn from_any(row: &sqlx::any::AnyRow, names: &Arc<[String]>) -> Result<Rec, sqlx::Error> {
+fn from_any(row: &sqlx::any::AnyRow, names: &Arc<[String]>) -> Result<Rec, Error> {
     use sqlx::ValueRef;
     use sqlx::any::AnyTypeInfoKind as K;
     let mut values = Vec::with_capacity(names.len());
@@ -239,7 +324,7 @@ async fn sqlx_execute(
     conn: &mut sqlx::AnyConnection,
     sql: &'static str,
     args: &[Arg<'_>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     Ok(sqlx_query(sql, args).execute(conn).await?.rows_affected())
 }
 
@@ -247,7 +332,7 @@ async fn sqlx_fetch_all(
     conn: &mut sqlx::AnyConnection,
     sql: &'static str,
     args: &[Arg<'_>],
-) -> Result<Vec<Rec>, sqlx::Error> {
+) -> Result<Vec<Rec>, Error> {
     let rows = sqlx_query(sql, args).fetch_all(conn).await?;
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
@@ -260,7 +345,7 @@ async fn sqlx_fetch_optional(
     conn: &mut sqlx::AnyConnection,
     sql: &'static str,
     args: &[Arg<'_>],
-) -> Result<Option<Rec>, sqlx::Error> {
+) -> Result<Option<Rec>, Error> {
     match sqlx_query(sql, args).fetch_optional(conn).await? {
         Some(r) => Ok(Some(from_any(&r, &names_of(&r))?)),
         None => Ok(None),
@@ -279,11 +364,7 @@ macro_rules! sqlx_exec {
                 let $s = self;
                 $keys
             }
-            async fn execute(
-                &mut self,
-                sql: &'static str,
-                args: &[Arg<'_>],
-            ) -> Result<u64, sqlx::Error> {
+            async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
                 let $s = self;
                 sqlx_execute($conn, sql, args).await
             }
@@ -291,7 +372,7 @@ macro_rules! sqlx_exec {
                 &mut self,
                 sql: &'static str,
                 args: &[Arg<'_>],
-            ) -> Result<Option<Rec>, sqlx::Error> {
+            ) -> Result<Option<Rec>, Error> {
                 let $s = self;
                 sqlx_fetch_optional($conn, sql, args).await
             }
@@ -299,7 +380,7 @@ macro_rules! sqlx_exec {
                 &mut self,
                 sql: &'static str,
                 args: &[Arg<'_>],
-            ) -> Result<Vec<Rec>, sqlx::Error> {
+            ) -> Result<Vec<Rec>, Error> {
                 let $s = self;
                 sqlx_fetch_all($conn, sql, args).await
             }
@@ -307,7 +388,7 @@ macro_rules! sqlx_exec {
     };
 }
 
-sqlx_exec!(Tx, |s| &mut s.inner, s.backend, &s.keys);
+sqlx_exec!(SqlxTx, |s| &mut s.inner, s.backend, &s.keys);
 
 // ---------------------------------------------------------------------------
 // Native SQLite.
@@ -332,7 +413,7 @@ impl NativePool {
         }
     }
 
-    fn take(self: &Arc<Self>) -> Result<NativeConn, sqlx::Error> {
+    fn take(self: &Arc<Self>) -> Result<NativeConn, Error> {
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match idle {
             Some(c) => c,
@@ -362,8 +443,8 @@ impl NativePool {
     }
 }
 
-fn native_error(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::AnyDriverError(Box::new(e))
+fn native_error(e: rusqlite::Error) -> Error {
+    Error::Sqlite(e)
 }
 
 /// A native SQLite connection, given back to its pool when dropped.
@@ -385,15 +466,17 @@ impl Drop for NativeConn {
 }
 
 impl NativeConn {
-    fn conn(&self) -> Result<&rusqlite::Connection, sqlx::Error> {
-        self.conn.as_ref().ok_or(sqlx::Error::PoolClosed)
+    fn conn(&self) -> Result<&rusqlite::Connection, Error> {
+        self.conn
+            .as_ref()
+            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))
     }
 
     fn prepare<'c>(
         conn: &'c rusqlite::Connection,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> Result<rusqlite::CachedStatement<'c>, sqlx::Error> {
+    ) -> Result<rusqlite::CachedStatement<'c>, Error> {
         let mut stmt = conn.prepare_cached(sql).map_err(native_error)?;
         // SQLite numbers `$n` placeholders in order of first appearance; bind each
         // by the number in its name, as sqlx does.
@@ -404,9 +487,7 @@ impl NativeConn {
                 .and_then(|n| n.parse::<usize>().ok())
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|n| args.get(n).copied())
-                .ok_or_else(|| {
-                    sqlx::Error::InvalidArgument(format!("paramètre {i} sans valeur : {sql}"))
-                })?;
+                .ok_or_else(|| Error::Data(format!("paramètre {i} sans valeur : {sql}")))?;
             match arg {
                 Arg::Int(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Real(v) => stmt.raw_bind_parameter(i, v),
@@ -420,7 +501,7 @@ impl NativeConn {
         Ok(stmt)
     }
 
-    fn execute_now(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+    fn execute_now(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
         let mut stmt = Self::prepare(self.conn()?, sql, args)?;
         let n = stmt.raw_execute().map_err(native_error)?;
         Ok(n as u64)
@@ -431,7 +512,7 @@ impl NativeConn {
         sql: &'static str,
         args: &[Arg<'_>],
         limit: usize,
-    ) -> Result<Vec<Rec>, sqlx::Error> {
+    ) -> Result<Vec<Rec>, Error> {
         let mut stmt = Self::prepare(self.conn()?, sql, args)?;
         let names: Arc<[String]> = stmt.column_names().iter().map(|n| n.to_string()).collect();
         let width = names.len();
@@ -471,21 +552,17 @@ impl Exec for NativeConn {
     fn keys(&self) -> &crate::crypto::ServerKeys {
         &self.pool.keys
     }
-    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
         self.execute_now(sql, args)
     }
     async fn fetch_optional(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> Result<Option<Rec>, sqlx::Error> {
+    ) -> Result<Option<Rec>, Error> {
         Ok(self.fetch_now(sql, args, 1)?.pop())
     }
-    async fn fetch_all(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<Rec>, sqlx::Error> {
+    async fn fetch_all(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Rec>, Error> {
         self.fetch_now(sql, args, usize::MAX)
     }
 }
@@ -499,7 +576,7 @@ pub struct NativeTx {
 }
 
 impl NativeTx {
-    fn commit(mut self) -> Result<(), sqlx::Error> {
+    fn commit(mut self) -> Result<(), Error> {
         self.conn.execute_now("COMMIT", &[])?;
         self.done = true;
         Ok(())
@@ -525,21 +602,17 @@ impl Exec for NativeTx {
     fn keys(&self) -> &crate::crypto::ServerKeys {
         &self.conn.pool.keys
     }
-    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+    async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
         self.conn.execute_now(sql, args)
     }
     async fn fetch_optional(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
-    ) -> Result<Option<Rec>, sqlx::Error> {
+    ) -> Result<Option<Rec>, Error> {
         Ok(self.conn.fetch_now(sql, args, 1)?.pop())
     }
-    async fn fetch_all(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<Rec>, sqlx::Error> {
+    async fn fetch_all(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Rec>, Error> {
         self.conn.fetch_now(sql, args, usize::MAX)
     }
 }
@@ -569,11 +642,7 @@ macro_rules! enum_exec {
                     $t::Sqlx(c) => c.keys(),
                 }
             }
-            async fn execute(
-                &mut self,
-                sql: &'static str,
-                args: &[Arg<'_>],
-            ) -> Result<u64, sqlx::Error> {
+            async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
                 match self {
                     $t::Native(c) => c.execute(sql, args).await,
                     $t::Sqlx(c) => c.execute(sql, args).await,
@@ -583,7 +652,7 @@ macro_rules! enum_exec {
                 &mut self,
                 sql: &'static str,
                 args: &[Arg<'_>],
-            ) -> Result<Option<Rec>, sqlx::Error> {
+            ) -> Result<Option<Rec>, Error> {
                 match self {
                     $t::Native(c) => c.fetch_optional(sql, args).await,
                     $t::Sqlx(c) => c.fetch_optional(sql, args).await,
@@ -593,7 +662,7 @@ macro_rules! enum_exec {
                 &mut self,
                 sql: &'static str,
                 args: &[Arg<'_>],
-            ) -> Result<Vec<Rec>, sqlx::Error> {
+            ) -> Result<Vec<Rec>, Error> {
                 match self {
                     $t::Native(c) => c.fetch_all(sql, args).await,
                     $t::Sqlx(c) => c.fetch_all(sql, args).await,
@@ -611,26 +680,27 @@ pub enum Conn {
 
 enum_exec!(Conn);
 
-/// A write transaction, from [`Db::transaction`]: on SQLite native.
-pub enum Transaction {
+/// A write transaction, from [`Db::begin`]: native on an SQLite file, sqlx on
+/// PostgreSQL. Rolled back when dropped uncommitted.
+pub enum Tx {
     Native(NativeTx),
-    Sqlx(Tx),
+    Sqlx(SqlxTx),
 }
 
-enum_exec!(Transaction);
+enum_exec!(Tx);
 
-impl Transaction {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+impl Tx {
+    pub async fn commit(self) -> Result<(), Error> {
         match self {
-            Transaction::Native(t) => t.commit(),
-            Transaction::Sqlx(t) => t.commit().await,
+            Tx::Native(t) => t.commit(),
+            Tx::Sqlx(t) => t.commit().await,
         }
     }
 }
 
 impl Db {
     /// A connection for reads on the hot paths (native on SQLite).
-    pub async fn conn(&self) -> Result<Conn, sqlx::Error> {
+    pub async fn conn(&self) -> Result<Conn, Error> {
         match &self.native {
             Some(pool) => Ok(Conn::Native(pool.take()?)),
             None => Ok(Conn::Sqlx(PoolConn(
@@ -641,22 +711,24 @@ impl Db {
         }
     }
 
-    /// A write transaction on the hot paths (native on SQLite, see the module's
-    /// note). Like [`Db::begin`], never nested in another transaction of this
-    /// process.
-    pub async fn transaction(&self) -> Result<Transaction, sqlx::Error> {
+    /// Begins a write transaction (native on an SQLite file, see the module's
+    /// note). Never nested in another transaction of this process: on SQLite it
+    /// takes this process's writer lock, then SQLite's (`BEGIN IMMEDIATE`), so
+    /// read-then-write transactions never fail to upgrade and concurrent writers
+    /// wait without sleeping.
+    pub async fn begin(&self) -> Result<Tx, Error> {
         match &self.native {
             Some(pool) => {
                 let writer = self.writer.clone().lock_owned().await;
                 let conn = pool.take()?;
                 conn.execute_now("BEGIN IMMEDIATE", &[])?;
-                Ok(Transaction::Native(NativeTx {
+                Ok(Tx::Native(NativeTx {
                     conn,
                     done: false,
                     _writer: writer,
                 }))
             }
-            None => Ok(Transaction::Sqlx(self.begin().await?)),
+            None => Ok(Tx::Sqlx(self.begin_sqlx().await?)),
         }
     }
 
@@ -681,19 +753,11 @@ impl Db {
             }
         });
     }
-
-    /// One write in its own hot-path transaction; returns the rows changed.
-    pub async fn write_one(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        let mut tx = self.transaction().await?;
-        let n = tx.execute(sql, args).await?;
-        tx.commit().await?;
-        Ok(n)
-    }
 }
 
 /// Serialises writers of one structure's data until the transaction ends (see
 /// [`Db::lock_structure`]).
-pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), sqlx::Error> {
+pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), Error> {
     if tx.backend() == Backend::Postgres {
         tx.fetch_optional(
             "SELECT pg_advisory_xact_lock($1) AS locked",

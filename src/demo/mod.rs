@@ -5,6 +5,7 @@
 
 use crate::accounts::{password, totp};
 use crate::db::Db;
+use crate::db::Exec as _;
 use crate::domain::{InseeCode, Siret, StructureKind};
 use crate::structures::{self, NewStructure};
 
@@ -28,7 +29,7 @@ fn demo_password() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
     #[error("{0}")]
     Other(String),
 }
@@ -86,31 +87,14 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         let pw = demo_password();
         let hash = password::hash(pw.clone()).await.map_err(DemoError::Other)?;
         let secret = totp::generate_secret();
-        let id: i64 = sqlx::Row::try_get(
-            &sqlx::query(
-                "INSERT INTO accounts (email, full_name, password_hash, totp_secret, is_admin, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(email)
-            .bind(name)
-            .bind(hash)
-            .bind(&secret)
-            .bind(i64::from(is_admin))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?,
-            "id",
-        )?;
+        let id: i64 = tx.fetch_one("INSERT INTO accounts (email, full_name, password_hash, totp_secret, is_admin, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", crate::args![email, name, hash, &secret, i64::from(is_admin), now])
+            .await?.get("id")?;
         if is_admin {
             admin_id = Some(id);
         }
         if let Some(role) = role {
-            sqlx::query("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(sid)
-                .bind(role)
-                .bind(now)
-                .execute(&mut *tx)
+            tx.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)", crate::args![id, sid, role, now])
                 .await?;
         }
         out.push(DemoAccount {
@@ -130,12 +114,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
 /// Imports the demo places into an empty directory (a real one is never touched) and
 /// hosts the demo structure at the first, so the search shows « Aidants Connect ».
 async fn seed_places(db: &Db, admin: i64, now: i64) -> Result<(), DemoError> {
-    let existing: i64 = sqlx::Row::try_get(
-        &sqlx::query("SELECT COUNT(*) AS n FROM lieux")
-            .fetch_one(db.pool())
-            .await?,
-        "n",
-    )?;
+    let existing: i64 = db
+        .fetch_one("SELECT COUNT(*) AS n FROM lieux", &[])
+        .await?
+        .get("n")?;
     if existing > 0 {
         return Ok(());
     }
@@ -148,12 +130,13 @@ async fn seed_places(db: &Db, admin: i64, now: i64) -> Result<(), DemoError> {
             report.rejected
         )));
     }
-    let first: i64 = sqlx::Row::try_get(
-        &sqlx::query("SELECT id FROM lieux WHERE source = 'demonstration' AND lieu_id = 'demo-1'")
-            .fetch_one(db.pool())
-            .await?,
-        "id",
-    )?;
+    let first: i64 = db
+        .fetch_one(
+            "SELECT id FROM lieux WHERE source = 'demonstration' AND lieu_id = 'demo-1'",
+            &[],
+        )
+        .await?
+        .get("id")?;
     crate::lieux::accueil::link(db, first, DEMO_SIRET, admin, now)
         .await
         .map_err(|e| DemoError::Other(e.to_string()))?;

@@ -7,6 +7,7 @@
 //! the `next` key is in the JWKS one rotation before it signs; the `previous` one
 //! stays published until every token it signed has expired.
 
+use crate::db::Exec as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -14,7 +15,6 @@ use hmac::{Hmac, Mac};
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::Value;
 use sha2::Sha256;
-use sqlx::Row;
 
 use crate::crypto;
 use crate::db::Db;
@@ -27,7 +27,7 @@ const CACHE_TTL: i64 = 10;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
     #[error(transparent)]
     Jose(#[from] JoseError),
     #[error("aucune clé de signature courante : lancez `relais keys rotate`")]
@@ -91,28 +91,20 @@ pub fn derive(secret: &str, alg: KeyAlg, seed: &str) -> Result<SigningKey, JoseE
 async fn add_next(db: &Db, secret: &str, alg: KeyAlg, now: i64) -> Result<SigningKey, KeyError> {
     let seed = crypto::random_token();
     let key = derive(secret, alg, &seed)?;
-    sqlx::query(
-        "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
-    )
-    .bind(&key.kid)
-    .bind(alg.key())
-    .bind(&seed)
-    .bind(key.jwk.to_string())
-    .bind(now)
-    .execute(&mut *db.write().await?)
+    db.execute("INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)", crate::args![&key.kid, alg.key(), &seed, key.jwk.to_string(), now])
     .await?;
     Ok(key)
 }
 
 /// First use of an algorithm: a current key and the next one.
 pub async fn ensure(db: &Db, secret: &str, alg: KeyAlg, now: i64) -> Result<(), KeyError> {
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1 AND status IN ('current', 'next')",
-    )
-    .bind(alg.key())
-    .fetch_one(db.pool())
-    .await?
-    .try_get("n")?;
+    let n: i64 = db
+        .fetch_one(
+            "SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1 AND status IN ('current', 'next')",
+            crate::args![alg.key()],
+        )
+        .await?
+        .get("n")?;
     if n == 0 {
         rotate_alg(db, secret, alg, now, 0).await?;
     }
@@ -136,11 +128,13 @@ pub async fn rotate(
 ) -> Result<Vec<(KeyAlg, Rotation)>, KeyError> {
     let mut out = Vec::new();
     for alg in KeyAlg::ALL {
-        let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1")
-            .bind(alg.key())
-            .fetch_one(db.pool())
+        let used: i64 = db
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM idp_keys WHERE alg = $1",
+                crate::args![alg.key()],
+            )
             .await?
-            .try_get("n")?;
+            .get("n")?;
         if used > 0 || alg == KeyAlg::Es256 {
             out.push((alg, rotate_alg(db, secret, alg, now, keep_seconds).await?));
         }
@@ -163,61 +157,41 @@ pub async fn rotate_alg(
     let a = alg.key();
     let mut tx = db.begin().await?;
     if db.backend() == crate::db::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7273) AS locked")
-            .fetch_optional(&mut *tx)
+        tx.fetch_optional("SELECT pg_advisory_xact_lock(7273) AS locked", &[])
             .await?;
     }
-    sqlx::query(
-        "UPDATE idp_keys SET status = 'retired' WHERE alg = $2 AND status = 'previous' AND retire_after < $1",
-    )
-    .bind(now)
-    .bind(a)
-    .execute(&mut *tx)
+    tx.execute("UPDATE idp_keys SET status = 'retired' WHERE alg = $2 AND status = 'previous' AND retire_after < $1", crate::args![now, a])
     .await?;
-    let previous: Option<String> =
-        sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'")
-            .bind(a)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("kid"))
-            .transpose()?;
-    sqlx::query(
-        "UPDATE idp_keys SET status = 'previous', retire_after = $1 WHERE alg = $2 AND status = 'current'",
-    )
-    .bind(now + keep_seconds)
-    .bind(a)
-    .execute(&mut *tx)
+    let previous: Option<String> = tx
+        .fetch_optional(
+            "SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'",
+            crate::args![a],
+        )
+        .await?
+        .map(|r| r.get("kid"))
+        .transpose()?;
+    tx.execute("UPDATE idp_keys SET status = 'previous', retire_after = $1 WHERE alg = $2 AND status = 'current'", crate::args![now + keep_seconds, a])
     .await?;
-    let has_next = sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'next'")
-        .bind(a)
-        .fetch_optional(&mut *tx)
+    let has_next = tx
+        .fetch_optional(
+            "SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'next'",
+            crate::args![a],
+        )
         .await?;
     if has_next.is_none() {
         // First rotation: the key that signs now.
-        sqlx::query(
-            "INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)",
-        )
-        .bind(&first_key.kid)
-        .bind(a)
-        .bind(&first_seed)
-        .bind(first_key.jwk.to_string())
-        .bind(now)
-        .execute(&mut *tx)
+        tx.execute("INSERT INTO idp_keys (kid, alg, seed, public_jwk, status, created_at) VALUES ($1, $2, $3, $4, 'next', $5)", crate::args![&first_key.kid, a, &first_seed, first_key.jwk.to_string(), now])
         .await?;
     }
-    sqlx::query(
-        "UPDATE idp_keys SET status = 'current', activated_at = $1 WHERE alg = $2 AND status = 'next'",
-    )
-    .bind(now)
-    .bind(a)
-    .execute(&mut *tx)
+    tx.execute("UPDATE idp_keys SET status = 'current', activated_at = $1 WHERE alg = $2 AND status = 'next'", crate::args![now, a])
     .await?;
-    let now_signing: String =
-        sqlx::query("SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'")
-            .bind(a)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("kid")?;
+    let now_signing: String = tx
+        .fetch_one(
+            "SELECT kid FROM idp_keys WHERE alg = $1 AND status = 'current'",
+            crate::args![a],
+        )
+        .await?
+        .get("kid")?;
     tx.commit().await?;
     let next = add_next(db, secret, alg, now).await?;
     Ok(Rotation {
@@ -292,29 +266,29 @@ impl Keys {
         {
             return Ok((c.current.clone(), c.jwks.clone()));
         }
-        let rows = sqlx::query(
-            "SELECT kid, alg, seed, public_jwk, status FROM idp_keys
+        let rows = db
+            .fetch_all(
+                "SELECT kid, alg, seed, public_jwk, status FROM idp_keys
              WHERE status IN ('next', 'current') OR (status = 'previous' AND retire_after >= $1)
              ORDER BY id",
-        )
-        .bind(now)
-        .fetch_all(db.pool())
-        .await?;
+                crate::args![now],
+            )
+            .await?;
         let mut keys = Vec::new();
         let mut current = HashMap::new();
         for r in &rows {
-            let jwk: String = r.try_get("public_jwk")?;
+            let jwk: String = r.get("public_jwk")?;
             if let Ok(v) = serde_json::from_str::<Value>(&jwk) {
                 keys.push(v);
             }
-            let alg = if r.try_get::<String, _>("alg")? == "RS256" {
+            let alg = if r.get::<String>("alg")? == "RS256" {
                 KeyAlg::Rs256
             } else {
                 KeyAlg::Es256
             };
-            if r.try_get::<String, _>("status")? == "current" {
-                let kid: String = r.try_get("kid")?;
-                let seed: String = r.try_get("seed")?;
+            if r.get::<String>("status")? == "current" {
+                let kid: String = r.get("kid")?;
+                let seed: String = r.get("seed")?;
                 let cached = self.derived.lock().ok().and_then(|d| d.get(&kid).cloned());
                 let key = match cached {
                     Some(k) => k,
@@ -363,16 +337,16 @@ impl Keys {
         now: i64,
     ) -> Result<jsonwebtoken::jwk::JwkSet, KeyError> {
         self.jwks(db, now).await?;
-        let rows = sqlx::query(
-            "SELECT public_jwk FROM idp_keys
+        let rows = db
+            .fetch_all(
+                "SELECT public_jwk FROM idp_keys
              WHERE status IN ('next', 'current') OR retire_after >= $1 ORDER BY id",
-        )
-        .bind(now - super::LOGOUT_HINT_TRUST)
-        .fetch_all(db.pool())
-        .await?;
+                crate::args![now - super::LOGOUT_HINT_TRUST],
+            )
+            .await?;
         let mut keys = Vec::new();
         for r in &rows {
-            let jwk: String = r.try_get("public_jwk")?;
+            let jwk: String = r.get("public_jwk")?;
             if let Ok(k) = serde_json::from_str(&jwk) {
                 keys.push(k);
             }

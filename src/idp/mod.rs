@@ -429,10 +429,14 @@ impl Pending {
     }
 }
 
-pub async fn save_request(db: &Db, r: &AuthorizeRequest, now: i64) -> Result<String, sqlx::Error> {
+pub async fn save_request(
+    db: &Db,
+    r: &AuthorizeRequest,
+    now: i64,
+) -> Result<String, crate::db::Error> {
     let public_id = crypto::random_token();
     let rep_scope = r.rep_scope.as_deref().map(Demarche::join);
-    let mut tx = db.transaction().await?;
+    let mut tx = db.begin().await?;
     tx.execute(
         "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
              rep_scope, prompt_login, created_at, expires_at, max_age)
@@ -463,7 +467,7 @@ pub async fn pending_for_session(
     public_id: &str,
     session_hash: &str,
     now: i64,
-) -> Result<Option<Pending>, sqlx::Error> {
+) -> Result<Option<Pending>, crate::db::Error> {
     let Some(r) = db
         .conn()
         .await?
@@ -483,7 +487,7 @@ pub async fn pending_for_session(
         None => {
             // First opening: bind it, unless another session did so meanwhile.
             let done = db
-                .write_one(
+                .execute(
                 "UPDATE idp_requests SET session_hash = $1 WHERE public_id = $2 AND session_hash IS NULL",
                 crate::args![session_hash, public_id],
             )
@@ -513,8 +517,8 @@ pub async fn pending_for_session(
     }))
 }
 
-pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), sqlx::Error> {
-    db.write_one(
+pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), crate::db::Error> {
+    db.execute(
         "UPDATE idp_requests SET confirmed_at = $1 WHERE id = $2",
         crate::args![now, id],
     )
@@ -522,8 +526,8 @@ pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), sqlx::Error> {
-    db.write_one(
+pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), crate::db::Error> {
+    db.execute(
         "UPDATE idp_requests SET usager_id = $1 WHERE id = $2",
         crate::args![usager_id, id],
     )
@@ -531,15 +535,15 @@ pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), sqlx:
     Ok(())
 }
 
-pub async fn drop_request(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    db.write_one("DELETE FROM idp_requests WHERE id = $1", crate::args![id])
+pub async fn drop_request(db: &Db, id: i64) -> Result<(), crate::db::Error> {
+    db.execute("DELETE FROM idp_requests WHERE id = $1", crate::args![id])
         .await?;
     Ok(())
 }
 
 /// Follows a session id renewal (TOTP step-up).
-pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx::Error> {
-    db.write_one(
+pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), crate::db::Error> {
+    db.execute(
         "UPDATE idp_requests SET session_hash = $1 WHERE session_hash = $2",
         crate::args![new_hash, old_hash],
     )
@@ -564,7 +568,7 @@ pub async fn usagers(
     scope: &[Demarche],
     search: &str,
     now: i64,
-) -> Result<Vec<Choice>, sqlx::Error> {
+) -> Result<Vec<Choice>, crate::db::Error> {
     let key = crate::mandats::search_key(search);
     let pattern = if key.is_empty() {
         "%".to_owned()
@@ -617,7 +621,7 @@ pub async fn autorisations(
     usager_id: i64,
     scope: &[Demarche],
     now: i64,
-) -> Result<Vec<(i64, Demarche)>, sqlx::Error> {
+) -> Result<Vec<(i64, Demarche)>, crate::db::Error> {
     Ok(
         crate::mandats::active_autorisations(db, structure_id, usager_id, now)
             .await?
@@ -647,8 +651,8 @@ pub async fn issue_code(
     autorisation_id: i64,
     issuer: &str,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    let mut tx = db.transaction().await?;
+) -> Result<Option<String>, crate::db::Error> {
+    let mut tx = db.begin().await?;
     crate::db::exec::lock_structure(&mut tx, acting.structure_id).await?;
     let row = tx
         .fetch_optional(
@@ -708,7 +712,7 @@ pub async fn issue_code(
     .await?;
     tx.commit().await?;
     let mut u =
-        url::Url::parse(&r.redirect_uri).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        url::Url::parse(&r.redirect_uri).map_err(|e| crate::db::Error::Data(e.to_string()))?;
     u.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &r.state)
@@ -794,7 +798,7 @@ pub async fn exchange(
     }
     let server = |_| (500, "server_error");
     let code_hash = crypto::sha256_hex(get("code"));
-    let mut tx = db.transaction().await.map_err(server)?;
+    let mut tx = db.begin().await.map_err(server)?;
     let Some(c) = tx
         .fetch_optional(
             "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
@@ -943,7 +947,7 @@ pub async fn userinfo(
     let token_hash = crypto::sha256_hex(bearer);
     // One atomic update makes the token single-use; the read follows.
     let marked = db
-        .write_one(
+        .execute(
             "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
             crate::args![now, &token_hash],
         )

@@ -22,7 +22,7 @@ const HOSTED: &str = "SELECT s.id, s.name,
      FROM structures s WHERE s.lieu_accueil_id = $1 ORDER BY s.name, s.id";
 
 /// The structures at one place.
-pub async fn hosted(db: &Db, lieu: i64) -> Result<Vec<Hosted>, sqlx::Error> {
+pub async fn hosted(db: &Db, lieu: i64) -> Result<Vec<Hosted>, crate::db::Error> {
     db.conn()
         .await?
         .fetch_all(HOSTED, crate::args![lieu])
@@ -39,7 +39,10 @@ pub async fn hosted(db: &Db, lieu: i64) -> Result<Vec<Hosted>, sqlx::Error> {
 }
 
 /// Active Aidants Connect aidants per place, for a page of places.
-pub async fn aidants_by_place(db: &Db, lieux: &[i64]) -> Result<HashMap<i64, i64>, sqlx::Error> {
+pub async fn aidants_by_place(
+    db: &Db,
+    lieux: &[i64],
+) -> Result<HashMap<i64, i64>, crate::db::Error> {
     let mut conn = db.conn().await?;
     let mut out = HashMap::new();
     for id in lieux {
@@ -64,14 +67,14 @@ pub enum LinkError {
     #[error("Ce lieu n'existe plus.")]
     UnknownPlace,
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
 }
 
 /// Links the structure with this SIRET to a place (a structure is at one place;
 /// linking it elsewhere moves it). Returns the structure's id.
 pub async fn link(db: &Db, lieu: i64, siret: &str, by: i64, now: i64) -> Result<i64, LinkError> {
     let siret: String = siret.chars().filter(char::is_ascii_digit).collect();
-    let mut tx = db.transaction().await?;
+    let mut tx = db.begin().await?;
     if tx
         .fetch_optional("SELECT id FROM lieux WHERE id = $1", crate::args![lieu])
         .await?
@@ -100,13 +103,13 @@ pub async fn link(db: &Db, lieu: i64, siret: &str, by: i64, now: i64) -> Result<
 }
 
 async fn journal_change(
-    tx: &mut crate::db::exec::Transaction,
+    tx: &mut crate::db::Tx,
     lieu: i64,
     structure_id: i64,
     linked: bool,
     by: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::db::Error> {
     crate::journal::append(
         tx,
         &crate::journal::NewEntry::new(
@@ -130,8 +133,8 @@ pub async fn unlink(
     structure_id: i64,
     by: i64,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = db.transaction().await?;
+) -> Result<bool, crate::db::Error> {
+    let mut tx = db.begin().await?;
     let done = tx
         .execute(
             "UPDATE structures SET lieu_accueil_id = NULL WHERE id = $1 AND lieu_accueil_id = $2",

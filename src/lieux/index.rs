@@ -122,8 +122,8 @@ pub fn columns(values: &[String]) -> Columns {
 
 /// Computes the columns of rows written before them (or before a new
 /// [`INDEX_VERSION`]), in one transaction. Returns how many rows were updated.
-pub async fn refresh(db: &Db) -> Result<u64, sqlx::Error> {
-    let mut tx = db.transaction().await?;
+pub async fn refresh(db: &Db) -> Result<u64, crate::db::Error> {
+    let mut tx = db.begin().await?;
     let stale = tx
         .fetch_all(
             "SELECT id, data FROM lieux WHERE index_version < $1",
@@ -133,7 +133,7 @@ pub async fn refresh(db: &Db) -> Result<u64, sqlx::Error> {
     let mut n = 0;
     for r in &stale {
         let values: Vec<String> =
-            serde_json::from_str(&r.text("data")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            serde_json::from_str(&r.text("data")?).map_err(crate::db::Error::data)?;
         let c = columns(&values);
         n += tx
             .execute(

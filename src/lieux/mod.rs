@@ -21,7 +21,6 @@ pub mod search;
 use std::collections::HashMap;
 
 use serde_json::Value;
-use sqlx::Row;
 
 use crate::csv_import::Capped;
 use crate::db::exec::Exec as _;
@@ -437,7 +436,7 @@ pub async fn import(
     source: &str,
     partial: bool,
     now: i64,
-) -> Result<Report, sqlx::Error> {
+) -> Result<Report, crate::db::Error> {
     import_by(db, read, source, partial, None, now).await
 }
 
@@ -450,7 +449,7 @@ pub async fn import_by(
     partial: bool,
     by: Option<i64>,
     now: i64,
-) -> Result<Report, sqlx::Error> {
+) -> Result<Report, crate::db::Error> {
     let mut report = Report {
         read: read.rows(),
         refused: read.refused,
@@ -477,7 +476,7 @@ pub async fn import_by(
             source: key_source.to_owned(),
             lieu_id: r.get("id").to_owned(),
             data: serde_json::to_string(&r.values)
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
+                .map_err(|e| crate::db::Error::Data(e.to_string()))?,
             lat: r.get("latitude").parse::<f64>().ok(),
             lon: r.get("longitude").parse::<f64>().ok(),
             commune_key: crate::mandats::search_key(r.get("commune")),
@@ -528,12 +527,12 @@ pub async fn import_by(
     // the directory would hold whole places only, and importing the file again
     // completes it. The journal entry goes with the last batch.
     let mut batches = changed.chunks(IMPORT_BATCH).peekable();
-    let mut tx = db.transaction().await?;
+    let mut tx = db.begin().await?;
     while let Some(batch) = batches.next() {
         write_places(&mut tx, batch, now).await?;
         if batches.peek().is_some() {
             tx.commit().await?;
-            tx = db.transaction().await?;
+            tx = db.begin().await?;
         }
     }
     let mut entry = crate::journal::NewEntry::new(
@@ -575,10 +574,10 @@ struct Row_ {
 
 /// Upserts prepared places (inside the caller's transaction).
 async fn write_places(
-    tx: &mut crate::db::exec::Transaction,
+    tx: &mut crate::db::Tx,
     rows: &[&Row_],
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), crate::db::Error> {
     for r in rows {
         let c = &r.columns;
         let [nom, commune, code_postal, code_insee] = &r.names;
@@ -677,7 +676,7 @@ pub const DUPLICATE_DISTANCE_M: f64 = 50.0;
 
 /// Likely duplicates across sources: same SIRET (`pivot`) and address, or same name
 /// within 50 m. With `sources`, only pairs involving one of them.
-pub async fn duplicates(db: &Db, sources: &[&str]) -> Result<Vec<Duplicate>, sqlx::Error> {
+pub async fn duplicates(db: &Db, sources: &[&str]) -> Result<Vec<Duplicate>, crate::db::Error> {
     use crate::db::exec::Exec;
     let mut conn = db.conn().await?;
     let by_siret = conn
@@ -706,7 +705,7 @@ pub async fn duplicates(db: &Db, sources: &[&str]) -> Result<Vec<Duplicate>, sql
             &[],
         )
         .await?;
-    let side = |r: &crate::db::exec::Rec, p: &str| -> Result<PlaceRef, sqlx::Error> {
+    let side = |r: &crate::db::exec::Rec, p: &str| -> Result<PlaceRef, crate::db::Error> {
         Ok(PlaceRef {
             row_id: r.int(&format!("{p}_id"))?,
             source: r.text(&format!("{p}_source"))?,
@@ -756,15 +755,15 @@ pub async fn duplicates(db: &Db, sources: &[&str]) -> Result<Vec<Duplicate>, sql
 }
 
 /// Every stored place, in a stable order.
-pub async fn all(db: &Db) -> Result<Vec<Vec<String>>, sqlx::Error> {
-    let rows = sqlx::query("SELECT data FROM lieux ORDER BY source, lieu_id")
-        .fetch_all(db.pool())
+pub async fn all(db: &Db) -> Result<Vec<Vec<String>>, crate::db::Error> {
+    let rows = db
+        .fetch_all("SELECT data FROM lieux ORDER BY source, lieu_id", &[])
         .await?;
     rows.iter()
         .map(|r| {
-            let data: String = r.try_get("data")?;
+            let data: String = r.get("data")?;
             serde_json::from_str::<Vec<String>>(&data)
-                .map_err(|e| sqlx::Error::Protocol(format!("lieu illisible : {e}")))
+                .map_err(|e| crate::db::Error::Data(format!("lieu illisible : {e}")))
         })
         .collect()
 }
@@ -818,7 +817,7 @@ fn json_object(values: &[String]) -> Value {
 pub fn export_stream(
     db: Db,
     format: ExportFormat,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, sqlx::Error>> + Send + 'static {
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, crate::db::Error>> + Send + 'static {
     futures_util::stream::unfold((db, ExportStep::Start), move |(db, step)| async move {
         match step {
             ExportStep::Done => None,
@@ -854,7 +853,7 @@ pub fn export_stream(
                 for r in &rows {
                     let values = r.text("data").and_then(|d| {
                         serde_json::from_str::<Vec<String>>(&d)
-                            .map_err(|e| sqlx::Error::Protocol(format!("lieu illisible : {e}")))
+                            .map_err(|e| crate::db::Error::Data(format!("lieu illisible : {e}")))
                     });
                     let values = match values {
                         Ok(v) => v,
@@ -891,38 +890,37 @@ pub fn export_stream(
 }
 
 /// One CSV line (CRLF) of the export.
-fn csv_line<S: AsRef<[u8]>>(values: &[S]) -> Result<Vec<u8>, sqlx::Error> {
+fn csv_line<S: AsRef<[u8]>>(values: &[S]) -> Result<Vec<u8>, crate::db::Error> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     w.write_record(values)
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        .map_err(|e| crate::db::Error::Data(e.to_string()))?;
     w.into_inner()
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+        .map_err(|e| crate::db::Error::Data(e.to_string()))
 }
 
 /// The whole export in memory (command line, tests): [`export_stream`] collected.
-pub async fn export(db: &Db, format: ExportFormat) -> Result<String, sqlx::Error> {
+pub async fn export(db: &Db, format: ExportFormat) -> Result<String, crate::db::Error> {
     use futures_util::StreamExt as _;
     let mut out = Vec::new();
     let mut stream = std::pin::pin!(export_stream(db.clone(), format));
     while let Some(chunk) = stream.next().await {
         out.extend_from_slice(&chunk?);
     }
-    String::from_utf8(out).map_err(|e| sqlx::Error::Protocol(e.to_string()))
+    String::from_utf8(out).map_err(|e| crate::db::Error::Data(e.to_string()))
 }
 
-pub async fn export_csv(db: &Db) -> Result<String, sqlx::Error> {
+pub async fn export_csv(db: &Db) -> Result<String, crate::db::Error> {
     export(db, ExportFormat::Csv).await
 }
 
-pub async fn export_json(db: &Db) -> Result<String, sqlx::Error> {
+pub async fn export_json(db: &Db) -> Result<String, crate::db::Error> {
     export(db, ExportFormat::Json).await
 }
 
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM lieux")
-        .fetch_one(db.pool())
+pub async fn count(db: &Db) -> Result<i64, crate::db::Error> {
+    db.fetch_one("SELECT COUNT(*) AS n FROM lieux", &[])
         .await?
-        .try_get("n")
+        .get("n")
 }

@@ -59,7 +59,7 @@ struct Candidate {
     facets: i64,
 }
 
-fn candidates(rows: Vec<Rec>) -> Result<Vec<Candidate>, sqlx::Error> {
+fn candidates(rows: Vec<Rec>) -> Result<Vec<Candidate>, crate::db::Error> {
     rows.into_iter()
         .map(|r| {
             Ok(Candidate {
@@ -76,7 +76,7 @@ fn candidates(rows: Vec<Rec>) -> Result<Vec<Candidate>, sqlx::Error> {
 
 /// Runs a search; returns every hit sorted by distance (then name). The filters
 /// are one bit mask tested in SQL (`lieux.facets`, see [`super::index`]).
-pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, sqlx::Error> {
+pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, crate::db::Error> {
     let Some(mask) = super::index::mask(&q.filters) else {
         return Ok(Vec::new());
     };
@@ -179,7 +179,7 @@ pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, sqlx::Erro
 pub async fn records(
     db: &Db,
     ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Vec<String>>, sqlx::Error> {
+) -> Result<std::collections::HashMap<i64, Vec<String>>, crate::db::Error> {
     let mut conn = db.conn().await?;
     let mut out = std::collections::HashMap::new();
     for id in ids {
@@ -195,7 +195,7 @@ pub async fn records(
 }
 
 /// One place by its row id.
-pub async fn find(db: &Db, row_id: i64) -> Result<Option<Vec<String>>, sqlx::Error> {
+pub async fn find(db: &Db, row_id: i64) -> Result<Option<Vec<String>>, crate::db::Error> {
     Ok(records(db, &[row_id]).await?.remove(&row_id))
 }
 

@@ -6,6 +6,7 @@
 //! `/verifier/cles` and kept in `attestation_keys`, so an attestation signed before a
 //! key change still verifies. The QR code printed on the PDF opens `/verifier/<token>`.
 
+use crate::db::Exec as _;
 use std::num::NonZeroU16;
 use std::sync::LazyLock;
 
@@ -14,7 +15,6 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, Verifying
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::{Demarche, display_name};
 use crate::db::{Db, Tx};
@@ -122,103 +122,77 @@ pub async fn issue(
     autorisation_id: Option<i64>,
     account_id: i64,
     now: i64,
-) -> Result<String, sqlx::Error> {
-    let m = sqlx::query(
-        "SELECT m.structure_id, m.usager_id, m.created_at, m.expires_at, m.template_version,
+) -> Result<String, crate::db::Error> {
+    let m = tx
+        .fetch_one(
+            "SELECT m.structure_id, m.usager_id, m.created_at, m.expires_at, m.template_version,
                 s.name, s.siret, a.full_name, u.sub_hash
          FROM mandats m
          JOIN structures s ON s.id = m.structure_id
          JOIN accounts a ON a.id = $2
          JOIN usagers u ON u.id = m.usager_id
          WHERE m.id = $1",
-    )
-    .bind(mandat_id)
-    .bind(account_id)
-    .fetch_one(&mut **tx)
-    .await?;
+            crate::args![mandat_id, account_id],
+        )
+        .await?;
     let demarches: Vec<String> = {
         let rows = match (kind, autorisation_id) {
             (_, Some(aid)) => {
-                sqlx::query("SELECT demarche FROM autorisations WHERE id = $1 ORDER BY demarche")
-                    .bind(aid)
-                    .fetch_all(&mut **tx)
+                tx.fetch_all("SELECT demarche FROM autorisations WHERE id = $1 ORDER BY demarche", crate::args![aid])
                     .await?
             }
             (Kind::Mandat, None) => {
-                sqlx::query(
-                    "SELECT demarche FROM autorisations WHERE mandat_id = $1 ORDER BY demarche",
-                )
-                .bind(mandat_id)
-                .fetch_all(&mut **tx)
+                tx.fetch_all("SELECT demarche FROM autorisations WHERE mandat_id = $1 ORDER BY demarche", crate::args![mandat_id])
                 .await?
             }
             (Kind::Revocation, None) => {
-                sqlx::query(
-                    "SELECT demarche FROM autorisations WHERE mandat_id = $1 AND revoked_at = $2 ORDER BY demarche",
-                )
-                .bind(mandat_id)
-                .bind(now)
-                .fetch_all(&mut **tx)
+                tx.fetch_all("SELECT demarche FROM autorisations WHERE mandat_id = $1 AND revoked_at = $2 ORDER BY demarche", crate::args![mandat_id, now])
                 .await?
             }
         };
         rows.iter()
-            .map(|r| r.try_get::<String, _>("demarche"))
+            .map(|r| r.get::<String>("demarche"))
             .collect::<Result<_, _>>()?
     };
-    let structure_id: i64 = m.try_get("structure_id")?;
+    let structure_id: i64 = m.get("structure_id")?;
     let payload = Payload {
         v: 1,
         kind: kind.key().to_owned(),
         mandat: mandat_id,
         autorisation: autorisation_id,
-        structure: m.try_get("name")?,
-        siret: m.try_get("siret")?,
-        aidant: m.try_get("full_name")?,
-        usager: m.try_get("sub_hash")?,
+        structure: m.get("name")?,
+        siret: m.get("siret")?,
+        aidant: m.get("full_name")?,
+        usager: m.get("sub_hash")?,
         demarches,
-        debut: m.try_get("created_at")?,
-        fin: m.try_get("expires_at")?,
+        debut: m.get("created_at")?,
+        fin: m.get("expires_at")?,
         revoque_le: (kind == Kind::Revocation).then_some(now),
-        modele: m.try_get("template_version")?,
+        modele: m.get("template_version")?,
         emis_le: now,
     };
     let text = serde_json::to_string(&payload)
-        .map_err(|e| sqlx::Error::Protocol(format!("attestation : {e}")))?;
+        .map_err(|e| crate::db::Error::Data(format!("attestation : {e}")))?;
     let signature = signer.sign(&text);
     let token = crate::crypto::random_token()
         .get(..32)
         .unwrap_or_default()
         .to_owned();
-    sqlx::query(
+    tx.execute(
         "INSERT INTO attestation_keys (key_id, public_key, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (key_id) DO NOTHING",
+        crate::args![&signer.key_id, &signer.public_key, now],
     )
-    .bind(&signer.key_id)
-    .bind(&signer.public_key)
-    .bind(now)
-    .execute(&mut **tx)
     .await?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO attestations (token, kind, mandat_id, autorisation_id, payload, signature, key_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(&token)
-    .bind(kind.key())
-    .bind(mandat_id)
-    .bind(autorisation_id)
-    .bind(&text)
-    .bind(&signature)
-    .bind(&signer.key_id)
-    .bind(now)
-    .fetch_one(&mut **tx)
+    let id: i64 = tx.fetch_one("INSERT INTO attestations (token, kind, mandat_id, autorisation_id, payload, signature, key_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id", crate::args![&token, kind.key(), mandat_id, autorisation_id, &text, &signature, &signer.key_id, now])
     .await?
-    .try_get("id")?;
+    .get("id")?;
     journal::append(
         tx,
         &NewEntry::new(structure_id, Action::CreationAttestation)
             .account(account_id)
-            .usager(m.try_get("usager_id")?)
+            .usager(m.get("usager_id")?)
             .mandat(mandat_id)
             .details(serde_json::json!({
                 "attestation": id,
@@ -257,48 +231,57 @@ impl Stored {
     }
 }
 
-/// Loads one attestation; `clause` uses `$1` (text) and `$2` (integer).
-async fn load_where(db: &Db, clause: &str, v: &str, n: i64) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!(
-        "SELECT t.id, t.token, t.kind, t.mandat_id, m.structure_id, t.payload, t.signature, t.key_id, k.public_key
-         FROM attestations t
-         JOIN mandats m ON m.id = t.mandat_id
-         LEFT JOIN attestation_keys k ON k.key_id = t.key_id
-         WHERE {clause}"
-    );
-    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(v)
-        .bind(n)
-        .fetch_optional(db.pool())
-        .await?
-    else {
+/// The query of one attestation with the condition `$clause`, which uses `$1`
+/// (text) and `$2` (integer).
+macro_rules! attestation_where {
+    ($clause:literal) => {
+        concat!(
+            "SELECT t.id, t.token, t.kind, t.mandat_id, m.structure_id, t.payload, t.signature,
+                    t.key_id, k.public_key
+             FROM attestations t
+             JOIN mandats m ON m.id = t.mandat_id
+             LEFT JOIN attestation_keys k ON k.key_id = t.key_id
+             WHERE ",
+            $clause
+        )
+    };
+}
+
+/// Loads one attestation by a query of [`attestation_where!`].
+async fn load_where(
+    db: &Db,
+    sql: &'static str,
+    v: &str,
+    n: i64,
+) -> Result<Option<Stored>, crate::db::Error> {
+    let Some(r) = db.fetch_optional(sql, crate::args![v, n]).await? else {
         return Ok(None);
     };
-    let payload_text: String = r.try_get("payload")?;
-    let kind: String = r.try_get("kind")?;
+    let payload_text: String = r.get("payload")?;
+    let kind: String = r.get("kind")?;
     Ok(Some(Stored {
-        id: r.try_get("id")?,
-        token: r.try_get("token")?,
+        id: r.get("id")?,
+        token: r.get("token")?,
         kind: if kind == "revocation" {
             Kind::Revocation
         } else {
             Kind::Mandat
         },
-        structure_id: r.try_get("structure_id")?,
-        mandat_id: r.try_get("mandat_id")?,
+        structure_id: r.get("structure_id")?,
+        mandat_id: r.get("mandat_id")?,
         payload: serde_json::from_str(&payload_text).ok(),
         payload_text,
-        signature: r.try_get("signature")?,
-        key_id: r.try_get("key_id")?,
-        public_key: r.try_get("public_key")?,
+        signature: r.get("signature")?,
+        key_id: r.get("key_id")?,
+        public_key: r.get("public_key")?,
     }))
 }
 
-pub async fn by_token(db: &Db, token: &str) -> Result<Option<Stored>, sqlx::Error> {
+pub async fn by_token(db: &Db, token: &str) -> Result<Option<Stored>, crate::db::Error> {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    load_where(db, "t.token = $1 AND $2 = $2", token, 0).await
+    load_where(db, attestation_where!("t.token = $1 AND $2 = $2"), token, 0).await
 }
 
 /// The latest attestation of a mandate (of a kind), for the structure's pages.
@@ -306,10 +289,12 @@ pub async fn latest_for_mandat(
     db: &Db,
     mandat_id: i64,
     kind: Kind,
-) -> Result<Option<Stored>, sqlx::Error> {
+) -> Result<Option<Stored>, crate::db::Error> {
     load_where(
         db,
-        "t.id = (SELECT MAX(id) FROM attestations WHERE kind = $1 AND mandat_id = $2)",
+        attestation_where!(
+            "t.id = (SELECT MAX(id) FROM attestations WHERE kind = $1 AND mandat_id = $2)"
+        ),
         kind.key(),
         mandat_id,
     )
@@ -317,12 +302,15 @@ pub async fn latest_for_mandat(
 }
 
 /// Published verification keys.
-pub async fn public_keys(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT key_id, public_key FROM attestation_keys ORDER BY created_at")
-        .fetch_all(db.pool())
+pub async fn public_keys(db: &Db) -> Result<Vec<(String, String)>, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT key_id, public_key FROM attestation_keys ORDER BY created_at",
+            &[],
+        )
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("key_id")?, r.try_get("public_key")?)))
+        .map(|r| Ok((r.get("key_id")?, r.get("public_key")?)))
         .collect()
 }
 
@@ -667,18 +655,14 @@ pub async fn document(
     db: &Db,
     stored: &Stored,
     verify_url: String,
-) -> Result<Option<Document>, sqlx::Error> {
+) -> Result<Option<Document>, crate::db::Error> {
     let Some(p) = &stored.payload else {
         return Ok(None);
     };
-    let r = sqlx::query(
-        "SELECT u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate,
+    let r = db.fetch_optional("SELECT u.given_name, u.family_name, u.preferred_username, u.gender, u.birthdate,
                 s.address, m.is_remote
          FROM mandats m JOIN usagers u ON u.id = m.usager_id JOIN structures s ON s.id = m.structure_id
-         WHERE m.id = $1",
-    )
-    .bind(stored.mandat_id)
-    .fetch_optional(db.pool())
+         WHERE m.id = $1", crate::args![stored.mandat_id])
     .await?;
     let Some(r) = r else {
         return Ok(None);
@@ -686,15 +670,15 @@ pub async fn document(
     Ok(Some(Document {
         kind: stored.kind,
         usager_name: display_name(
-            &r.try_get::<String, _>("given_name")?,
-            &r.try_get::<String, _>("family_name")?,
-            &r.try_get::<String, _>("preferred_username")?,
-            &r.try_get::<String, _>("gender")?,
+            &r.get::<String>("given_name")?,
+            &r.get::<String>("family_name")?,
+            &r.get::<String>("preferred_username")?,
+            &r.get::<String>("gender")?,
         ),
-        usager_birth: super::birthdate_fr(&r.try_get::<String, _>("birthdate")?),
+        usager_birth: super::birthdate_fr(&r.get::<String>("birthdate")?),
         structure_name: p.structure.clone(),
         structure_siret: p.siret.clone(),
-        structure_address: r.try_get("address")?,
+        structure_address: r.get("address")?,
         aidant_name: p.aidant.clone(),
         demarches: p
             .demarches
@@ -704,7 +688,7 @@ pub async fn document(
         start: p.debut,
         end: p.fin,
         revoked_at: p.revoque_le,
-        is_remote: r.try_get::<i64, _>("is_remote")? != 0,
+        is_remote: r.get::<i64>("is_remote")? != 0,
         template_version: p.modele.clone(),
         verify_url,
         key_id: stored.key_id.clone(),

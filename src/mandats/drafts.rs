@@ -3,11 +3,9 @@
 //! the aidant's session, lives 30 minutes and is deleted in the transaction that
 //! writes the mandate.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{Actor, Demarche, Duree, Identity};
 use crate::crypto;
+use crate::db::Exec as _;
 use crate::db::{Db, Tx};
 
 /// How long a draft (and so a FranceConnect round trip plus the recap) may take.
@@ -30,28 +28,33 @@ pub struct Draft {
 }
 
 impl Draft {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        let identity: Option<String> = r.try_get("identity")?;
-        let days: i64 = r.try_get("duration_days")?;
+    fn from_row(r: &crate::db::Rec) -> Result<Self, crate::db::Error> {
+        let identity: Option<String> = r.get("identity")?;
+        let days: i64 = r.get("duration_days")?;
         Ok(Draft {
-            id: r.try_get("id")?,
-            public_id: r.try_get("public_id")?,
-            account_id: r.try_get("account_id")?,
-            structure_id: r.try_get("structure_id")?,
-            demarches: Demarche::parse_list(&r.try_get::<String, _>("demarches")?),
+            id: r.get("id")?,
+            public_id: r.get("public_id")?,
+            account_id: r.get("account_id")?,
+            structure_id: r.get("structure_id")?,
+            demarches: Demarche::parse_list(&r.get::<String>("demarches")?),
             duree: Duree::from_days(days).unwrap_or(Duree::Court),
-            is_remote: r.try_get::<i64, _>("is_remote")? != 0,
-            usager_id: r.try_get("usager_id")?,
-            renewed_from: r.try_get("renewed_from")?,
+            is_remote: r.get::<i64>("is_remote")? != 0,
+            usager_id: r.get("usager_id")?,
+            renewed_from: r.get("renewed_from")?,
             identity: identity.and_then(|j| serde_json::from_str(&j).ok()),
-            nonce: r.try_get("nonce")?,
-            expires_at: r.try_get("expires_at")?,
+            nonce: r.get("nonce")?,
+            expires_at: r.get("expires_at")?,
         })
     }
 }
 
-const COLUMNS: &str = "id, public_id, account_id, structure_id, demarches, duration_days, is_remote, \
-                       usager_id, renewed_from, identity, nonce, expires_at";
+/// The columns [`Draft::from_row`] reads, for `concat!`.
+macro_rules! columns {
+    () => {
+        "id, public_id, account_id, structure_id, demarches, duration_days, is_remote, \
+         usager_id, renewed_from, identity, nonce, expires_at"
+    };
+}
 
 /// What the aidant chose on the first page.
 pub struct Choice<'a> {
@@ -67,27 +70,28 @@ pub async fn start_franceconnect(
     actor: Actor,
     choice: &Choice<'_>,
     now: i64,
-) -> Result<(String, String, String), sqlx::Error> {
+) -> Result<(String, String, String), crate::db::Error> {
     let public_id = crypto::random_token();
     let state = crypto::random_token();
     let nonce = crypto::random_token();
-    sqlx::query(
+    db.execute(
         "INSERT INTO mandat_drafts (public_id, state_hash, nonce, session_hash, account_id,
              structure_id, demarches, duration_days, is_remote, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        crate::args![
+            &public_id,
+            crypto::sha256_hex(&state),
+            &nonce,
+            session_hash,
+            actor.account_id,
+            actor.structure_id,
+            Demarche::join(choice.demarches),
+            choice.duree.days(),
+            i64::from(choice.is_remote),
+            now,
+            now + TTL
+        ],
     )
-    .bind(&public_id)
-    .bind(crypto::sha256_hex(&state))
-    .bind(&nonce)
-    .bind(session_hash)
-    .bind(actor.account_id)
-    .bind(actor.structure_id)
-    .bind(Demarche::join(choice.demarches))
-    .bind(choice.duree.days())
-    .bind(i64::from(choice.is_remote))
-    .bind(now)
-    .bind(now + TTL)
-    .execute(&mut *db.write().await?)
     .await?;
     Ok((public_id, state, nonce))
 }
@@ -101,25 +105,26 @@ pub async fn start_renewal(
     renewed_from: Option<i64>,
     choice: &Choice<'_>,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, crate::db::Error> {
     let public_id = crypto::random_token();
-    sqlx::query(
+    db.execute(
         "INSERT INTO mandat_drafts (public_id, session_hash, account_id, structure_id, demarches,
              duration_days, is_remote, usager_id, renewed_from, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        crate::args![
+            &public_id,
+            session_hash,
+            actor.account_id,
+            actor.structure_id,
+            Demarche::join(choice.demarches),
+            choice.duree.days(),
+            i64::from(choice.is_remote),
+            usager_id,
+            renewed_from,
+            now,
+            now + TTL
+        ],
     )
-    .bind(&public_id)
-    .bind(session_hash)
-    .bind(actor.account_id)
-    .bind(actor.structure_id)
-    .bind(Demarche::join(choice.demarches))
-    .bind(choice.duree.days())
-    .bind(i64::from(choice.is_remote))
-    .bind(usager_id)
-    .bind(renewed_from)
-    .bind(now)
-    .bind(now + TTL)
-    .execute(&mut *db.write().await?)
     .await?;
     Ok(public_id)
 }
@@ -130,18 +135,19 @@ pub async fn by_state(
     state: &str,
     session_hash: &str,
     now: i64,
-) -> Result<Option<Draft>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandat_drafts WHERE state_hash = $1 AND session_hash = $2 AND expires_at > $3"
+) -> Result<Option<Draft>, crate::db::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM mandat_drafts WHERE state_hash = $1 AND session_hash = $2 AND expires_at > $3"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(crypto::sha256_hex(state))
-        .bind(session_hash)
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| Draft::from_row(&r))
-        .transpose()
+    db.fetch_optional(
+        sql,
+        crate::args![crypto::sha256_hex(state), session_hash, now],
+    )
+    .await?
+    .map(|r| Draft::from_row(&r))
+    .transpose()
 }
 
 /// A draft by its public id, for this session only.
@@ -150,67 +156,59 @@ pub async fn find(
     public_id: &str,
     session_hash: &str,
     now: i64,
-) -> Result<Option<Draft>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM mandat_drafts WHERE public_id = $1 AND session_hash = $2 AND expires_at > $3"
+) -> Result<Option<Draft>, crate::db::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM mandat_drafts WHERE public_id = $1 AND session_hash = $2 AND expires_at > $3"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(public_id)
-        .bind(session_hash)
-        .bind(now)
-        .fetch_optional(db.pool())
+    db.fetch_optional(sql, crate::args![public_id, session_hash, now])
         .await?
         .map(|r| Draft::from_row(&r))
         .transpose()
 }
 
 /// Stores the verified identity; the `state` can no longer be used.
-pub async fn set_identity(db: &Db, id: i64, identity: &Identity) -> Result<bool, sqlx::Error> {
+pub async fn set_identity(db: &Db, id: i64, identity: &Identity) -> Result<bool, crate::db::Error> {
     let json = serde_json::to_string(identity)
-        .map_err(|e| sqlx::Error::Protocol(format!("identité : {e}")))?;
-    let done = sqlx::query(
-        "UPDATE mandat_drafts SET identity = $1, state_hash = NULL WHERE id = $2 AND state_hash IS NOT NULL",
-    )
-    .bind(json)
-    .bind(id)
-    .execute(&mut *db.write().await?)
+        .map_err(|e| crate::db::Error::Data(format!("identité : {e}")))?;
+    let done = db.execute("UPDATE mandat_drafts SET identity = $1, state_hash = NULL WHERE id = $2 AND state_hash IS NOT NULL", crate::args![json, id])
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// Consumes a draft inside the mandate's transaction; false if already consumed.
-pub async fn consume(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM mandat_drafts WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
+pub async fn consume(tx: &mut Tx, id: i64) -> Result<bool, crate::db::Error> {
+    let done = tx
+        .execute("DELETE FROM mandat_drafts WHERE id = $1", crate::args![id])
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// Drops a draft (failed FranceConnect login, cancel).
-pub async fn discard(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mandat_drafts WHERE id = $1")
-        .bind(id)
-        .execute(&mut *db.write().await?)
+pub async fn discard(db: &Db, id: i64) -> Result<(), crate::db::Error> {
+    db.execute("DELETE FROM mandat_drafts WHERE id = $1", crate::args![id])
         .await?;
     Ok(())
 }
 
 /// Follows a session id renewal (TOTP step-up) so drafts stay bound to it.
-pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE mandat_drafts SET session_hash = $1 WHERE session_hash = $2")
-        .bind(new_hash)
-        .bind(old_hash)
-        .execute(&mut *db.write().await?)
-        .await?;
+pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), crate::db::Error> {
+    db.execute(
+        "UPDATE mandat_drafts SET session_hash = $1 WHERE session_hash = $2",
+        crate::args![new_hash, old_hash],
+    )
+    .await?;
     Ok(())
 }
 
 /// Deletes expired drafts (they may hold an identity read from FranceConnect).
-pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM mandat_drafts WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *db.write().await?)
+pub async fn purge(db: &Db, now: i64) -> Result<u64, crate::db::Error> {
+    let done = db
+        .execute(
+            "DELETE FROM mandat_drafts WHERE expires_at <= $1",
+            crate::args![now],
+        )
         .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }

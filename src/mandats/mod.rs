@@ -14,8 +14,6 @@ pub mod drafts;
 pub mod retention;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::db::exec::Exec;
 use crate::db::{Db, Tx};
@@ -251,7 +249,7 @@ pub fn search_key(text: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum MandatError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::Error),
     /// A message for the person, in plain French.
     #[error("{0}")]
     Refused(&'static str),
@@ -292,56 +290,60 @@ pub struct Created {
 }
 
 /// Upserts the usager by hashed `sub`; returns its id.
-async fn upsert_usager(tx: &mut Tx, id: &Identity, now: i64) -> Result<i64, sqlx::Error> {
+async fn upsert_usager(tx: &mut Tx, id: &Identity, now: i64) -> Result<i64, crate::db::Error> {
     let key = search_key(&format!(
         "{} {} {}",
         id.given_name, id.family_name, id.preferred_username
     ));
-    let existing = sqlx::query("SELECT id FROM usagers WHERE sub_hash = $1")
-        .bind(&id.sub_hash)
-        .fetch_optional(&mut **tx)
+    let existing = tx
+        .fetch_optional(
+            "SELECT id FROM usagers WHERE sub_hash = $1",
+            crate::args![&id.sub_hash],
+        )
         .await?;
     if let Some(r) = existing {
-        let uid: i64 = r.try_get("id")?;
-        sqlx::query(
+        let uid: i64 = r.get("id")?;
+        tx.execute(
             "UPDATE usagers SET given_name = $1, family_name = $2, preferred_username = $3,
                  birthdate = $4, gender = $5, birthplace = $6, birthcountry = $7, email = $8,
                  search_key = $9, updated_at = $10 WHERE id = $11",
+            crate::args![
+                &id.given_name,
+                &id.family_name,
+                &id.preferred_username,
+                &id.birthdate,
+                &id.gender,
+                &id.birthplace,
+                &id.birthcountry,
+                &id.email,
+                &key,
+                now,
+                uid
+            ],
         )
-        .bind(&id.given_name)
-        .bind(&id.family_name)
-        .bind(&id.preferred_username)
-        .bind(&id.birthdate)
-        .bind(&id.gender)
-        .bind(&id.birthplace)
-        .bind(&id.birthcountry)
-        .bind(&id.email)
-        .bind(&key)
-        .bind(now)
-        .bind(uid)
-        .execute(&mut **tx)
         .await?;
         return Ok(uid);
     }
-    sqlx::query(
+    tx.fetch_one(
         "INSERT INTO usagers (sub_hash, given_name, family_name, preferred_username, birthdate,
              gender, birthplace, birthcountry, email, search_key, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        crate::args![
+            &id.sub_hash,
+            &id.given_name,
+            &id.family_name,
+            &id.preferred_username,
+            &id.birthdate,
+            &id.gender,
+            &id.birthplace,
+            &id.birthcountry,
+            &id.email,
+            &key,
+            now
+        ],
     )
-    .bind(&id.sub_hash)
-    .bind(&id.given_name)
-    .bind(&id.family_name)
-    .bind(&id.preferred_username)
-    .bind(&id.birthdate)
-    .bind(&id.gender)
-    .bind(&id.birthplace)
-    .bind(&id.birthcountry)
-    .bind(&id.email)
-    .bind(&key)
-    .bind(now)
-    .fetch_one(&mut **tx)
     .await?
-    .try_get("id")
+    .get("id")
 }
 
 /// Refreshes the usagers-list row of (structure, usager) after a change.
@@ -350,9 +352,8 @@ async fn refresh_listing(
     structure_id: i64,
     usager_id: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
+) -> Result<(), crate::db::Error> {
+    tx.execute("INSERT INTO usager_structures (structure_id, usager_id, sort_name, search_key, unrevoked_until, last_mandat_at)
          SELECT $1, u.id, LOWER(CASE WHEN u.preferred_username <> '' THEN u.preferred_username ELSE u.family_name END) || ' ' || LOWER(u.given_name),
                 u.search_key,
                 (SELECT MAX(a.expires_at) FROM autorisations a
@@ -361,12 +362,7 @@ async fn refresh_listing(
          FROM usagers u WHERE u.id = $2
          ON CONFLICT (structure_id, usager_id) DO UPDATE SET
              sort_name = excluded.sort_name, search_key = excluded.search_key,
-             unrevoked_until = excluded.unrevoked_until",
-    )
-    .bind(structure_id)
-    .bind(usager_id)
-    .bind(now)
-    .execute(&mut **tx)
+             unrevoked_until = excluded.unrevoked_until", crate::args![structure_id, usager_id, now])
     .await?;
     Ok(())
 }
@@ -377,14 +373,8 @@ async fn touch_listing(
     structure_id: i64,
     usager_id: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE usager_structures SET last_mandat_at = $1 WHERE structure_id = $2 AND usager_id = $3",
-    )
-    .bind(now)
-    .bind(structure_id)
-    .bind(usager_id)
-    .execute(&mut **tx)
+) -> Result<(), crate::db::Error> {
+    tx.execute("UPDATE usager_structures SET last_mandat_at = $1 WHERE structure_id = $2 AND usager_id = $3", crate::args![now, structure_id, usager_id])
     .await?;
     Ok(())
 }
@@ -399,7 +389,7 @@ async fn record_and_attest(
     kind: attestation::Kind,
     autorisation_id: Option<i64>,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, crate::db::Error> {
     let (usager_id, mandat_id) = (entry.usager_id.unwrap_or(0), entry.mandat_id.unwrap_or(0));
     journal::append(tx, &entry, now).await?;
     refresh_listing(tx, actor.structure_id, usager_id, now).await?;
@@ -449,12 +439,7 @@ pub async fn create(
         UsagerRef::Known(id) => {
             // A known usager may only be used by a structure that already has a
             // mandate with them.
-            let known = sqlx::query(
-                "SELECT 1 AS ok FROM usager_structures WHERE structure_id = $1 AND usager_id = $2",
-            )
-            .bind(sid)
-            .bind(*id)
-            .fetch_optional(&mut *tx)
+            let known = tx.fetch_optional("SELECT 1 AS ok FROM usager_structures WHERE structure_id = $1 AND usager_id = $2", crate::args![sid, *id])
             .await?;
             if known.is_none() {
                 return Err(MandatError::Refused(
@@ -465,46 +450,44 @@ pub async fn create(
         }
     };
     let expires_at = m.duree.expiry(now);
-    let mandat_id: i64 = sqlx::query(
-        "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote,
+    let mandat_id: i64 = tx
+        .fetch_one(
+            "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote,
              template_version, renewed_from, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(sid)
-    .bind(usager_id)
-    .bind(actor.account_id)
-    .bind(m.duree.days())
-    .bind(i64::from(m.is_remote))
-    .bind(TEMPLATE_VERSION)
-    .bind(m.renewed_from)
-    .bind(now)
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
+            crate::args![
+                sid,
+                usager_id,
+                actor.account_id,
+                m.duree.days(),
+                i64::from(m.is_remote),
+                TEMPLATE_VERSION,
+                m.renewed_from,
+                now,
+                expires_at
+            ],
+        )
+        .await?
+        .get("id")?;
 
     let personal = usager_personal(&mut tx, usager_id).await?;
     let mut replaced = Vec::new();
     for d in m.demarches {
-        let overlapping = sqlx::query(
-            "SELECT id FROM autorisations
+        let overlapping = tx
+            .fetch_all(
+                "SELECT id FROM autorisations
              WHERE structure_id = $1 AND usager_id = $2 AND demarche = $3
                AND revoked_at IS NULL AND expires_at > $4",
-        )
-        .bind(sid)
-        .bind(usager_id)
-        .bind(d.key())
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+                crate::args![sid, usager_id, d.key(), now],
+            )
+            .await?;
         for row in overlapping {
-            let old: i64 = row.try_get("id")?;
-            sqlx::query("UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
-                .bind(now)
-                .bind(actor.account_id)
-                .bind(old)
-                .execute(&mut *tx)
-                .await?;
+            let old: i64 = row.get("id")?;
+            tx.execute(
+                "UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3",
+                crate::args![now, actor.account_id, old],
+            )
+            .await?;
             journal::append(
                 &mut tx,
                 &NewEntry::new(sid, Action::RevocationAutorisation)
@@ -518,19 +501,10 @@ pub async fn create(
             .await?;
             replaced.push(old);
         }
-        let aid: i64 = sqlx::query(
-            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(mandat_id)
-        .bind(sid)
-        .bind(usager_id)
-        .bind(d.key())
-        .bind(now)
-        .bind(expires_at)
-        .fetch_one(&mut *tx)
+        let aid: i64 = tx.fetch_one("INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", crate::args![mandat_id, sid, usager_id, d.key(), now, expires_at])
         .await?
-        .try_get("id")?;
+        .get("id")?;
         journal::append(
             &mut tx,
             &NewEntry::new(sid, Action::CreationAutorisation)
@@ -581,18 +555,21 @@ pub async fn create(
 }
 
 /// The usager's name for the journal's personal part.
-async fn usager_personal(tx: &mut Tx, usager_id: i64) -> Result<serde_json::Value, sqlx::Error> {
-    let r = sqlx::query(
-        "SELECT given_name, family_name, preferred_username, gender FROM usagers WHERE id = $1",
-    )
-    .bind(usager_id)
-    .fetch_one(&mut **tx)
-    .await?;
+async fn usager_personal(
+    tx: &mut Tx,
+    usager_id: i64,
+) -> Result<serde_json::Value, crate::db::Error> {
+    let r = tx
+        .fetch_one(
+            "SELECT given_name, family_name, preferred_username, gender FROM usagers WHERE id = $1",
+            crate::args![usager_id],
+        )
+        .await?;
     let name = display_name(
-        &r.try_get::<String, _>("given_name")?,
-        &r.try_get::<String, _>("family_name")?,
-        &r.try_get::<String, _>("preferred_username")?,
-        &r.try_get::<String, _>("gender")?,
+        &r.get::<String>("given_name")?,
+        &r.get::<String>("family_name")?,
+        &r.get::<String>("preferred_username")?,
+        &r.get::<String>("gender")?,
     );
     Ok(serde_json::json!({ "usager": name }))
 }
@@ -600,13 +577,15 @@ async fn usager_personal(tx: &mut Tx, usager_id: i64) -> Result<serde_json::Valu
 async fn allowed_demarches_tx(
     tx: &mut Tx,
     structure_id: i64,
-) -> Result<Vec<Demarche>, sqlx::Error> {
-    let row = sqlx::query("SELECT allowed_demarches FROM structures WHERE id = $1")
-        .bind(structure_id)
-        .fetch_optional(&mut **tx)
+) -> Result<Vec<Demarche>, crate::db::Error> {
+    let row = tx
+        .fetch_optional(
+            "SELECT allowed_demarches FROM structures WHERE id = $1",
+            crate::args![structure_id],
+        )
         .await?;
     let raw: Option<String> = match row {
-        Some(r) => r.try_get("allowed_demarches")?,
+        Some(r) => r.get("allowed_demarches")?,
         None => return Ok(Vec::new()),
     };
     Ok(match raw {
@@ -616,13 +595,18 @@ async fn allowed_demarches_tx(
 }
 
 /// The démarches a structure allows its aidants to use.
-pub async fn allowed_demarches(db: &Db, structure_id: i64) -> Result<Vec<Demarche>, sqlx::Error> {
-    let row = sqlx::query("SELECT allowed_demarches FROM structures WHERE id = $1")
-        .bind(structure_id)
-        .fetch_optional(db.pool())
+pub async fn allowed_demarches(
+    db: &Db,
+    structure_id: i64,
+) -> Result<Vec<Demarche>, crate::db::Error> {
+    let row = db
+        .fetch_optional(
+            "SELECT allowed_demarches FROM structures WHERE id = $1",
+            crate::args![structure_id],
+        )
         .await?;
     let raw: Option<String> = match row {
-        Some(r) => r.try_get("allowed_demarches")?,
+        Some(r) => r.get("allowed_demarches")?,
         None => return Ok(Vec::new()),
     };
     Ok(match raw {
@@ -636,12 +620,12 @@ pub async fn set_allowed_demarches(
     db: &Db,
     structure_id: i64,
     list: Option<&[Demarche]>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE structures SET allowed_demarches = $1 WHERE id = $2")
-        .bind(list.map(Demarche::join))
-        .bind(structure_id)
-        .execute(&mut *db.write().await?)
-        .await?;
+) -> Result<(), crate::db::Error> {
+    db.execute(
+        "UPDATE structures SET allowed_demarches = $1 WHERE id = $2",
+        crate::args![list.map(Demarche::join), structure_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -657,29 +641,26 @@ pub async fn revoke_autorisation(
     let sid = actor.structure_id;
     let mut tx = db.begin().await?;
     db.lock_structure(&mut tx, sid).await?;
-    let row = sqlx::query(
-        "SELECT mandat_id, usager_id, demarche FROM autorisations
+    let row = tx
+        .fetch_optional(
+            "SELECT mandat_id, usager_id, demarche FROM autorisations
          WHERE id = $1 AND structure_id = $2 AND revoked_at IS NULL AND expires_at > $3",
-    )
-    .bind(autorisation_id)
-    .bind(sid)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+            crate::args![autorisation_id, sid, now],
+        )
+        .await?;
     let Some(row) = row else {
         return Err(MandatError::Refused(
             "Cette autorisation n'est plus active (déjà révoquée ou expirée) : rien n'a été changé.",
         ));
     };
-    let mandat_id: i64 = row.try_get("mandat_id")?;
-    let usager_id: i64 = row.try_get("usager_id")?;
-    let demarche: String = row.try_get("demarche")?;
-    sqlx::query("UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
-        .bind(now)
-        .bind(actor.account_id)
-        .bind(autorisation_id)
-        .execute(&mut *tx)
-        .await?;
+    let mandat_id: i64 = row.get("mandat_id")?;
+    let usager_id: i64 = row.get("usager_id")?;
+    let demarche: String = row.get("demarche")?;
+    tx.execute(
+        "UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3",
+        crate::args![now, actor.account_id, autorisation_id],
+    )
+    .await?;
     let personal = usager_personal(&mut tx, usager_id).await?;
     let entry = NewEntry::new(sid, Action::RevocationAutorisation)
         .account(actor.account_id)
@@ -712,27 +693,26 @@ pub async fn revoke_mandat(
     let sid = actor.structure_id;
     let mut tx = db.begin().await?;
     db.lock_structure(&mut tx, sid).await?;
-    let m = sqlx::query("SELECT usager_id FROM mandats WHERE id = $1 AND structure_id = $2")
-        .bind(mandat_id)
-        .bind(sid)
-        .fetch_optional(&mut *tx)
+    let m = tx
+        .fetch_optional(
+            "SELECT usager_id FROM mandats WHERE id = $1 AND structure_id = $2",
+            crate::args![mandat_id, sid],
+        )
         .await?;
     let Some(m) = m else {
         return Err(MandatError::Refused(
             "Ce mandat n'existe pas dans votre structure.",
         ));
     };
-    let usager_id: i64 = m.try_get("usager_id")?;
-    let done = sqlx::query(
-        "UPDATE autorisations SET revoked_at = $1, revoked_by = $2
+    let usager_id: i64 = m.get("usager_id")?;
+    let done = tx
+        .execute(
+            "UPDATE autorisations SET revoked_at = $1, revoked_by = $2
          WHERE mandat_id = $3 AND revoked_at IS NULL AND expires_at > $1",
-    )
-    .bind(now)
-    .bind(actor.account_id)
-    .bind(mandat_id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
+            crate::args![now, actor.account_id, mandat_id],
+        )
+        .await?;
+    if done == 0 {
         return Err(MandatError::Refused(
             "Ce mandat n'est plus actif (déjà révoqué ou expiré) : rien n'a été changé.",
         ));
@@ -742,7 +722,7 @@ pub async fn revoke_mandat(
         .account(actor.account_id)
         .usager(usager_id)
         .mandat(mandat_id)
-        .details(serde_json::json!({ "autorisations_revoquees": done.rows_affected() }))
+        .details(serde_json::json!({ "autorisations_revoquees": done }))
         .personal(personal);
     let token = record_and_attest(
         &mut tx,
@@ -882,7 +862,7 @@ pub async fn usagers(
     now: i64,
     limit: i64,
     cursor: Cursor,
-) -> Result<UsagersPage, sqlx::Error> {
+) -> Result<UsagersPage, crate::db::Error> {
     let [after_sql, before_sql] = match state {
         State::Active => USAGERS_SQL[0],
         State::Expired => USAGERS_SQL[1],
@@ -942,7 +922,7 @@ pub async fn usagers(
                 last_mandat_at: r.int("last_mandat_at")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, crate::db::Error>>()?;
     let (has_previous, has_next) = if backwards {
         (more, true)
     } else {
@@ -963,19 +943,19 @@ pub struct Usager {
 }
 
 impl Usager {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn from_row(r: &crate::db::Rec) -> Result<Self, crate::db::Error> {
         Ok(Usager {
-            id: r.try_get("id")?,
+            id: r.get("id")?,
             identity: Identity {
-                sub_hash: r.try_get("sub_hash")?,
-                given_name: r.try_get("given_name")?,
-                family_name: r.try_get("family_name")?,
-                preferred_username: r.try_get("preferred_username")?,
-                birthdate: r.try_get("birthdate")?,
-                gender: r.try_get("gender")?,
-                birthplace: r.try_get("birthplace")?,
-                birthcountry: r.try_get("birthcountry")?,
-                email: r.try_get("email")?,
+                sub_hash: r.get("sub_hash")?,
+                given_name: r.get("given_name")?,
+                family_name: r.get("family_name")?,
+                preferred_username: r.get("preferred_username")?,
+                birthdate: r.get("birthdate")?,
+                gender: r.get("gender")?,
+                birthplace: r.get("birthplace")?,
+                birthcountry: r.get("birthcountry")?,
+                email: r.get("email")?,
             },
         })
     }
@@ -986,16 +966,14 @@ pub async fn usager_for_structure(
     db: &Db,
     structure_id: i64,
     usager_id: i64,
-) -> Result<Option<Usager>, sqlx::Error> {
-    sqlx::query(
+) -> Result<Option<Usager>, crate::db::Error> {
+    db.fetch_optional(
         "SELECT u.id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
                 u.gender, u.birthplace, u.birthcountry, u.email
          FROM usagers u JOIN usager_structures us ON us.usager_id = u.id
          WHERE us.structure_id = $1 AND u.id = $2",
+        crate::args![structure_id, usager_id],
     )
-    .bind(structure_id)
-    .bind(usager_id)
-    .fetch_optional(db.pool())
     .await?
     .map(|r| Usager::from_row(&r))
     .transpose()
@@ -1086,9 +1064,10 @@ pub async fn mandats(
     usager_id: Option<i64>,
     mandat_id: Option<i64>,
     now: i64,
-) -> Result<Vec<Mandat>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT m.id, m.structure_id, m.usager_id, m.aidant_id, ac.full_name, m.duration_days,
+) -> Result<Vec<Mandat>, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT m.id, m.structure_id, m.usager_id, m.aidant_id, ac.full_name, m.duration_days,
                 m.is_remote, m.template_version, m.created_at, m.expires_at,
                 a.id AS aid, a.demarche, a.expires_at AS a_expires, a.revoked_at
          FROM mandats m
@@ -1096,25 +1075,26 @@ pub async fn mandats(
          JOIN autorisations a ON a.mandat_id = m.id
          WHERE m.structure_id = $1 AND ($2 = 0 OR m.usager_id = $3) AND ($4 = 0 OR m.id = $5)
          ORDER BY m.created_at DESC, m.id DESC, a.demarche",
-    )
-    .bind(structure_id)
-    .bind(i64::from(usager_id.is_some()))
-    .bind(usager_id.unwrap_or(0))
-    .bind(i64::from(mandat_id.is_some()))
-    .bind(mandat_id.unwrap_or(0))
-    .fetch_all(db.pool())
-    .await?;
+            crate::args![
+                structure_id,
+                i64::from(usager_id.is_some()),
+                usager_id.unwrap_or(0),
+                i64::from(mandat_id.is_some()),
+                mandat_id.unwrap_or(0)
+            ],
+        )
+        .await?;
     let mut out: Vec<Mandat> = Vec::new();
     for r in rows {
-        let id: i64 = r.try_get("id")?;
-        let demarche: String = r.try_get("demarche")?;
+        let id: i64 = r.get("id")?;
+        let demarche: String = r.get("demarche")?;
         let Ok(demarche) = Demarche::parse(&demarche) else {
             continue;
         };
-        let a_expires: i64 = r.try_get("a_expires")?;
-        let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+        let a_expires: i64 = r.get("a_expires")?;
+        let revoked_at: Option<i64> = r.get("revoked_at")?;
         let a = Autorisation {
-            id: r.try_get("aid")?,
+            id: r.get("aid")?,
             demarche,
             expires_at: a_expires,
             revoked_at,
@@ -1124,15 +1104,15 @@ pub async fn mandats(
             Some(m) if m.id == id => m.autorisations.push(a),
             _ => out.push(Mandat {
                 id,
-                structure_id: r.try_get("structure_id")?,
-                usager_id: r.try_get("usager_id")?,
-                aidant_id: r.try_get("aidant_id")?,
-                aidant_name: r.try_get("full_name")?,
-                duration_days: r.try_get("duration_days")?,
-                is_remote: r.try_get::<i64, _>("is_remote")? != 0,
-                template_version: r.try_get("template_version")?,
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
+                structure_id: r.get("structure_id")?,
+                usager_id: r.get("usager_id")?,
+                aidant_id: r.get("aidant_id")?,
+                aidant_name: r.get("full_name")?,
+                duration_days: r.get("duration_days")?,
+                is_remote: r.get::<i64>("is_remote")? != 0,
+                template_version: r.get("template_version")?,
+                created_at: r.get("created_at")?,
+                expires_at: r.get("expires_at")?,
                 autorisations: vec![a],
                 state: State::Active,
             }),
@@ -1151,7 +1131,7 @@ pub async fn active_autorisations(
     structure_id: i64,
     usager_id: i64,
     now: i64,
-) -> Result<Vec<(i64, Demarche)>, sqlx::Error> {
+) -> Result<Vec<(i64, Demarche)>, crate::db::Error> {
     let rows = db
         .conn()
         .await?

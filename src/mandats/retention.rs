@@ -8,9 +8,8 @@
 //!   against (refused, withdrawn) `retention_days` ago are deleted
 //!   ([`crate::habilitation::purge`]).
 
-use sqlx::Row;
-
 use crate::db::Db;
+use crate::db::Exec as _;
 use crate::journal::{self, Action, NewEntry};
 use crate::mail::Mailer;
 
@@ -53,7 +52,7 @@ pub async fn run_if_due(
     mailer: &Mailer,
     settings: &Settings,
     now: i64,
-) -> Result<Option<Report>, sqlx::Error> {
+) -> Result<Option<Report>, crate::db::Error> {
     if !crate::jobs::claim(db, JOB, now).await? {
         return Ok(None);
     }
@@ -69,7 +68,7 @@ pub async fn run(
     mailer: &Mailer,
     settings: &Settings,
     now: i64,
-) -> Result<Report, sqlx::Error> {
+) -> Result<Report, crate::db::Error> {
     let mut report = Report {
         purged_drafts: super::drafts::purge(db, now).await?,
         deleted_requests: crate::habilitation::purge(db, now, settings.retention_days).await?,
@@ -77,16 +76,16 @@ pub async fn run(
     };
     let cutoff = now - settings.retention_days * 86_400;
     // An autorisation ends when revoked (if before its expiry) or when it expires.
-    let rows = sqlx::query(
-        "SELECT usager_id FROM autorisations GROUP BY usager_id
+    let rows = db
+        .fetch_all(
+            "SELECT usager_id FROM autorisations GROUP BY usager_id
          HAVING MAX(CASE WHEN revoked_at IS NOT NULL AND revoked_at < expires_at
                          THEN revoked_at ELSE expires_at END) < $1",
-    )
-    .bind(cutoff)
-    .fetch_all(db.pool())
-    .await?;
+            crate::args![cutoff],
+        )
+        .await?;
     for r in rows {
-        let usager_id: i64 = r.try_get("usager_id")?;
+        let usager_id: i64 = r.get("usager_id")?;
         report.pseudonymised_entries += delete_usager(db, usager_id, now).await?;
         report.deleted_usagers += 1;
     }
@@ -97,17 +96,17 @@ pub async fn run(
 /// Deletes one usager and everything that names them, in one transaction, and
 /// journals the deletion in each structure's chain. Returns the number of journal
 /// entries pseudonymised.
-pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, crate::db::Error> {
     let mut tx = db.begin().await?;
-    let structures: Vec<i64> = sqlx::query(
-        "SELECT DISTINCT structure_id FROM mandats WHERE usager_id = $1 ORDER BY structure_id",
-    )
-    .bind(usager_id)
-    .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|r| r.try_get("structure_id"))
-    .collect::<Result<_, _>>()?;
+    let structures: Vec<i64> = tx
+        .fetch_all(
+            "SELECT DISTINCT structure_id FROM mandats WHERE usager_id = $1 ORDER BY structure_id",
+            crate::args![usager_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get("structure_id"))
+        .collect::<Result<_, _>>()?;
     for sid in &structures {
         db.lock_structure(&mut tx, *sid).await?;
     }
@@ -120,7 +119,7 @@ pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, sql
         "DELETE FROM mandats WHERE usager_id = $1",
         "DELETE FROM usagers WHERE id = $1",
     ] {
-        sqlx::query(sql).bind(usager_id).execute(&mut *tx).await?;
+        tx.execute(sql, crate::args![usager_id]).await?;
     }
     for sid in structures {
         journal::append(
@@ -143,22 +142,17 @@ async fn notify_expiring(
     mailer: &Mailer,
     settings: &Settings,
     now: i64,
-) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT m.id, m.structure_id FROM mandats m
+) -> Result<u64, crate::db::Error> {
+    let rows = db.fetch_all("SELECT m.id, m.structure_id FROM mandats m
          WHERE m.duration_days >= 365 AND m.expires_at > $1 AND m.expires_at <= $2
            AND m.expiry_notified_at IS NULL
            AND EXISTS (SELECT 1 FROM autorisations a WHERE a.mandat_id = m.id AND a.revoked_at IS NULL)
-         ORDER BY m.structure_id, m.id",
-    )
-    .bind(now)
-    .bind(now + 30 * 86_400)
-    .fetch_all(db.pool())
+         ORDER BY m.structure_id, m.id", crate::args![now, now + 30 * 86_400])
     .await?;
     let mut by_structure: Vec<(i64, Vec<i64>)> = Vec::new();
     for r in rows {
-        let sid: i64 = r.try_get("structure_id")?;
-        let id: i64 = r.try_get("id")?;
+        let sid: i64 = r.get("structure_id")?;
+        let id: i64 = r.get("id")?;
         match by_structure.last_mut() {
             Some((s, ids)) if *s == sid => ids.push(id),
             _ => by_structure.push((sid, vec![id])),
@@ -166,30 +160,30 @@ async fn notify_expiring(
     }
     let mut told = 0;
     for (sid, ids) in by_structure {
-        let referents = sqlx::query(
-            "SELECT a.email, s.name FROM memberships m
+        let referents = db
+            .fetch_all(
+                "SELECT a.email, s.name FROM memberships m
              JOIN accounts a ON a.id = m.account_id JOIN structures s ON s.id = m.structure_id
              WHERE m.structure_id = $1 AND m.role = 'referent' AND m.deactivated_at IS NULL
                AND a.disabled_at IS NULL",
-        )
-        .bind(sid)
-        .fetch_all(db.pool())
-        .await?;
+                crate::args![sid],
+            )
+            .await?;
         let link = format!("{}/usagers?etat=actifs", settings.public_url);
         for r in &referents {
-            let email: String = r.try_get("email")?;
-            let name: String = r.try_get("name")?;
+            let email: String = r.get("email")?;
+            let name: String = r.get("name")?;
             let mail = crate::mail::messages::mandates_expiring(&email, &name, ids.len(), &link);
             if let Err(e) = mailer.send(mail).await {
                 tracing::warn!(structure_id = sid, cause = %e, "e-mail d'échéance des mandats non envoyé");
             }
         }
         for id in &ids {
-            sqlx::query("UPDATE mandats SET expiry_notified_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *db.write().await?)
-                .await?;
+            db.execute(
+                "UPDATE mandats SET expiry_notified_at = $1 WHERE id = $2",
+                crate::args![now, id],
+            )
+            .await?;
         }
         told += 1;
     }

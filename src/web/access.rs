@@ -8,7 +8,6 @@ use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use sqlx::Row;
 
 use super::AppState;
 use super::context::Ctx;
@@ -144,16 +143,11 @@ async fn is_active_referent(
     state: &AppState,
     account_id: i64,
     structure_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT role FROM memberships WHERE account_id = $1 AND structure_id = $2 AND deactivated_at IS NULL",
-    )
-    .bind(account_id)
-    .bind(structure_id)
-    .fetch_optional(state.db.pool())
+) -> Result<bool, crate::db::Error> {
+    let row = state.db.fetch_optional("SELECT role FROM memberships WHERE account_id = $1 AND structure_id = $2 AND deactivated_at IS NULL", crate::args![account_id, structure_id])
     .await?;
     Ok(match row {
-        Some(r) => r.try_get::<String, _>("role")? == "referent",
+        Some(r) => r.get::<String>("role")? == "referent",
         None => false,
     })
 }

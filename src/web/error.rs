@@ -17,8 +17,8 @@ pub enum AppError {
     Internal(String),
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<crate::db::Error> for AppError {
+    fn from(e: crate::db::Error) -> Self {
         AppError::Internal(format!("base de données : {e}"))
     }
 }

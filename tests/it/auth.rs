@@ -537,7 +537,6 @@ fn logs_never_contain_secrets() {
 both_backends!(
     used_and_expired_links_are_purged,
     |app: TestApp| async move {
-        use sqlx::Row;
         let s = app.structure("Mairie").await;
         let referent = app.member(s, Role::Referent, "ref").await;
         let mut c = app.login(&referent).await;
@@ -559,15 +558,12 @@ both_backends!(
         )
         .await;
         let secrets = async || -> Vec<Option<String>> {
-            sqlx::query(
-                "SELECT t.pending_totp_secret FROM account_tokens t JOIN accounts a ON a.id = t.account_id
-                 WHERE a.email IN ('zoe@exemple.fr', 'yves@exemple.fr') ORDER BY t.id",
-            )
-                .fetch_all(app.db().pool())
+            app.db().fetch_all("SELECT t.pending_totp_secret FROM account_tokens t JOIN accounts a ON a.id = t.account_id
+                 WHERE a.email IN ('zoe@exemple.fr', 'yves@exemple.fr') ORDER BY t.id", &[])
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| r.try_get("pending_totp_secret").unwrap())
+                .map(|r| r.get("pending_totp_secret").unwrap())
                 .collect()
         };
         // The used token no longer holds the secret (now the account's).

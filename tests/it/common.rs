@@ -72,17 +72,15 @@ pub async fn fresh_db(backend: Backend) -> Db {
             let admin = Db::connect(&admin_url, TEST_SECRET).await.unwrap();
             drop_stale_databases(&admin, pid).await;
             let name = format!("relais_it_{pid}_{n}");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name}"
-            )))
-            .execute(admin.pool())
-            .await
-            .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(admin.pool())
+            admin
+                .run_script(&format!("DROP DATABASE IF EXISTS {name}"))
                 .await
                 .unwrap();
-            admin.pool().close().await;
+            admin
+                .run_script(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await;
             let mut url = url::Url::parse(&admin_url).unwrap();
             url.set_path(&format!("/{name}"));
             let db = Db::connect(url.as_str(), TEST_SECRET).await.unwrap();
@@ -96,14 +94,12 @@ pub async fn fresh_db(backend: Backend) -> Db {
 async fn drop_stale_databases(admin: &Db, pid: u32) {
     static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     ONCE.get_or_init(|| async {
-        use sqlx::Row;
-        let rows = sqlx::query("SELECT CAST(datname AS TEXT) AS datname FROM pg_database WHERE datname LIKE 'relais_it_%'")
-            .fetch_all(admin.pool())
+                let rows = admin.fetch_all("SELECT CAST(datname AS TEXT) AS datname FROM pg_database WHERE datname LIKE 'relais_it_%'", &[])
             .await
             .unwrap();
         let mine = format!("relais_it_{pid}_");
         for row in rows {
-            let name: String = row.try_get("datname").unwrap();
+            let name: String = row.get("datname").unwrap();
             // Databases of a test run still alive (another process) are left alone.
             let owner_alive = name
                 .trim_start_matches("relais_it_")
@@ -111,11 +107,9 @@ async fn drop_stale_databases(admin: &Db, pid: u32) {
                 .next()
                 .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
             if !name.starts_with(&mine) && !owner_alive {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(admin.pool())
-                .await;
+                let _ = admin
+                    .run_script(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
             }
         }
     })
@@ -240,15 +234,15 @@ impl TestApp {
 
     /// The details of the journal entries of `chain` with `action`, oldest first.
     pub async fn journal_details(&self, chain: i64, action: &str) -> Vec<String> {
-        use sqlx::Row;
-        sqlx::query("SELECT details FROM journal WHERE chain = $1 AND action = $2 ORDER BY id")
-            .bind(chain)
-            .bind(action)
-            .fetch_all(self.db().pool())
+        self.db()
+            .fetch_all(
+                "SELECT details FROM journal WHERE chain = $1 AND action = $2 ORDER BY id",
+                relais::args![chain, action],
+            )
             .await
             .unwrap()
             .iter()
-            .map(|r| r.try_get("details").unwrap())
+            .map(|r| r.get("details").unwrap())
             .collect()
     }
 

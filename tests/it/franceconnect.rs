@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use relais::domain::Role;
 use relais::mandats::{self, Demarche};
-use sqlx::Row;
 
 use crate::common::{Client, ORIGIN, TestApp};
 
@@ -270,11 +269,12 @@ crate::both_backends!(
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.contains("a expiré"));
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM usagers")
-            .fetch_one(app.db().pool())
+        let n: i64 = app
+            .db()
+            .fetch_one("SELECT COUNT(*) AS n FROM usagers", &[])
             .await
             .unwrap()
-            .try_get("n")
+            .get("n")
             .unwrap();
         assert_eq!(n, 0);
     }
@@ -378,9 +378,7 @@ crate::both_backends!(
         let keys = c.get("/verifier/cles").await;
         assert!(keys.body.contains(&app.state.signer.public_key));
         // Someone with database access widens the démarches: the signature no longer matches.
-        sqlx::query("UPDATE attestations SET payload = REPLACE(payload, '\"logement\"', '\"logement\",\"argent\"') WHERE token = $1")
-        .bind(&token)
-        .execute(app.db().pool())
+        app.db().execute("UPDATE attestations SET payload = REPLACE(payload, '\"logement\"', '\"logement\",\"argent\"') WHERE token = $1", relais::args![&token])
         .await
         .unwrap();
         let r = c.get(&format!("/verifier/{token}")).await;

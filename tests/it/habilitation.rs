@@ -4,8 +4,6 @@
 
 use axum::http::StatusCode;
 
-use sqlx::Row;
-
 use crate::common::{TestApp, unescape};
 
 const SIRET: &str = "73282932000074";
@@ -555,11 +553,12 @@ crate::both_backends!(
         assert_eq!(run(&app).await, 2);
         assert!(!exists(&app, refused).await && !exists(&app, fresh).await);
         assert!(exists(&app, accepted).await);
-        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM habilitation_aidants")
-            .fetch_one(app.db().pool())
+        let left: i64 = app
+            .db()
+            .fetch_one("SELECT COUNT(*) AS n FROM habilitation_aidants", &[])
             .await
             .unwrap()
-            .try_get("n")
+            .get("n")
             .unwrap();
         assert_eq!(left, 2, "only the accepted request's future aidants remain");
         let r = public.get(&accepted_link).await;

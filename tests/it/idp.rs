@@ -7,7 +7,6 @@ use relais::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SERVICE_PATH};
 use relais::domain::Role;
 use relais::mandats::{self, Demarche, Duree};
 use sha2::Digest;
-use sqlx::Row;
 
 use crate::common::{Client, ORIGIN, Resp, TestApp, User};
 
@@ -211,12 +210,15 @@ crate::both_backends!(
         let r = flow(&app, &mut w, &query(&[]), Some(Demarche::Logement)).await;
         let code = code_of(&r);
         assert!(code.len() >= 64, "≥ 256-bit code");
-        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM idp_codes WHERE code_hash = $1")
-            .bind(relais::crypto::sha256_hex(&code))
-            .fetch_one(app.db().pool())
+        let stored: i64 = app
+            .db()
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM idp_codes WHERE code_hash = $1",
+                relais::args![relais::crypto::sha256_hex(&code)],
+            )
             .await
             .unwrap()
-            .try_get("n")
+            .get("n")
             .unwrap();
         assert_eq!(stored, 1, "code stored hashed");
 
@@ -502,11 +504,12 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
     assert!(!page.contains("USAGÈRE2"), "outside rep_scope");
     assert!(page.contains("USAGÈRE3") && page.contains("exige une adresse e-mail"));
     // Choosing the usager without email is refused.
-    let uid3: i64 = sqlx::query("SELECT id FROM usagers WHERE family_name = 'USAGÈRE3'")
-        .fetch_one(app.db().pool())
+    let uid3: i64 = app
+        .db()
+        .fetch_one("SELECT id FROM usagers WHERE family_name = 'USAGÈRE3'", &[])
         .await
         .unwrap()
-        .try_get("id")
+        .get("id")
         .unwrap();
     let r = w
         .client

@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use relais::domain::Role;
 use relais::mandats::{self, Demarche, Duree};
-use sqlx::Row;
 
 use crate::common::{Client, ORIGIN, Resp, TestApp, User};
 
@@ -88,14 +87,19 @@ async fn confirm(app: &TestApp, c: &mut Client, recap: &Resp, user: &User) -> Re
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) AS n FROM {table}"
-    )))
-    .fetch_one(app.db().pool())
-    .await
-    .unwrap()
-    .try_get("n")
-    .unwrap()
+    let sql = match table {
+        "autorisations" => "SELECT COUNT(*) AS n FROM autorisations",
+        "mandat_drafts" => "SELECT COUNT(*) AS n FROM mandat_drafts",
+        "mandats" => "SELECT COUNT(*) AS n FROM mandats",
+        "usagers" => "SELECT COUNT(*) AS n FROM usagers",
+        other => panic!("table {other} non prévue"),
+    };
+    app.db()
+        .fetch_one(sql, &[])
+        .await
+        .unwrap()
+        .get("n")
+        .unwrap()
 }
 
 /// The raw bytes of a response (the harness keeps text; PDFs need bytes).
@@ -236,15 +240,17 @@ crate::both_backends!(mandate_created_end_to_end, |app: TestApp| async move {
     // The journal holds the whole story and verifies.
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert_eq!(v.first_broken, None);
-    let actions: Vec<String> =
-        sqlx::query("SELECT action FROM journal WHERE chain = $1 ORDER BY seq")
-            .bind(s.structure)
-            .fetch_all(app.db().pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("action").unwrap())
-            .collect();
+    let actions: Vec<String> = app
+        .db()
+        .fetch_all(
+            "SELECT action FROM journal WHERE chain = $1 ORDER BY seq",
+            relais::args![s.structure],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("action").unwrap())
+        .collect();
     for expected in [
         "connexion_aidant",
         "connexion_usager_franceconnect",
@@ -355,11 +361,12 @@ crate::both_backends!(
         .await;
         let done = confirm(&app, &mut s.client, &recap, &s.aidant).await;
         let first = mandat_id(done.location());
-        let uid: i64 = sqlx::query("SELECT id FROM usagers")
-            .fetch_one(app.db().pool())
+        let uid: i64 = app
+            .db()
+            .fetch_one("SELECT id FROM usagers", &[])
             .await
             .unwrap()
-            .try_get("id")
+            .get("id")
             .unwrap();
         let page = s.client.get(&format!("/usagers/{uid}")).await;
         assert!(page.contains("Pierre DUBOIS (né MERCIER)"));
@@ -453,17 +460,19 @@ crate::both_backends!(structures_never_see_each_other, |app: TestApp| async move
     let mid = mandat_id(done.location());
     let page = a.client.get(done.location()).await;
     let token = crate::common::extract_between(&page.body, "href=\"/attestations/", "\"").unwrap();
-    let uid: i64 = sqlx::query("SELECT id FROM usagers")
-        .fetch_one(app.db().pool())
+    let uid: i64 = app
+        .db()
+        .fetch_one("SELECT id FROM usagers", &[])
         .await
         .unwrap()
-        .try_get("id")
+        .get("id")
         .unwrap();
-    let aid: i64 = sqlx::query("SELECT id FROM autorisations")
-        .fetch_one(app.db().pool())
+    let aid: i64 = app
+        .db()
+        .fetch_one("SELECT id FROM autorisations", &[])
         .await
         .unwrap()
-        .try_get("id")
+        .get("id")
         .unwrap();
     let b = app.structure("Structure B").await;
     let referent_b = app.member(b, Role::Referent, "referent-b").await;
@@ -592,48 +601,36 @@ crate::both_backends!(
         assert!(v.entries >= 12);
         assert_eq!(v.first_broken, None);
         // The triggers refuse changes.
-        let pool = app.db().pool();
+        let pool = app.db();
         assert!(
-            sqlx::query("UPDATE journal SET details = 'x'")
-                .execute(pool)
+            pool.execute("UPDATE journal SET details = 'x'", &[])
                 .await
                 .is_err()
         );
-        assert!(
-            sqlx::query("DELETE FROM journal")
-                .execute(pool)
-                .await
-                .is_err()
-        );
+        assert!(pool.execute("DELETE FROM journal", &[]).await.is_err());
         // Behind the triggers' back: the verification names the altered entry.
-        let target: i64 = sqlx::query("SELECT id FROM journal WHERE chain = $1 AND seq = 5")
-            .bind(sid)
-            .fetch_one(pool)
+        let target: i64 = pool
+            .fetch_one(
+                "SELECT id FROM journal WHERE chain = $1 AND seq = 5",
+                relais::args![sid],
+            )
             .await
             .unwrap()
-            .try_get("id")
+            .get("id")
             .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
-        match app.backend {
-            relais::db::Backend::Sqlite => {
-                sqlx::raw_sql("DROP TRIGGER journal_no_update")
-                    .execute(&mut *conn)
-                    .await
-                    .unwrap();
-            }
+        let script = match app.backend {
+            relais::db::Backend::Sqlite => "DROP TRIGGER journal_no_update",
             relais::db::Backend::Postgres => {
-                sqlx::raw_sql("ALTER TABLE journal DISABLE TRIGGER journal_no_update")
-                    .execute(&mut *conn)
-                    .await
-                    .unwrap();
+                "ALTER TABLE journal DISABLE TRIGGER journal_no_update"
             }
-        }
-        sqlx::query("UPDATE journal SET demarche = 'argent' WHERE id = $1")
-            .bind(target)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        drop(conn);
+        };
+        pool.run_script(script).await.unwrap();
+        pool.execute(
+            "UPDATE journal SET demarche = 'argent' WHERE id = $1",
+            relais::args![target],
+        )
+        .await
+        .unwrap();
         let v = relais::journal::verify(app.db()).await.unwrap();
         let broken = v.first_broken.expect("tampering detected");
         assert_eq!(broken.id, target);
@@ -682,22 +679,25 @@ crate::both_backends!(
         // The short mandate ended 540 days ago: its usager is deleted.
         assert_eq!(report.deleted_usagers, 1);
         assert!(report.pseudonymised_entries > 0);
-        let left: Vec<i64> = sqlx::query("SELECT id FROM usagers")
-            .fetch_all(app.db().pool())
+        let left: Vec<i64> = app
+            .db()
+            .fetch_all("SELECT id FROM usagers", &[])
             .await
             .unwrap()
             .iter()
-            .map(|r| r.try_get("id").unwrap())
+            .map(|r| r.get("id").unwrap())
             .collect();
         assert_eq!(left, vec![long.usager_id]);
-        let personal: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM journal_personal WHERE usager_id = $1")
-                .bind(short.usager_id)
-                .fetch_one(app.db().pool())
-                .await
-                .unwrap()
-                .try_get("n")
-                .unwrap();
+        let personal: i64 = app
+            .db()
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM journal_personal WHERE usager_id = $1",
+                relais::args![short.usager_id],
+            )
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
         assert_eq!(personal, 0, "personal data of the journal deleted");
         assert_eq!(
             relais::journal::verify(app.db())
@@ -770,24 +770,27 @@ async fn journal_verify_command_names_the_broken_entry() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("Journal intègre"));
-    let target: i64 = sqlx::query("SELECT id FROM journal WHERE chain = $1 AND seq = 2")
-        .bind(sid)
-        .fetch_one(app.db().pool())
+    let target: i64 = app
+        .db()
+        .fetch_one(
+            "SELECT id FROM journal WHERE chain = $1 AND seq = 2",
+            relais::args![sid],
+        )
         .await
         .unwrap()
-        .try_get("id")
+        .get("id")
         .unwrap();
-    let mut conn = app.db().pool().acquire().await.unwrap();
-    sqlx::raw_sql("DROP TRIGGER journal_no_update")
-        .execute(&mut *conn)
+    app.db()
+        .run_script("DROP TRIGGER journal_no_update")
         .await
         .unwrap();
-    sqlx::query("UPDATE journal SET at = at + 1 WHERE id = $1")
-        .bind(target)
-        .execute(&mut *conn)
+    app.db()
+        .execute(
+            "UPDATE journal SET at = at + 1 WHERE id = $1",
+            relais::args![target],
+        )
         .await
         .unwrap();
-    drop(conn);
     let broken = run();
     assert_eq!(broken.status.code(), Some(1));
     let err = String::from_utf8_lossy(&broken.stderr);

@@ -71,7 +71,7 @@ async fn hot_path_executor_behaves_the_same_on_both_backends() {
     use relais::db::exec::Exec;
     for backend in crate::common::backends() {
         let db = crate::common::fresh_db(backend).await;
-        let mut tx = db.transaction().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         let n = tx
             .execute(
                 "INSERT INTO jobs (name, run_after, locked_until) VALUES ($1, $2, $3)",
@@ -101,7 +101,7 @@ async fn hot_path_executor_behaves_the_same_on_both_backends() {
         assert!(row.text("absente").is_err());
         // Dropped without commit: nothing written.
         {
-            let mut tx = db.transaction().await.unwrap();
+            let mut tx = db.begin().await.unwrap();
             tx.execute(
                 "UPDATE jobs SET run_after = $1 WHERE name = $2",
                 args![7_i64, "essai-exec"],
@@ -110,7 +110,7 @@ async fn hot_path_executor_behaves_the_same_on_both_backends() {
             .unwrap();
         }
         let again = db
-            .write_one(
+            .execute(
                 "UPDATE jobs SET locked_until = $1 WHERE name = $2 AND run_after = $3",
                 args![Some(9_i64), "essai-exec", 42_i64],
             )

@@ -4,7 +4,6 @@
 
 use axum::http::StatusCode;
 use relais::domain::Role;
-use sqlx::Row;
 
 use crate::common::{Resp, TestApp, User, unescape};
 
@@ -463,41 +462,38 @@ async fn drop_journal_triggers(app: &TestApp) {
         }
         relais::db::Backend::Postgres => "ALTER TABLE journal DISABLE TRIGGER USER;",
     };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(app.db().pool())
-        .await
-        .unwrap();
+    app.db().run_script(sql).await.unwrap();
 }
 
 /// The rank of a chain's last entry.
 async fn last_seq(app: &TestApp, chain: i64) -> i64 {
-    sqlx::query("SELECT MAX(seq) AS m FROM journal WHERE chain = $1")
-        .bind(chain)
-        .fetch_one(app.db().pool())
+    app.db()
+        .fetch_one(
+            "SELECT MAX(seq) AS m FROM journal WHERE chain = $1",
+            relais::args![chain],
+        )
         .await
         .unwrap()
-        .try_get("m")
+        .get("m")
         .unwrap()
 }
 
 /// Deletes one entry (and its personal data), triggers already gone.
 async fn delete_entry(app: &TestApp, chain: i64, seq: i64) {
-    let pool = app.db().pool();
-    sqlx::query(
+    let pool = app.db();
+    pool.execute(
         "DELETE FROM journal_personal WHERE entry_id IN
              (SELECT id FROM journal WHERE chain = $1 AND seq = $2)",
+        relais::args![chain, seq],
     )
-    .bind(chain)
-    .bind(seq)
-    .execute(pool)
     .await
     .unwrap();
-    sqlx::query("DELETE FROM journal WHERE chain = $1 AND seq = $2")
-        .bind(chain)
-        .bind(seq)
-        .execute(pool)
-        .await
-        .unwrap();
+    pool.execute(
+        "DELETE FROM journal WHERE chain = $1 AND seq = $2",
+        relais::args![chain, seq],
+    )
+    .await
+    .unwrap();
 }
 
 // Rewrites the journal as someone with the database but not the server secret
@@ -508,33 +504,33 @@ crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
     assert_eq!(v.first_broken, None);
     let exported = relais::journal::heads(app.db()).await.unwrap();
     assert!(exported.iter().any(|h| h.chain == s));
-    let pool = app.db().pool();
+    let pool = app.db();
     drop_journal_triggers(&app).await;
     let last_seq = last_seq(&app, s).await;
     let reason = |v: relais::journal::Verification| v.first_broken.map(|b| b.reason).unwrap_or("");
 
     // 1. Truncate the chain's end.
     let before_last: (i64, String) = {
-        let r = sqlx::query("SELECT id, hash FROM journal WHERE chain = $1 AND seq = $2")
-            .bind(s)
-            .bind(last_seq - 1)
-            .fetch_one(pool)
+        let r = pool
+            .fetch_one(
+                "SELECT id, hash FROM journal WHERE chain = $1 AND seq = $2",
+                relais::args![s, last_seq - 1],
+            )
             .await
             .unwrap();
-        (r.try_get("id").unwrap(), r.try_get("hash").unwrap())
+        (r.get("id").unwrap(), r.get("hash").unwrap())
     };
     delete_entry(&app, s, last_seq).await;
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert!(reason(v).contains("tronquée"));
 
     // 2. Move the head back to the new end, without the key: its seal fails.
-    sqlx::query("UPDATE journal_heads SET seq = $1, hash = $2 WHERE chain = $3")
-        .bind(last_seq - 1)
-        .bind(&before_last.1)
-        .bind(s)
-        .execute(pool)
-        .await
-        .unwrap();
+    pool.execute(
+        "UPDATE journal_heads SET seq = $1, hash = $2 WHERE chain = $3",
+        relais::args![last_seq - 1, &before_last.1, s],
+    )
+    .await
+    .unwrap();
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert!(
         reason(v).contains("signature est fausse"),
@@ -542,38 +538,27 @@ crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
     );
 
     // 3. Delete the head: a chain without signed head.
-    sqlx::query("DELETE FROM journal_heads WHERE chain = $1")
-        .bind(s)
-        .execute(pool)
-        .await
-        .unwrap();
+    pool.execute(
+        "DELETE FROM journal_heads WHERE chain = $1",
+        relais::args![s],
+    )
+    .await
+    .unwrap();
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert!(reason(v).contains("sans tête signée"));
 
     // 4. Delete the whole chain, head kept: « chaîne supprimée ».
     let kept = exported.iter().find(|h| h.chain == s).unwrap().clone();
-    sqlx::query(
-        "INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(kept.chain)
-    .bind(kept.seq)
-    .bind(&kept.hash)
-    .bind(kept.at)
-    .bind(&kept.key_id)
-    .bind(&kept.signature)
-    .execute(pool)
+    pool.execute("INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)", relais::args![kept.chain, kept.seq, &kept.hash, kept.at, &kept.key_id, &kept.signature])
     .await
     .unwrap();
-    sqlx::query(
+    pool.execute(
         "DELETE FROM journal_personal WHERE entry_id IN (SELECT id FROM journal WHERE chain = $1)",
+        relais::args![s],
     )
-    .bind(s)
-    .execute(pool)
     .await
     .unwrap();
-    sqlx::query("DELETE FROM journal WHERE chain = $1")
-        .bind(s)
-        .execute(pool)
+    pool.execute("DELETE FROM journal WHERE chain = $1", relais::args![s])
         .await
         .unwrap();
     let v = relais::journal::verify(app.db()).await.unwrap();
@@ -581,11 +566,12 @@ crate::both_backends!(journal_rewrites_are_detected, |app: TestApp| async move {
 
     // 5. Delete the chain and its head together: the database alone cannot tell,
     // the export kept elsewhere does.
-    sqlx::query("DELETE FROM journal_heads WHERE chain = $1")
-        .bind(s)
-        .execute(pool)
-        .await
-        .unwrap();
+    pool.execute(
+        "DELETE FROM journal_heads WHERE chain = $1",
+        relais::args![s],
+    )
+    .await
+    .unwrap();
     let v = relais::journal::verify(app.db()).await.unwrap();
     assert_eq!(v.first_broken, None, "undetectable from the database alone");
     let v = relais::journal::verify_against(app.db(), &exported)
@@ -611,7 +597,7 @@ crate::both_backends!(
         )
         .await
         .unwrap();
-        let mut tx = attacker.transaction().await.unwrap();
+        let mut tx = attacker.begin().await.unwrap();
         relais::journal::append(
             &mut tx,
             &relais::journal::NewEntry::new(s, relais::journal::Action::RevocationMandat)
@@ -628,7 +614,7 @@ crate::both_backends!(
         assert_eq!(b.chain, s);
         // The server that has the secret could re-seal only after checking the
         // hashes; an attacker's rewrite with a right hash chain needs the key.
-        attacker.pool().close().await;
+        attacker.close().await;
     }
 );
 

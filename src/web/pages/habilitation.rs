@@ -800,7 +800,7 @@ pub async fn record(
     let invitation =
         match formations::record(&state.db, account_id, &result, s.account_id, now).await {
             Ok(i) => i,
-            Err(sqlx::Error::RowNotFound) => return Err(AppError::NotFound),
+            Err(crate::db::Error::NotFound) => return Err(AppError::NotFound),
             Err(e) => return Err(e.into()),
         };
     send_invitations(&state, invitation.as_slice()).await?;

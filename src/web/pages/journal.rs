@@ -5,7 +5,6 @@ use askama::Template;
 use axum::extract::{Query, RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
-use sqlx::Row;
 
 use crate::journal::{self, Action, Entry, Filter};
 use crate::structures::Structure;
@@ -108,16 +107,17 @@ pub async fn show(
     let structure = crate::structures::find(&state.db, m.structure_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let aidants = sqlx::query(
-        "SELECT a.id, a.full_name FROM memberships m JOIN accounts a ON a.id = m.account_id
+    let aidants = state
+        .db
+        .fetch_all(
+            "SELECT a.id, a.full_name FROM memberships m JOIN accounts a ON a.id = m.account_id
          WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
-    )
-    .bind(m.structure_id)
-    .fetch_all(state.db.pool())
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("id")?, r.try_get("full_name")?)))
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            crate::args![m.structure_id],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get("id")?, r.get("full_name")?)))
+        .collect::<Result<Vec<_>, crate::db::Error>>()?;
     page(
         &state,
         &ctx,
@@ -149,13 +149,16 @@ pub async fn admin(
         kind: String::new(),
         is_demo: false,
     };
-    let admins =
-        sqlx::query("SELECT id, full_name FROM accounts WHERE is_admin = 1 ORDER BY full_name, id")
-            .fetch_all(state.db.pool())
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("full_name")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let admins = state
+        .db
+        .fetch_all(
+            "SELECT id, full_name FROM accounts WHERE is_admin = 1 ORDER BY full_name, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get("id")?, r.get("full_name")?)))
+        .collect::<Result<Vec<_>, crate::db::Error>>()?;
     page(
         &state,
         &ctx,

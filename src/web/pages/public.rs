@@ -31,10 +31,7 @@ pub async fn home(ctx: Ctx, Query(q): Query<PageQuery>) -> AppResult<Response> {
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match sqlx::query("SELECT 1 AS ok")
-        .fetch_one(state.db.pool())
-        .await
-    {
+    match state.db.fetch_one("SELECT 1 AS ok", &[]).await {
         Ok(_) => Json(serde_json::json!({ "status": "ok" })).into_response(),
         Err(e) => {
             tracing::error!(cause = %e, "healthz : base de données injoignable");

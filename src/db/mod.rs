@@ -6,6 +6,10 @@
 //! same way. Where SQL truly differs, code branches on [`Backend`].
 
 pub mod exec;
+pub mod scan;
+
+pub use exec::{Arg, Conn, Exec, FromVal, Rec, Tx};
+pub use scan::{Cells, Step};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,76 +35,58 @@ pub enum Backend {
 }
 
 impl FromStr for Backend {
-    type Err = DbError;
-    fn from_str(url: &str) -> Result<Self, DbError> {
+    type Err = Error;
+    fn from_str(url: &str) -> Result<Self, Error> {
         if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(DbError::UnsupportedUrl)
+            Err(Error::UnsupportedUrl)
         }
     }
 }
 
+/// Every failure of the database layer. Domain code sees only this type: the
+/// drivers' own error types stay inside `src/db/`.
 #[derive(Debug, thiserror::Error)]
-pub enum DbError {
+pub enum Error {
     #[error("adresse de base de données non prise en charge (sqlite: ou postgres://)")]
     UnsupportedUrl,
     #[error("dossier de la base de données impossible à créer : {0}")]
     Folder(std::io::Error),
+    /// A row that must exist does not (`fetch_one` found nothing).
+    #[error("enregistrement introuvable")]
+    NotFound,
+    /// A value read does not have the expected type, or stored data cannot be
+    /// read back (a JSON column, a stored URL).
+    #[error("donnée illisible : {0}")]
+    Data(String),
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
 }
 
-/// A write transaction. On SQLite it also holds this process's writer lock (see
-/// [`Db::begin`]); it derefs to the connection like sqlx's transaction, commits with
-/// [`Tx::commit`] and rolls back when dropped.
-pub struct Tx {
+impl Error {
+    /// A [`Error::Data`] from any displayable cause.
+    pub fn data(cause: impl std::fmt::Display) -> Error {
+        Error::Data(cause.to_string())
+    }
+}
+
+/// A sqlx transaction (PostgreSQL; SQLite migrations and in-memory databases). On
+/// SQLite it also holds this process's writer lock (see [`Db::begin`]).
+pub struct SqlxTx {
     inner: Transaction<'static, Any>,
     backend: Backend,
     keys: Arc<crate::crypto::ServerKeys>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
-    }
-}
-
-impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.inner
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.inner
-    }
-}
-
-/// A connection for writes outside a transaction (one autocommit statement). On
-/// SQLite it holds this process's writer lock like [`Tx`]: without it a write that
-/// meets a running transaction gets `SQLITE_BUSY` and SQLite's busy handler sleeps
-/// in steps of milliseconds, tens of milliseconds under load.
-pub struct WriteConn {
-    conn: sqlx::pool::PoolConnection<Any>,
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl std::ops::Deref for WriteConn {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for WriteConn {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.conn
+impl SqlxTx {
+    async fn commit(self) -> Result<(), Error> {
+        Ok(self.inner.commit().await?)
     }
 }
 
@@ -137,8 +123,8 @@ macro_rules! migration {
         Migration {
             version: $version,
             name: $name,
-            sqlite: include_str!(concat!("../migrations/sqlite/", $file)),
-            postgres: include_str!(concat!("../migrations/postgres/", $file)),
+            sqlite: include_str!(concat!("../../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../../migrations/postgres/", $file)),
         }
     };
 }
@@ -162,7 +148,7 @@ impl Db {
     /// WAL is enabled and foreign keys enforced.
     /// `secret` is the server secret: the handle derives from it the keys that
     /// domain code needs ([`crate::crypto::ServerKeys`]).
-    pub async fn connect(url: &str, secret: &str) -> Result<Db, DbError> {
+    pub async fn connect(url: &str, secret: &str) -> Result<Db, Error> {
         let keys = Arc::new(crate::crypto::ServerKeys::derive(secret));
         install_default_drivers();
         let backend: Backend = url.parse()?;
@@ -172,7 +158,7 @@ impl Db {
                 && let Some(parent) = path.parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
+                std::fs::create_dir_all(parent).map_err(Error::Folder)?;
             }
             if !url.contains("mode=") {
                 url.push_str(if url.contains('?') {
@@ -230,65 +216,91 @@ impl Db {
         &self.keys
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Begins a write transaction. On SQLite it first takes this process's writer
-    /// lock, then SQLite's (`BEGIN IMMEDIATE`), so read-then-write transactions never
-    /// fail to upgrade and concurrent writers wait without sleeping.
-    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let guard = self.writer.clone().lock_owned().await;
-                Ok(Tx {
-                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    backend: self.backend,
-                    keys: self.keys.clone(),
-                    _writer: Some(guard),
-                })
-            }
-            Backend::Postgres => Ok(Tx {
-                inner: self.pool.begin().await?,
-                backend: self.backend,
-                keys: self.keys.clone(),
-                _writer: None,
-            }),
-        }
+    /// Closes every connection of the pool (the benches end their servers' databases).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
-    /// A connection for one write outside a transaction (see [`WriteConn`]). Never
-    /// call it while holding a [`Tx`] of the same database: on SQLite the writer
-    /// lock is not reentrant.
-    pub async fn write(&self) -> Result<WriteConn, sqlx::Error> {
-        let writer = match self.backend {
+    /// Begins a sqlx transaction. On SQLite it first takes this process's writer
+    /// lock, then SQLite's (`BEGIN IMMEDIATE`), so read-then-write transactions never
+    /// fail to upgrade and concurrent writers wait without sleeping.
+    async fn begin_sqlx(&self) -> Result<SqlxTx, Error> {
+        let (inner, writer) = match self.backend {
+            Backend::Sqlite => {
+                let guard = self.writer.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
+        };
+        Ok(SqlxTx {
+            inner,
+            backend: self.backend,
+            keys: self.keys.clone(),
+            _writer: writer,
+        })
+    }
+
+    /// Runs statements that take no values, several at once: administration
+    /// (creating a test database, removing a trigger to simulate tampering). Never
+    /// given text that comes from a request.
+    pub async fn run_script(&self, sql: &str) -> Result<(), Error> {
+        let _writer = match self.backend {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        Ok(WriteConn {
-            conn: self.pool.acquire().await?,
-            _writer: writer,
-        })
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Serialises writers of one structure's data until the transaction ends: on
     /// PostgreSQL an advisory transaction lock per structure; on SQLite the write
     /// transaction (`BEGIN IMMEDIATE`) already holds the database's single write lock.
-    pub async fn lock_structure(&self, tx: &mut Tx, structure_id: i64) -> Result<(), sqlx::Error> {
+    pub async fn lock_structure(&self, tx: &mut Tx, structure_id: i64) -> Result<(), Error> {
         exec::lock_structure(tx, structure_id).await
+    }
+
+    /// The first row of a read, on a connection of its own.
+    pub async fn fetch_optional(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Rec>, Error> {
+        self.conn().await?.fetch_optional(sql, args).await
+    }
+
+    /// The one row of a read that must find it ([`Error::NotFound`] otherwise).
+    pub async fn fetch_one(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Rec, Error> {
+        self.conn().await?.fetch_one(sql, args).await
+    }
+
+    /// Every row of a read, on a connection of its own.
+    pub async fn fetch_all(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Rec>, Error> {
+        self.conn().await?.fetch_all(sql, args).await
+    }
+
+    /// One write in a transaction of its own; returns the rows changed. Never
+    /// called while holding a [`Tx`] of the same database: on SQLite the writer
+    /// lock is not reentrant.
+    pub async fn execute(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
+        let mut tx = self.begin().await?;
+        let n = tx.execute(sql, args).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Applies the migrations not yet applied, all in one transaction. Several
     /// servers starting together on PostgreSQL serialise on an advisory lock.
-    pub async fn migrate(&self, now: i64) -> Result<Vec<i64>, DbError> {
-        let mut tx = self.begin().await?;
+    pub async fn migrate(&self, now: i64) -> Result<Vec<i64>, Error> {
+        let mut tx = self.begin_sqlx().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7271) AS locked")
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *tx.inner)
                 .await?;
         }
         sqlx::query(
@@ -298,10 +310,10 @@ impl Db {
                 applied_at BIGINT NOT NULL
             )",
         )
-        .execute(&mut *tx)
+        .execute(&mut *tx.inner)
         .await?;
         let rows = sqlx::query("SELECT version FROM relais_migrations")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *tx.inner)
             .await?;
         let applied: Vec<i64> = rows
             .iter()
@@ -316,14 +328,14 @@ impl Db {
                 Backend::Sqlite => m.sqlite,
                 Backend::Postgres => m.postgres,
             };
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(sql).execute(&mut *tx.inner).await?;
             sqlx::query(
                 "INSERT INTO relais_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             )
             .bind(m.version)
             .bind(m.name)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *tx.inner)
             .await?;
             done.push(m.version);
         }
@@ -332,7 +344,7 @@ impl Db {
     }
 
     /// Tables and their columns, sorted: used to prove both schemas are the same.
-    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>, DbError> {
+    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>, Error> {
         let rows = match self.backend {
             Backend::Sqlite => {
                 sqlx::query(
