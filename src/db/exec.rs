@@ -193,6 +193,10 @@ impl<T: FromVal> FromVal for Option<T> {
 }
 
 impl Rec {
+    pub(super) fn new(names: Arc<[String]>, values: Vec<Val>) -> Rec {
+        Rec { names, values }
+    }
+
     /// The value of a column, decoded to the type asked for (`Option` for a
     /// column that may be NULL).
     pub fn get<T: FromVal>(&self, column: &str) -> Result<T, Error> {
@@ -634,18 +638,21 @@ macro_rules! enum_exec {
                 match self {
                     $t::Native(c) => c.backend(),
                     $t::Sqlx(c) => c.backend(),
+                    $t::Pg(c) => c.backend(),
                 }
             }
             fn keys(&self) -> &crate::crypto::ServerKeys {
                 match self {
                     $t::Native(c) => c.keys(),
                     $t::Sqlx(c) => c.keys(),
+                    $t::Pg(c) => c.keys(),
                 }
             }
             async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
                 match self {
                     $t::Native(c) => c.execute(sql, args).await,
                     $t::Sqlx(c) => c.execute(sql, args).await,
+                    $t::Pg(c) => c.execute(sql, args).await,
                 }
             }
             async fn fetch_optional(
@@ -656,6 +663,7 @@ macro_rules! enum_exec {
                 match self {
                     $t::Native(c) => c.fetch_optional(sql, args).await,
                     $t::Sqlx(c) => c.fetch_optional(sql, args).await,
+                    $t::Pg(c) => c.fetch_optional(sql, args).await,
                 }
             }
             async fn fetch_all(
@@ -666,6 +674,7 @@ macro_rules! enum_exec {
                 match self {
                     $t::Native(c) => c.fetch_all(sql, args).await,
                     $t::Sqlx(c) => c.fetch_all(sql, args).await,
+                    $t::Pg(c) => c.fetch_all(sql, args).await,
                 }
             }
         }
@@ -675,6 +684,7 @@ macro_rules! enum_exec {
 /// A connection for reads, from [`Db::conn`].
 pub enum Conn {
     Native(NativeConn),
+    Pg(super::pg::PgConn),
     Sqlx(PoolConn),
 }
 
@@ -684,6 +694,7 @@ enum_exec!(Conn);
 /// PostgreSQL. Rolled back when dropped uncommitted.
 pub enum Tx {
     Native(NativeTx),
+    Pg(super::pg::PgTx),
     Sqlx(SqlxTx),
 }
 
@@ -693,6 +704,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Tx::Native(t) => t.commit(),
+            Tx::Pg(t) => t.commit().await,
             Tx::Sqlx(t) => t.commit().await,
         }
     }
@@ -701,6 +713,9 @@ impl Tx {
 impl Db {
     /// A connection for reads on the hot paths (native on SQLite).
     pub async fn conn(&self) -> Result<Conn, Error> {
+        if let Some(pg) = &self.pg {
+            return Ok(Conn::Pg(pg.acquire().await?));
+        }
         match &self.native {
             Some(pool) => Ok(Conn::Native(pool.take()?)),
             None => Ok(Conn::Sqlx(PoolConn(
@@ -717,6 +732,9 @@ impl Db {
     /// read-then-write transactions never fail to upgrade and concurrent writers
     /// wait without sleeping.
     pub async fn begin(&self) -> Result<Tx, Error> {
+        if let Some(pg) = &self.pg {
+            return Ok(Tx::Pg(super::pg::PgTx::begin(pg.acquire().await?).await?));
+        }
         match &self.native {
             Some(pool) => {
                 let writer = self.writer.clone().lock_owned().await;

@@ -6,6 +6,7 @@
 //! same way. Where SQL truly differs, code branches on [`Backend`].
 
 pub mod exec;
+mod pg;
 pub mod scan;
 
 pub use exec::{Arg, Conn, Exec, FromVal, Rec, Tx};
@@ -90,6 +91,9 @@ impl SqlxTx {
     }
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before use.
+const PG_CHECK_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Advisory-lock keys of structures are this plus the structure id (the migration lock is 7271).
 const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
 
@@ -103,8 +107,10 @@ pub struct Db {
     /// native connection where the `Any` driver is too slow (journal verification).
     url: std::sync::Arc<str>,
     backend: Backend,
-    /// Native connections for the hot paths on an SQLite file (see [`exec`]).
+    /// Native connections on an SQLite file (see [`exec`]).
     native: Option<Arc<exec::NativePool>>,
+    /// PostgreSQL connections for every statement but migrations (see [`pg`]).
+    pg: Option<Arc<pg::PgPool>>,
     /// Keys derived from the server secret (throttling keys, journal seals).
     keys: Arc<crate::crypto::ServerKeys>,
 }
@@ -168,16 +174,28 @@ impl Db {
                 });
             }
         }
-        let max = match backend {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
+        // On PostgreSQL the sqlx pool serves only migrations and administration
+        // scripts; statements go through [`pg::PgPool`].
+        let (max, pg_max) = match backend {
+            Backend::Sqlite => (8, 0),
+            Backend::Postgres => (2, 16),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .idle_timeout(std::time::Duration::from_secs(60))
             // By default every acquire first pings the connection: one more round trip
-            // to SQLite's worker thread per statement, for a file that cannot drop a
-            // connection. PostgreSQL keeps the check (servers restart, networks cut).
-            .test_before_acquire(backend == Backend::Postgres)
+            // per statement. A file cannot drop a connection; a PostgreSQL server can
+            // (restart, network cut), but a connection used a moment ago is alive: it is
+            // checked only after a pause, and a dead one is replaced, not handed out.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && meta.idle_for >= PG_CHECK_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -202,6 +220,10 @@ impl Db {
                 }
                 Backend::Postgres => None,
             },
+            pg: match backend {
+                Backend::Postgres => Some(pg::PgPool::new(&url, pg_max, keys.clone())?),
+                Backend::Sqlite => None,
+            },
             keys,
             url: std::sync::Arc::from(url.as_str()),
         })
@@ -222,6 +244,9 @@ impl Db {
 
     /// Closes every connection of the pool (the benches end their servers' databases).
     pub async fn close(&self) {
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -284,10 +309,14 @@ impl Db {
         self.conn().await?.fetch_all(sql, args).await
     }
 
-    /// One write in a transaction of its own; returns the rows changed. Never
-    /// called while holding a [`Tx`] of the same database: on SQLite the writer
-    /// lock is not reentrant.
+    /// One write on its own (atomic by itself); returns the rows changed. Never
+    /// called while holding a [`Tx`] of the same database: on SQLite it takes the
+    /// writer lock, which is not reentrant. On PostgreSQL it runs as one autocommit
+    /// statement: no `BEGIN` and `COMMIT` round trips.
     pub async fn execute(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
+        if self.backend == Backend::Postgres {
+            return self.conn().await?.execute(sql, args).await;
+        }
         let mut tx = self.begin().await?;
         let n = tx.execute(sql, args).await?;
         tx.commit().await?;

@@ -803,7 +803,7 @@ pub async fn exchange(
         .fetch_optional(
             "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
                     c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
-                    u.sub_hash, ac.full_name, s.name AS structure_name, s.siret,
+                    u.sub_hash, ac.full_name, ac.public_id, s.name AS structure_name, s.siret,
                     (SELECT COUNT(*) FROM autorisations a
                       WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active
              FROM idp_codes c
@@ -871,22 +871,25 @@ pub async fn exchange(
     }
     // The aidant's public identifier, given on first use (never the row number).
     let account_id = i("account_id")?;
-    tx.execute(
-        "UPDATE accounts SET public_id = $1 WHERE id = $2 AND public_id IS NULL",
-        crate::args![&crypto::random_token()[..32], account_id],
-    )
-    .await
-    .map_err(server)?;
-    let aidant_public_id = tx
-        .fetch_optional(
-            "SELECT public_id FROM accounts WHERE id = $1",
-            crate::args![account_id],
-        )
-        .await
-        .map_err(server)?
-        .ok_or((500, "server_error"))?
-        .text("public_id")
-        .map_err(server)?;
+    let aidant_public_id = match c.opt_text("public_id").map_err(server)? {
+        Some(public_id) => public_id,
+        None => {
+            tx.execute(
+                "UPDATE accounts SET public_id = $1 WHERE id = $2 AND public_id IS NULL",
+                crate::args![&crypto::random_token()[..32], account_id],
+            )
+            .await
+            .map_err(server)?;
+            tx.fetch_one(
+                "SELECT public_id FROM accounts WHERE id = $1",
+                crate::args![account_id],
+            )
+            .await
+            .map_err(server)?
+            .text("public_id")
+            .map_err(server)?
+        }
+    };
     let access = crypto::random_token();
     tx.execute(
         "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)

@@ -131,3 +131,72 @@ async fn hot_path_executor_behaves_the_same_on_both_backends() {
         assert_eq!(all[0].opt_int("locked_until").unwrap(), Some(9));
     }
 }
+
+/// PostgreSQL: connections the server cut (restart, failover, an administrator's
+/// `pg_terminate_backend`) are dropped and replaced; a statement that met one fails
+/// once, the next ones run on new connections. An uncommitted transaction holds no
+/// lock once dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_postgresql_connections_are_replaced() {
+    use relais::args;
+    use relais::db::exec::Exec;
+    for backend in crate::common::backends() {
+        if backend != relais::db::Backend::Postgres {
+            continue;
+        }
+        let db = crate::common::fresh_db(backend).await;
+        // Several connections in the pool, all idle.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(db.conn().await.unwrap());
+        }
+        drop(held);
+        let name = db
+            .fetch_one("SELECT current_database() AS name", &[])
+            .await
+            .unwrap()
+            .text("name")
+            .unwrap();
+        // From the administration pool of the same database: every connection of
+        // the statement pool is cut.
+        let cut = format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        );
+        let mut last = None;
+        for _ in 0..3 {
+            db.run_script(&cut).await.unwrap();
+            let mut failures = 0;
+            for _ in 0..10 {
+                match db.fetch_one("SELECT 1 AS ok", &[]).await {
+                    Ok(r) => last = Some(r.int("ok").unwrap()),
+                    Err(_) => failures += 1,
+                }
+            }
+            assert!(failures <= 4, "{failures} statements failed after the cut");
+        }
+        assert_eq!(last, Some(1));
+        // A transaction dropped uncommitted releases its locks: the same row is
+        // written right after by another connection.
+        {
+            let mut tx = db.begin().await.unwrap();
+            tx.execute(
+                "INSERT INTO jobs (name, run_after, locked_until) VALUES ($1, 1, NULL)",
+                args!["verrou"],
+            )
+            .await
+            .unwrap();
+        }
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            db.execute(
+                "INSERT INTO jobs (name, run_after, locked_until) VALUES ($1, 2, NULL)",
+                args!["verrou"],
+            ),
+        )
+        .await
+        .expect("no lock left behind")
+        .unwrap();
+        assert_eq!(written, 1);
+    }
+}
