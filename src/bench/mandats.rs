@@ -141,6 +141,9 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
          FROM usagers u WHERE EXISTS (SELECT 1 FROM autorisations a WHERE a.usager_id = u.id AND a.structure_id = $1)", crate::args![sid, now])
     .await?;
     tx.commit().await?;
+    // After a bulk load, statistics as a database in service has them (autovacuum
+    // would compute them later, in the middle of the measures).
+    db.run_script("ANALYZE").await?;
     println!(
         "Population : {} usagers, {} mandats en {:.1} s ({url_kind})",
         args.usagers,
