@@ -26,7 +26,8 @@ pub struct Session {
     pub is_admin: bool,
     /// The structure the person works in now, if any.
     pub structure_id: Option<i64>,
-    pub structure_name: Option<String>,
+    /// That structure, read with the session (one statement per request).
+    pub structure: Option<crate::structures::Structure>,
     /// The role in that structure; `None` when the membership is deactivated.
     pub role: Option<Role>,
     pub csrf_token: String,
@@ -96,7 +97,8 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         .fetch_optional(
             "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
                     s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
-                    m.role, m.deactivated_at, st.name AS structure_name
+                    m.role, m.deactivated_at, st.name, st.siret, st.address, st.commune_insee,
+                    st.kind, st.is_demo
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
@@ -138,7 +140,10 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         full_name: row.text("full_name")?,
         is_admin: row.int("is_admin")? != 0,
         structure_id: row.opt_int("structure_id")?,
-        structure_name: row.opt_text("structure_name")?,
+        structure: match (row.opt_int("structure_id")?, row.opt_text("name")?) {
+            (Some(id), Some(_)) => Some(crate::structures::Structure::from_session_row(id, &row)?),
+            _ => None,
+        },
         role,
         csrf_token: row.text("csrf_token")?,
         created_at,

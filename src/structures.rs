@@ -27,6 +27,20 @@ impl Structure {
             is_demo: r.get::<i64>("is_demo")? != 0,
         })
     }
+    /// The structure of a session, from the columns the session read joins
+    /// (`sessions::load`); `id` is the session's structure.
+    pub(crate) fn from_session_row(id: i64, r: &crate::db::Rec) -> Result<Self, crate::db::Error> {
+        Ok(Structure {
+            id,
+            name: r.get("name")?,
+            siret: r.get("siret")?,
+            address: r.get("address")?,
+            commune_insee: r.get("commune_insee")?,
+            kind: r.get("kind")?,
+            is_demo: r.get::<i64>("is_demo")? != 0,
+        })
+    }
+
     pub fn kind_label(&self) -> &'static str {
         StructureKind::parse(&self.kind)
             .map(StructureKind::label)

@@ -260,6 +260,12 @@ pub trait Exec: Send {
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<Rec>, Error>> + Send;
 
+    /// Notes that this transaction takes the lock `key` ([`lock_structure`]);
+    /// false when it already holds it, so the lock is not asked for twice.
+    fn first_lock(&mut self, _key: i64) -> bool {
+        true
+    }
+
     /// The one row a statement must find ([`Error::NotFound`] otherwise).
     fn fetch_one(
         &mut self,
@@ -641,6 +647,13 @@ macro_rules! enum_exec {
                     $t::Pg(c) => c.backend(),
                 }
             }
+            fn first_lock(&mut self, key: i64) -> bool {
+                match self {
+                    $t::Native(c) => c.first_lock(key),
+                    $t::Pg(c) => c.first_lock(key),
+                    $t::Sqlx(c) => c.first_lock(key),
+                }
+            }
             fn keys(&self) -> &crate::crypto::ServerKeys {
                 match self {
                     $t::Native(c) => c.keys(),
@@ -776,7 +789,8 @@ impl Db {
 /// Serialises writers of one structure's data until the transaction ends (see
 /// [`Db::lock_structure`]).
 pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), Error> {
-    if tx.backend() == Backend::Postgres {
+    if tx.backend() == Backend::Postgres && tx.first_lock(super::STRUCTURE_LOCK_BASE + structure_id)
+    {
         tx.fetch_optional(
             "SELECT pg_advisory_xact_lock($1) AS locked",
             crate::args![super::STRUCTURE_LOCK_BASE + structure_id],

@@ -278,6 +278,8 @@ impl Exec for PgConn {
 pub struct PgTx {
     conn: Option<PgConn>,
     keys: Arc<crate::crypto::ServerKeys>,
+    /// Advisory locks taken (held until the end of the transaction).
+    locks: Vec<i64>,
 }
 
 impl PgTx {
@@ -287,6 +289,7 @@ impl PgTx {
         Ok(PgTx {
             conn: Some(conn),
             keys,
+            locks: Vec::new(),
         })
     }
 
@@ -328,6 +331,13 @@ impl Drop for PgTx {
 impl Exec for PgTx {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+    fn first_lock(&mut self, key: i64) -> bool {
+        if self.locks.contains(&key) {
+            return false;
+        }
+        self.locks.push(key);
+        true
     }
     fn keys(&self) -> &crate::crypto::ServerKeys {
         &self.keys

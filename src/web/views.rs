@@ -38,7 +38,7 @@ impl Shell {
             let member = s.member_of_current();
             Nav {
                 name: s.full_name.clone(),
-                structure_name: member.and(s.structure_name.clone()),
+                structure_name: member.and(s.structure.as_ref().map(|st| st.name.clone())),
                 team_href: match member {
                     Some((sid, Role::Referent)) => Some(format!("/structures/{sid}/equipe")),
                     _ => None,

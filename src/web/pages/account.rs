@@ -11,7 +11,7 @@ use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
 use crate::web::forms::{AppForm, PageQuery};
 use crate::web::views::{AccountView, EspaceView, Shell, render};
-use crate::{accounts, sessions, structures};
+use crate::{accounts, sessions};
 
 pub async fn show(
     State(state): State<AppState>,
@@ -91,15 +91,9 @@ pub async fn switch_structure(
     Ok(Redirect::to("/espace?info=structure").into_response())
 }
 
-pub async fn home(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    m: Member,
-    Query(q): Query<PageQuery>,
-) -> AppResult<Response> {
-    let structure = structures::find(&state.db, m.structure_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+pub async fn home(ctx: Ctx, m: Member, Query(q): Query<PageQuery>) -> AppResult<Response> {
+    // Read with the session: the member's current structure.
+    let structure = m.session.structure.clone().ok_or(AppError::NotFound)?;
     render(&EspaceView {
         shell: Shell::new(&ctx, "Mon espace").with_notice(q.info.as_deref()),
         full_name: m.session.full_name.clone(),

@@ -363,7 +363,12 @@ async fn recap_view(
         shell: Shell::new(ctx, "Récapitulatif du mandat"),
         draft_id: draft.public_id.clone(),
         identity,
-        structure_name: m.session.structure_name.clone().unwrap_or_default(),
+        structure_name: m
+            .session
+            .structure
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
         duree: draft.duree,
         start: crate::time_fr::date(now),
         end: crate::time_fr::date(draft.duree.expiry(now) - 1),

@@ -96,7 +96,12 @@ pub async fn list(
         .collect();
     render(&UsagersView {
         shell: Shell::new(&ctx, "Usagers"),
-        structure_name: m.session.structure_name.clone().unwrap_or_default(),
+        structure_name: m
+            .session
+            .structure
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
         tabs,
         state: st,
         q,
