@@ -236,6 +236,8 @@ pub fn personal_hash(salt: &str, data: &str) -> String {
 pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, crate::db::Error> {
     let action = e.action.map(Action::key).unwrap_or("inconnue");
     crate::db::exec::lock_structure(tx, e.chain).await?;
+    // What the journal records survives a crash, whatever the server's default.
+    crate::db::exec::durable_commit(tx).await?;
     let last = tx
         .fetch_optional(
             "SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1",

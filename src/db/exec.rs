@@ -260,9 +260,11 @@ pub trait Exec: Send {
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<Rec>, Error>> + Send;
 
-    /// Notes that this transaction takes the lock `key` ([`lock_structure`]);
-    /// false when it already holds it, so the lock is not asked for twice.
-    fn first_lock(&mut self, _key: i64) -> bool {
+    /// True the first time this transaction asks for `key`, false afterwards:
+    /// a lock it already holds ([`lock_structure`]) or a setting it already made
+    /// ([`durable_commit`]) is not asked for twice. Outside a PostgreSQL
+    /// transaction, always true.
+    fn once(&mut self, _key: i64) -> bool {
         true
     }
 
@@ -647,11 +649,11 @@ macro_rules! enum_exec {
                     $t::Pg(c) => c.backend(),
                 }
             }
-            fn first_lock(&mut self, key: i64) -> bool {
+            fn once(&mut self, key: i64) -> bool {
                 match self {
-                    $t::Native(c) => c.first_lock(key),
-                    $t::Pg(c) => c.first_lock(key),
-                    $t::Sqlx(c) => c.first_lock(key),
+                    $t::Native(c) => c.once(key),
+                    $t::Pg(c) => c.once(key),
+                    $t::Sqlx(c) => c.once(key),
                 }
             }
             fn keys(&self) -> &crate::crypto::ServerKeys {
@@ -789,13 +791,27 @@ impl Db {
 /// Serialises writers of one structure's data until the transaction ends (see
 /// [`Db::lock_structure`]).
 pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), Error> {
-    if tx.backend() == Backend::Postgres && tx.first_lock(super::STRUCTURE_LOCK_BASE + structure_id)
-    {
+    if tx.backend() == Backend::Postgres && tx.once(super::STRUCTURE_LOCK_BASE + structure_id) {
         tx.fetch_optional(
             "SELECT pg_advisory_xact_lock($1) AS locked",
             crate::args![super::STRUCTURE_LOCK_BASE + structure_id],
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// The key of [`durable_commit`] for [`Exec::once`] (advisory-lock keys are positive).
+const DURABLE_COMMIT: i64 = -1;
+
+/// Makes this transaction's commit durable (flushed to disk before `COMMIT`
+/// returns) whatever the server's default: on PostgreSQL an operator may set
+/// `synchronous_commit = off` for speed, and what must survive a crash — the
+/// journal and what it records — still does. On SQLite a no-op (one setting for
+/// the file, `synchronous = NORMAL`).
+pub async fn durable_commit<E: Exec>(tx: &mut E) -> Result<(), Error> {
+    if tx.backend() == Backend::Postgres && tx.once(DURABLE_COMMIT) {
+        tx.execute("SET LOCAL synchronous_commit = on", &[]).await?;
     }
     Ok(())
 }

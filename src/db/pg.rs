@@ -278,7 +278,8 @@ impl Exec for PgConn {
 pub struct PgTx {
     conn: Option<PgConn>,
     keys: Arc<crate::crypto::ServerKeys>,
-    /// Advisory locks taken (held until the end of the transaction).
+    /// Keys of [`Exec::once`] already asked for: advisory locks held until the
+    /// end of the transaction, settings made for it.
     locks: Vec<i64>,
 }
 
@@ -332,7 +333,7 @@ impl Exec for PgTx {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
-    fn first_lock(&mut self, key: i64) -> bool {
+    fn once(&mut self, key: i64) -> bool {
         if self.locks.contains(&key) {
             return false;
         }

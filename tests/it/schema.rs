@@ -200,3 +200,58 @@ async fn cut_postgresql_connections_are_replaced() {
         assert_eq!(written, 1);
     }
 }
+
+/// PostgreSQL: an operator may set `synchronous_commit = off` for speed; a
+/// transaction that writes the journal still commits durably, the others follow
+/// the server's setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_transactions_commit_durably_whatever_the_server_default() {
+    use relais::db::exec::Exec;
+    for backend in crate::common::backends() {
+        if backend != relais::db::Backend::Postgres {
+            continue;
+        }
+        let db = crate::common::fresh_db(backend).await;
+        let name = db
+            .fetch_one("SELECT current_database() AS name", &[])
+            .await
+            .unwrap()
+            .text("name")
+            .unwrap();
+        db.run_script(&format!(
+            "ALTER DATABASE {name} SET synchronous_commit = off"
+        ))
+        .await
+        .unwrap();
+        // New connections take the database's default.
+        let db = relais::db::Db::connect(db.url(), crate::common::TEST_SECRET)
+            .await
+            .unwrap();
+        let setting = |r: relais::db::Rec| r.text("synchronous_commit").unwrap();
+        let mut plain = db.begin().await.unwrap();
+        let s = plain
+            .fetch_one("SHOW synchronous_commit", &[])
+            .await
+            .unwrap();
+        assert_eq!(setting(s), "off", "the server's default elsewhere");
+        drop(plain);
+        let mut tx = db.begin().await.unwrap();
+        relais::journal::append(
+            &mut tx,
+            &relais::journal::NewEntry::new(0, relais::journal::Action::ConnexionAidant),
+            crate::common::START,
+        )
+        .await
+        .unwrap();
+        let s = tx.fetch_one("SHOW synchronous_commit", &[]).await.unwrap();
+        assert_eq!(setting(s), "on", "a journaled transaction is durable");
+        tx.commit().await.unwrap();
+        assert!(
+            relais::journal::verify(&db)
+                .await
+                .unwrap()
+                .first_broken
+                .is_none()
+        );
+    }
+}
