@@ -614,6 +614,32 @@ pub async fn usagers(
     Ok(out)
 }
 
+/// Whether the structure may act for this usager within `scope`: an active
+/// autorisation for one of its démarches, and an email address (FranceConnect's
+/// claims need one). One indexed read, whatever the number of usagers.
+pub async fn may_act_for(
+    db: &Db,
+    structure_id: i64,
+    usager_id: i64,
+    scope: &[Demarche],
+    now: i64,
+) -> Result<bool, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT a.demarche, u.email FROM autorisations a JOIN usagers u ON u.id = a.usager_id
+             WHERE a.structure_id = $1 AND a.usager_id = $2 AND a.revoked_at IS NULL
+               AND a.expires_at > $3",
+            crate::args![structure_id, usager_id, now],
+        )
+        .await?;
+    for r in rows {
+        if Demarche::parse(&r.text("demarche")?).is_ok_and(|d| scope.contains(&d)) {
+            return Ok(crate::domain::Email::parse(&r.text("email")?).is_ok());
+        }
+    }
+    Ok(false)
+}
+
 /// The usager's active autorisations with the structure, within `scope`.
 pub async fn autorisations(
     db: &Db,

@@ -1489,3 +1489,29 @@ crate::both_backends!(conformance_to_the_letter, |app: TestApp| async move {
         "Bearer realm=\"relais\", error=\"invalid_token\""
     );
 });
+
+// A structure with more usagers than the list shows (50): the one found by a
+// search, beyond the first page, can still be chosen (the choice is checked on
+// its own, not against the first page of the list).
+crate::both_backends!(
+    a_usager_beyond_the_first_page_can_be_chosen,
+    |app: TestApp| async move {
+        let mut w = world(&app, &[Demarche::Social]).await;
+        for n in 2..=56 {
+            let mut id = identity(100 + n, &format!("personne{n}@exemple.fr"));
+            id.family_name = format!("AAAA{n:03}");
+            crate::common::mandate(
+                &app,
+                w.structure,
+                w.aidant.id,
+                mandats::UsagerRef::Identified(&id),
+                &[Demarche::Social],
+                Duree::Long,
+            )
+            .await
+            .unwrap();
+        }
+        let r = flow(&app, &mut w, &query(&[]), Some(Demarche::Social)).await;
+        assert!(!code_of(&r).is_empty());
+    }
+);

@@ -258,10 +258,10 @@ pub async fn choose_usager(
     if !confirmed(&state, &m, &p) {
         return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
     }
-    let allowed = idp::usagers(&state.db, m.structure_id, &p.scope(), "", state.now())
-        .await?
-        .into_iter()
-        .any(|c| c.usager_id == f.usager && c.has_email);
+    // The one usager chosen, checked by itself: the list shows only the first 50
+    // (a search finds the others).
+    let allowed =
+        idp::may_act_for(&state.db, m.structure_id, f.usager, &p.scope(), state.now()).await?;
     if !allowed {
         let mut errors = FormErrors::default();
         errors.add(
