@@ -382,7 +382,7 @@ impl Document {
                     vec![format!(
                         "Du {} au {} inclus.",
                         time_fr::date_long(self.start),
-                        time_fr::date_long(self.end - 1)
+                        crate::mandats::last_day_long(self.end)
                     )],
                 ));
                 let mut text: Vec<String> = mandate_text(&self.template_version)

@@ -155,7 +155,12 @@ impl Duree {
             .and_then(Duree::from_days)
     }
     /// End of a mandate created at `now`: midnight (Paris) ending the day `days`
-    /// days later, so a 1-day mandate lasts until tomorrow evening.
+    /// days later, so a 1-day mandate lasts until tomorrow evening. This is how
+    /// French law counts a period given in days (code de procédure civile,
+    /// art. 641 and 642): the day of the act does not count, and the period ends
+    /// at midnight of its last day. « 1 an » (365 days) signed on 3 December
+    /// 2026 therefore covers up to 3 December 2027 included. Shown everywhere
+    /// with [`last_day`].
     pub fn expiry(self, now: i64) -> i64 {
         crate::time_fr::paris_midnight(now, self.days() + 1)
     }
@@ -788,9 +793,7 @@ impl UsagerRow {
         crate::time_fr::date(self.last_mandat_at)
     }
     pub fn until(&self) -> String {
-        self.unrevoked_until
-            .map(crate::time_fr::date)
-            .unwrap_or_default()
+        self.unrevoked_until.map(last_day).unwrap_or_default()
     }
 }
 
@@ -1014,12 +1017,24 @@ pub struct Mandat {
     pub state: State,
 }
 
+/// The last day a mandate (or an autorisation) ending at `expires_at` covers,
+/// « 03/12/2027 »: the one way the end is shown — mandate page, usagers list,
+/// recap, attestation and verification page all say « jusqu'au … inclus » with it.
+pub fn last_day(expires_at: i64) -> String {
+    crate::time_fr::date(expires_at - 1)
+}
+
+/// [`last_day`] in words, « 3 décembre 2027 », for the attestation.
+pub fn last_day_long(expires_at: i64) -> String {
+    crate::time_fr::date_long(expires_at - 1)
+}
+
 impl Mandat {
     pub fn created_on(&self) -> String {
         crate::time_fr::date(self.created_at)
     }
     pub fn expires_on(&self) -> String {
-        crate::time_fr::date(self.expires_at - 1)
+        last_day(self.expires_at)
     }
     pub fn demarches(&self) -> Vec<Demarche> {
         self.autorisations.iter().map(|a| a.demarche).collect()

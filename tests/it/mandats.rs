@@ -319,6 +319,14 @@ crate::both_backends!(
         )
         .await;
         assert_eq!(recap.status, StatusCode::OK, "{}", recap.body);
+        // The person's rights are read before the aidant attests having explained
+        // them: the attestation's own text, above the consent box.
+        let rights = recap
+            .body
+            .find("Je peux mettre fin à ce mandat à tout moment")
+            .expect("rights on the recap");
+        let consent = recap.body.find("consentement-case").unwrap();
+        assert!(rights < consent, "rights before the consent box");
         let recap = through_franceconnect(
             &mut s.client,
             &["famille"],
@@ -923,3 +931,125 @@ crate::both_backends!(usagers_list_pages_by_key, |app: TestApp| async move {
     let r = c.get("/usagers?etat=actifs&apres=999999").await;
     assert_eq!(r.status, StatusCode::OK);
 });
+
+// One end date everywhere, across daylight-saving changes: a 1-day mandate signed
+// the day before the spring change and a 1-year mandate signed the day before the
+// autumn change end at midnight (Paris) of their last day, and the mandate page,
+// the usagers list, the attestation and the verification page show that same day.
+crate::both_backends!(
+    one_end_date_everywhere_across_daylight_saving,
+    |app: TestApp| async move {
+        // Saturday 24 October 2026, 10:00 in Paris (summer time ends the next night).
+        app.clock.set(1_792_828_800);
+        let mut s = setup(&app, "Structure des dates").await;
+        let long = crate::common::mandate(
+            &app,
+            s.structure,
+            s.aidant.id,
+            mandats::UsagerRef::Identified(&crate::idp::identity(41, "a@exemple.fr")),
+            &[Demarche::Social, Demarche::Logement],
+            Duree::Long,
+        )
+        .await
+        .unwrap();
+        // The next day (after the change), the aidant revokes one démarche.
+        app.clock.set(1_792_828_800 + 86_400);
+        let social =
+            mandats::active_autorisations(app.db(), s.structure, long.usager_id, app.clock_now())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|(_, d)| *d == Demarche::Social)
+                .unwrap()
+                .0;
+        mandats::revoke_autorisation(
+            app.db(),
+            &app.state.signer,
+            mandats::Actor {
+                account_id: s.aidant.id,
+                structure_id: s.structure,
+            },
+            social,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        // Saturday 27 March 2027, 10:00 in Paris (summer time starts the next night).
+        app.clock.set(1_806_138_000);
+        let mut s2 = setup(&app, "Structure des dates, printemps").await;
+        let short = crate::common::mandate(
+            &app,
+            s2.structure,
+            s2.aidant.id,
+            mandats::UsagerRef::Identified(&crate::idp::identity(42, "b@exemple.fr")),
+            &[Demarche::Social],
+            Duree::Court,
+        )
+        .await
+        .unwrap();
+        // Five months later: the first aidant signs in again.
+        s.client = app.login(&s.aidant).await;
+        let expires = |id: i64| {
+            let db = app.db().clone();
+            async move {
+                db.fetch_one(
+                    "SELECT expires_at FROM mandats WHERE id = $1",
+                    relais::args![id],
+                )
+                .await
+                .unwrap()
+                .int("expires_at")
+                .unwrap()
+            }
+        };
+        // Midnight in Paris: 22:00 UTC in summer time, the day after the last day.
+        assert_eq!(
+            expires(short.mandat_id).await,
+            1_806_271_200,
+            "28/03/2027 24:00 Paris"
+        );
+        assert_eq!(
+            expires(long.mandat_id).await,
+            1_824_415_200,
+            "24/10/2027 24:00 Paris"
+        );
+        for (c, m, day, long_day) in [
+            (&mut s2.client, &short, "28/03/2027", "28 mars 2027"),
+            (&mut s.client, &long, "24/10/2027", "24 octobre 2027"),
+        ] {
+            let page = c.get(&format!("/mandats/{}", m.mandat_id)).await;
+            assert!(
+                page.contains(&format!("jusqu'au {day} inclus")),
+                "{}",
+                page.body
+            );
+            let list = c.get("/usagers").await;
+            assert!(list.contains(&format!("{day} inclus")), "{}", list.body);
+            let att = c
+                .get(&format!("/attestations/{}", m.attestation_token))
+                .await;
+            assert!(
+                att.contains(&format!("au {long_day} inclus")),
+                "{}",
+                att.body
+            );
+            let public = crate::common::TestApp::client(&app)
+                .get(&format!("/verifier/{}", m.attestation_token))
+                .await;
+            assert!(
+                public.contains(&format!("au {day} inclus")),
+                "{}",
+                public.body
+            );
+        }
+        // The verification page says which démarches remain and which were revoked.
+        let public = crate::common::TestApp::client(&app)
+            .get(&format!("/verifier/{}", long.attestation_token))
+            .await;
+        assert!(
+            public.contains("actif pour Logement ; révoqué pour Social - Santé le 25/10/2026"),
+            "{}",
+            public.body
+        );
+    }
+);

@@ -338,6 +338,9 @@ pub struct RecapView {
     pub is_remote: bool,
     pub demarches: Vec<Demarche>,
     pub has_argent: bool,
+    /// What the person agrees to and their rights: the text the attestation
+    /// prints, shown before the aidant attests having explained it.
+    pub rights: &'static [&'static str],
     pub errors: FormErrors,
 }
 
@@ -371,10 +374,11 @@ async fn recap_view(
             .unwrap_or_default(),
         duree: draft.duree,
         start: crate::time_fr::date(now),
-        end: crate::time_fr::date(draft.duree.expiry(now) - 1),
+        end: mandats::last_day(draft.duree.expiry(now)),
         is_remote: draft.is_remote,
         has_argent: draft.demarches.contains(&Demarche::Argent),
         demarches: draft.demarches.clone(),
+        rights: mandats::attestation::mandate_text(mandats::TEMPLATE_VERSION),
         errors,
     }))
 }

@@ -93,13 +93,10 @@ pub async fn show(
             .collect::<Vec<_>>()
             .join(", "),
         start: crate::time_fr::date(p.debut),
-        end: crate::time_fr::date(p.fin - 1),
+        end: mandats::last_day(p.fin),
         state: match &mandat {
             Some(m) => match m.state {
-                mandats::State::Active => format!(
-                    "actif ({} démarche(s) en cours)",
-                    m.active_demarches().len()
-                ),
+                mandats::State::Active => active_state(m),
                 mandats::State::Expired => "expiré".to_owned(),
                 mandats::State::Revoked => format!(
                     "révoqué le {}",
@@ -126,4 +123,28 @@ pub async fn keys(State(state): State<AppState>) -> AppResult<Response> {
         .map(|(kid, x)| serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid, "x": x }))
         .collect();
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
+}
+
+/// « actif pour Logement ; révoqué pour Argent le 05/12/2026 »: which démarches
+/// the mandate still covers, and which were revoked and when.
+fn active_state(m: &mandats::Mandat) -> String {
+    let titles = |state: mandats::State| -> Vec<String> {
+        m.autorisations
+            .iter()
+            .filter(|a| a.state == state)
+            .map(|a| match state {
+                mandats::State::Revoked => {
+                    format!("{} le {}", a.demarche.title(), a.revoked_on())
+                }
+                _ => a.demarche.title().to_owned(),
+            })
+            .collect()
+    };
+    let active = titles(mandats::State::Active).join(", ");
+    let revoked = titles(mandats::State::Revoked);
+    if revoked.is_empty() {
+        format!("actif pour {active}")
+    } else {
+        format!("actif pour {active} ; révoqué pour {}", revoked.join(", "))
+    }
 }
