@@ -175,6 +175,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .get("/healthz", Access::Public, get(public::healthz))
     .get("/accessibilite", Access::Public, get(public::accessibility))
     .get("/static/{file}", Access::Public, get(assets::serve))
+    .get("/favicon.ico", Access::Public, get(assets::favicon))
     .get("/connexion", Access::Public, get(auth::login_form))
     .post("/connexion", Access::Public, post(auth::login))
     .get(

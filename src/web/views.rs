@@ -17,6 +17,7 @@ use crate::structures::{Structure, StructureSummary};
 pub struct Shell {
     pub title: String,
     pub css: &'static str,
+    pub icon: &'static str,
     pub csrf: Arc<str>,
     pub request_id: Arc<str>,
     pub nav: Option<Nav>,
@@ -54,6 +55,7 @@ impl Shell {
         Shell {
             title: title.into(),
             css: super::assets::css_href(),
+            icon: super::assets::icon_href(),
             csrf: ctx.csrf.clone(),
             request_id: ctx.request_id.clone(),
             nav,

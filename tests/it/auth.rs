@@ -411,6 +411,17 @@ both_backends!(
             c.get("/static/autre.css").await.status,
             StatusCode::NOT_FOUND
         );
+        // An icon, linked from every page and cached like the stylesheet; the
+        // `/favicon.ico` that some clients ask for leads to it (no 404).
+        let icon =
+            crate::common::extract_between(&home.body, "<link rel=\"icon\" href=\"", "\"").unwrap();
+        let r = c.get(&icon).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["content-type"], "image/svg+xml");
+        assert!(r.body.starts_with("<svg"));
+        let legacy = c.get("/favicon.ico").await;
+        assert_eq!(legacy.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(legacy.location(), icon);
     }
 );
 

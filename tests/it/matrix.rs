@@ -12,6 +12,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Access::Public),
     ("GET", "/accessibilite", Access::Public),
     ("GET", "/static/{file}", Access::Public),
+    ("GET", "/favicon.ico", Access::Public),
     ("GET", "/connexion", Access::Public),
     ("POST", "/connexion", Access::Public),
     ("GET", "/mot-de-passe-oublie", Access::Public),
