@@ -35,6 +35,9 @@ pub struct Config {
     pub secret_key: String,
     /// Sender of outgoing emails.
     pub mail_from: String,
+    /// Where people write when something goes wrong: shown at the foot of every
+    /// page, so each « contactez le support » says how.
+    pub support_email: String,
     /// `smtp://user:pass@host:587` or `smtps://…`; emails go to `data_dir/emails` when absent.
     pub smtp_url: Option<String>,
     /// Trust the last `X-Forwarded-For` hop (behind a load balancer).
@@ -124,6 +127,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             secret_key: DEFAULT_SECRET.to_owned(),
             mail_from: "Relais <ne-pas-repondre@relais.localhost>".to_owned(),
+            support_email: "support@relais.localhost".to_owned(),
             smtp_url: None,
             trust_forwarded_for: false,
             log_format: "text".to_owned(),
@@ -153,6 +157,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("secret_key", &"<redacted>")
             .field("mail_from", &self.mail_from)
+            .field("support_email", &self.support_email)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("log_format", &self.log_format)
@@ -440,7 +445,18 @@ impl Config {
                 "RELAIS_LOG_FORMAT vaut text ou json".into(),
             ));
         }
+        if crate::domain::Email::parse(&self.support_email).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "RELAIS_SUPPORT_EMAIL doit être une adresse e-mail : {}",
+                self.support_email
+            )));
+        }
         if self.is_production() {
+            if self.support_email.ends_with(".localhost") {
+                return Err(ConfigError::Invalid(
+                    "en production, RELAIS_SUPPORT_EMAIL doit être l'adresse réelle du support (elle est affichée au pied de chaque page)".into(),
+                ));
+            }
             if self.secret_key == DEFAULT_SECRET
                 || self.secret_key.chars().count() < 32
                 || secret_entropy_bits(&self.secret_key) < MIN_SECRET_BITS
@@ -527,6 +543,7 @@ mod tests {
             fc_issuer: Some("https://fcp.integ01.dev-franceconnect.fr/api/v2".into()),
             fc_client_id: "client".into(),
             fc_client_secret: "s".repeat(40),
+            support_email: "support@relais.example.fr".into(),
             ..Config::default()
         };
         for weak in [
@@ -564,6 +581,13 @@ mod tests {
         c.fc_issuer = Some("https://fcp.integ01.dev-franceconnect.fr/api/v2".into());
         c.fc_client_id = "client".into();
         c.fc_client_secret = "s".repeat(40);
+        assert!(
+            c.validate().is_err(),
+            "the support address must be the real one"
+        );
+        c.support_email = "pas une adresse".into();
+        assert!(c.validate().is_err());
+        c.support_email = "support@relais.example.fr".into();
         assert!(c.validate().is_ok());
         assert!(!c.simulator_enabled());
         c.fc_simulator = Some(true);

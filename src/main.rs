@@ -25,7 +25,7 @@ use relais::{accounts, demo};
                   Sans commande, `relais` lance le serveur (comme `relais serve`).\n\
                   Configuration : valeurs par défaut, puis fichier TOML (--config), puis variables RELAIS_*\n\
                   (RELAIS_BIND, RELAIS_PUBLIC_URL, RELAIS_DATABASE_URL, RELAIS_ENV, RELAIS_SECRET_KEY,\n\
-                  RELAIS_SMTP_URL, RELAIS_MAIL_FROM, RELAIS_DATA_DIR, RELAIS_TRUST_FORWARDED_FOR, RELAIS_LOG_FORMAT)."
+                  RELAIS_SMTP_URL, RELAIS_MAIL_FROM, RELAIS_SUPPORT_EMAIL, RELAIS_DATA_DIR, RELAIS_TRUST_FORWARDED_FOR, RELAIS_LOG_FORMAT)."
 )]
 struct Cli {
     /// Fichier de configuration TOML (facultatif).

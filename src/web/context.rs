@@ -131,6 +131,7 @@ pub async fn context(
                     session: None,
                     csrf: Arc::from(""),
                     client_ip: Arc::from(""),
+                    support: state.support.clone(),
                 };
                 return finish(
                     &state,
@@ -161,6 +162,7 @@ pub async fn context(
         session,
         csrf: csrf.clone(),
         client_ip: Arc::from(client_ip(&state, &req).as_str()),
+        support: state.support.clone(),
     };
 
     let mut req = req;

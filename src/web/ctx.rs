@@ -19,6 +19,8 @@ pub struct Ctx {
     pub csrf: Arc<str>,
     /// Client IP as seen by the server (or the trusted proxy).
     pub client_ip: Arc<str>,
+    /// The support address shown at the foot of every page (`support_email`).
+    pub support: Arc<str>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {

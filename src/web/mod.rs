@@ -49,6 +49,8 @@ pub struct Inner {
     pub demo_logins: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     /// The `Content-Security-Policy` of every response (computed once).
     pub csp: axum::http::HeaderValue,
+    /// The support address, shown at the foot of every page.
+    pub support: std::sync::Arc<str>,
 }
 
 impl Inner {
@@ -69,6 +71,7 @@ impl Inner {
         let idp_clients = config.idp_clients();
         Ok(Inner {
             csp: context::content_security_policy(&config),
+            support: std::sync::Arc::from(config.support_email.as_str()),
             signer: Signer::from_secret(&config.secret_key),
             idp_keys: crate::idp::keys::Keys::new(
                 &config.secret_key,

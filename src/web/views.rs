@@ -20,6 +20,7 @@ pub struct Shell {
     pub icon: &'static str,
     pub csrf: Arc<str>,
     pub request_id: Arc<str>,
+    pub support: Arc<str>,
     pub nav: Option<Nav>,
     pub notice: Option<&'static str>,
 }
@@ -58,6 +59,7 @@ impl Shell {
             icon: super::assets::icon_href(),
             csrf: ctx.csrf.clone(),
             request_id: ctx.request_id.clone(),
+            support: ctx.support.clone(),
             nav,
             notice: None,
         }

@@ -388,6 +388,8 @@ both_backends!(
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
         assert!(r.contains(&id), "request id shown on the error page");
+        // « contactez le support » says how: the address is at the foot of every page.
+        assert!(r.contains("mailto:support@relais.localhost"), "{}", r.body);
         assert!(r.contains("<html lang=\"fr\">"));
         let csp = r.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
