@@ -291,10 +291,20 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(mandats::confirm),
     )
     .get("/mandats/{mid}", Access::Member, get(mandats::show))
+    .get(
+        "/mandats/{mid}/revoquer",
+        Access::Member,
+        get(mandats::revoke_mandat_confirm),
+    )
     .post(
         "/mandats/{mid}/revoquer",
         Access::Member,
         post(mandats::revoke_mandat),
+    )
+    .get(
+        "/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Member,
+        get(mandats::revoke_autorisation_confirm),
     )
     .post(
         "/mandats/{mid}/autorisations/{aid}/revoquer",

@@ -180,6 +180,35 @@ pub struct AccessibilityView {
     pub shell: Shell,
 }
 
+/// The page that asks before an act that cannot be undone: what will happen in
+/// plain words, « Oui, … » (a form that posts `confirmer=oui` to `action`) and
+/// « Annuler » (back to `cancel_href`). The act's handler refuses a post without
+/// `confirmer=oui` by sending here ([`Confirmed`]).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmView {
+    pub shell: Shell,
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+    pub action: String,
+    pub confirm_label: String,
+    pub cancel_href: String,
+}
+
+/// The form of an act confirmed on a [`ConfirmView`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Confirmed {
+    confirmer: String,
+}
+
+impl Confirmed {
+    /// True when the person pressed « Oui » on the confirmation page.
+    pub fn yes(&self) -> bool {
+        self.confirmer == "oui"
+    }
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessageView {

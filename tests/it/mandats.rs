@@ -413,13 +413,30 @@ crate::both_backends!(
             .find(|a| a.demarche == Demarche::Logement)
             .unwrap()
             .id;
-        let r = s
-            .client
-            .post(
-                &format!("/mandats/{first}/autorisations/{logement}/revoquer"),
-                &[],
-            )
-            .await;
+        // Never in one click: a post without « Oui » leads to the confirmation page,
+        // which says what will happen; nothing is revoked until « Oui, révoquer ».
+        let ask = format!("/mandats/{first}/autorisations/{logement}/revoquer");
+        let r = s.client.post(&ask, &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), ask);
+        let confirm = s.client.get(&ask).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+        assert!(
+            confirm.contains("Vous allez révoquer la démarche « Logement »"),
+            "{}",
+            confirm.body
+        );
+        assert!(confirm.contains("C'est la dernière démarche active"));
+        assert!(confirm.contains("Oui, révoquer la démarche"));
+        assert!(confirm.contains(&format!("href=\"/mandats/{first}\">Annuler")));
+        let still = mandats::active_autorisations(app.db(), s.structure, m[0].usager_id, now)
+            .await
+            .unwrap();
+        assert!(
+            still.iter().any(|(id, _)| *id == logement),
+            "not revoked yet"
+        );
+        let r = s.client.post(&ask, &[("confirmer", "oui")]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let page = follow(&mut s.client, r).await;
         assert!(page.contains("Démarche révoquée"));
@@ -429,14 +446,24 @@ crate::both_backends!(
             .client
             .post(
                 &format!("/mandats/{first}/autorisations/{logement}/revoquer"),
-                &[],
+                &[("confirmer", "oui")],
             )
             .await;
         assert_eq!(again.status, StatusCode::CONFLICT);
-        // Revoke the whole second mandate.
+        // Revoke the whole second mandate, after its confirmation page.
+        let confirm = s.client.get(&format!("/mandats/{second}/revoquer")).await;
+        assert!(
+            confirm.contains(&format!("Vous allez révoquer le mandat n° {second}")),
+            "{}",
+            confirm.body
+        );
+        assert!(confirm.contains("Oui, révoquer le mandat"));
         let r = s
             .client
-            .post(&format!("/mandats/{second}/revoquer"), &[])
+            .post(
+                &format!("/mandats/{second}/revoquer"),
+                &[("confirmer", "oui")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let list = s.client.get("/usagers?etat=revoques").await;
@@ -491,6 +518,8 @@ crate::both_backends!(structures_never_see_each_other, |app: TestApp| async move
         format!("/usagers/{uid}/renouveler"),
         format!("/attestations/{token}"),
         format!("/attestations/{token}/pdf"),
+        format!("/mandats/{mid}/revoquer"),
+        format!("/mandats/{mid}/autorisations/{aid}/revoquer"),
     ] {
         let r = cb.get(&path).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "GET {path}");
@@ -502,7 +531,14 @@ crate::both_backends!(structures_never_see_each_other, |app: TestApp| async move
         format!("/usagers/{uid}/renouveler"),
     ] {
         let r = cb
-            .post(&path, &[("demarche", "justice"), ("duree", "1")])
+            .post(
+                &path,
+                &[
+                    ("demarche", "justice"),
+                    ("duree", "1"),
+                    ("confirmer", "oui"),
+                ],
+            )
             .await;
         assert!(
             r.status == StatusCode::NOT_FOUND || r.status == StatusCode::CONFLICT,

@@ -149,7 +149,13 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/mandats/brouillons/{draft}", Access::Member),
     ("POST", "/mandats/brouillons/{draft}", Access::Member),
     ("GET", "/mandats/{mid}", Access::Member),
+    ("GET", "/mandats/{mid}/revoquer", Access::Member),
     ("POST", "/mandats/{mid}/revoquer", Access::Member),
+    (
+        "GET",
+        "/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Member,
+    ),
     (
         "POST",
         "/mandats/{mid}/autorisations/{aid}/revoquer",

@@ -19,8 +19,9 @@ use crate::web::AppState;
 use crate::web::access::Member;
 use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
+use crate::web::forms::AppForm;
 use crate::web::forms::FormErrors;
-use crate::web::views::{MessageView, Shell, render, render_status};
+use crate::web::views::{ConfirmView, Confirmed, MessageView, Shell, render, render_status};
 
 fn actor(m: &Member) -> Actor {
     Actor {
@@ -539,14 +540,127 @@ pub async fn show(
     })
 }
 
-pub async fn revoke_mandat(
+/// A mandate of the member's structure with the usager's name.
+async fn mandat_with_name(
+    state: &AppState,
+    m: &Member,
+    mid: i64,
+) -> AppResult<(mandats::Mandat, String)> {
+    let mandat = mandats::mandats(&state.db, m.structure_id, None, Some(mid), state.now())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound)?;
+    let usager = mandats::usager_for_structure(&state.db, m.structure_id, mandat.usager_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((mandat, usager.identity.display_name()))
+}
+
+fn titles(list: &[Demarche]) -> String {
+    list.iter()
+        .map(|d| d.title())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const REVOCATION_PAPER: &str = "Une attestation de révocation sera créée : imprimez-la et \
+    remettez-la à la personne.";
+
+/// Asks before revoking a whole mandate.
+pub async fn revoke_mandat_confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     m: Member,
     Path(mid): Path<i64>,
 ) -> AppResult<Response> {
+    if let Some(r) = step_up_needed(&m.session, &format!("/mandats/{mid}/revoquer")) {
+        return Ok(r);
+    }
+    let (mandat, name) = mandat_with_name(&state, &m, mid).await?;
+    if mandat.state != mandats::State::Active {
+        return Ok(Redirect::to(&format!("/mandats/{mid}")).into_response());
+    }
+    let heading = format!("Révoquer le mandat n° {mid} ?");
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!("Vous allez révoquer le mandat n° {mid} de {name}."),
+            format!(
+                "Votre structure ne pourra plus agir en son nom pour : {}.",
+                titles(&mandat.active_demarches())
+            ),
+            REVOCATION_PAPER.to_owned(),
+            "Une révocation ne peut pas être annulée : pour agir de nouveau pour la personne, \
+             il faudra créer un nouveau mandat avec elle."
+                .to_owned(),
+        ],
+        action: format!("/mandats/{mid}/revoquer"),
+        confirm_label: "Oui, révoquer le mandat".to_owned(),
+        cancel_href: format!("/mandats/{mid}"),
+    })
+}
+
+/// Asks before revoking one démarche of a mandate.
+pub async fn revoke_autorisation_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path((mid, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let back = format!("/mandats/{mid}/autorisations/{aid}/revoquer");
+    if let Some(r) = step_up_needed(&m.session, &back) {
+        return Ok(r);
+    }
+    let (mandat, name) = mandat_with_name(&state, &m, mid).await?;
+    let Some(target) = mandat.autorisations.iter().find(|a| a.id == aid) else {
+        return Err(AppError::NotFound);
+    };
+    if target.state != mandats::State::Active {
+        return Ok(Redirect::to(&format!("/mandats/{mid}")).into_response());
+    }
+    let others: Vec<Demarche> = mandat
+        .active_demarches()
+        .into_iter()
+        .filter(|d| *d != target.demarche)
+        .collect();
+    let heading = format!("Révoquer la démarche « {} » ?", target.demarche.title());
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!(
+                "Vous allez révoquer la démarche « {} » du mandat n° {mid} de {name} : \
+                 votre structure ne pourra plus agir en son nom pour elle.",
+                target.demarche.title()
+            ),
+            if others.is_empty() {
+                "C'est la dernière démarche active : le mandat prendra fin.".to_owned()
+            } else {
+                format!("Le mandat reste actif pour : {}.", titles(&others))
+            },
+            REVOCATION_PAPER.to_owned(),
+        ],
+        action: back.clone(),
+        confirm_label: "Oui, révoquer la démarche".to_owned(),
+        cancel_href: format!("/mandats/{mid}"),
+    })
+}
+
+pub async fn revoke_mandat(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Path(mid): Path<i64>,
+    AppForm(f): AppForm<Confirmed>,
+) -> AppResult<Response> {
     if let Some(r) = step_up_needed(&m.session, &format!("/mandats/{mid}")) {
         return Ok(r);
+    }
+    // Never in one click: without « Oui » on the confirmation page, back to it.
+    if !f.yes() {
+        return Ok(Redirect::to(&format!("/mandats/{mid}/revoquer")).into_response());
     }
     match mandats::revoke_mandat(&state.db, &state.signer, actor(&m), mid, state.now()).await {
         Ok(_) => Ok(Redirect::to(&format!("/mandats/{mid}?info=mandat-revoque")).into_response()),
@@ -565,9 +679,15 @@ pub async fn revoke_autorisation(
     ctx: Ctx,
     m: Member,
     Path((mid, aid)): Path<(i64, i64)>,
+    AppForm(f): AppForm<Confirmed>,
 ) -> AppResult<Response> {
     if let Some(r) = step_up_needed(&m.session, &format!("/mandats/{mid}")) {
         return Ok(r);
+    }
+    if !f.yes() {
+        return Ok(
+            Redirect::to(&format!("/mandats/{mid}/autorisations/{aid}/revoquer")).into_response(),
+        );
     }
     // The autorisation must belong to this mandate of this structure.
     let belongs = mandats::mandats(&state.db, m.structure_id, None, Some(mid), state.now())
