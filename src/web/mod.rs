@@ -237,6 +237,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::StructureManager,
         post(team::invite),
     )
+    .get(
+        "/structures/{sid}/equipe/{aid}/desactiver",
+        Access::StructureManager,
+        get(team::deactivate_confirm),
+    )
     .post(
         "/structures/{sid}/equipe/{aid}/desactiver",
         Access::StructureManager,
@@ -422,6 +427,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/habilitation/demande/{token}/message",
         Access::Public,
         post(habilitation::requester_message),
+    )
+    .get(
+        "/habilitation/demande/{token}/abandonner",
+        Access::Public,
+        get(habilitation::withdraw_confirm),
     )
     .post(
         "/habilitation/demande/{token}/abandonner",

@@ -245,7 +245,7 @@ crate::both_backends!(
                 get.status
             );
             for (action, fields) in [
-                ("desactiver", vec![]),
+                ("desactiver", vec![("confirmer", "oui")]),
                 ("reactiver", vec![]),
                 ("reinitialiser-2fa", vec![]),
                 (

@@ -575,3 +575,40 @@ crate::both_backends!(
         assert_eq!(total, 1);
     }
 );
+
+// Abandoning a request is never one click: the link leads to a page that says what
+// will happen, and only « Oui, abandonner la demande » closes it.
+crate::both_backends!(
+    abandoning_a_request_is_confirmed_first,
+    |app: TestApp| async move {
+        let mut public = app.client();
+        let r = public
+            .post("/habilitation", &[("email", "abandon@example.fr")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let link = link_to(&app, "abandon@example.fr", "/habilitation/demande/");
+        let page = public.get(&link).await;
+        assert!(page.contains("Abandonner cette demande"), "{}", page.body);
+        let path = link.split("/habilitation/").nth(1).unwrap();
+        let ask = format!("/habilitation/{path}/abandonner");
+        let r = public.post(&ask, &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), ask);
+        let confirm = public.get(&ask).await;
+        assert!(
+            confirm.contains("Vous allez abandonner la demande d'habilitation"),
+            "{}",
+            confirm.body
+        );
+        assert!(confirm.contains("Oui, abandonner la demande"));
+        assert!(!public.get(&link).await.contains("Close"), "still open");
+        let r = public.post(&ask, &[("confirmer", "oui")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let closed = public.get(&link).await;
+        assert!(
+            !closed.contains("Abandonner cette demande"),
+            "{}",
+            closed.body
+        );
+    }
+);

@@ -48,6 +48,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         Access::StructureManager,
     ),
     (
+        "GET",
+        "/structures/{sid}/equipe/{aid}/desactiver",
+        Access::StructureManager,
+    ),
+    (
         "POST",
         "/structures/{sid}/equipe/{aid}/desactiver",
         Access::StructureManager,
@@ -116,6 +121,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     (
         "POST",
         "/habilitation/demande/{token}/message",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/habilitation/demande/{token}/abandonner",
         Access::Public,
     ),
     (

@@ -274,12 +274,21 @@ both_backends!(
         let mut r = app.login(&referent).await;
         let mut a = app.login(&aidant).await;
         assert_eq!(a.get("/espace").await.status, StatusCode::OK);
-        let res = r
-            .post(
-                &format!("/structures/{s}/equipe/{}/desactiver", aidant.id),
-                &[],
-            )
-            .await;
+        // Never in one click: the button leads to a page that says what will happen.
+        let ask = format!("/structures/{s}/equipe/{}/desactiver", aidant.id);
+        let res = r.post(&ask, &[]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(res.location(), ask);
+        assert_eq!(a.get("/espace").await.status, StatusCode::OK, "not yet");
+        let confirm = r.get(&ask).await;
+        assert!(
+            confirm.contains("Vous allez désactiver l'accès de"),
+            "{}",
+            confirm.body
+        );
+        assert!(confirm.contains("Oui, désactiver l'accès"));
+        assert!(confirm.contains(&format!("href=\"/structures/{s}/equipe\">Annuler")));
+        let res = r.post(&ask, &[("confirmer", "oui")]).await;
         assert_eq!(res.status, StatusCode::SEE_OTHER);
         assert!(
             a.get("/espace").await.is_login_redirect(),
@@ -305,7 +314,7 @@ both_backends!(
         let res = r
             .post(
                 &format!("/structures/{s}/equipe/{}/desactiver", referent.id),
-                &[],
+                &[("confirmer", "oui")],
             )
             .await;
         assert_eq!(res.status, StatusCode::CONFLICT);

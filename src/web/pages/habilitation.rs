@@ -20,7 +20,7 @@ use crate::web::access::Admin;
 use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
 use crate::web::forms::{AppForm, FormErrors};
-use crate::web::views::{MessageView, Shell, render, render_status};
+use crate::web::views::{ConfirmView, Confirmed, MessageView, Shell, render, render_status};
 
 // ---------------------------------------------------------------------------
 // Public: start a request.
@@ -409,11 +409,51 @@ pub async fn requester_message(
 }
 
 /// `POST /habilitation/demande/{token}/abandonner`.
-pub async fn withdraw(
+/// Asks before abandoning a habilitation request.
+pub async fn withdraw_confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
+    let Some(req) = habilitation::open(&state.db, &token, state.now()).await? else {
+        return gone(&ctx);
+    };
+    let name = if req.details.name.trim().is_empty() {
+        "votre structure".to_owned()
+    } else {
+        format!("« {} »", req.details.name.trim())
+    };
+    let heading = "Abandonner cette demande d'habilitation ?".to_owned();
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!(
+                "Vous allez abandonner la demande d'habilitation de {name} : elle sera close \
+                 et ne sera pas instruite."
+            ),
+            "Cela ne peut pas être annulé : pour habiliter la structure plus tard, il faudra \
+             faire une nouvelle demande."
+                .to_owned(),
+        ],
+        action: format!("/habilitation/demande/{token}/abandonner"),
+        confirm_label: "Oui, abandonner la demande".to_owned(),
+        cancel_href: format!("/habilitation/demande/{token}"),
+    })
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(token): Path<String>,
+    AppForm(f): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    // Never in one click: without « Oui » on the confirmation page, back to it.
+    if !f.yes() {
+        return Ok(
+            Redirect::to(&format!("/habilitation/demande/{token}/abandonner")).into_response(),
+        );
+    }
     let now = state.now();
     let Some(req) = habilitation::open(&state.db, &token, now).await? else {
         return gone(&ctx);

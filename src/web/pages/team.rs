@@ -16,7 +16,9 @@ use crate::web::access::Manager;
 use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
 use crate::web::forms::{AppForm, FormErrors, PageQuery};
-use crate::web::views::{InviteView, MessageView, Shell, TeamView, render, render_status};
+use crate::web::views::{
+    ConfirmView, Confirmed, InviteView, MessageView, Shell, TeamView, render, render_status,
+};
 
 async fn load_structure(state: &AppState, id: i64) -> AppResult<structures::Structure> {
     structures::find(&state.db, id)
@@ -266,12 +268,61 @@ async fn set_active(
     }
 }
 
-pub async fn deactivate(
+/// Asks before deactivating a member of the team.
+pub async fn deactivate_confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     m: Manager,
     Path((_, aid)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
+    let sid = m.structure_id;
+    let action = format!("/structures/{sid}/equipe/{aid}/desactiver");
+    if let Some(redirect) = step_up_needed(&m.session, &action) {
+        return Ok(redirect);
+    }
+    let member = accounts::members(&state.db, sid)
+        .await?
+        .into_iter()
+        .find(|x| x.account_id == aid && x.active)
+        .ok_or(AppError::NotFound)?;
+    let structure = structures::find(&state.db, sid)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let heading = format!("Désactiver l'accès de {} ?", member.full_name);
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!(
+                "Vous allez désactiver l'accès de {} à {} : ses sessions dans la structure \
+                 prennent fin tout de suite, et cette personne ne pourra plus agir au nom des \
+                 usagers de la structure.",
+                member.full_name, structure.name
+            ),
+            "Ses mandats et le journal restent. Vous pourrez réactiver son accès plus tard \
+             depuis la page de l'équipe."
+                .to_owned(),
+        ],
+        action,
+        confirm_label: "Oui, désactiver l'accès".to_owned(),
+        cancel_href: format!("/structures/{sid}/equipe"),
+    })
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+    AppForm(f): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    // Never in one click: without « Oui » on the confirmation page, back to it.
+    if !f.yes() {
+        let sid = m.structure_id;
+        return Ok(
+            Redirect::to(&format!("/structures/{sid}/equipe/{aid}/desactiver")).into_response(),
+        );
+    }
     set_active(state, ctx, m, aid, false).await
 }
 
