@@ -260,12 +260,17 @@ pub trait Exec: Send {
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<Rec>, Error>> + Send;
 
-    /// True the first time this transaction asks for `key`, false afterwards:
-    /// a lock it already holds ([`lock_structure`]) or a setting it already made
-    /// ([`durable_commit`]) is not asked for twice. Outside a PostgreSQL
-    /// transaction, always true.
-    fn once(&mut self, _key: i64) -> bool {
-        true
+    /// Takes the advisory lock `key` until the end of this transaction, once
+    /// per transaction (see [`lock_structure`]). Only PostgreSQL transactions
+    /// need it: SQLite serialises writers itself.
+    fn lock(&mut self, _key: i64) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Makes this transaction's commit durable whatever the server's default
+    /// (see [`durable_commit`]). Only PostgreSQL transactions need it.
+    fn durable_commit(&mut self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
     }
 
     /// The one row a statement must find ([`Error::NotFound`] otherwise).
@@ -649,11 +654,18 @@ macro_rules! enum_exec {
                     $t::Pg(c) => c.backend(),
                 }
             }
-            fn once(&mut self, key: i64) -> bool {
+            async fn lock(&mut self, key: i64) -> Result<(), Error> {
                 match self {
-                    $t::Native(c) => c.once(key),
-                    $t::Pg(c) => c.once(key),
-                    $t::Sqlx(c) => c.once(key),
+                    $t::Native(c) => c.lock(key).await,
+                    $t::Pg(c) => c.lock(key).await,
+                    $t::Sqlx(c) => c.lock(key).await,
+                }
+            }
+            async fn durable_commit(&mut self) -> Result<(), Error> {
+                match self {
+                    $t::Native(c) => c.durable_commit().await,
+                    $t::Pg(c) => c.durable_commit().await,
+                    $t::Sqlx(c) => c.durable_commit().await,
                 }
             }
             fn keys(&self) -> &crate::crypto::ServerKeys {
@@ -716,6 +728,15 @@ pub enum Tx {
 enum_exec!(Tx);
 
 impl Tx {
+    /// Whether the commit will be flushed to disk whatever the server's default
+    /// (after [`durable_commit`]; SQLite has one setting for the file).
+    pub fn commits_durably(&self) -> bool {
+        match self {
+            Tx::Pg(t) => t.durable(),
+            _ => false,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Tx::Native(t) => t.commit(),
@@ -748,7 +769,7 @@ impl Db {
     /// wait without sleeping.
     pub async fn begin(&self) -> Result<Tx, Error> {
         if let Some(pg) = &self.pg {
-            return Ok(Tx::Pg(super::pg::PgTx::begin(pg.acquire().await?).await?));
+            return Ok(Tx::Pg(super::pg::PgTx::begin(pg.acquire().await?)));
         }
         match &self.native {
             Some(pool) => {
@@ -791,18 +812,8 @@ impl Db {
 /// Serialises writers of one structure's data until the transaction ends (see
 /// [`Db::lock_structure`]).
 pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<(), Error> {
-    if tx.backend() == Backend::Postgres && tx.once(super::STRUCTURE_LOCK_BASE + structure_id) {
-        tx.fetch_optional(
-            "SELECT pg_advisory_xact_lock($1) AS locked",
-            crate::args![super::STRUCTURE_LOCK_BASE + structure_id],
-        )
-        .await?;
-    }
-    Ok(())
+    tx.lock(super::STRUCTURE_LOCK_BASE + structure_id).await
 }
-
-/// The key of [`durable_commit`] for [`Exec::once`] (advisory-lock keys are positive).
-const DURABLE_COMMIT: i64 = -1;
 
 /// Makes this transaction's commit durable (flushed to disk before `COMMIT`
 /// returns) whatever the server's default: on PostgreSQL an operator may set
@@ -810,8 +821,5 @@ const DURABLE_COMMIT: i64 = -1;
 /// journal and what it records — still does. On SQLite a no-op (one setting for
 /// the file, `synchronous = NORMAL`).
 pub async fn durable_commit<E: Exec>(tx: &mut E) -> Result<(), Error> {
-    if tx.backend() == Backend::Postgres && tx.once(DURABLE_COMMIT) {
-        tx.execute("SET LOCAL synchronous_commit = on", &[]).await?;
-    }
-    Ok(())
+    tx.durable_commit().await
 }

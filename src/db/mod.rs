@@ -96,6 +96,8 @@ const PG_CHECK_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(
 
 /// Advisory-lock keys of structures are this plus the structure id (the migration lock is 7271).
 const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
+/// Advisory-lock key serialising key rotations of the identity provider.
+pub const KEYS_LOCK: i64 = 7273;
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -147,6 +149,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "rattachements", "0009_rattachements.sql"),
     migration!(10, "securite", "0010_securite.sql"),
     migration!(11, "idp_conformite", "0011_idp_conformite.sql"),
+    migration!(12, "recherche_usagers", "0012_recherche_usagers.sql"),
 ];
 
 impl Db {

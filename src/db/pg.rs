@@ -275,29 +275,64 @@ impl Exec for PgConn {
 /// A PostgreSQL transaction on a [`PgConn`]. Dropped uncommitted, it is rolled
 /// back before the connection is given back (on a task of its own), so no lock
 /// outlives it.
+///
+/// Round trips are what PostgreSQL costs (see docs/PERFORMANCE.md), so the
+/// transaction saves those it can without changing what runs: `BEGIN` is sent
+/// with the first statement — in the same simple-protocol message as the
+/// advisory lock when the transaction starts with one ([`Exec::lock`]) — and the
+/// durability setting of [`Exec::durable_commit`] travels with `COMMIT`. A
+/// transaction that ran nothing sends nothing.
 pub struct PgTx {
     conn: Option<PgConn>,
     keys: Arc<crate::crypto::ServerKeys>,
-    /// Keys of [`Exec::once`] already asked for: advisory locks held until the
-    /// end of the transaction, settings made for it.
+    /// `BEGIN` sent.
+    begun: bool,
+    /// Commit flushed to disk whatever the server's default.
+    durable: bool,
+    /// Advisory locks held until the end of the transaction.
     locks: Vec<i64>,
 }
 
 impl PgTx {
-    pub async fn begin(mut conn: PgConn) -> Result<PgTx, Error> {
-        conn.execute_now("BEGIN", &[]).await?;
+    pub fn begin(conn: PgConn) -> PgTx {
         let keys = conn.pool.keys.clone();
-        Ok(PgTx {
+        PgTx {
             conn: Some(conn),
             keys,
+            begun: false,
+            durable: false,
             locks: Vec::new(),
-        })
+        }
     }
 
-    fn conn(&mut self) -> Result<&mut PgConn, Error> {
-        self.conn
+    /// [`Exec::durable_commit`] was asked for.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The connection, `BEGIN` sent.
+    async fn started(&mut self) -> Result<&mut PgConn, Error> {
+        let conn = self
+            .conn
             .as_mut()
-            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))
+            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
+        if !self.begun {
+            conn.execute_now("BEGIN", &[]).await?;
+            self.begun = true;
+        }
+        Ok(conn)
+    }
+
+    /// Statements without values, in one simple-protocol message.
+    async fn simple(&mut self, sql: String) -> Result<(), Error> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
+        let result = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn.conn()?)
+            .await;
+        result.map(|_| ()).map_err(|e| conn.failed(e))
     }
 
     pub async fn commit(mut self) -> Result<(), Error> {
@@ -305,8 +340,17 @@ impl PgTx {
             .conn
             .take()
             .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
-        conn.execute_now("COMMIT", &[]).await?;
-        Ok(())
+        if !self.begun {
+            return Ok(());
+        }
+        if self.durable {
+            let result = sqlx::raw_sql("SET LOCAL synchronous_commit = on; COMMIT")
+                .execute(&mut *conn.conn()?)
+                .await;
+            result.map(|_| ()).map_err(|e| conn.failed(e))
+        } else {
+            conn.execute_now("COMMIT", &[]).await.map(|_| ())
+        }
     }
 }
 
@@ -315,6 +359,9 @@ impl Drop for PgTx {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if !self.begun {
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(async move {
@@ -333,27 +380,37 @@ impl Exec for PgTx {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
-    fn once(&mut self, key: i64) -> bool {
+    async fn lock(&mut self, key: i64) -> Result<(), Error> {
         if self.locks.contains(&key) {
-            return false;
+            return Ok(());
         }
+        // The key is an integer: written into the statement, it needs no binding,
+        // so `BEGIN` and the lock go in one message.
+        let begin = if self.begun { "" } else { "BEGIN; " };
+        self.simple(format!("{begin}SELECT pg_advisory_xact_lock({key})"))
+            .await?;
+        self.begun = true;
         self.locks.push(key);
-        true
+        Ok(())
+    }
+    async fn durable_commit(&mut self) -> Result<(), Error> {
+        self.durable = true;
+        Ok(())
     }
     fn keys(&self) -> &crate::crypto::ServerKeys {
         &self.keys
     }
     async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
-        self.conn()?.execute_now(sql, args).await
+        self.started().await?.execute_now(sql, args).await
     }
     async fn fetch_optional(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> Result<Option<Rec>, Error> {
-        Ok(self.conn()?.fetch(sql, args, true).await?.pop())
+        Ok(self.started().await?.fetch(sql, args, true).await?.pop())
     }
     async fn fetch_all(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Rec>, Error> {
-        self.conn()?.fetch(sql, args, false).await
+        self.started().await?.fetch(sql, args, false).await
     }
 }

@@ -156,10 +156,8 @@ pub async fn rotate_alg(
     let first_key = derive(secret, alg, &first_seed)?;
     let a = alg.key();
     let mut tx = db.begin().await?;
-    if db.backend() == crate::db::Backend::Postgres {
-        tx.fetch_optional("SELECT pg_advisory_xact_lock(7273) AS locked", &[])
-            .await?;
-    }
+    // Key rotations of several servers one after the other (PostgreSQL).
+    tx.lock(crate::db::KEYS_LOCK).await?;
     tx.execute("UPDATE idp_keys SET status = 'retired' WHERE alg = $2 AND status = 'previous' AND retire_after < $1", crate::args![now, a])
     .await?;
     let previous: Option<String> = tx

@@ -429,18 +429,21 @@ impl Pending {
     }
 }
 
+/// Records a request. When the browser already has a session (the aidant is
+/// signed in), the request is bound to it at once; otherwise to the first
+/// session that opens it ([`pending_for_session`]).
 pub async fn save_request(
     db: &Db,
     r: &AuthorizeRequest,
+    session_hash: Option<&str>,
     now: i64,
 ) -> Result<String, crate::db::Error> {
     let public_id = crypto::random_token();
     let rep_scope = r.rep_scope.as_deref().map(Demarche::join);
-    let mut tx = db.begin().await?;
-    tx.execute(
+    db.execute(
         "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
-             rep_scope, prompt_login, created_at, expires_at, max_age)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             rep_scope, prompt_login, created_at, expires_at, max_age, session_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         crate::args![
             &public_id,
             &r.client_id,
@@ -453,10 +456,10 @@ pub async fn save_request(
             now,
             now + REQUEST_TTL,
             r.max_age,
+            session_hash,
         ],
     )
     .await?;
-    tx.commit().await?;
     Ok(public_id)
 }
 

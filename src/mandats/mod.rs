@@ -836,6 +836,53 @@ macro_rules! usagers_sql {
     };
 }
 
+/// The same on SQLite when the search has a run of three letters or more: the
+/// matching rows come first from the trigram index (`usager_search`, migration
+/// 0012), then are sorted — instead of walking the structure's whole list in order
+/// and testing each name, which reads every row when few match. The key is tested
+/// again on `usager_structures`, so the index only narrows the candidates. (On
+/// PostgreSQL the `LIKE` above uses the trigram index when the planner finds it
+/// worth it.)
+macro_rules! usagers_trigram_sql {
+    ($state:literal, $cmp:literal, $order:literal) => {
+        concat!(
+            "SELECT u.id, u.given_name, u.family_name, u.preferred_username, u.gender,
+                    u.birthdate, p.unrevoked_until, p.last_mandat_at
+             FROM (SELECT us.usager_id, us.sort_name, us.unrevoked_until, us.last_mandat_at
+                   FROM (SELECT rowid / 16777216 AS usager_id FROM usager_search
+                         WHERE search_key LIKE $3 AND rowid % 16777216 = $1) m
+                   CROSS JOIN usager_structures us
+                   WHERE us.structure_id = $1 AND us.usager_id = m.usager_id AND ",
+            $state,
+            " AND us.search_key LIKE $3 AND (us.sort_name, us.usager_id) ",
+            $cmp,
+            " ($4, $5) ORDER BY us.sort_name ",
+            $order,
+            ", us.usager_id ",
+            $order,
+            " LIMIT $6) p CROSS JOIN usagers u WHERE u.id = p.usager_id ORDER BY p.sort_name ",
+            $order,
+            ", p.usager_id ",
+            $order
+        )
+    };
+}
+
+const USAGERS_TRIGRAM_SQL: [[&str; 2]; 3] = [
+    [
+        usagers_trigram_sql!("us.unrevoked_until > $2", ">", "ASC"),
+        usagers_trigram_sql!("us.unrevoked_until > $2", "<", "DESC"),
+    ],
+    [
+        usagers_trigram_sql!("us.unrevoked_until <= $2", ">", "ASC"),
+        usagers_trigram_sql!("us.unrevoked_until <= $2", "<", "DESC"),
+    ],
+    [
+        usagers_trigram_sql!("us.unrevoked_until IS NULL AND $2 = $2", ">", "ASC"),
+        usagers_trigram_sql!("us.unrevoked_until IS NULL AND $2 = $2", "<", "DESC"),
+    ],
+];
+
 /// [after, before] for each tab.
 const USAGERS_SQL: [[&str; 2]; 3] = [
     [
@@ -866,12 +913,21 @@ pub async fn usagers(
     limit: i64,
     cursor: Cursor,
 ) -> Result<UsagersPage, crate::db::Error> {
-    let [after_sql, before_sql] = match state {
-        State::Active => USAGERS_SQL[0],
-        State::Expired => USAGERS_SQL[1],
-        State::Revoked => USAGERS_SQL[2],
-    };
     let key = search_key(search);
+    // Trigrams need three letters in a row; shorter searches match many names,
+    // found soon in the list's own order.
+    let trigrams = db.backend() == crate::db::Backend::Sqlite
+        && key.split(' ').any(|w| w.chars().count() >= 3);
+    let table = if trigrams {
+        &USAGERS_TRIGRAM_SQL
+    } else {
+        &USAGERS_SQL
+    };
+    let [after_sql, before_sql] = match state {
+        State::Active => table[0],
+        State::Expired => table[1],
+        State::Revoked => table[2],
+    };
     let pattern = if key.is_empty() {
         "%".to_owned()
     } else {

@@ -1089,3 +1089,103 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    name_search_finds_every_match_of_the_structure_only,
+    |app: TestApp| async move {
+        let sid = app.structure("Structure de la recherche").await;
+        let other = app.structure("Autre structure").await;
+        let aidant = app.member(sid, Role::Aidant, "aidant").await;
+        let aidant_b = app.member(other, Role::Aidant, "aidant-b").await;
+        let named = |n: u32, given: &str, family: &str| mandats::Identity {
+            given_name: given.into(),
+            family_name: family.into(),
+            ..identity(n)
+        };
+        let give = |structure: i64, by: i64, who: mandats::Identity| {
+            let app = &app;
+            async move {
+                crate::common::mandate(
+                    app,
+                    structure,
+                    by,
+                    mandats::UsagerRef::Identified(&who),
+                    &[Demarche::Social],
+                    Duree::Mois,
+                )
+                .await
+                .unwrap()
+                .usager_id
+            }
+        };
+        for n in 0..40 {
+            give(sid, aidant.id, identity(n)).await;
+        }
+        let mut dubois = Vec::new();
+        for (n, given) in [(100, "Angèle"), (101, "Éloïse"), (102, "Bernard")] {
+            dubois.push(give(sid, aidant.id, named(n, given, "DUBOIS")).await);
+        }
+        // The same name in another structure is not shown.
+        give(other, aidant_b.id, named(103, "Claire", "Dubois")).await;
+        let now = app.clock_now();
+        let search = |q: &'static str, limit: i64, cursor: mandats::Cursor| {
+            let app = &app;
+            async move {
+                mandats::usagers(app.db(), sid, mandats::State::Active, q, now, limit, cursor)
+                    .await
+                    .unwrap()
+            }
+        };
+        let page = search("dubois", 20, mandats::Cursor::First).await;
+        let mut found: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+        found.sort_unstable();
+        assert_eq!(found, dubois, "the three Dubois of the structure");
+        assert!(!page.has_next);
+        // Accents and case do not matter; two words in any part of the name.
+        let page = search("ELOISE dub", 20, mandats::Cursor::First).await;
+        assert_eq!(page.rows.len(), 1);
+        assert!(page.rows[0].name.contains("Éloïse"));
+        // Page by page, in alphabetical order, every match once: « essai1 » is
+        // ESSAI1 and ESSAI10…19.
+        let mut seen = Vec::new();
+        let mut cursor = mandats::Cursor::First;
+        loop {
+            let page = search("essai1", 4, cursor).await;
+            seen.extend(page.rows.iter().map(|r| r.name.clone()));
+            match page.rows.last() {
+                Some(last) if page.has_next => cursor = mandats::Cursor::After(last.id),
+                _ => break,
+            }
+        }
+        assert_eq!(seen.len(), 11, "{seen:?}");
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted);
+        // Backwards from the last page gives the previous one.
+        let back = search("essai1", 4, mandats::Cursor::Before(dubois[0])).await;
+        assert!(back.rows.is_empty() || back.rows.len() <= 4);
+        // Searches too short for trigrams still find names.
+        let page = search("es", 100, mandats::Cursor::First).await;
+        assert_eq!(page.rows.len(), 40);
+        // A renamed usager (same FranceConnect identity, new mandate) is found by
+        // the new name only.
+        let renamed = give(sid, aidant.id, named(7, "Jeanne", "MARTIN")).await;
+        let page = search("martin", 20, mandats::Cursor::First).await;
+        assert_eq!(
+            page.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [renamed]
+        );
+        let page = search("essai7", 20, mandats::Cursor::First).await;
+        assert!(page.rows.iter().all(|r| r.id != renamed));
+        // Deleted from the structure's list: gone from the search too.
+        app.db()
+            .execute(
+                "DELETE FROM usager_structures WHERE structure_id = $1 AND usager_id = $2",
+                relais::args![sid, dubois[2]],
+            )
+            .await
+            .unwrap();
+        let page = search("dubois", 20, mandats::Cursor::First).await;
+        assert_eq!(page.rows.len(), 2);
+    }
+);

@@ -82,7 +82,8 @@ pub async fn authorize_post(
 async fn authorize_raw(state: &AppState, ctx: &Ctx, raw: &[u8]) -> AppResult<Response> {
     match idp::validate_authorize(&state.idp_clients, &idp::issuer(&state.config), raw) {
         Ok(req) => {
-            let id = idp::save_request(&state.db, &req, state.now()).await?;
+            let session = ctx.session.as_deref().map(|s| s.id_hash.as_str());
+            let id = idp::save_request(&state.db, &req, session, state.now()).await?;
             Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
         }
         Err(AuthorizeError::Page(reason)) => refused(ctx, &reason),
