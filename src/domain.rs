@@ -261,6 +261,17 @@ pub fn check_password(password: &str, email: Option<&str>) -> Result<(), &'stati
 /// Common passwords of 12 characters or more (lower-case), refused at enrolment.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
+/// A person's name as pages show it: « Marie Dupont », or with a usage name
+/// « Marie Martin (née Dupont) ».
+pub fn display_name(given: &str, family: &str, usage: &str, gender: &str) -> String {
+    if usage.is_empty() || usage == family {
+        format!("{given} {family}")
+    } else {
+        let born = if gender == "female" { "née" } else { "né" };
+        format!("{given} {usage} ({born} {family})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

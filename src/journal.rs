@@ -80,7 +80,13 @@ actions! {
     CarteResynchronisee => "carte_resynchronisee", "Carte TOTP resynchronisée";
     DesactivationInactivite => "desactivation_inactivite", "Désactivation après 6 mois sans connexion";
     CreationStructure => "creation_structure", "Création d'une structure par un administrateur";
-    MembreAjoute => "membre_ajoute", "Membre ajouté à l'équipe (ou à former, ou demande de rattachement)";
+    MembreInvite => "membre_invite", "Personne invitée dans l'équipe";
+    MembreAFormer => "membre_a_former", "Aidant inscrit pour la formation";
+    RattachementPropose => "rattachement_propose", "Rattachement proposé à une personne d'une autre structure";
+    RattachementAccepte => "rattachement_accepte", "Rattachement accepté : la personne rejoint l'équipe";
+    MembreAjouteDepuisStructure => "membre_ajoute_depuis_structure", "Membre d'une autre structure du référent ajouté à l'équipe";
+    // Entries written before these five were told apart keep their code.
+    MembreAjoute => "membre_ajoute", "Membre ajouté à l'équipe";
     MembreDesactive => "membre_desactive", "Accès d'un membre désactivé";
     MembreReactive => "membre_reactive", "Accès d'un membre réactivé";
     DoubleAuthReinitialisee => "double_authentification_reinitialisee", "Double authentification d'un membre réinitialisée";
@@ -96,7 +102,12 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 18] = [
+    pub const STRUCTURE: [Action; 23] = [
+        Action::MembreInvite,
+        Action::MembreAFormer,
+        Action::RattachementPropose,
+        Action::RattachementAccepte,
+        Action::MembreAjouteDepuisStructure,
         Action::MembreAjoute,
         Action::MembreDesactive,
         Action::MembreReactive,
@@ -768,10 +779,12 @@ pub async fn list(
         .get("n")?;
     let sql = concat!(
         "SELECT j.id, j.at, j.action, j.account_id, a.full_name, j.usager_id, p.data,
-                j.mandat_id, j.demarche, j.details, j.hash
+                j.mandat_id, j.demarche, j.details, j.hash,
+                u.given_name, u.family_name, u.preferred_username, u.gender
          FROM journal j
          LEFT JOIN accounts a ON a.id = j.account_id
          LEFT JOIN journal_personal p ON p.entry_id = j.id
+         LEFT JOIN usagers u ON u.id = j.usager_id
          WHERE ",
         where_!(),
         " ORDER BY j.seq DESC LIMIT $9 OFFSET $10"
@@ -800,6 +813,18 @@ pub async fn list(
             let usager_name = personal
                 .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
                 .and_then(|v| v.get("usager").and_then(|n| n.as_str()).map(str::to_owned));
+            // Entries without personal fields (attestations, uses) name the usager
+            // while the usager's data is kept; only deletion makes them a number.
+            let current = match r.get::<Option<String>>("given_name")? {
+                Some(given) => Some(crate::domain::display_name(
+                    &given,
+                    &r.text("family_name")?,
+                    &r.text("preferred_username")?,
+                    &r.text("gender")?,
+                )),
+                None => None,
+            };
+            let usager_name = usager_name.or(current);
             Ok(Entry {
                 id: r.get("id")?,
                 at: r.get("at")?,
@@ -828,4 +853,22 @@ pub async fn pseudonymise_usager(tx: &mut Tx, usager_id: i64) -> Result<u64, cra
         )
         .await?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn every_action_has_its_own_plain_label() {
+        let mut labels: Vec<&str> = Action::ALL.iter().map(|a| a.label()).collect();
+        assert!(
+            labels.iter().all(|l| !l.contains("(ou")),
+            "one label per action"
+        );
+        labels.sort_unstable();
+        let n = labels.len();
+        labels.dedup();
+        assert_eq!(labels.len(), n, "two actions share a label");
+    }
 }

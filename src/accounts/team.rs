@@ -108,16 +108,16 @@ pub async fn add_to_team(
             }
         }
     };
-    let (member, kind) = match &outcome {
-        TeamOutcome::Invited { account_id, .. } => (*account_id, "invitation"),
-        TeamOutcome::ToTrain { account_id } => (*account_id, "a_former"),
-        TeamOutcome::JoinRequested { account_id } => (*account_id, "demande_de_rattachement"),
+    let (member, action) = match &outcome {
+        TeamOutcome::Invited { account_id, .. } => (*account_id, Action::MembreInvite),
+        TeamOutcome::ToTrain { account_id } => (*account_id, Action::MembreAFormer),
+        TeamOutcome::JoinRequested { account_id } => (*account_id, Action::RattachementPropose),
     };
     journal::append(
         &mut tx,
-        &NewEntry::new(structure_id, Action::MembreAjoute)
+        &NewEntry::new(structure_id, action)
             .account(by)
-            .details(serde_json::json!({ "membre": member, "role": role.key(), "suite": kind })),
+            .details(serde_json::json!({ "membre": member, "role": role.key() })),
         now,
     )
     .await?;
@@ -247,11 +247,9 @@ pub async fn answer(
         }
         journal::append(
             &mut tx,
-            &NewEntry::new(sid, Action::MembreAjoute)
+            &NewEntry::new(sid, Action::RattachementAccepte)
                 .account(account_id)
-                .details(
-                    serde_json::json!({ "membre": account_id, "suite": "rattachement_accepte" }),
-                ),
+                .details(serde_json::json!({ "membre": account_id })),
             now,
         )
         .await?;
@@ -323,7 +321,7 @@ pub async fn add_to_other_structure(
     }
     journal::append(
         &mut tx,
-        &NewEntry::new(to, Action::MembreAjoute)
+        &NewEntry::new(to, Action::MembreAjouteDepuisStructure)
             .account(referent)
             .details(serde_json::json!({ "membre": account_id, "depuis": from })),
         now,

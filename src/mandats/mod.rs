@@ -195,14 +195,7 @@ impl Identity {
     }
 }
 
-pub fn display_name(given: &str, family: &str, usage: &str, gender: &str) -> String {
-    if usage.is_empty() || usage == family {
-        format!("{given} {family}")
-    } else {
-        let born = if gender == "female" { "née" } else { "né" };
-        format!("{given} {usage} ({born} {family})")
-    }
-}
+pub use crate::domain::display_name;
 
 /// `1962-08-24` → `24/08/1962`.
 pub fn birthdate_fr(iso: &str) -> String {

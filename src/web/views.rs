@@ -128,8 +128,16 @@ pub fn render<T: Template>(t: &T) -> AppResult<Response> {
     html(t.render()?)
 }
 
+/// Renders with a status. A form sent back with its errors (a 4xx status and an
+/// error summary) gets a title starting with « Erreur : » — what a
+/// screen reader announces first —, and its error summary
+/// (`templates/errors.html`) takes the focus as the page loads.
 pub fn render_status<T: Template>(status: axum::http::StatusCode, t: &T) -> AppResult<Response> {
-    let mut res = render(t)?;
+    let mut body = t.render()?;
+    if status.is_client_error() && body.contains("class=\"error-summary\" role=\"alert\"") {
+        body = body.replacen("<title>", "<title>Erreur : ", 1);
+    }
+    let mut res = html(body)?;
     *res.status_mut() = status;
     Ok(res)
 }

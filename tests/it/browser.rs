@@ -241,6 +241,7 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         click(&c, "form.form button[type=submit]").await;
         let src = c.source().await.unwrap();
         assert!(src.contains("incorrect"), "{src}");
+        assert!(c.title().await.unwrap().starts_with("Erreur : "));
         axe(&c, "connexion en erreur").await;
         sign_in(&c, &app, &referent).await;
         assert_eq!(path(&c).await, "/espace");
@@ -255,6 +256,17 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         // Submitting empty shows the error summary, tied to the fields.
         click(&c, "form.form button[type=submit]").await;
         assert!(c.source().await.unwrap().contains("error-summary"));
+        // The title says « Erreur » first and the summary has the focus, without
+        // any script.
+        let focus = c
+            .execute(
+                "return document.activeElement.className + '|' + document.title",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let focus = focus.as_str().unwrap_or_default();
+        assert!(focus.starts_with("error-summary|Erreur : "), "{focus}");
         axe(&c, "inviter en erreur").await;
         fill(&c, "#full_name", "Ana Aidante").await;
         fill(&c, "#email", "ana@mediatheque-auxerre.fr").await;

@@ -170,6 +170,35 @@ crate::both_backends!(
             StatusCode::UNPROCESSABLE_ENTITY,
             "a message is required"
         );
+        assert!(r.body.contains("<title>Erreur : "), "the title says it");
+        assert!(
+            r.body.contains(r#"value="modifications" checked"#),
+            "choice kept"
+        );
+        // No choice at all: the form again with an inline error and the typed
+        // message kept, never the generic 400 page.
+        let r = a
+            .post(
+                &format!("{page}/decision"),
+                &[("message", "Mon message tapé avec soin")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("Choisissez une décision"));
+        assert!(
+            r.body.contains(r##"href="#d-modif""##),
+            "summary links to the choice"
+        );
+        assert!(r.body.contains(">Mon message tapé avec soin</textarea>"));
+        assert!(r.body.contains("autofocus"), "the summary takes the focus");
+        let r = a
+            .post(
+                &format!("{page}/decision"),
+                &[("decision", "n'importe quoi"), ("message", "gardé")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains(">gardé</textarea>"));
         let r = a
             .post(
                 &format!("{page}/decision"),

@@ -743,6 +743,39 @@ crate::both_backends!(
             .get("n")
             .unwrap();
         assert_eq!(personal, 0, "personal data of the journal deleted");
+        // The journal names the usager whose data is kept in every entry
+        // (attestations and uses included), and says « données supprimées » only
+        // of the deleted one.
+        let mut tx = app.db().begin().await.unwrap();
+        relais::journal::append(
+            &mut tx,
+            &relais::journal::NewEntry::new(sid, relais::journal::Action::UtilisationAutorisation)
+                .usager(long.usager_id),
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (entries, _) =
+            relais::journal::list(app.db(), sid, &relais::journal::Filter::default(), 500, 0)
+                .await
+                .unwrap();
+        let of = |id: i64| {
+            entries
+                .iter()
+                .filter(|e| e.usager_id == Some(id))
+                .map(|e| e.usager_label())
+                .collect::<Vec<_>>()
+        };
+        let kept = of(long.usager_id);
+        assert!(kept.len() >= 3, "{kept:?}");
+        assert!(kept.iter().all(|l| l == "Jeanne ESSAI11"), "{kept:?}");
+        let gone = of(short.usager_id);
+        assert!(!gone.is_empty());
+        assert!(
+            gone.iter().all(|l| l.ends_with("(données supprimées)")),
+            "{gone:?}"
+        );
         assert_eq!(
             relais::journal::verify(app.db())
                 .await

@@ -217,6 +217,11 @@ both_backends!(
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let new = link_path(&app.last_email_to("paul@exemple.fr").body);
         assert_ne!(old, new);
+        // The journal says what happened, one label per real action.
+        assert_eq!(app.journal_details(s, "membre_invite").await.len(), 2);
+        let journal = c.get(&format!("/structures/{s}/journal")).await;
+        assert!(journal.contains("Personne invitée dans l'équipe"));
+        assert!(!journal.contains("(ou "));
         assert_eq!(app.client().get(&new).await.status, StatusCode::OK);
         // An unknown token is "not valid".
         let r = app

@@ -565,6 +565,8 @@ pub struct ShowView {
     pub messages: Vec<Message>,
     pub errors: FormErrors,
     pub message: String,
+    /// The decision chosen, kept when the form comes back with an error.
+    pub decision: String,
 }
 
 async fn show_view(
@@ -586,6 +588,7 @@ async fn show_view(
         req,
         errors,
         message,
+        decision: String::new(),
     })
 }
 
@@ -653,22 +656,31 @@ pub async fn decide(
     }
     let now = state.now();
     let text = f.message.trim().to_owned();
+    // A missing choice or message: the form again, the text and the choice kept.
+    let mut errors = FormErrors::default();
     let decision = match f.decision.as_str() {
         "modifications" | "refuser" if text.is_empty() => {
-            let mut errors = FormErrors::default();
             errors.add(
                 "message",
                 "Écrivez au demandeur ce qu'il doit changer, ou la raison du refus : il la lira avec la décision.",
             );
-            return render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &show_view(&state, &ctx, id, errors, f.message).await?,
-            );
+            None
         }
-        "modifications" => Decision::RequestChanges(text),
-        "refuser" => Decision::Refuse(text),
-        "accepter" => Decision::Accept,
-        _ => return Err(AppError::BadRequest("décision inconnue")),
+        "modifications" => Some(Decision::RequestChanges(text)),
+        "refuser" => Some(Decision::Refuse(text)),
+        "accepter" => Some(Decision::Accept),
+        _ => {
+            errors.add(
+                "d-modif",
+                "Choisissez une décision : demander des modifications, accepter ou refuser.",
+            );
+            None
+        }
+    };
+    let Some(decision) = decision else {
+        let mut view = show_view(&state, &ctx, id, errors, f.message).await?;
+        view.decision = f.decision;
+        return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
     };
     let req = habilitation::find(&state.db, id)
         .await?
