@@ -45,8 +45,12 @@ impl<T> Capped<T> {
     pub fn more_text(&self) -> Option<String> {
         (self.more > 0).then(|| {
             format!(
-                "… et {} autre(s) erreur(s), non détaillée(s) : corrigez d'abord celles-ci, puis importez de nouveau le fichier",
-                self.more
+                "… et {} : corrigez d'abord celles-ci, puis importez de nouveau le fichier",
+                crate::domain::count(
+                    self.more,
+                    "autre erreur, non détaillée",
+                    "autres erreurs, non détaillées"
+                )
             )
         })
     }

@@ -272,8 +272,29 @@ pub fn display_name(given: &str, family: &str, usage: &str, gender: &str) -> Str
     }
 }
 
+/// A number and its noun, agreed in French: « 0 entrée », « 1 entrée »,
+/// « 3 entrées » (singular below two), never « entrée(s) ». `one` and `many`
+/// may carry their adjectives: `count(n, "lieu trouvé", "lieux trouvés")`.
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: fmt::Display + PartialOrd + From<u8>,
+{
+    let word = if n < N::from(2) { one } else { many };
+    format!("{n} {word}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_agree_in_french() {
+        assert_eq!(super::count(0_i64, "entrée", "entrées"), "0 entrée");
+        assert_eq!(super::count(1_usize, "entrée", "entrées"), "1 entrée");
+        assert_eq!(
+            super::count(2_i64, "lieu trouvé", "lieux trouvés"),
+            "2 lieux trouvés"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -370,7 +370,10 @@ pub fn check(d: &Details, complete: bool) -> FieldErrors {
         );
     }
     if complete && d.referent_name.trim().is_empty() {
-        add("referent_name", "Saisissez le nom du ou de la référent(e).");
+        add(
+            "referent_name",
+            "Saisissez le nom de la personne référente.",
+        );
     }
     if required(&d.referent_email)
         && let Err(e) = Email::parse(&d.referent_email)
@@ -380,7 +383,7 @@ pub fn check(d: &Details, complete: bool) -> FieldErrors {
     if complete && d.referent_profession.trim().is_empty() {
         add(
             "referent_profession",
-            "Saisissez la profession du ou de la référent(e).",
+            "Saisissez la profession de la personne référente.",
         );
     }
     if complete && d.dpo_name.trim().is_empty() {

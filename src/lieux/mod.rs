@@ -411,13 +411,14 @@ pub struct Report {
 
 impl Report {
     pub fn summary(&self) -> String {
+        use crate::domain::count;
         format!(
-            "{} lieu(x) lu(s) : {} ajouté(s), {} mis à jour, {} inchangé(s), {} refusé(s){}",
-            self.read,
-            self.inserted,
-            self.updated,
-            self.unchanged,
-            self.refused,
+            "{} : {}, {} à jour, {}, {}{}",
+            count(self.read, "lieu lu", "lieux lus"),
+            count(self.inserted, "ajouté", "ajoutés"),
+            count(self.updated, "mis", "mis"),
+            count(self.unchanged, "inchangé", "inchangés"),
+            count(self.refused, "refusé", "refusés"),
             if self.written {
                 ""
             } else {

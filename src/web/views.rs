@@ -75,7 +75,7 @@ impl Shell {
 /// Confirmation messages shown after a redirect.
 pub fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
-        "deconnecte" => "Vous êtes déconnecté(e). À bientôt.",
+        "deconnecte" => "Votre session Relais est fermée. À bientôt.",
         "demarches" => "Les démarches autorisées sont enregistrées.",
         "autre-structure" => "La personne fait maintenant aussi partie de l'autre structure.",
         "a-former" => {

@@ -51,7 +51,7 @@ crate::both_backends!(
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert!(unescape(&r.body).contains("2 carte(s) importée(s)"));
+        assert!(unescape(&r.body).contains("2 cartes importées"));
         let csv = a.get("/admin/cartes.csv").await;
         assert!(
             csv.body.contains("C-100") && !csv.body.contains(SEED_A),

@@ -274,7 +274,10 @@ pub async fn import(
         Ok(n) => {
             tracing::info!(by = s.account_id, cartes = n, "cartes TOTP importées");
             let mut view = admin_view(&state, &ctx, "").await?;
-            view.done = Some(format!("{n} carte(s) importée(s)."));
+            view.done = Some(format!(
+                "{}.",
+                crate::domain::count(n, "carte importée", "cartes importées")
+            ));
             render(&view)
         }
         Err(errors) => {

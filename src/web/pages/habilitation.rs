@@ -716,8 +716,12 @@ pub async fn decide(
                 &req.details.name,
                 "acceptée",
                 &format!(
-                    "Le ou la référent(e) reçoit une invitation pour activer son compte. Les {} futur(s) aidant(s) recevront la leur une fois leur formation enregistrée.",
-                    a.to_train
+                    "La personne référente reçoit une invitation pour activer son compte. {} la leur une fois leur formation enregistrée.",
+                    match a.to_train {
+                        0 => "Les futurs aidants recevront".to_owned(),
+                        1 => "Le futur aidant recevra".to_owned(),
+                        n => format!("Les {n} futurs aidants recevront"),
+                    }
                 ),
             )
         }
@@ -887,8 +891,12 @@ pub async fn import(
             );
             let mut view = training_view(&state, &ctx, "", None).await?;
             view.done = Some(format!(
-                "Fichier importé : {} invitation(s) envoyée(s) aux aidants formés.",
-                invitations.len()
+                "Fichier importé : {} aux aidants formés.",
+                crate::domain::count(
+                    invitations.len(),
+                    "invitation envoyée",
+                    "invitations envoyées"
+                )
             ));
             render(&view)
         }
