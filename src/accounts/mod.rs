@@ -710,9 +710,7 @@ pub async fn complete_activation(
             Purpose::PasswordReset if account.totp_secret.is_none() => {
                 "Votre double authentification a été réinitialisée : utilisez le lien envoyé par votre référent."
             }
-            Purpose::PasswordReset => {
-                "Code incorrect ou déjà utilisé : saisissez le code à 6 chiffres affiché maintenant par votre application."
-            }
+            Purpose::PasswordReset => second_factor::WRONG_CODE_TEXT,
             _ => {
                 "Code incorrect : saisissez le code à 6 chiffres affiché par l'application après avoir ajouté le compte."
             }

@@ -62,6 +62,10 @@ pub async fn check_totp(
     }
 }
 
+/// The message shown when [`Verdict::Wrong`], wherever a code is asked (an
+/// application or a card gives it).
+pub const WRONG_CODE_TEXT: &str = "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application ou de votre carte, puis saisissez-le.";
+
 /// The message shown when [`Verdict::Throttled`].
 pub fn throttled_text(wait: i64) -> String {
     format!(

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use relais::domain::Role;
 
 use crate::both_backends;
-use crate::common::{Client, TestApp, link_path};
+use crate::common::{Client, TestApp, link_path, unescape};
 
 const BAD_LOGIN: &str = "Adresse e-mail, mot de passe ou code incorrect";
 
@@ -276,6 +276,12 @@ both_backends!(
             .post("/reconfirmer", &[("code", "000000"), ("suivant", &invite)])
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // The field and its error say where the code comes from: an application
+        // or a card (the same words wherever a code is asked).
+        let page = unescape(&r.body);
+        assert!(page.contains("application d'authentification ou votre carte"));
+        assert!(page.contains(relais::accounts::second_factor::WRONG_CODE_TEXT));
+        assert!(page.contains("<title>Erreur : "));
         let before = c.cookies["relais_session"].clone();
         let code = app.next_code(&referent.secret);
         let r = c

@@ -412,10 +412,7 @@ pub async fn step_up(
             status = StatusCode::TOO_MANY_REQUESTS;
             errors.add("code", second_factor::throttled_text(wait));
         }
-        Verdict::Wrong => errors.add(
-            "code",
-            "Code incorrect ou déjà utilisé : saisissez le code à 6 chiffres affiché maintenant par votre application.",
-        ),
+        Verdict::Wrong => errors.add("code", second_factor::WRONG_CODE_TEXT),
     }
     render_status(
         status,

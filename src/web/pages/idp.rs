@@ -221,10 +221,7 @@ pub async fn confirm(
         let mut errors = FormErrors::default();
         match verdict {
             Verdict::Throttled(wait) => errors.add("code", second_factor::throttled_text(wait)),
-            _ => errors.add(
-                "code",
-                "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
-            ),
+            _ => errors.add("code", second_factor::WRONG_CODE_TEXT),
         }
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,

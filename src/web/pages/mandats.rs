@@ -446,10 +446,7 @@ pub async fn confirm(
         match verdict {
             Verdict::Valid(()) => {}
             Verdict::Throttled(wait) => errors.add("code", second_factor::throttled_text(wait)),
-            Verdict::Wrong => errors.add(
-                "code",
-                "Ce code n'est pas valable (faux, expiré ou déjà utilisé). Attendez le code suivant de votre application puis recommencez.",
-            ),
+            Verdict::Wrong => errors.add("code", second_factor::WRONG_CODE_TEXT),
         }
     }
     if !errors.is_empty() {
