@@ -138,6 +138,16 @@ pub fn iso(unix: i64) -> String {
     )
 }
 
+/// A date written `aaaa-mm-jj` (a birthdate, a training session) as people read
+/// it: `1962-08-24` → `24/08/1962`; anything else unchanged.
+pub fn from_iso(iso: &str) -> String {
+    let parts: Vec<&str> = iso.split('-').collect();
+    match parts.as_slice() {
+        [y, m, d] => format!("{d}/{m}/{y}"),
+        _ => iso.to_owned(),
+    }
+}
+
 /// Parses `YYYY-MM-DD` (an `<input type="date">`) into midnight Paris time.
 pub fn parse_date(raw: &str) -> Option<i64> {
     let mut it = raw.trim().splitn(3, '-');

@@ -197,14 +197,7 @@ impl Identity {
 
 pub use crate::domain::display_name;
 
-/// `1962-08-24` → `24/08/1962`.
-pub fn birthdate_fr(iso: &str) -> String {
-    let parts: Vec<&str> = iso.split('-').collect();
-    match parts.as_slice() {
-        [y, m, d] => format!("{d}/{m}/{y}"),
-        _ => iso.to_owned(),
-    }
-}
+pub use crate::time_fr::from_iso as birthdate_fr;
 
 /// Lower-case, without accents or punctuation, single spaces: what name search compares.
 pub fn search_key(text: &str) -> String {

@@ -320,6 +320,10 @@ crate::both_backends!(
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         let lea_link = link_to(&app, "lea.petit@vezelay.example.fr", "/activation/");
         assert_eq!(public.get(&lea_link).await.status, StatusCode::OK);
+        // Dates as people read them, never `aaaa-mm-jj`.
+        let page = unescape(&a.get("/admin/formations?etat=forme").await.body);
+        assert!(page.contains("(certificat du 20/11/2025)"), "{page}");
+        assert!(!page.contains("2025-11-20"));
 
         // Every decision and result is on the administration chain (with the
         // administrator's sign-in), which verifies.
