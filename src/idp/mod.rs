@@ -561,6 +561,8 @@ pub struct Choice {
     pub usager_id: i64,
     pub name: String,
     pub birthdate: String,
+    /// « née » or « né », agreed with the person.
+    pub born: &'static str,
     pub has_email: bool,
 }
 
@@ -608,6 +610,11 @@ pub async fn usagers(
                 &r.text("gender")?,
             ),
             birthdate: crate::mandats::birthdate_fr(&r.text("birthdate")?),
+            born: if r.text("gender")? == "female" {
+                "née"
+            } else {
+                "né"
+            },
             has_email: crate::domain::Email::parse(&r.text("email")?).is_ok(),
         });
         if out.len() >= 50 {

@@ -501,6 +501,8 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         .await;
     let page = w.client.get(&page_path).await;
     assert!(page.contains("USAGÈRE1"), "{}", page.body);
+    assert!(page.contains("USAGÈRE1, née le"), "agreed: {}", page.body);
+    assert!(!page.contains("né(e)"));
     assert!(!page.contains("USAGÈRE2"), "outside rep_scope");
     assert!(page.contains("USAGÈRE3") && page.contains("exige une adresse e-mail"));
     // Choosing the usager without email is refused.
