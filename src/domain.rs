@@ -267,9 +267,13 @@ pub fn display_name(given: &str, family: &str, usage: &str, gender: &str) -> Str
     if usage.is_empty() || usage == family {
         format!("{given} {family}")
     } else {
-        let born = if gender == "female" { "née" } else { "né" };
-        format!("{given} {usage} ({born} {family})")
+        format!("{given} {usage} ({} {family})", born(gender))
     }
+}
+
+/// « née » or « né », agreed with the FranceConnect `gender` claim.
+pub fn born(gender: &str) -> &'static str {
+    if gender == "female" { "née" } else { "né" }
 }
 
 /// A number and its noun, agreed in French: « 0 entrée », « 1 entrée »,

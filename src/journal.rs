@@ -815,16 +815,16 @@ pub async fn list(
                 .and_then(|v| v.get("usager").and_then(|n| n.as_str()).map(str::to_owned));
             // Entries without personal fields (attestations, uses) name the usager
             // while the usager's data is kept; only deletion makes them a number.
-            let current = match r.get::<Option<String>>("given_name")? {
-                Some(given) => Some(crate::domain::display_name(
+            let usager_name = match (usager_name, r.get::<Option<String>>("given_name")?) {
+                (Some(name), _) => Some(name),
+                (None, Some(given)) => Some(crate::domain::display_name(
                     &given,
                     &r.text("family_name")?,
                     &r.text("preferred_username")?,
                     &r.text("gender")?,
                 )),
-                None => None,
+                (None, None) => None,
             };
-            let usager_name = usager_name.or(current);
             Ok(Entry {
                 id: r.get("id")?,
                 at: r.get("at")?,

@@ -310,25 +310,24 @@ impl PgTx {
         self.durable
     }
 
+    fn conn(&mut self) -> Result<&mut PgConn, Error> {
+        self.conn
+            .as_mut()
+            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))
+    }
+
     /// The connection, `BEGIN` sent.
     async fn started(&mut self) -> Result<&mut PgConn, Error> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
         if !self.begun {
-            conn.execute_now("BEGIN", &[]).await?;
+            self.conn()?.execute_now("BEGIN", &[]).await?;
             self.begun = true;
         }
-        Ok(conn)
+        self.conn()
     }
 
     /// Statements without values, in one simple-protocol message.
     async fn simple(&mut self, sql: String) -> Result<(), Error> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
+        let conn = self.conn()?;
         let result = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn.conn()?)
             .await;
@@ -336,21 +335,18 @@ impl PgTx {
     }
 
     pub async fn commit(mut self) -> Result<(), Error> {
-        let mut conn = self
-            .conn
-            .take()
-            .ok_or(Error::Sqlx(sqlx::Error::PoolClosed))?;
         if !self.begun {
             return Ok(());
         }
         if self.durable {
-            let result = sqlx::raw_sql("SET LOCAL synchronous_commit = on; COMMIT")
-                .execute(&mut *conn.conn()?)
-                .await;
-            result.map(|_| ()).map_err(|e| conn.failed(e))
+            self.simple("SET LOCAL synchronous_commit = on; COMMIT".to_owned())
+                .await?;
         } else {
-            conn.execute_now("COMMIT", &[]).await.map(|_| ())
+            self.conn()?.execute_now("COMMIT", &[]).await?;
         }
+        // Committed: the connection goes back to the pool with nothing to undo.
+        self.begun = false;
+        Ok(())
     }
 }
 

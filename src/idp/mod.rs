@@ -610,11 +610,7 @@ pub async fn usagers(
                 &r.text("gender")?,
             ),
             birthdate: crate::mandats::birthdate_fr(&r.text("birthdate")?),
-            born: if r.text("gender")? == "female" {
-                "née"
-            } else {
-                "né"
-            },
+            born: crate::domain::born(&r.text("gender")?),
             has_email: crate::domain::Email::parse(&r.text("email")?).is_ok(),
         });
         if out.len() >= 50 {

@@ -854,36 +854,29 @@ macro_rules! usagers_trigram_sql {
     };
 }
 
-const USAGERS_TRIGRAM_SQL: [[&str; 2]; 3] = [
-    [
-        usagers_trigram_sql!("us.unrevoked_until > $2", ">", "ASC"),
-        usagers_trigram_sql!("us.unrevoked_until > $2", "<", "DESC"),
-    ],
-    [
-        usagers_trigram_sql!("us.unrevoked_until <= $2", ">", "ASC"),
-        usagers_trigram_sql!("us.unrevoked_until <= $2", "<", "DESC"),
-    ],
-    [
-        usagers_trigram_sql!("us.unrevoked_until IS NULL AND $2 = $2", ">", "ASC"),
-        usagers_trigram_sql!("us.unrevoked_until IS NULL AND $2 = $2", "<", "DESC"),
-    ],
-];
+/// One query macro's statements, [after, before] for each tab (active, expired,
+/// revoked).
+macro_rules! usagers_tabs {
+    ($sql:ident) => {
+        [
+            [
+                $sql!("us.unrevoked_until > $2", ">", "ASC"),
+                $sql!("us.unrevoked_until > $2", "<", "DESC"),
+            ],
+            [
+                $sql!("us.unrevoked_until <= $2", ">", "ASC"),
+                $sql!("us.unrevoked_until <= $2", "<", "DESC"),
+            ],
+            [
+                $sql!("us.unrevoked_until IS NULL AND $2 = $2", ">", "ASC"),
+                $sql!("us.unrevoked_until IS NULL AND $2 = $2", "<", "DESC"),
+            ],
+        ]
+    };
+}
 
-/// [after, before] for each tab.
-const USAGERS_SQL: [[&str; 2]; 3] = [
-    [
-        usagers_sql!("us.unrevoked_until > $2", ">", "ASC"),
-        usagers_sql!("us.unrevoked_until > $2", "<", "DESC"),
-    ],
-    [
-        usagers_sql!("us.unrevoked_until <= $2", ">", "ASC"),
-        usagers_sql!("us.unrevoked_until <= $2", "<", "DESC"),
-    ],
-    [
-        usagers_sql!("us.unrevoked_until IS NULL AND $2 = $2", ">", "ASC"),
-        usagers_sql!("us.unrevoked_until IS NULL AND $2 = $2", "<", "DESC"),
-    ],
-];
+const USAGERS_TRIGRAM_SQL: [[&str; 2]; 3] = usagers_tabs!(usagers_trigram_sql);
+const USAGERS_SQL: [[&str; 2]; 3] = usagers_tabs!(usagers_sql);
 
 /// A page of a structure's usagers in one state, optionally searched by name, in
 /// alphabetical order. Paginated by key (`Cursor`) and never counted: the page
