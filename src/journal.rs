@@ -282,30 +282,68 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
         prev_hash: &prev_hash,
     };
     let hash = hashed.hash(&mut String::new());
-    let id = tx
-        .fetch_optional(
-            "INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
-                 autorisation_id, demarche, details, personal_hash, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-            crate::args![
-                e.chain,
-                seq,
-                now,
-                action,
-                e.account_id,
-                e.usager_id,
-                e.mandat_id,
-                e.autorisation_id,
-                e.demarche.as_deref(),
-                &e.details,
-                &p_hash,
-                &prev_hash,
-                &hash,
-            ],
-        )
-        .await?
-        .ok_or(crate::db::Error::NotFound)?
-        .int("id")?;
+    let keys = tx.keys();
+    let signature = keys.seal(&head_payload(e.chain, seq, &hash));
+    let key_id = keys.seal_key_id.clone();
+    let demarche = e.demarche.as_deref();
+    let (key_id, signature) = (key_id.as_str(), signature.as_str());
+    let args = crate::args![
+        e.chain,
+        seq,
+        now,
+        action,
+        e.account_id,
+        e.usager_id,
+        e.mandat_id,
+        e.autorisation_id,
+        demarche,
+        e.details,
+        p_hash,
+        prev_hash,
+        hash,
+        key_id,
+        signature,
+    ];
+    // On PostgreSQL the entry and the chain's new head go in one statement (one
+    // round trip fewer on the hottest write, see docs/PERFORMANCE.md); SQLite
+    // cannot write from a `WITH`, and runs in-process: two statements.
+    let id = match tx.backend() {
+        crate::db::Backend::Postgres => tx
+            .fetch_optional(
+                "WITH entry AS (
+                     INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
+                         autorisation_id, demarche, details, personal_hash, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id),
+                 head AS (
+                     INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature)
+                     VALUES ($1, $2, $13, $3, $14, $15)
+                     ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                         at = excluded.at, key_id = excluded.key_id, signature = excluded.signature)
+                 SELECT id FROM entry",
+                args,
+            )
+            .await?
+            .ok_or(crate::db::Error::NotFound)?
+            .int("id")?,
+        crate::db::Backend::Sqlite => {
+            let id = tx
+                .fetch_optional(
+                    "INSERT INTO journal (chain, seq, at, action, account_id, usager_id, mandat_id,
+                         autorisation_id, demarche, details, personal_hash, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                    &args[..13],
+                )
+                .await?
+                .ok_or(crate::db::Error::NotFound)?
+                .int("id")?;
+            tx.execute(
+                HEAD_UPSERT,
+                crate::args![e.chain, seq, hash, now, key_id, signature],
+            )
+            .await?;
+            id
+        }
+    };
     if let Some((salt, data)) = personal {
         tx.execute(
             "INSERT INTO journal_personal (entry_id, usager_id, salt, data) VALUES ($1, $2, $3, $4)",
@@ -313,9 +351,14 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
         )
         .await?;
     }
-    seal_head(tx, e.chain, seq, &hash, now).await?;
     Ok(id)
 }
+
+/// Writes (or replaces) a chain's signed head.
+const HEAD_UPSERT: &str = "INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+         at = excluded.at, key_id = excluded.key_id, signature = excluded.signature";
 
 /// The text a chain head's seal signs.
 fn head_payload(chain: i64, seq: i64, hash: &str) -> String {
@@ -334,10 +377,7 @@ async fn seal_head<E: Exec>(
     let signature = keys.seal(&head_payload(chain, seq, hash));
     let key_id = keys.seal_key_id.clone();
     tx.execute(
-        "INSERT INTO journal_heads (chain, seq, hash, at, key_id, signature)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-             at = excluded.at, key_id = excluded.key_id, signature = excluded.signature",
+        HEAD_UPSERT,
         crate::args![chain, seq, hash, now, key_id.as_str(), signature.as_str()],
     )
     .await?;

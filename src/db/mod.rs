@@ -150,6 +150,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "securite", "0010_securite.sql"),
     migration!(11, "idp_conformite", "0011_idp_conformite.sql"),
     migration!(12, "recherche_usagers", "0012_recherche_usagers.sql"),
+    migration!(13, "idp_jetons", "0013_idp_jetons.sql"),
 ];
 
 impl Db {

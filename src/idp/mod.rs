@@ -544,6 +544,23 @@ pub async fn drop_request(db: &Db, id: i64) -> Result<(), crate::db::Error> {
     Ok(())
 }
 
+/// Deletes what the provider keeps of finished sign-ins (part of the daily
+/// retention job): requests, codes and access tokens expired for an hour. A code
+/// outlives its expiry by that hour so that a replay while its token lived still
+/// revokes the token. Returns the number of rows deleted.
+pub async fn purge(db: &Db, now: i64) -> Result<u64, crate::db::Error> {
+    let before = now - 3_600;
+    let mut deleted = 0;
+    for sql in [
+        "DELETE FROM idp_requests WHERE expires_at < $1",
+        "DELETE FROM idp_tokens WHERE expires_at < $1",
+        "DELETE FROM idp_codes WHERE expires_at < $1",
+    ] {
+        deleted += db.execute(sql, crate::args![before]).await?;
+    }
+    Ok(deleted)
+}
+
 /// Follows a session id renewal (TOTP step-up).
 pub async fn rebind(db: &Db, old_hash: &str, new_hash: &str) -> Result<(), crate::db::Error> {
     db.execute(
@@ -700,38 +717,65 @@ pub async fn issue_code(
     if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
         return Ok(None);
     }
-    let consumed = tx
-        .execute(
-            "DELETE FROM idp_requests WHERE id = $1",
-            crate::args![pending.id],
-        )
-        .await?;
-    if consumed != 1 {
+    let code = crypto::random_token();
+    let code_hash = crypto::sha256_hex(&code);
+    let r = &pending.request;
+    let challenge = r.code_challenge.as_deref();
+    let expires_at = now + CODE_TTL;
+    let args = crate::args![
+        code_hash,
+        r.client_id,
+        r.redirect_uri,
+        r.nonce,
+        challenge,
+        acting.account_id,
+        acting.structure_id,
+        usager_id,
+        autorisation_id,
+        demarche,
+        acting.auth_time,
+        now,
+        expires_at,
+        pending.id,
+    ];
+    // The request is consumed and the code written: on PostgreSQL in one
+    // statement (the code exists only if the request did), on SQLite in two.
+    let issued = match tx.backend() {
+        crate::db::Backend::Postgres => {
+            tx.execute(
+                "WITH consumed AS (DELETE FROM idp_requests WHERE id = $14 RETURNING id)
+                 INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
+                     account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
+                     created_at, expires_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM consumed",
+                args,
+            )
+            .await?
+        }
+        crate::db::Backend::Sqlite => {
+            let consumed = tx
+                .execute(
+                    "DELETE FROM idp_requests WHERE id = $1",
+                    crate::args![pending.id],
+                )
+                .await?;
+            if consumed == 1 {
+                tx.execute(
+                    "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
+                         account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
+                         created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    &args[..13],
+                )
+                .await?
+            } else {
+                0
+            }
+        }
+    };
+    if issued != 1 {
         return Ok(None);
     }
-    let code = crypto::random_token();
-    let r = &pending.request;
-    tx.execute(
-        "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge, account_id,
-             structure_id, usager_id, autorisation_id, demarche, auth_time, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        crate::args![
-            &crypto::sha256_hex(&code),
-            &r.client_id,
-            &r.redirect_uri,
-            &r.nonce,
-            r.code_challenge.as_deref(),
-            acting.account_id,
-            acting.structure_id,
-            usager_id,
-            autorisation_id,
-            &demarche,
-            acting.auth_time,
-            now,
-            now + CODE_TTL,
-        ],
-    )
-    .await?;
     journal::append(
         &mut tx,
         &NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
@@ -830,14 +874,17 @@ pub async fn exchange(
     }
     let server = |_| (500, "server_error");
     let code_hash = crypto::sha256_hex(get("code"));
-    let mut tx = db.begin().await.map_err(server)?;
-    let Some(c) = tx
+    // No transaction: the code is read, then its token inserted only if none was
+    // (`idp_tokens.code_hash` is unique), so a code serves once even when two
+    // requests race — two statements, the fewest round trips on PostgreSQL.
+    let Some(c) = db
         .fetch_optional(
             "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
                     c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
                     u.sub_hash, ac.full_name, ac.public_id, s.name AS structure_name, s.siret,
                     (SELECT COUNT(*) FROM autorisations a
-                      WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active
+                      WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active,
+                    (SELECT COUNT(*) FROM idp_tokens t WHERE t.code_hash = c.code_hash) AS issued
              FROM idp_codes c
              JOIN usagers u ON u.id = c.usager_id
              JOIN accounts ac ON ac.id = c.account_id
@@ -850,16 +897,19 @@ pub async fn exchange(
     else {
         return Err((400, "invalid_grant"));
     };
-    if c.opt_int("used_at").map_err(server)?.is_some() {
-        // A second use: whatever the code issued is revoked.
-        tx.execute(
+    // A second use: whatever the code issued is revoked (RFC 6749 §4.1.2).
+    let replayed = || async {
+        db.execute(
             "UPDATE idp_tokens SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
             crate::args![now, &code_hash],
         )
         .await
         .map_err(server)?;
-        tx.commit().await.map_err(server)?;
-        return Err((400, "invalid_grant"));
+        Err((400, "invalid_grant"))
+    };
+    // `used_at` was how a code was marked before migration 0013.
+    if c.int("issued").map_err(server)? > 0 || c.opt_int("used_at").map_err(server)?.is_some() {
+        return replayed().await;
     }
     let s = |name: &str| c.text(name).map_err(server);
     let i = |name: &str| c.int(name).map_err(server);
@@ -891,55 +941,51 @@ pub async fn exchange(
     if i("active")? == 0 {
         return Err((400, "invalid_grant"));
     }
-    let marked = tx
-        .execute(
-            "UPDATE idp_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-            crate::args![now, &code_hash],
-        )
-        .await
-        .map_err(server)?;
-    if marked != 1 {
-        return Err((400, "invalid_grant"));
-    }
     // The aidant's public identifier, given on first use (never the row number).
     let account_id = i("account_id")?;
     let aidant_public_id = match c.opt_text("public_id").map_err(server)? {
         Some(public_id) => public_id,
         None => {
-            tx.execute(
+            db.execute(
                 "UPDATE accounts SET public_id = $1 WHERE id = $2 AND public_id IS NULL",
                 crate::args![&crypto::random_token()[..32], account_id],
             )
             .await
             .map_err(server)?;
-            tx.fetch_one(
+            db.fetch_optional(
                 "SELECT public_id FROM accounts WHERE id = $1",
                 crate::args![account_id],
             )
             .await
             .map_err(server)?
+            .ok_or((500, "server_error"))?
             .text("public_id")
             .map_err(server)?
         }
     };
     let access = crypto::random_token();
-    tx.execute(
-        "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        crate::args![
-            &crypto::sha256_hex(&access),
-            &code_hash,
-            &client.client_id,
-            i("structure_id")?,
-            i("usager_id")?,
-            autorisation_id,
-            now,
-            now + ACCESS_TOKEN_TTL,
-        ],
-    )
-    .await
-    .map_err(server)?;
-    tx.commit().await.map_err(server)?;
+    let inserted = db
+        .execute(
+            "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (code_hash) DO NOTHING",
+            crate::args![
+                &crypto::sha256_hex(&access),
+                &code_hash,
+                &client.client_id,
+                i("structure_id")?,
+                i("usager_id")?,
+                autorisation_id,
+                now,
+                now + ACCESS_TOKEN_TTL,
+            ],
+        )
+        .await
+        .map_err(server)?;
+    if inserted != 1 {
+        // Another request used the code between the read and the insert.
+        return replayed().await;
+    }
     let claims = json!({
         "iss": issuer(config),
         "aud": client.client_id,
@@ -980,33 +1026,52 @@ pub async fn userinfo(
 ) -> Result<UserInfo, OAuthError> {
     let server = |_| (500, "server_error");
     let token_hash = crypto::sha256_hex(bearer);
-    // One atomic update makes the token single-use; the read follows.
-    let marked = db
-        .execute(
-            "UPDATE idp_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-            crate::args![now, &token_hash],
-        )
-        .await
-        .map_err(server)?;
-    if marked != 1 {
-        return Err((401, "invalid_token"));
-    }
-    let Some(r) = db
-        .conn()
-        .await
-        .map_err(server)?
-        .fetch_optional(
-            "SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username, u.birthdate,
-                    u.gender, u.birthplace, u.birthcountry, u.email
-             FROM idp_tokens t
-             JOIN usagers u ON u.id = t.usager_id
-             JOIN autorisations a ON a.id = t.autorisation_id
-             WHERE t.token_hash = $1 AND a.revoked_at IS NULL AND a.expires_at > $2",
-            crate::args![&token_hash, now],
-        )
-        .await
-        .map_err(server)?
-    else {
+    // One atomic update makes the token single-use, and the claims are read: on
+    // PostgreSQL in one statement, on SQLite (which cannot write from a `WITH`)
+    // the update then the read.
+    let row = match db.backend() {
+        crate::db::Backend::Postgres => db
+            .fetch_optional(
+                "WITH t AS (
+                     UPDATE idp_tokens SET used_at = $2
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+                     RETURNING client_id, usager_id, autorisation_id)
+                 SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username,
+                        u.birthdate, u.gender, u.birthplace, u.birthcountry, u.email
+                 FROM t
+                 JOIN usagers u ON u.id = t.usager_id
+                 JOIN autorisations a ON a.id = t.autorisation_id
+                 WHERE a.revoked_at IS NULL AND a.expires_at > $2",
+                crate::args![&token_hash, now],
+            )
+            .await
+            .map_err(server)?,
+        crate::db::Backend::Sqlite => {
+            let marked = db
+                .execute(
+                    "UPDATE idp_tokens SET used_at = $2
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                    crate::args![&token_hash, now],
+                )
+                .await
+                .map_err(server)?;
+            if marked != 1 {
+                return Err((401, "invalid_token"));
+            }
+            db.fetch_optional(
+                "SELECT t.client_id, u.sub_hash, u.given_name, u.family_name, u.preferred_username,
+                        u.birthdate, u.gender, u.birthplace, u.birthcountry, u.email
+                 FROM idp_tokens t
+                 JOIN usagers u ON u.id = t.usager_id
+                 JOIN autorisations a ON a.id = t.autorisation_id
+                 WHERE t.token_hash = $1 AND a.revoked_at IS NULL AND a.expires_at > $2",
+                crate::args![&token_hash, now],
+            )
+            .await
+            .map_err(server)?
+        }
+    };
+    let Some(r) = row else {
         return Err((401, "invalid_token"));
     };
     let s = |name: &str| r.text(name).map_err(server);

@@ -6,7 +6,9 @@
 //! - expired mandate drafts are purged;
 //! - habilitation requests nobody can reach (drafts whose link expired) or decided
 //!   against (refused, withdrawn) `retention_days` ago are deleted
-//!   ([`crate::habilitation::purge`]).
+//!   ([`crate::habilitation::purge`]);
+//! - what the identity provider keeps of finished sign-ins (requests, codes, access
+//!   tokens) is deleted an hour after it expired ([`crate::idp::purge`]).
 
 use crate::db::Db;
 use crate::db::Exec as _;
@@ -30,17 +32,19 @@ pub struct Report {
     pub notified_structures: u64,
     pub purged_drafts: u64,
     pub deleted_requests: u64,
+    pub purged_sign_ins: u64,
 }
 
 impl Report {
     pub fn summary(&self) -> String {
         format!(
-            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s)",
+            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s), {} trace(s) de connexion aux services en ligne supprimée(s)",
             self.deleted_usagers,
             self.pseudonymised_entries,
             self.notified_structures,
             self.purged_drafts,
-            self.deleted_requests
+            self.deleted_requests,
+            self.purged_sign_ins
         )
     }
 }
@@ -72,6 +76,7 @@ pub async fn run(
     let mut report = Report {
         purged_drafts: super::drafts::purge(db, now).await?,
         deleted_requests: crate::habilitation::purge(db, now, settings.retention_days).await?,
+        purged_sign_ins: crate::idp::purge(db, now).await?,
         ..Report::default()
     };
     let cutoff = now - settings.retention_days * 86_400;
@@ -113,6 +118,9 @@ pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, cra
     let pseudonymised = journal::pseudonymise_usager(&mut tx, usager_id).await?;
     for sql in [
         "DELETE FROM attestations WHERE mandat_id IN (SELECT id FROM mandats WHERE usager_id = $1)",
+        "DELETE FROM idp_requests WHERE usager_id = $1",
+        "DELETE FROM idp_tokens WHERE usager_id = $1",
+        "DELETE FROM idp_codes WHERE usager_id = $1",
         "DELETE FROM autorisations WHERE usager_id = $1",
         "DELETE FROM usager_structures WHERE usager_id = $1",
         "DELETE FROM mandat_drafts WHERE usager_id = $1",

@@ -285,11 +285,40 @@ crate::both_backends!(
             .await;
         assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
 
+        // One code sent by eight clients at once: one token, seven refusals, and the
+        // token it gave is revoked by the replays (on PostgreSQL, truly in parallel).
+        let r = flow(&app, &mut w, &query(&[]), Some(Demarche::Social)).await;
+        let code3 = code_of(&r);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let mut c = app.client();
+            let code = code3.clone();
+            tasks.push(tokio::spawn(async move {
+                token(&mut c, &code, false, DEMO_CLIENT_SECRET).await
+            }));
+        }
+        let mut tokens = Vec::new();
+        for t in tasks {
+            let r = t.await.unwrap();
+            match r.status {
+                StatusCode::OK => tokens.push(r.body),
+                StatusCode::BAD_REQUEST => assert!(r.body.contains("invalid_grant"), "{}", r.body),
+                other => panic!("statut inattendu {other} : {}", r.body),
+            }
+        }
+        assert_eq!(tokens.len(), 1, "un seul jeton pour un code");
+        let t3: serde_json::Value = serde_json::from_str(&tokens[0]).unwrap();
+        let replayed = w
+            .client
+            .get_bearer("/oidc/userinfo", t3["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+
         // Every use is in the journal with the client.
         let uses = app
             .journal_details(w.structure, "utilisation_autorisation")
             .await;
-        assert_eq!(uses.len(), 2);
+        assert_eq!(uses.len(), 3);
         assert!(uses[0].contains(DEMO_CLIENT_ID));
         assert_eq!(
             relais::journal::verify(app.db())
@@ -298,6 +327,46 @@ crate::both_backends!(
                 .first_broken,
             None
         );
+
+        // Retention: what the provider kept of these sign-ins (3 codes, 3 tokens, and
+        // a request left unfinished) goes an hour after it expired, not before.
+        let unfinished = w
+            .client
+            .get(&format!("/oidc/authorize?{}", query(&[])))
+            .await;
+        assert_eq!(unfinished.status, StatusCode::SEE_OTHER);
+        let kept = || async {
+            let n = |r: relais::db::exec::Rec| r.get::<i64>("n").unwrap();
+            let db = app.db();
+            (
+                n(db.fetch_one("SELECT COUNT(*) AS n FROM idp_codes", &[])
+                    .await
+                    .unwrap()),
+                n(db.fetch_one("SELECT COUNT(*) AS n FROM idp_tokens", &[])
+                    .await
+                    .unwrap()),
+                n(db.fetch_one("SELECT COUNT(*) AS n FROM idp_requests", &[])
+                    .await
+                    .unwrap()),
+            )
+        };
+        let settings = relais::mandats::retention::Settings {
+            retention_days: 365,
+            public_url: ORIGIN.into(),
+        };
+        let early =
+            relais::mandats::retention::run(app.db(), &app.mailer, &settings, app.clock_now())
+                .await
+                .unwrap();
+        assert_eq!(early.purged_sign_ins, 0);
+        assert_eq!(kept().await, (3, 3, 1));
+        app.clock.advance(2 * 3_600);
+        let later =
+            relais::mandats::retention::run(app.db(), &app.mailer, &settings, app.clock_now())
+                .await
+                .unwrap();
+        assert_eq!(later.purged_sign_ins, 7);
+        assert_eq!(kept().await, (0, 0, 0));
     }
 );
 
