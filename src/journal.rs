@@ -761,6 +761,23 @@ impl Entry {
     pub fn when(&self) -> String {
         crate::time_fr::date_time(self.at)
     }
+    /// The entry's details as people read them: `client : demo, motif : …`
+    /// (the stored JSON object, one `key : value` per member).
+    pub fn details_text(&self) -> String {
+        let Ok(serde_json::Value::Object(members)) =
+            serde_json::from_str::<serde_json::Value>(&self.details)
+        else {
+            return String::new();
+        };
+        members
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} : {s}"),
+                other => format!("{k} : {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
     /// The usager's name if still kept, else a pseudonym.
     pub fn usager_label(&self) -> String {
         match (&self.usager_name, self.usager_id) {

@@ -17,6 +17,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod csv_export;
 pub mod csv_import;
 pub mod db;
 pub mod demo;

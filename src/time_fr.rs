@@ -127,6 +127,15 @@ pub fn date_time(unix: i64) -> String {
     )
 }
 
+/// `24/11/2026 14:05`: what a French spreadsheet reads as a date and time.
+pub fn date_time_numeric(unix: i64) -> String {
+    let l = local(unix);
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02}",
+        l.day, l.month, l.year, l.hour, l.minute
+    )
+}
+
 /// ISO 8601 date and time with the Paris offset: `2026-11-24T14:05:00+01:00`.
 pub fn iso(unix: i64) -> String {
     let l = local(unix);

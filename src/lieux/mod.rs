@@ -18,6 +18,7 @@ pub mod legacy;
 pub mod schema;
 pub mod search;
 
+use crate::csv_export::{Cell, Dialect, Writer};
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -824,7 +825,9 @@ pub fn export_stream(
             ExportStep::Done => None,
             ExportStep::Start => {
                 let head = match format {
-                    ExportFormat::Csv => csv_line(&Schema::standard().names()),
+                    ExportFormat::Csv => {
+                        Ok(Writer::new(Dialect::Standard, &Schema::standard().names()).finish())
+                    }
                     ExportFormat::Json => Ok(b"[".to_vec()),
                 };
                 Some((
@@ -850,6 +853,7 @@ pub fn export_stream(
                     Err(e) => return Some((Err(e), (db, ExportStep::Done))),
                 };
                 let mut out = Vec::with_capacity(rows.len() * 600);
+                let mut csv = Writer::continued(Dialect::Standard);
                 let mut written = written;
                 for r in &rows {
                     let values = r.text("data").and_then(|d| {
@@ -861,10 +865,7 @@ pub fn export_stream(
                         Err(e) => return Some((Err(e), (db, ExportStep::Done))),
                     };
                     match format {
-                        ExportFormat::Csv => match csv_line(&values) {
-                            Ok(line) => out.extend_from_slice(&line),
-                            Err(e) => return Some((Err(e), (db, ExportStep::Done))),
-                        },
+                        ExportFormat::Csv => csv.row(values.iter().map(Cell::from)),
                         ExportFormat::Json => {
                             out.extend_from_slice(if written { b",\n" } else { b"\n" });
                             out.extend_from_slice(json_object(&values).to_string().as_bytes());
@@ -872,6 +873,7 @@ pub fn export_stream(
                     }
                     written = true;
                 }
+                out.extend_from_slice(&csv.take());
                 let last = rows.last().map(|r| (r.text("source"), r.text("lieu_id")));
                 let next = match last {
                     Some((Ok(s), Ok(l))) if rows.len() as i64 == EXPORT_PAGE => {
@@ -888,17 +890,6 @@ pub fn export_stream(
             }
         }
     })
-}
-
-/// One CSV line (CRLF) of the export.
-fn csv_line<S: AsRef<[u8]>>(values: &[S]) -> Result<Vec<u8>, crate::db::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record(values)
-        .map_err(|e| crate::db::Error::Data(e.to_string()))?;
-    w.into_inner()
-        .map_err(|e| crate::db::Error::Data(e.to_string()))
 }
 
 /// The whole export in memory (command line, tests): [`export_stream`] collected.

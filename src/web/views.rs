@@ -345,28 +345,16 @@ pub struct AdminAccountsView {
     pub rows: Vec<AccountSummary>,
 }
 
-/// A CSV download (UTF-8, formula-safe cells).
-pub fn csv_download(
+/// A CSV download for a French spreadsheet ([`crate::csv_export`]).
+pub fn csv_download<'a>(
     name: &str,
     header: &[&str],
-    rows: Vec<Vec<String>>,
+    rows: impl IntoIterator<Item = Vec<crate::csv_export::Cell<'a>>>,
 ) -> super::error::AppResult<axum::response::Response> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let err = |e: csv::Error| super::error::AppError::Internal(format!("export CSV : {e}"));
-    w.write_record(header).map_err(err)?;
+    let mut w = crate::csv_export::Writer::new(crate::csv_export::Dialect::Tableur, header);
     for row in rows {
-        w.write_record(row.iter().map(|c| {
-            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-                format!("'{c}")
-            } else {
-                c.clone()
-            }
-        }))
-        .map_err(err)?;
+        w.row(row);
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| super::error::AppError::Internal(format!("export CSV : {e}")))?;
     Ok(axum::response::IntoResponse::into_response((
         [
             (
@@ -378,6 +366,6 @@ pub fn csv_download(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        bytes,
+        w.finish(),
     )))
 }

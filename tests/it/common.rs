@@ -713,3 +713,56 @@ pub mod capture {
         (out, text)
     }
 }
+
+/// Reads an export as a French spreadsheet opens it: the byte-order mark (UTF-8),
+/// `;` between fields, CRLF line ends, and `="01053"` shown as the text `01053`.
+/// Panics when the file is not laid out so.
+pub fn spreadsheet(body: &str) -> Vec<Vec<String>> {
+    let text = body
+        .strip_prefix('\u{feff}')
+        .expect("a byte-order mark first, or Excel misreads the accents");
+    assert!(
+        text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'),
+        "CRLF line ends"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| {
+            r.expect("one row")
+                .iter()
+                .map(
+                    |cell| match cell.strip_prefix("=\"").and_then(|c| c.strip_suffix('"')) {
+                        Some(code) => {
+                            assert!(
+                                code.bytes().all(|b| b.is_ascii_digit()),
+                                "only codes as formulas"
+                            );
+                            code.to_owned()
+                        }
+                        None => {
+                            assert!(
+                                !cell.starts_with(['=', '+', '@']),
+                                "formula neutralised: {cell}"
+                            );
+                            cell.to_owned()
+                        }
+                    },
+                )
+                .collect()
+        })
+        .collect()
+}
+
+/// The column named `name` of a spreadsheet read by [`spreadsheet`].
+pub fn column<'a>(rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
+    let i = rows[0]
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("colonne {name} absente : {:?}", rows[0]));
+    rows[1..].iter().map(|r| r[i].as_str()).collect()
+}

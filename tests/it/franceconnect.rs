@@ -346,9 +346,26 @@ crate::both_backends!(journal_page_filters_and_csv, |app: TestApp| async move {
         .await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
-    let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines.len(), 3, "header + 2 mandates: {}", csv.body);
-    assert!(lines[0].starts_with("id,date,action"), "{}", lines[0]);
+    let rows = crate::common::spreadsheet(&csv.body);
+    assert_eq!(rows.len(), 3, "header + 2 mandates: {}", csv.body);
+    assert_eq!(
+        rows[0][..4],
+        ["Numéro", "Date", "Action", "Code de l'action"]
+    );
+    // The action as people read it, its code in its own column, the date in French.
+    assert_eq!(
+        crate::common::column(&rows, "Action"),
+        ["Création d'un mandat"; 2]
+    );
+    assert_eq!(
+        crate::common::column(&rows, "Code de l'action"),
+        ["creation_mandat"; 2]
+    );
+    let date = crate::common::column(&rows, "Date")[0];
+    assert!(
+        date.len() == 16 && date.as_bytes()[2] == b'/' && date.as_bytes()[13] == b':',
+        "03/12/2026 14:05: {date}"
+    );
     assert!(csv.body.contains("'=HYPERLINK"), "formulas neutralised");
     // Dates: a range in the future holds nothing.
     let none = c

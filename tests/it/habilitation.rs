@@ -138,7 +138,10 @@ crate::both_backends!(
             .parse::<i64>()
             .unwrap();
         let csv = a.get(&format!("/admin/habilitations.csv?q={SIRET}")).await;
-        assert!(csv.body.contains(SIRET) && csv.body.starts_with("numero,"));
+        let rows = crate::common::spreadsheet(&csv.body);
+        assert_eq!(crate::common::column(&rows, "SIRET"), [SIRET]);
+        assert_eq!(crate::common::column(&rows, "Numéro"), [id.to_string()]);
+        assert_eq!(crate::common::column(&rows, "Code de l'état"), ["soumise"]);
         let page = format!("/admin/habilitations/{id}");
         let r = a
             .post(
@@ -419,16 +422,32 @@ crate::both_backends!(
         let mut a = app.login(&admin).await;
         let csv = a.get("/admin/structures.csv?q=Auxerre").await;
         assert_eq!(csv.status, StatusCode::OK);
+        let rows = crate::common::spreadsheet(&csv.body);
+        assert_eq!(rows[0][..3], ["Numéro", "Nom", "SIRET"]);
+        let names = crate::common::column(&rows, "Nom");
+        let i = names
+            .iter()
+            .position(|n| *n == "Maison France Services d'Auxerre")
+            .expect("the structure");
+        // The SIRET and the INSEE code stay text: 14 digits, not 1,23E+13.
+        let siret = crate::common::column(&rows, "SIRET")[i];
         assert!(
-            csv.body.starts_with("id,nom,siret")
-                && csv.body.contains("Maison France Services d'Auxerre")
+            siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit()),
+            "{siret}"
         );
-        let csv = a.get("/admin/comptes.csv").await;
         assert!(
-            csv.body.contains("oui") && csv.body.lines().count() >= 3,
+            csv.body.contains(&format!("\"=\"\"{siret}\"\"\"")),
             "{}",
             csv.body
         );
+        assert_eq!(
+            crate::common::column(&rows, "Code INSEE de la commune")[i].len(),
+            5
+        );
+        let csv = a.get("/admin/comptes.csv").await;
+        let rows = crate::common::spreadsheet(&csv.body);
+        assert!(rows.len() >= 3, "{}", csv.body);
+        assert!(crate::common::column(&rows, "Administrateur").contains(&"oui"));
         // The administration chain, read-only, with its CSV.
         let r = a.get("/admin/journal").await;
         assert_eq!(r.status, StatusCode::OK);
@@ -442,7 +461,9 @@ crate::both_backends!(
             "the administrator's sign-in: {body}"
         );
         let csv = a.get("/admin/journal.csv").await;
-        assert!(csv.body.contains("connexion_aidant"));
+        let rows = crate::common::spreadsheet(&csv.body);
+        assert!(crate::common::column(&rows, "Code de l'action").contains(&"connexion_aidant"));
+        assert!(crate::common::column(&rows, "Action").contains(&"Connexion d'un aidant"));
         assert!(
             csv.headers
                 .get("content-disposition")

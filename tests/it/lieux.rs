@@ -541,7 +541,9 @@ crate::both_backends!(
         // Open-data exports.
         let r = c.get("/lieux/export.csv").await;
         assert_eq!(r.status, StatusCode::OK);
+        // The standard's format: commas, no byte-order mark, CRLF.
         assert!(r.body.starts_with("id,pivot,nom,"));
+        assert!(r.body.ends_with("\r\n") && !r.body.replace("\r\n", "").contains('\n'));
         let r = c.get("/lieux/export.json").await;
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&r.body)

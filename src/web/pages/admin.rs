@@ -1,5 +1,6 @@
 //! Administrators' back-office: structures and accounts.
 
+use crate::csv_export::Cell;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -158,29 +159,27 @@ pub async fn structures_csv(
     crate::web::views::csv_download(
         "structures.csv",
         &[
-            "id",
-            "nom",
-            "siret",
-            "type",
-            "adresse",
-            "code_insee",
-            "referents",
-            "aidants",
+            "Numéro",
+            "Nom",
+            "SIRET",
+            "Type",
+            "Adresse",
+            "Code INSEE de la commune",
+            "Personnes référentes",
+            "Aidants",
         ],
-        rows.into_iter()
-            .map(|r| {
-                vec![
-                    r.structure.id.to_string(),
-                    r.structure.name.clone(),
-                    r.structure.siret.clone(),
-                    r.structure.kind_label().to_owned(),
-                    r.structure.address.clone(),
-                    r.structure.commune_insee.clone(),
-                    r.referents.to_string(),
-                    r.aidants.to_string(),
-                ]
-            })
-            .collect(),
+        rows.iter().map(|r| {
+            vec![
+                Cell::Int(r.structure.id),
+                Cell::Text(&r.structure.name),
+                Cell::Code(&r.structure.siret),
+                Cell::Text(r.structure.kind_label()),
+                Cell::Text(&r.structure.address),
+                Cell::Code(&r.structure.commune_insee),
+                Cell::Int(r.referents),
+                Cell::Int(r.aidants),
+            ]
+        }),
     )
 }
 
@@ -194,24 +193,22 @@ pub async fn accounts_csv(
     crate::web::views::csv_download(
         "comptes.csv",
         &[
-            "id",
-            "nom",
-            "email",
-            "administrateur",
-            "active",
-            "structures",
+            "Numéro",
+            "Nom",
+            "Adresse e-mail",
+            "Administrateur",
+            "Compte activé",
+            "Structures",
         ],
-        rows.into_iter()
-            .map(|a| {
-                vec![
-                    a.id.to_string(),
-                    a.full_name,
-                    a.email,
-                    if a.is_admin { "oui" } else { "non" }.to_owned(),
-                    if a.activated { "oui" } else { "non" }.to_owned(),
-                    a.structures.to_string(),
-                ]
-            })
-            .collect(),
+        rows.iter().map(|a| {
+            vec![
+                Cell::Int(a.id),
+                Cell::Text(&a.full_name),
+                Cell::Text(&a.email),
+                Cell::Text(if a.is_admin { "oui" } else { "non" }),
+                Cell::Text(if a.activated { "oui" } else { "non" }),
+                Cell::Int(a.structures),
+            ]
+        }),
     )
 }

@@ -1,6 +1,7 @@
 //! Physical TOTP cards: a référent links, unlinks and resynchronises the card of an
 //! aidant of their structure; administrators import and list cards.
 
+use crate::csv_export::Cell;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -238,17 +239,15 @@ pub async fn export(
     let rows = cards::list(&state.db, &sq.q, 1_000_000).await?;
     crate::web::views::csv_download(
         "cartes.csv",
-        &["serie", "aidant", "structure", "importee_le"],
-        rows.into_iter()
-            .map(|r| {
-                vec![
-                    r.serial,
-                    r.aidant,
-                    r.structure,
-                    crate::time_fr::date(r.imported_at),
-                ]
-            })
-            .collect(),
+        &["Numéro de série", "Aidant", "Structure", "Importée le"],
+        rows.iter().map(|r| {
+            vec![
+                Cell::Code(&r.serial),
+                Cell::Text(&r.aidant),
+                Cell::Text(&r.structure),
+                Cell::Date(r.imported_at),
+            ]
+        }),
     )
 }
 

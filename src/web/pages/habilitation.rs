@@ -1,6 +1,7 @@
 //! Habilitation over HTTP: the public request (no account, a private link by
 //! email), its instruction by administrators, and the training results.
 
+use crate::csv_export::Cell;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -534,25 +535,25 @@ pub async fn export(
     crate::web::views::csv_download(
         "habilitations.csv",
         &[
-            "numero",
-            "structure",
-            "siret",
-            "email",
-            "etat",
-            "envoyee_le",
+            "Numéro",
+            "Structure",
+            "SIRET",
+            "Adresse e-mail",
+            "État",
+            "Code de l'état",
+            "Envoyée le",
         ],
-        rows.into_iter()
-            .map(|r| {
-                vec![
-                    r.id.to_string(),
-                    r.name,
-                    r.siret,
-                    r.email,
-                    r.status.label().to_owned(),
-                    r.submitted_at.map(crate::time_fr::date).unwrap_or_default(),
-                ]
-            })
-            .collect(),
+        rows.iter().map(|r| {
+            vec![
+                Cell::Int(r.id),
+                Cell::Text(&r.name),
+                Cell::Code(&r.siret),
+                Cell::Text(&r.email),
+                Cell::Text(r.status.label()),
+                Cell::Text(r.status.key()),
+                r.submitted_at.map_or(Cell::Empty, Cell::Date),
+            ]
+        }),
     )
 }
 

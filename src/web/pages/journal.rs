@@ -79,12 +79,16 @@ impl JournalView {
     /// The title of an entry's démarche (the journal stores its key and does not
     /// know the démarches).
     pub fn demarche_label(&self, e: &Entry) -> &'static str {
-        e.demarche
-            .as_deref()
-            .and_then(|d| crate::mandats::Demarche::parse(d).ok())
-            .map(crate::mandats::Demarche::title)
-            .unwrap_or("")
+        demarche_title(e)
     }
+}
+
+fn demarche_title(e: &Entry) -> &'static str {
+    e.demarche
+        .as_deref()
+        .and_then(|d| crate::mandats::Demarche::parse(d).ok())
+        .map(crate::mandats::Demarche::title)
+        .unwrap_or("")
 }
 
 /// The query string without `page`, to build links.
@@ -238,23 +242,22 @@ pub async fn admin_export(
 
 async fn csv(state: &AppState, chain: i64, q: &JournalQuery) -> AppResult<Response> {
     let (entries, _) = journal::list(&state.db, chain, &q.filter(), EXPORT_MAX, 0).await?;
-    let rows = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.id.to_string(),
-                crate::time_fr::iso(e.at),
-                e.action.clone(),
-                e.account_name.clone().unwrap_or_default(),
-                e.usager_id.map(|i| i.to_string()).unwrap_or_default(),
-                e.usager_label(),
-                e.mandat_id.map(|i| i.to_string()).unwrap_or_default(),
-                e.demarche.clone().unwrap_or_default(),
-                e.details.clone(),
-                e.hash.clone(),
-            ]
-        })
-        .collect();
+    use crate::csv_export::Cell;
+    let rows = entries.iter().map(|e| {
+        vec![
+            Cell::Int(e.id),
+            Cell::DateTime(e.at),
+            Cell::Text(e.action_label()),
+            Cell::Text(&e.action),
+            e.account_name.as_ref().into(),
+            e.usager_id.into(),
+            Cell::Owned(e.usager_label()),
+            e.mandat_id.into(),
+            Cell::Text(demarche_title(e)),
+            Cell::Owned(e.details_text()),
+            Cell::Text(&e.hash),
+        ]
+    });
     let name = if chain == journal::ADMIN_CHAIN {
         "journal-administration.csv".to_owned()
     } else {
@@ -263,16 +266,17 @@ async fn csv(state: &AppState, chain: i64, q: &JournalQuery) -> AppResult<Respon
     crate::web::views::csv_download(
         &name,
         &[
-            "id",
-            "date",
-            "action",
-            "aidant",
-            "usager_id",
-            "usager",
-            "mandat_id",
-            "demarche",
-            "details",
-            "empreinte",
+            "Numéro",
+            "Date",
+            "Action",
+            "Code de l'action",
+            "Aidant",
+            "Numéro de l'usager",
+            "Usager",
+            "Numéro du mandat",
+            "Démarche",
+            "Détails",
+            "Empreinte",
         ],
         rows,
     )
