@@ -321,6 +321,8 @@ pub async fn public_keys(db: &Db) -> Result<Vec<(String, String)>, crate::db::Er
 #[derive(Debug, Clone)]
 pub struct Document {
     pub kind: Kind,
+    /// The mandate's number (the revoked mandate's, for a revocation).
+    pub mandat_id: i64,
     pub usager_name: String,
     pub usager_birth: String,
     pub structure_name: String,
@@ -421,25 +423,6 @@ impl Document {
                 ));
             }
         }
-        out.push((
-            "Signatures".to_owned(),
-            vec![
-                "Fait à ............................................, le ..................."
-                    .to_owned(),
-                "Signature de la personne aidée :                 Signature de l'aidant(e) :"
-                    .to_owned(),
-            ],
-        ));
-        out.push((
-            "Vérifier ce document".to_owned(),
-            vec![
-                format!("Scannez le code QR ou ouvrez : {}", self.verify_url),
-                format!(
-                    "Modèle {} ; signature électronique Ed25519, clé {}.",
-                    self.template_version, self.key_id
-                ),
-            ],
-        ));
         out
     }
 }
@@ -498,21 +481,336 @@ pub enum PdfError {
     Krilla(String),
 }
 
-/// Renders the attestation as a tagged PDF (A4, DejaVu Sans embedded): headings,
-/// paragraphs and the QR code (a figure with its alternative text) in the tag tree.
+/// A4 in points, and the margins.
+const PAGE_W: f32 = 595.0;
+const PAGE_H: f32 = 842.0;
+const MARGIN: f32 = 50.0;
+/// Where the body starts (under the running header) and must end (above the
+/// footer), as baselines.
+const BODY_TOP: f32 = MARGIN + 30.0;
+const BODY_BOTTOM: f32 = PAGE_H - 58.0;
+/// The footer's baseline.
+const FOOTER_Y: f32 = PAGE_H - 30.0;
+/// Line height of the body text (10 pt).
+const LINE: f32 = 12.5;
+/// The signature boxes: 3.2 cm high, room for a handwritten signature.
+pub const SIGNATURE_BOX_H: f32 = 90.0;
+
+/// One drawing on a page, positioned.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Text {
+        bold: bool,
+        size: f32,
+        x: f32,
+        y: f32,
+        text: String,
+    },
+    /// A filled rule.
+    Rule { x: f32, y: f32, w: f32 },
+    /// A framed box (signatures).
+    Frame { x: f32, y: f32, w: f32, h: f32 },
+    /// The QR code of the verification link, `module` points a module.
+    Qr { x: f32, y: f32, module: f32 },
+}
+
+/// What a group of drawings is in the PDF's structure (tags).
+#[derive(Debug, Clone, PartialEq)]
+enum Role {
+    Title(String),
+    Heading(String),
+    Paragraph,
+    Figure(String),
+    /// Decoration, or a running header / footer repeated on every page.
+    Artifact(ArtifactKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ArtifactKind {
+    Layout,
+    Header,
+    Footer,
+}
+
+/// The attestation laid out: each page's groups of drawings, in reading order.
+#[derive(Debug)]
+struct Laid {
+    pages: Vec<Vec<(Role, Vec<Op>)>>,
+}
+
+/// A block of the flow before it is placed: drawings relative to its top.
+struct Block {
+    role: Role,
+    ops: Vec<Op>,
+    height: f32,
+    /// Kept on the same page as the next block (a heading and its first paragraph).
+    keep_with_next: bool,
+}
+
+fn shift(op: &Op, dy: f32) -> Op {
+    match op.clone() {
+        Op::Text {
+            bold,
+            size,
+            x,
+            y,
+            text,
+        } => Op::Text {
+            bold,
+            size,
+            x,
+            y: y + dy,
+            text,
+        },
+        Op::Rule { x, y, w } => Op::Rule { x, y: y + dy, w },
+        Op::Frame { x, y, w, h } => Op::Frame { x, y: y + dy, w, h },
+        Op::Qr { x, y, module } => Op::Qr {
+            x,
+            y: y + dy,
+            module,
+        },
+    }
+}
+
+fn text_op(bold: bool, size: f32, x: f32, y: f32, text: &str) -> Op {
+    Op::Text {
+        bold,
+        size,
+        x,
+        y,
+        text: text.to_owned(),
+    }
+}
+
+impl Document {
+    /// The running header: who issues the document, and its number.
+    pub fn issuer_line(&self) -> String {
+        format!("{} — établi avec Relais", self.structure_name)
+    }
+
+    pub fn number_line(&self) -> String {
+        format!("Mandat n° {}", self.mandat_id)
+    }
+
+    /// The two signature boxes: who signs, and their name.
+    pub fn signature_boxes(&self) -> [(&'static str, String); 2] {
+        [
+            ("Signature de la personne aidée", self.usager_name.clone()),
+            (
+                "Signature de l'aidant ou de l'aidante",
+                self.aidant_name.clone(),
+            ),
+        ]
+    }
+
+    /// The blocks of the flow, in reading order.
+    fn blocks(&self) -> Vec<Block> {
+        let width = PAGE_W - 2.0 * MARGIN;
+        let mut blocks = vec![Block {
+            role: Role::Title(self.title().to_owned()),
+            ops: vec![text_op(true, 18.0, MARGIN, 0.0, self.title())],
+            height: 8.0,
+            keep_with_next: true,
+        }];
+        blocks.push(Block {
+            role: Role::Artifact(ArtifactKind::Layout),
+            ops: vec![Op::Rule {
+                x: MARGIN,
+                y: 0.0,
+                w: width,
+            }],
+            height: 18.0,
+            keep_with_next: true,
+        });
+        for (heading, paragraphs) in self.sections() {
+            blocks.push(Block {
+                ops: vec![text_op(true, 12.0, MARGIN, 0.0, &heading)],
+                role: Role::Heading(heading),
+                height: 16.0,
+                keep_with_next: true,
+            });
+            let last = paragraphs.len().saturating_sub(1);
+            for (i, p) in paragraphs.iter().enumerate() {
+                let lines = wrap(p, 88);
+                let ops = lines
+                    .iter()
+                    .enumerate()
+                    .map(|(n, l)| text_op(false, 10.0, MARGIN, n as f32 * LINE, l))
+                    .collect();
+                blocks.push(Block {
+                    role: Role::Paragraph,
+                    ops,
+                    height: lines.len() as f32 * LINE + 3.0 + if i == last { 8.0 } else { 0.0 },
+                    keep_with_next: false,
+                });
+            }
+        }
+        // Signatures: the place and date line, then two boxes side by side, kept
+        // together on one page.
+        blocks.push(Block {
+            role: Role::Heading("Signatures".to_owned()),
+            ops: vec![text_op(true, 12.0, MARGIN, 0.0, "Signatures")],
+            height: 18.0,
+            keep_with_next: true,
+        });
+        let gap = 20.0;
+        let box_w = (width - gap) / 2.0;
+        let mut ops = vec![text_op(
+            false,
+            10.0,
+            MARGIN,
+            0.0,
+            "Fait à ........................................................, le ......................................",
+        )];
+        for (i, (label, name)) in self.signature_boxes().iter().enumerate() {
+            let x = MARGIN + i as f32 * (box_w + gap);
+            ops.push(text_op(true, 10.0, x, 22.0, label));
+            ops.push(text_op(false, 10.0, x, 34.0, name));
+            ops.push(Op::Frame {
+                x,
+                y: 40.0,
+                w: box_w,
+                h: SIGNATURE_BOX_H,
+            });
+        }
+        blocks.push(Block {
+            role: Role::Paragraph,
+            ops,
+            height: 40.0 + SIGNATURE_BOX_H + 22.0,
+            keep_with_next: false,
+        });
+        let verify = [
+            format!("Scannez le code QR ou ouvrez : {}", self.verify_url),
+            format!(
+                "Modèle {} ; signature électronique Ed25519, clé {}.",
+                self.template_version, self.key_id
+            ),
+        ];
+        blocks.push(Block {
+            role: Role::Heading("Vérifier ce document".to_owned()),
+            ops: vec![text_op(true, 12.0, MARGIN, 0.0, "Vérifier ce document")],
+            height: 16.0,
+            keep_with_next: true,
+        });
+        // The QR code on the left, the link and the key beside it.
+        let module = 1.8f32;
+        let qr_size = qrcode::QrCode::new(self.verify_url.as_bytes())
+            .map(|c| c.width() as f32 * module)
+            .unwrap_or(0.0);
+        blocks.push(Block {
+            role: Role::Figure(format!(
+                "Code QR menant à la page de vérification : {}",
+                self.verify_url
+            )),
+            ops: vec![Op::Qr {
+                x: MARGIN,
+                y: -8.0,
+                module,
+            }],
+            height: 0.0,
+            keep_with_next: true,
+        });
+        let text_x = MARGIN + qr_size + 14.0;
+        let mut n = 0.0;
+        let mut ops = Vec::new();
+        for p in &verify {
+            for l in wrap(p, 62) {
+                ops.push(text_op(false, 10.0, text_x, n * LINE, &l));
+                n += 1.0;
+            }
+        }
+        blocks.push(Block {
+            role: Role::Paragraph,
+            ops,
+            height: (n * LINE).max(qr_size),
+            keep_with_next: false,
+        });
+        blocks
+    }
+
+    /// Places the blocks on A4 pages; a block never splits, a heading stays with
+    /// what follows it.
+    fn layout(&self) -> Laid {
+        // Runs of blocks that stay together: up to a block not kept with the next.
+        let mut runs: Vec<Vec<Block>> = vec![Vec::new()];
+        for b in self.blocks() {
+            let keep = b.keep_with_next;
+            if let Some(run) = runs.last_mut() {
+                run.push(b);
+            }
+            if !keep {
+                runs.push(Vec::new());
+            }
+        }
+        let mut pages: Vec<Vec<(Role, Vec<Op>)>> = vec![Vec::new()];
+        let mut y = BODY_TOP;
+        for run in runs.iter().filter(|r| !r.is_empty()) {
+            let needed: f32 = run.iter().map(|b| b.height).sum();
+            // A run taller than a page (never with these texts) starts a page and
+            // overflows it rather than looping.
+            let page_empty = pages.last().is_none_or(Vec::is_empty);
+            if y + needed > BODY_BOTTOM && !page_empty {
+                pages.push(Vec::new());
+                y = BODY_TOP;
+            }
+            for b in run {
+                let ops = b.ops.iter().map(|op| shift(op, y)).collect();
+                if let Some(page) = pages.last_mut() {
+                    page.push((b.role.clone(), ops));
+                }
+                y += b.height;
+            }
+        }
+        let total = pages.len();
+        for (n, page) in pages.iter_mut().enumerate() {
+            page.insert(
+                0,
+                (
+                    Role::Artifact(ArtifactKind::Header),
+                    vec![
+                        text_op(false, 9.0, MARGIN, MARGIN, &self.issuer_line()),
+                        text_op(
+                            false,
+                            9.0,
+                            PAGE_W - MARGIN - 90.0,
+                            MARGIN,
+                            &self.number_line(),
+                        ),
+                    ],
+                ),
+            );
+            page.push((
+                Role::Artifact(ArtifactKind::Footer),
+                vec![text_op(
+                    false,
+                    9.0,
+                    MARGIN,
+                    FOOTER_Y,
+                    &format!(
+                        "{} — {} — page {} sur {total}",
+                        self.title(),
+                        self.number_line(),
+                        n + 1
+                    ),
+                )],
+            ));
+        }
+        Laid { pages }
+    }
+}
+
+/// Renders the attestation as a tagged PDF (A4, DejaVu Sans embedded, PDF/UA):
+/// a running header (the issuing structure, « établi avec Relais », the mandate
+/// number), headings and paragraphs, two framed signature boxes, the QR code (a
+/// figure with its alternative text), and « page n sur N » on every page.
 pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     use krilla::color::rgb;
     use krilla::geom::{PathBuilder, Point, Rect};
     use krilla::metadata::Metadata;
     use krilla::page::PageSettings;
-    use krilla::paint::Fill;
-    use krilla::surface::Surface;
-    use krilla::tagging::{ArtifactType, ContentTag, SpanTag, Tag, TagGroup, TagTree};
+    use krilla::paint::{Fill, Stroke};
+    use krilla::tagging::{Artifact, ArtifactType, ContentTag, SpanTag, Tag, TagGroup, TagTree};
     use krilla::text::TextDirection;
-
-    const W: f32 = 595.0;
-    const H: f32 = 842.0;
-    const MARGIN: f32 = 50.0;
 
     let regular = FONT_REGULAR.clone().ok_or(PdfError::Font)?;
     let bold = FONT_BOLD.clone().ok_or(PdfError::Font)?;
@@ -526,121 +824,157 @@ pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
     });
     document.set_metadata(
         Metadata::new()
-            .title(doc.title().to_owned())
+            .title(format!("{} — {}", doc.title(), doc.number_line()))
             .language("fr-FR".to_owned())
             .creator("Relais".to_owned()),
     );
+    let laid = doc.layout();
     let mut tree = TagTree::new();
-    let mut page = document.start_page_with(
-        PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Krilla("format de page".into()))?,
-    );
-    let mut surface = page.surface();
-    let mut y = MARGIN + 10.0;
-
-    fn line(
-        surface: &mut Surface<'_>,
-        group: &mut TagGroup,
-        font: &krilla::text::Font,
-        size: f32,
-        x: f32,
-        y: f32,
-        text: &str,
-    ) {
-        let id = surface.start_tagged(ContentTag::Span(SpanTag::empty()));
-        surface.draw_text(
-            Point::from_xy(x, y),
-            font.clone(),
-            size,
-            text,
-            false,
-            TextDirection::Auto,
-        );
-        surface.end_tagged();
-        group.push(id);
-    }
-
-    let mut h1 = TagGroup::new(Tag::Hn(NonZeroU16::MIN, Some(doc.title().to_owned())));
-    line(&mut surface, &mut h1, &bold, 18.0, MARGIN, y, doc.title());
-    tree.push(h1);
-    y += 10.0;
-    // A rule under the title: decoration only.
-    surface.start_tagged(ContentTag::Artifact(krilla::tagging::Artifact::new(
-        ArtifactType::Other,
-        None,
-    )));
-    let mut pb = PathBuilder::new();
-    if let Some(r) = Rect::from_xywh(MARGIN, y, W - 2.0 * MARGIN, 1.0) {
-        pb.push_rect(r);
-    }
-    if let Some(p) = pb.finish() {
-        surface.set_fill(Some(Fill {
-            paint: rgb::Color::new(0, 0, 145).into(),
-            ..Fill::default()
-        }));
-        surface.draw_path(&p);
-        surface.set_fill(Some(Fill::default()));
-    }
-    surface.end_tagged();
-    y += 22.0;
-
-    let h2_level = NonZeroU16::new(2).unwrap_or(NonZeroU16::MIN);
+    let h1 = NonZeroU16::MIN;
+    let h2 = NonZeroU16::new(2).unwrap_or(NonZeroU16::MIN);
     let mut outline_root = krilla::outline::OutlineNode::new(
         doc.title().to_owned(),
         krilla::destination::XyzDestination::new(0, Point::from_xy(0.0, 0.0)),
     );
-    for (heading, paragraphs) in doc.sections() {
-        outline_root.push_child(krilla::outline::OutlineNode::new(
-            heading.clone(),
-            krilla::destination::XyzDestination::new(0, Point::from_xy(0.0, y - 12.0)),
-        ));
-        let mut h2 = TagGroup::new(Tag::Hn(h2_level, Some(heading.clone())));
-        line(&mut surface, &mut h2, &bold, 12.0, MARGIN, y, &heading);
-        tree.push(h2);
-        y += 16.0;
-        for p in paragraphs {
-            let mut group = TagGroup::new(Tag::P);
-            for l in wrap(&p, 88) {
-                line(&mut surface, &mut group, &regular, 10.0, MARGIN, y, &l);
-                y += 13.0;
+    let qr = qrcode::QrCode::new(doc.verify_url.as_bytes()).ok();
+    for (page_index, groups) in laid.pages.iter().enumerate() {
+        let mut page = document.start_page_with(
+            PageSettings::from_wh(PAGE_W, PAGE_H)
+                .ok_or_else(|| PdfError::Krilla("format de page".into()))?,
+        );
+        let mut surface = page.surface();
+        for (role, ops) in groups {
+            let mut group = match role {
+                Role::Title(t) => Some(TagGroup::new(Tag::Hn(h1, Some(t.clone())))),
+                Role::Heading(t) => {
+                    let y = ops.first().map_or(0.0, |op| match op {
+                        Op::Text { y, .. } => *y,
+                        _ => 0.0,
+                    });
+                    outline_root.push_child(krilla::outline::OutlineNode::new(
+                        t.clone(),
+                        krilla::destination::XyzDestination::new(
+                            page_index,
+                            Point::from_xy(0.0, (y - 12.0).max(0.0)),
+                        ),
+                    ));
+                    Some(TagGroup::new(Tag::Hn(h2, Some(t.clone()))))
+                }
+                Role::Paragraph => Some(TagGroup::new(Tag::P)),
+                Role::Figure(alt) => Some(TagGroup::new(Tag::Figure(Some(alt.clone())))),
+                Role::Artifact(_) => None,
+            };
+            let artifact = match role {
+                Role::Artifact(ArtifactKind::Header) => Some(ArtifactType::Header),
+                Role::Artifact(ArtifactKind::Footer) => Some(ArtifactType::Footer),
+                Role::Artifact(ArtifactKind::Layout) => Some(ArtifactType::Layout),
+                _ => None,
+            };
+            if let Some(kind) = artifact {
+                surface.start_tagged(ContentTag::Artifact(Artifact::new(kind, None)));
             }
-            tree.push(group);
-            y += 3.0;
-        }
-        y += 8.0;
-    }
-
-    // The QR code, bottom right, as a figure with its alternative text.
-    if let Ok(code) = qrcode::QrCode::new(doc.verify_url.as_bytes()) {
-        let n = code.width();
-        let module = 2.2f32;
-        let size = module * n as f32;
-        let x0 = W - MARGIN - size;
-        let y0 = (H - MARGIN - size).max(y);
-        let mut pb = PathBuilder::new();
-        for (i, c) in code.to_colors().iter().enumerate() {
-            if *c == qrcode::Color::Dark {
-                let (cx, cy) = ((i % n) as f32, (i / n) as f32);
-                if let Some(r) = Rect::from_xywh(x0 + cx * module, y0 + cy * module, module, module)
-                {
-                    pb.push_rect(r);
+            for op in ops {
+                let tagged = |surface: &mut krilla::surface::Surface<'_>, tag| {
+                    if artifact.is_none() {
+                        Some(surface.start_tagged(tag))
+                    } else {
+                        None
+                    }
+                };
+                let id = match op {
+                    Op::Text {
+                        bold: b,
+                        size,
+                        x,
+                        y,
+                        text,
+                    } => {
+                        let id = tagged(&mut surface, ContentTag::Span(SpanTag::empty()));
+                        let font = if *b { bold.clone() } else { regular.clone() };
+                        surface.draw_text(
+                            Point::from_xy(*x, *y),
+                            font,
+                            *size,
+                            text,
+                            false,
+                            TextDirection::Auto,
+                        );
+                        id
+                    }
+                    Op::Rule { x, y, w } => {
+                        let id = tagged(&mut surface, ContentTag::Other);
+                        let mut pb = PathBuilder::new();
+                        if let Some(r) = Rect::from_xywh(*x, *y, *w, 1.0) {
+                            pb.push_rect(r);
+                        }
+                        if let Some(p) = pb.finish() {
+                            surface.set_fill(Some(Fill {
+                                paint: rgb::Color::new(0, 0, 145).into(),
+                                ..Fill::default()
+                            }));
+                            surface.draw_path(&p);
+                            surface.set_fill(Some(Fill::default()));
+                        }
+                        id
+                    }
+                    Op::Frame { x, y, w, h } => {
+                        let id = tagged(&mut surface, ContentTag::Other);
+                        let mut pb = PathBuilder::new();
+                        if let Some(r) = Rect::from_xywh(*x, *y, *w, *h) {
+                            pb.push_rect(r);
+                        }
+                        if let Some(p) = pb.finish() {
+                            surface.set_fill(None);
+                            surface.set_stroke(Some(Stroke::default()));
+                            surface.draw_path(&p);
+                            surface.set_stroke(None);
+                            surface.set_fill(Some(Fill::default()));
+                        }
+                        id
+                    }
+                    Op::Qr { x, y, module } => {
+                        let id = tagged(&mut surface, ContentTag::Other);
+                        if let Some(code) = &qr {
+                            let n = code.width();
+                            let mut pb = PathBuilder::new();
+                            for (i, c) in code.to_colors().iter().enumerate() {
+                                if *c == qrcode::Color::Dark {
+                                    let (cx, cy) = ((i % n) as f32, (i / n) as f32);
+                                    if let Some(r) = Rect::from_xywh(
+                                        x + cx * module,
+                                        y + cy * module,
+                                        *module,
+                                        *module,
+                                    ) {
+                                        pb.push_rect(r);
+                                    }
+                                }
+                            }
+                            if let Some(p) = pb.finish() {
+                                surface.set_fill(Some(Fill::default()));
+                                surface.draw_path(&p);
+                            }
+                        }
+                        id
+                    }
+                };
+                if let Some(id) = id {
+                    surface.end_tagged();
+                    if let Some(g) = group.as_mut() {
+                        g.push(id);
+                    }
                 }
             }
+            if artifact.is_some() {
+                surface.end_tagged();
+            }
+            if let Some(g) = group {
+                tree.push(g);
+            }
         }
-        let mut figure = TagGroup::new(Tag::Figure(Some(format!(
-            "Code QR menant à la page de vérification : {}",
-            doc.verify_url
-        ))));
-        let id = surface.start_tagged(ContentTag::Other);
-        if let Some(p) = pb.finish() {
-            surface.set_fill(Some(Fill::default()));
-            surface.draw_path(&p);
-        }
-        surface.end_tagged();
-        figure.push(id);
-        tree.push(figure);
+        surface.finish();
+        page.finish();
     }
-    surface.finish();
-    page.finish();
     let mut outline = krilla::outline::Outline::new();
     outline.push_child(outline_root.with_open(true));
     document.set_outline(outline);
@@ -669,6 +1003,7 @@ pub async fn document(
     };
     Ok(Some(Document {
         kind: stored.kind,
+        mandat_id: stored.mandat_id,
         usager_name: display_name(
             &r.get::<String>("given_name")?,
             &r.get::<String>("family_name")?,
@@ -714,6 +1049,7 @@ mod tests {
     pub(crate) fn sample(kind: Kind) -> Document {
         Document {
             kind,
+            mandat_id: 42,
             usager_name: "Angela Claire Louise DUBOIS".into(),
             usager_birth: "24/08/1962".into(),
             structure_name: "Mairie d'Essai".into(),
@@ -744,6 +1080,69 @@ mod tests {
             let bytes = pdf(&sample(kind)).unwrap();
             assert!(bytes.starts_with(b"%PDF-"));
         }
+    }
+
+    #[test]
+    fn a_long_attestation_runs_over_pages_with_numbers_and_whole_signature_boxes() {
+        let short = sample(Kind::Mandat).layout();
+        assert_eq!(short.pages.len(), 1);
+        let mut long = sample(Kind::Mandat);
+        long.demarches = Demarche::ALL.to_vec();
+        long.is_remote = true;
+        let laid = long.layout();
+        assert!(laid.pages.len() >= 2, "{} page(s)", laid.pages.len());
+        let texts = |page: &Vec<(Role, Vec<Op>)>| -> Vec<String> {
+            page.iter()
+                .flat_map(|(_, ops)| ops.iter())
+                .filter_map(|op| match op {
+                    Op::Text { text, .. } => Some(text.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let total = laid.pages.len();
+        for (n, page) in laid.pages.iter().enumerate() {
+            let t = texts(page);
+            assert!(t.contains(&"Mairie d'Essai — établi avec Relais".to_owned()));
+            assert!(t.contains(&"Mandat n° 42".to_owned()));
+            let footer = format!("page {} sur {total}", n + 1);
+            assert!(t.iter().any(|l| l.ends_with(&footer)), "{t:?}");
+            // Nothing below the footer's line, nothing above the header's.
+            for (_, ops) in page {
+                for op in ops {
+                    if let Op::Text { y, .. } | Op::Frame { y, .. } = op {
+                        assert!((MARGIN..=FOOTER_Y).contains(y), "{op:?}");
+                    }
+                }
+            }
+        }
+        // The two boxes, on one page, with the labels above them, within the page.
+        let (page, frames): (usize, Vec<Op>) = laid
+            .pages
+            .iter()
+            .enumerate()
+            .find_map(|(n, p)| {
+                let f: Vec<Op> = p
+                    .iter()
+                    .flat_map(|(_, ops)| ops.iter())
+                    .filter(|op| matches!(op, Op::Frame { .. }))
+                    .cloned()
+                    .collect();
+                (!f.is_empty()).then_some((n, f))
+            })
+            .unwrap();
+        assert_eq!(frames.len(), 2);
+        for f in &frames {
+            let Op::Frame { y, h, .. } = f else {
+                unreachable!()
+            };
+            assert!(*h >= SIGNATURE_BOX_H && y + h <= BODY_BOTTOM, "{f:?}");
+        }
+        let t = texts(&laid.pages[page]);
+        assert!(t.contains(&"Signature de la personne aidée".to_owned()));
+        assert!(t.contains(&"Signature de l'aidant ou de l'aidante".to_owned()));
+        assert!(t.iter().any(|l| l.starts_with("Fait à ....")));
+        assert!(pdf(&long).unwrap().starts_with(b"%PDF-"));
     }
 
     #[test]

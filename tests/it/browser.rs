@@ -406,6 +406,44 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         let print = c.source().await.unwrap();
         assert!(print.contains("Attestation de mandat"));
         axe(&c, "attestation imprimable").await;
+        // Room to sign: two boxes of at least 3 cm (113 px at 96 dpi).
+        let heights = c
+            .execute(
+                "return [...document.querySelectorAll('.signature-space')].map(e => e.getBoundingClientRect().height);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let heights: Vec<f64> = serde_json::from_value(heights).unwrap();
+        assert_eq!(heights.len(), 2);
+        assert!(heights.iter().all(|h| *h >= 113.0), "{heights:?}");
+        // The print stylesheet, as the browser prints: page numbers, the issuer,
+        // the signatures, and none of the site's navigation.
+        let printed = c
+            .print(
+                fantoccini::wd::PrintConfiguration::builder()
+                    .size(fantoccini::wd::PrintSize::A4)
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        if let Some(text) = crate::common::pdf_text(&printed) {
+            for expected in [
+                "Page 1 sur 1",
+                "Mandat n° 1",
+                "établi avec Relais",
+                "Signature de la personne aidée",
+                "Fait à",
+                "Vérifier ce document",
+            ] {
+                assert!(text.contains(expected), "« {expected} » absent :\n{text}");
+            }
+            assert!(
+                !text.contains("Se déconnecter"),
+                "navigation imprimée :\n{text}"
+            );
+        }
         let token = path(&c)
             .await
             .trim_start_matches("/attestations/")

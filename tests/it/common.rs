@@ -766,3 +766,39 @@ pub fn column<'a>(rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("colonne {name} absente : {:?}", rows[0]));
     rows[1..].iter().map(|r| r[i].as_str()).collect()
 }
+
+/// A PDF's text, extracted with pdftotext (poppler-utils); `None` outside CI when
+/// pdftotext is missing (the check is then skipped with a notice).
+pub fn pdf_text(bytes: &[u8]) -> Option<String> {
+    assert!(bytes.starts_with(b"%PDF-"));
+    let dir = std::env::temp_dir().join(format!("relais-pdf-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.pdf");
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-enc")
+        .arg("UTF-8")
+        .arg(&file)
+        .arg("-")
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok(out) = out else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "pdftotext (poppler-utils) est obligatoire en CI"
+        );
+        eprintln!("NOTE : pdftotext absent, texte du PDF non vérifié");
+        return None;
+    };
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Checks that a PDF's text holds each of `expected`.
+pub fn check_pdf_text(bytes: &[u8], expected: &[&str]) {
+    let Some(text) = pdf_text(bytes) else {
+        return;
+    };
+    for e in expected {
+        assert!(text.contains(e), "« {e} » absent du PDF :\n{text}");
+    }
+}

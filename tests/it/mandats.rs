@@ -107,33 +107,7 @@ async fn pdf_bytes(c: &mut Client, path: &str) -> Vec<u8> {
     c.get_bytes(path).await
 }
 
-/// Extracts the PDF's text with pdftotext (poppler-utils) and checks it. Outside CI
-/// the check is skipped with a notice when pdftotext is missing.
-fn check_pdf_text(bytes: &[u8], expected: &[&str]) {
-    assert!(bytes.starts_with(b"%PDF-"));
-    let dir = std::env::temp_dir().join(format!("relais-pdf-{}", crate::common::unique()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("a.pdf");
-    std::fs::write(&file, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg("-enc")
-        .arg("UTF-8")
-        .arg(&file)
-        .arg("-")
-        .output();
-    let Ok(out) = out else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "pdftotext (poppler-utils) est obligatoire en CI"
-        );
-        eprintln!("NOTE : pdftotext absent, texte du PDF non vérifié");
-        return;
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    for e in expected {
-        assert!(text.contains(e), "« {e} » absent du PDF :\n{text}");
-    }
-}
+use crate::common::check_pdf_text;
 
 fn mandat_id(location: &str) -> i64 {
     location
@@ -216,12 +190,30 @@ crate::both_backends!(mandate_created_end_to_end, |app: TestApp| async move {
     let print = c.get(&format!("/attestations/{token}")).await;
     assert_eq!(print.status, StatusCode::OK);
     assert!(print.contains("Attestation de mandat"));
+    // The issuer, the number, and room to sign, in the print view and the PDF.
+    let number = format!("Mandat n° {mid}");
+    for expected in [
+        "établi avec Relais",
+        number.as_str(),
+        "Signature de la personne aidée",
+        "Signature de l'aidant ou de l'aidante",
+        "class=\"signature-space\"",
+        "Fait à",
+    ] {
+        assert!(print.contains(expected), "« {expected} » : {}", print.body);
+    }
     let pdf = c.get(&format!("/attestations/{token}/pdf")).await;
     assert_eq!(pdf.status, StatusCode::OK);
     assert_eq!(pdf.headers["content-type"], "application/pdf");
     check_pdf_text(
         &pdf_bytes(c, &format!("/attestations/{token}/pdf")).await,
         &[
+            "établi avec Relais",
+            &number,
+            "page 1 sur 1",
+            "Fait à",
+            "Signature de la personne aidée",
+            "Signature de l'aidant ou de l'aidante",
             "Attestation de mandat",
             "Angela Claire Louise DUBOIS",
             "Social - Santé",
