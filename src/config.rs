@@ -38,6 +38,15 @@ pub struct Config {
     /// Where people write when something goes wrong: shown at the foot of every
     /// page, so each « contactez le support » says how.
     pub support_email: String,
+    /// Who runs this instance (the legal notice and the personal-data page name
+    /// them): organisation, postal address, director of publication, host
+    /// (name and address). Required in production.
+    pub operator_name: String,
+    pub operator_address: String,
+    pub publication_director: String,
+    pub hosting: String,
+    /// The data protection officer's address (default: the support address).
+    pub dpo_email: Option<String>,
     /// `smtp://user:pass@host:587` or `smtps://…`; emails go to `data_dir/emails` when absent.
     pub smtp_url: Option<String>,
     /// Trust the last `X-Forwarded-For` hop (behind a load balancer).
@@ -114,6 +123,8 @@ pub const DEMO_SERVICE_PATH: &str = "/demo/service-en-ligne";
 /// Development values of the FranceConnect client, refused in production.
 pub const DEV_FC_CLIENT_ID: &str = "relais-developpement";
 pub const DEV_FC_CLIENT_SECRET: &str = "secret-de-developpement-franceconnect-a-ne-pas-utiliser";
+/// Who runs a development instance (refused in production).
+pub const DEV_OPERATOR: &str = "Instance de développement de Relais (données fictives)";
 /// Where the simulator is mounted.
 pub const SIMULATOR_PREFIX: &str = "/franceconnect-simulateur";
 
@@ -128,6 +139,11 @@ impl Default for Config {
             secret_key: DEFAULT_SECRET.to_owned(),
             mail_from: "Relais <ne-pas-repondre@relais.localhost>".to_owned(),
             support_email: "support@relais.localhost".to_owned(),
+            operator_name: DEV_OPERATOR.to_owned(),
+            operator_address: String::new(),
+            publication_director: String::new(),
+            hosting: String::new(),
+            dpo_email: None,
             smtp_url: None,
             trust_forwarded_for: false,
             log_format: "text".to_owned(),
@@ -158,6 +174,7 @@ impl fmt::Debug for Config {
             .field("secret_key", &"<redacted>")
             .field("mail_from", &self.mail_from)
             .field("support_email", &self.support_email)
+            .field("operator_name", &self.operator_name)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("log_format", &self.log_format)
@@ -457,6 +474,16 @@ impl Config {
                     "en production, RELAIS_SUPPORT_EMAIL doit être l'adresse réelle du support (elle est affichée au pied de chaque page)".into(),
                 ));
             }
+            if self.operator_name.trim().is_empty()
+                || self.operator_name == DEV_OPERATOR
+                || self.operator_address.trim().is_empty()
+                || self.publication_director.trim().is_empty()
+                || self.hosting.trim().is_empty()
+            {
+                return Err(ConfigError::Invalid(
+                    "en production, RELAIS_OPERATOR_NAME, RELAIS_OPERATOR_ADDRESS, RELAIS_PUBLICATION_DIRECTOR et RELAIS_HOSTING doivent nommer l'exploitant, son adresse, le directeur de la publication et l'hébergeur (ils sont publiés dans les mentions légales)".into(),
+                ));
+            }
             if self.secret_key == DEFAULT_SECRET
                 || self.secret_key.chars().count() < 32
                 || secret_entropy_bits(&self.secret_key) < MIN_SECRET_BITS
@@ -544,6 +571,10 @@ mod tests {
             fc_client_id: "client".into(),
             fc_client_secret: "s".repeat(40),
             support_email: "support@relais.example.fr".into(),
+            operator_name: "Mairie d'Essai".into(),
+            operator_address: "1 place de la Mairie, 89000 Auxerre".into(),
+            publication_director: "Le maire".into(),
+            hosting: "Hébergeur, 1 rue de l'Exemple, 75000 Paris".into(),
             ..Config::default()
         };
         for weak in [
@@ -568,6 +599,10 @@ mod tests {
     fn production_refuses_defaults_and_http() {
         let mut c = Config {
             env: RunMode::Production,
+            operator_name: "Conseil départemental de l'Yonne".into(),
+            operator_address: "1 place de la Préfecture, 89000 Auxerre".into(),
+            publication_director: "La présidente du conseil départemental".into(),
+            hosting: "Hébergeur public, 1 rue de l'Exemple, 75000 Paris".into(),
             ..Config::default()
         };
         assert!(c.validate().is_err());
@@ -589,6 +624,17 @@ mod tests {
         assert!(c.validate().is_err());
         c.support_email = "support@relais.example.fr".into();
         assert!(c.validate().is_ok());
+        // The legal notice names the operator and the host.
+        for clear in [
+            |c: &mut Config| c.operator_name = DEV_OPERATOR.into(),
+            |c: &mut Config| c.operator_address.clear(),
+            |c: &mut Config| c.publication_director.clear(),
+            |c: &mut Config| c.hosting = " ".into(),
+        ] {
+            let mut incomplete = c.clone();
+            clear(&mut incomplete);
+            assert!(incomplete.validate().is_err());
+        }
         assert!(!c.simulator_enabled());
         c.fc_simulator = Some(true);
         assert!(c.validate().is_err(), "simulator refused in production");

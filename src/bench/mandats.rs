@@ -212,6 +212,10 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     let mut report = Vec::new();
     for (name, path) in [
         (
+            "accueil de l'aidant (derniers mandats, fin proche)",
+            "/espace".to_owned(),
+        ),
+        (
             "page usagers, onglet actifs, page 1",
             "/usagers?etat=actifs".to_owned(),
         ),

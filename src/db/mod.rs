@@ -151,6 +151,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "idp_conformite", "0011_idp_conformite.sql"),
     migration!(12, "recherche_usagers", "0012_recherche_usagers.sql"),
     migration!(13, "idp_jetons", "0013_idp_jetons.sql"),
+    migration!(14, "accueil_aidant", "0014_accueil_aidant.sql"),
 ];
 
 impl Db {

@@ -1052,6 +1052,77 @@ pub struct Mandat {
     pub state: State,
 }
 
+/// A mandate as the aidant's home lists it.
+#[derive(Debug, Clone)]
+pub struct MandatBrief {
+    pub id: i64,
+    pub usager_name: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl MandatBrief {
+    pub fn created_on(&self) -> String {
+        crate::time_fr::date(self.created_at)
+    }
+    pub fn expires_on(&self) -> String {
+        last_day(self.expires_at)
+    }
+}
+
+/// The aidant's home: the structure's last mandates, newest first, and its
+/// active mandates ending within `within_days`, soonest first (`limit` each). Two
+/// indexed reads, whatever the number of mandates.
+pub async fn home_lists(
+    db: &Db,
+    structure_id: i64,
+    now: i64,
+    within_days: i64,
+    limit: i64,
+) -> Result<(Vec<MandatBrief>, Vec<MandatBrief>), crate::db::Error> {
+    let mut conn = db.conn().await?;
+    let recent = conn
+        .fetch_all(
+            "SELECT m.id, m.created_at, m.expires_at,
+                    u.given_name, u.family_name, u.preferred_username, u.gender
+             FROM mandats m JOIN usagers u ON u.id = m.usager_id
+             WHERE m.structure_id = $1
+             ORDER BY m.id DESC LIMIT $2",
+            crate::args![structure_id, limit],
+        )
+        .await?;
+    let ending = conn
+        .fetch_all(
+            "SELECT m.id, m.created_at, m.expires_at,
+                    u.given_name, u.family_name, u.preferred_username, u.gender
+             FROM mandats m JOIN usagers u ON u.id = m.usager_id
+             WHERE m.structure_id = $1 AND m.expires_at > $2 AND m.expires_at <= $3
+               AND EXISTS (SELECT 1 FROM autorisations a
+                           WHERE a.mandat_id = m.id AND a.revoked_at IS NULL)
+             ORDER BY m.expires_at, m.id LIMIT $4",
+            crate::args![structure_id, now, now + within_days * 86_400, limit],
+        )
+        .await?;
+    let brief = |rows: Vec<crate::db::exec::Rec>| -> Result<Vec<MandatBrief>, crate::db::Error> {
+        rows.iter()
+            .map(|r| {
+                Ok(MandatBrief {
+                    id: r.int("id")?,
+                    usager_name: display_name(
+                        &r.text("given_name")?,
+                        &r.text("family_name")?,
+                        &r.text("preferred_username")?,
+                        &r.text("gender")?,
+                    ),
+                    created_at: r.int("created_at")?,
+                    expires_at: r.int("expires_at")?,
+                })
+            })
+            .collect()
+    };
+    Ok((brief(recent)?, brief(ending)?))
+}
+
 /// The last day a mandate (or an autorisation) ending at `expires_at` covers,
 /// « 03/12/2027 »: the one way the end is shown — mandate page, usagers list,
 /// recap, attestation and verification page all say « jusqu'au … inclus » with it.

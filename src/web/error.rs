@@ -72,7 +72,7 @@ impl ErrorPage {
             ),
             _ => (
                 "Erreur du service",
-                "Une erreur s'est produite de notre côté et rien n'a été enregistré. Réessayez dans un instant ; si l'erreur persiste, contactez le support en donnant le numéro de requête ci-dessous.",
+                "Une erreur s'est produite de notre côté et rien n'a été enregistré. Réessayez dans un instant ; si l'erreur persiste, écrivez au support (adresse ci-dessous) en donnant le numéro de requête.",
             ),
         };
         ErrorPage {

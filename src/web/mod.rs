@@ -177,6 +177,13 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     .get("/", Access::Public, get(public::home))
     .get("/healthz", Access::Public, get(public::healthz))
     .get("/accessibilite", Access::Public, get(public::accessibility))
+    .get("/mentions-legales", Access::Public, get(public::legal))
+    .get(
+        "/donnees-personnelles",
+        Access::Public,
+        get(public::privacy),
+    )
+    .get("/contact", Access::Public, get(public::contact))
     .get("/static/{file}", Access::Public, get(assets::serve))
     .get("/favicon.ico", Access::Public, get(assets::favicon))
     .get("/connexion", Access::Public, get(auth::login_form))

@@ -188,6 +188,67 @@ pub struct AccessibilityView {
     pub shell: Shell,
 }
 
+/// Who runs the instance, as the legal pages name them (from the configuration).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+    pub address: String,
+    pub director: String,
+    pub hosting: String,
+    /// Where to write about personal data (the DPO, or the support).
+    pub privacy_contact: String,
+    pub support: String,
+    /// A development instance (fictitious data): said on the pages.
+    pub development: bool,
+}
+
+impl Operator {
+    pub fn from_config(config: &crate::config::Config) -> Operator {
+        Operator {
+            name: config.operator_name.clone(),
+            address: config.operator_address.clone(),
+            director: config.publication_director.clone(),
+            hosting: config.hosting.clone(),
+            privacy_contact: config
+                .dpo_email
+                .clone()
+                .unwrap_or_else(|| config.support_email.clone()),
+            support: config.support_email.clone(),
+            development: !config.is_production(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "legal.html")]
+pub struct LegalView {
+    pub shell: Shell,
+    pub operator: Operator,
+    pub version: &'static str,
+}
+
+/// What the personal-data page states, from the code's own settings.
+#[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyView {
+    pub shell: Shell,
+    pub operator: Operator,
+    pub retention_days: i64,
+    pub idle_hours: i64,
+    pub absolute_hours: i64,
+    pub inactive_months: i64,
+    pub inactive_notice_days: i64,
+    pub draft_minutes: i64,
+    pub habilitation_link_days: i64,
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+pub struct ContactView {
+    pub shell: Shell,
+    pub operator: Operator,
+}
+
 /// The page that asks before an act that cannot be undone: what will happen in
 /// plain words, « Oui, … » (a form that posts `confirmer=oui` to `action`) and
 /// « Annuler » (back to `cancel_href`). The act's handler refuses a post without
@@ -288,6 +349,10 @@ pub struct EspaceView {
     pub full_name: String,
     pub structure: Structure,
     pub is_referent: bool,
+    /// The structure's last mandates, newest first.
+    pub recent: Vec<crate::mandats::MandatBrief>,
+    /// Its active mandates ending within 30 days, soonest first.
+    pub ending: Vec<crate::mandats::MandatBrief>,
 }
 
 #[derive(Template)]

@@ -415,6 +415,32 @@ both_backends!(
                 .contains("immutable")
         );
         assert_eq!(c.get("/accessibilite").await.status, StatusCode::OK);
+        // Every page's footer leads to the contact, legal notice and personal-data
+        // pages, whose content comes from the configuration and the code.
+        for link in ["/contact", "/mentions-legales", "/donnees-personnelles"] {
+            assert!(home.contains(&format!("href=\"{link}\"")), "{link}");
+        }
+        assert!(
+            home.contains("href=\"/habilitation\""),
+            "the way to habilitation"
+        );
+        let support = &app.state.config.support_email;
+        let legal = c.get("/mentions-legales").await;
+        assert_eq!(legal.status, StatusCode::OK);
+        assert!(legal.contains(&app.state.config.operator_name));
+        assert!(legal.contains("AGPL") && legal.contains(support.as_str()));
+        let privacy = c.get("/donnees-personnelles").await;
+        assert!(privacy.contains(&format!(
+            "{} jours après la fin de votre dernier mandat",
+            app.state.config.retention_days
+        )));
+        assert!(privacy.contains("CNIL") && privacy.contains("6.1.e"));
+        let contact = c.get("/contact").await;
+        assert!(contact.contains("01 70 772 372") && contact.contains(support.as_str()));
+        // An error page says how to reach the support.
+        let missing = c.get("/page-qui-n-existe-pas").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.contains(&format!("mailto:{support}")));
         assert_eq!(
             c.get("/static/autre.css").await.status,
             StatusCode::NOT_FOUND

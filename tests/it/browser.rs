@@ -277,8 +277,15 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         axe(&c, "équipe après ajout").await;
         c.goto(&format!("{base}/compte")).await.unwrap();
         axe(&c, "mon compte").await;
-        c.goto(&format!("{base}/accessibilite")).await.unwrap();
-        axe(&c, "déclaration d'accessibilité").await;
+        for (page, name) in [
+            ("/accessibilite", "déclaration d'accessibilité"),
+            ("/mentions-legales", "mentions légales"),
+            ("/donnees-personnelles", "données personnelles"),
+            ("/contact", "contact"),
+        ] {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            axe(&c, name).await;
+        }
         click(&c, "nav form button").await;
         assert_eq!(path(&c).await, "/connexion");
 

@@ -1214,3 +1214,64 @@ crate::both_backends!(
         assert_eq!(page.rows.len(), 2);
     }
 );
+
+crate::both_backends!(the_aidant_home_is_a_task_page, |app: TestApp| async move {
+    let sid = app.structure("Structure de l'accueil").await;
+    let aidant = app.member(sid, Role::Aidant, "aidant").await;
+    let mut c = app.login(&aidant).await;
+    // No mandate yet: the way to the first one, and no structure codes.
+    let home = c.get("/espace").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.contains("href=\"/mandats/nouveau\""), "{}", home.body);
+    assert!(home.contains("action=\"/usagers\""));
+    assert!(home.contains("Aucun mandat pour l'instant"));
+    assert!(
+        !home.contains("SIRET") && !home.contains("INSEE"),
+        "{}",
+        home.body
+    );
+    let mut who = identity(40);
+    who.family_name = "LONGUEVILLE".into();
+    crate::common::mandate(
+        &app,
+        sid,
+        aidant.id,
+        mandats::UsagerRef::Identified(&who),
+        &[Demarche::Logement],
+        Duree::Mois,
+    )
+    .await
+    .unwrap();
+    let mut who = identity(41);
+    who.family_name = "COURTOIS".into();
+    crate::common::mandate(
+        &app,
+        sid,
+        aidant.id,
+        mandats::UsagerRef::Identified(&who),
+        &[Demarche::Social],
+        Duree::Long,
+    )
+    .await
+    .unwrap();
+    // Both among the last mandates, newest first; the one-month mandate ends
+    // within 30 days once 10 days have passed, the long one does not.
+    app.clock.advance(10 * 86_400);
+    let mut c = app.login(&aidant).await;
+    let home = c.get("/espace").await;
+    let body = crate::common::unescape(&home.body);
+    let (ending, recent) = body.split_once("Derniers mandats de la structure").unwrap();
+    let ending = ending.split_once("se terminent bientôt").unwrap().1;
+    assert!(
+        ending.contains("LONGUEVILLE") && !ending.contains("COURTOIS"),
+        "{ending}"
+    );
+    let (first, second) = (
+        recent.find("COURTOIS").unwrap(),
+        recent.find("LONGUEVILLE").unwrap(),
+    );
+    assert!(first < second, "newest first: {recent}");
+    // The search goes to the usagers page.
+    let found = c.get("/usagers?q=longue").await;
+    assert!(found.contains("LONGUEVILLE"));
+});

@@ -91,13 +91,24 @@ pub async fn switch_structure(
     Ok(Redirect::to("/espace?info=structure").into_response())
 }
 
-pub async fn home(ctx: Ctx, m: Member, Query(q): Query<PageQuery>) -> AppResult<Response> {
+/// `GET /espace`: the aidant's task page — a new mandate, find a person, the
+/// structure's last mandates and those ending within 30 days.
+pub async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Member,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
     // Read with the session: the member's current structure.
     let structure = m.session.structure.clone().ok_or(AppError::NotFound)?;
+    let (recent, ending) =
+        crate::mandats::home_lists(&state.db, structure.id, state.now(), 30, 5).await?;
     render(&EspaceView {
         shell: Shell::new(&ctx, "Mon espace").with_notice(q.info.as_deref()),
         full_name: m.session.full_name.clone(),
         structure,
         is_referent: m.role == Role::Referent,
+        recent,
+        ending,
     })
 }
