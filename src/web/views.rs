@@ -340,6 +340,7 @@ pub struct AccountView {
     pub current_structure: i64,
     pub open_sessions: i64,
     pub join_requests: Vec<crate::accounts::team::JoinRequest>,
+    pub errors: super::forms::FormErrors,
 }
 
 #[derive(Template)]

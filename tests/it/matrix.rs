@@ -279,6 +279,39 @@ fn allowed(access: Access, who: Who) -> bool {
     }
 }
 
+/// Every field name of the product's forms, each with a value no field accepts
+/// (not a number, not a known choice, not a date).
+const GARBAGE: &[(&str, &str)] = &[
+    ("usager", "x"),
+    ("autorisation", "x"),
+    ("structure_id", "x"),
+    ("identite", "x"),
+    ("code", "x"),
+    ("code2", "x"),
+    ("email", "x"),
+    ("password", "x"),
+    ("full_name", "\u{0}"),
+    ("role", "x"),
+    ("choix", "x"),
+    ("decision", "x"),
+    ("message", ""),
+    ("duree", "x"),
+    ("demarche", "x"),
+    ("a_distance", "x"),
+    ("confirmer", "x"),
+    ("etat", "x"),
+    ("date", "x"),
+    ("siret", "x"),
+    ("serie", "x"),
+    ("requete", "x"),
+    ("scenario", "x"),
+];
+
+/// The generic error page of a refused request (what a form must never end on).
+fn generic_bad_request(r: &Resp) -> bool {
+    r.status.is_client_error() && r.contains("<h1>Demande incorrecte</h1>")
+}
+
 fn denied(r: &Resp) -> bool {
     r.status == axum::http::StatusCode::FORBIDDEN || r.is_login_redirect()
 }
@@ -366,6 +399,20 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
                     r.status,
                     r.location()
                 ));
+            }
+            // No form ends on the generic « Demande incorrecte » page for a
+            // missing or wrong field: an empty form, then every field the forms
+            // have filled with what no field accepts.
+            if *method == "POST" && *access != Access::Api && allowed(*access, who) {
+                let garbage = c.post(&concrete, GARBAGE).await;
+                for (what, r) in [("vide", &r), ("invalide", &garbage)] {
+                    if generic_bad_request(r) || r.status.is_server_error() {
+                        failures.push(format!(
+                            "POST {concrete} as {who:?}, formulaire {what} : page générique {}",
+                            r.status
+                        ));
+                    }
+                }
             }
         }
     }

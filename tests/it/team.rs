@@ -511,8 +511,22 @@ both_backends!(
         let res = a
             .post("/compte/structure", &[("structure_id", &s3.to_string())])
             .await;
-        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            res.contains("ne fait pas partie des vôtres"),
+            "{}",
+            res.body
+        );
+        assert!(
+            res.contains("href=\"#structures\""),
+            "the summary leads to the list"
+        );
         assert!(a.get("/espace").await.contains("Mairie d'Avallon"));
+        // A value that is not a structure at all: the same page, not an error page.
+        let res = a
+            .post("/compte/structure", &[("structure_id", "douze")])
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 );
 

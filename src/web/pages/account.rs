@@ -1,6 +1,7 @@
 //! "Mon compte" and the member's home page.
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -9,8 +10,8 @@ use crate::web::AppState;
 use crate::web::access::{Member, SignedIn};
 use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
-use crate::web::forms::{AppForm, PageQuery};
-use crate::web::views::{AccountView, EspaceView, Shell, render};
+use crate::web::forms::{AppForm, FormErrors, PageQuery};
+use crate::web::views::{AccountView, EspaceView, Shell, render, render_status};
 use crate::{accounts, sessions};
 
 pub async fn show(
@@ -19,10 +20,20 @@ pub async fn show(
     SignedIn(s): SignedIn,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
+    render(&account_view(&state, &ctx, &s, q.info.as_deref(), FormErrors::default()).await?)
+}
+
+async fn account_view(
+    state: &AppState,
+    ctx: &Ctx,
+    s: &sessions::Session,
+    notice: Option<&str>,
+    errors: FormErrors,
+) -> AppResult<AccountView> {
     let memberships = accounts::memberships(&state.db, s.account_id).await?;
     let open_sessions = sessions::count_for_account(&state.db, s.account_id, state.now()).await?;
-    render(&AccountView {
-        shell: Shell::new(&ctx, "Mon compte").with_notice(q.info.as_deref()),
+    Ok(AccountView {
+        shell: Shell::new(ctx, "Mon compte").with_notice(notice),
         email: s.email.clone(),
         full_name: s.full_name.clone(),
         is_admin: s.is_admin,
@@ -30,6 +41,7 @@ pub async fn show(
         current_structure: s.member_of_current().map(|(id, _)| id).unwrap_or(0),
         open_sessions,
         join_requests: accounts::team::pending_requests(&state.db, s.account_id).await?,
+        errors,
     })
 }
 
@@ -77,16 +89,21 @@ pub struct SwitchForm {
 
 pub async fn switch_structure(
     State(state): State<AppState>,
+    ctx: Ctx,
     SignedIn(s): SignedIn,
     AppForm(f): AppForm<SwitchForm>,
 ) -> AppResult<Response> {
-    let id: i64 = f
-        .structure_id
-        .trim()
-        .parse()
-        .map_err(|_| AppError::BadRequest("structure inconnue"))?;
-    if !sessions::switch_structure(&state.db, &s.id_hash, s.account_id, id).await? {
-        return Err(AppError::Forbidden);
+    let id: i64 = f.structure_id.trim().parse().unwrap_or(0);
+    if id <= 0 || !sessions::switch_structure(&state.db, &s.id_hash, s.account_id, id).await? {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "structures",
+            "Cette structure ne fait pas partie des vôtres, ou votre accès y est désactivé : choisissez-en une dans la liste.",
+        );
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &account_view(&state, &ctx, &s, None, errors).await?,
+        );
     }
     Ok(Redirect::to("/espace?info=structure").into_response())
 }

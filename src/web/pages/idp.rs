@@ -235,8 +235,16 @@ pub async fn confirm(
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ChoiceForm {
-    usager: i64,
-    autorisation: i64,
+    usager: String,
+    autorisation: String,
+}
+
+impl ChoiceForm {
+    /// A chosen row number; anything else (missing, not a number) is 0, which
+    /// matches nothing and shows the form again with its error.
+    fn id(raw: &str) -> i64 {
+        raw.trim().parse().unwrap_or(0)
+    }
 }
 
 fn confirmed(state: &AppState, m: &Member, p: &Pending) -> bool {
@@ -258,8 +266,14 @@ pub async fn choose_usager(
     }
     // The one usager chosen, checked by itself: the list shows only the first 50
     // (a search finds the others).
-    let allowed =
-        idp::may_act_for(&state.db, m.structure_id, f.usager, &p.scope(), state.now()).await?;
+    let allowed = idp::may_act_for(
+        &state.db,
+        m.structure_id,
+        ChoiceForm::id(&f.usager),
+        &p.scope(),
+        state.now(),
+    )
+    .await?;
     if !allowed {
         let mut errors = FormErrors::default();
         errors.add(
@@ -271,7 +285,7 @@ pub async fn choose_usager(
             &flow_view(&state, &ctx, &m, &p, "", errors).await?,
         );
     }
-    idp::choose_usager(&state.db, p.id, f.usager).await?;
+    idp::choose_usager(&state.db, p.id, ChoiceForm::id(&f.usager)).await?;
     Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
 }
 
@@ -301,7 +315,7 @@ pub async fn choose_demarche(
             auth_time,
         },
         uid,
-        f.autorisation,
+        ChoiceForm::id(&f.autorisation),
         &idp::issuer(&state.config),
         state.now(),
     )

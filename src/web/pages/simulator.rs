@@ -143,7 +143,14 @@ pub async fn choose(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> App
     } else {
         match s.identities.iter().find(|i| i.id == chosen) {
             Some(i) => i.clone(),
-            None => return Err(AppError::BadRequest("identité inconnue")),
+            None => {
+                let mut errors = FormErrors::default();
+                errors.add("identite", "Choisissez une identité de test dans la liste.");
+                return render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &picker(&ctx, s, req.raw, CustomIdentity::default(), errors),
+                );
+            }
         }
     };
     Ok(Redirect::to(&s.choose(&req, identity, scenario, state.now())).into_response())
