@@ -113,6 +113,64 @@ async fn axe(c: &Client, page: &str) {
     );
 }
 
+/// What does not fit the window: a horizontal scroll, a button or link-button of
+/// the page's content outside the screen, two buttons touching, a checkbox or
+/// radio smaller than 24 px.
+const LAYOUT_PROBLEMS: &str = "
+    const vw = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > vw + 1) {
+        out.push('défilement horizontal : ' + document.documentElement.scrollWidth + ' px pour ' + vw);
+        for (const e of document.querySelectorAll('body *')) {
+            const r = e.getBoundingClientRect();
+            if (r.right > vw + 1 && !e.closest('.table-wrap')) out.push('  dépasse : ' + e.tagName + '.' + e.className + '#' + e.id + ' → ' + Math.round(r.right));
+        }
+    }
+    const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+    const buttons = [...document.querySelectorAll('main button, main a.button')].filter(shown);
+    const name = e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60);
+    for (const e of buttons) {
+        const r = e.getBoundingClientRect();
+        if (r.left < -1 || r.right > vw + 1) out.push('hors de l\\'écran : « ' + name(e) + ' »');
+    }
+    for (let i = 0; i < buttons.length; i++) for (let j = i + 1; j < buttons.length; j++) {
+        const a = buttons[i].getBoundingClientRect(), b = buttons[j].getBoundingClientRect();
+        const apartX = a.right + 4 <= b.left || b.right + 4 <= a.left;
+        const apartY = a.bottom + 4 <= b.top || b.bottom + 4 <= a.top;
+        if (!apartX && !apartY) out.push('boutons collés : « ' + name(buttons[i]) + ' » et « ' + name(buttons[j]) + ' »');
+    }
+    for (const e of [...document.querySelectorAll('input[type=checkbox], input[type=radio]')].filter(shown)) {
+        const r = e.getBoundingClientRect();
+        if (r.width < 24 || r.height < 24) out.push('case de ' + r.width + ' px : ' + e.id);
+    }
+    return out;";
+
+/// The current page at `width` px: fails on any [`LAYOUT_PROBLEMS`]; the window
+/// goes back to its size after.
+async fn fits(c: &Client, page: &str, width: u32) {
+    let (w, h) = c.get_window_size().await.unwrap();
+    c.set_window_size(width, 900).await.unwrap();
+    let inner = c
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        inner.as_u64(),
+        Some(u64::from(width)),
+        "fenêtre de {width} px"
+    );
+    let problems = c.execute(LAYOUT_PROBLEMS, vec![]).await.unwrap();
+    let problems: Vec<String> = serde_json::from_value(problems).unwrap();
+    c.set_window_size(u32::try_from(w).unwrap(), u32::try_from(h).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        problems.is_empty(),
+        "{page} à {width} px :\n{}",
+        problems.join("\n")
+    );
+}
+
 async fn fill(c: &Client, css: &str, value: &str) {
     let e = c.find(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
@@ -275,6 +333,7 @@ async fn referent_signs_in_and_invites_an_aidant_in_a_real_browser() {
         let team = c.source().await.unwrap();
         assert!(team.contains("Ana Aidante") && team.contains("En attente de formation"));
         axe(&c, "équipe après ajout").await;
+        fits(&c, "équipe", 320).await;
         c.goto(&format!("{base}/compte")).await.unwrap();
         axe(&c, "mon compte").await;
         for (page, name) in [
@@ -409,10 +468,12 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         assert!(path(&c).await.starts_with("/mandats/"));
         assert!(c.source().await.unwrap().contains("Mandat créé"));
         axe(&c, "mandat").await;
+        fits(&c, "mandat", 320).await;
         click(&c, "main a[href^='/attestations/']").await;
         let print = c.source().await.unwrap();
         assert!(print.contains("Attestation de mandat"));
         axe(&c, "attestation imprimable").await;
+        fits(&c, "attestation", 320).await;
         // Room to sign: two boxes of at least 3 cm (113 px at 96 dpi).
         let heights = c
             .execute(
@@ -459,6 +520,7 @@ async fn aidant_creates_a_mandate_in_a_real_browser() {
         let list = c.source().await.unwrap();
         assert!(list.contains("Van An NGUYEN"), "{list}");
         axe(&c, "usagers").await;
+        fits(&c, "usagers", 320).await;
         click(&c, "main table a").await;
         axe(&c, "fiche usager").await;
         c.goto(&format!("{base}/verifier/{token}")).await.unwrap();
@@ -713,6 +775,8 @@ async fn a_structure_applies_and_is_instructed_in_a_real_browser() {
         c.goto(&format!("{base}/admin/formations")).await.unwrap();
         assert!(c.source().await.unwrap().contains("Léa Petit"));
         axe(&c, "formation des aidants").await;
+        fits(&c, "formation des aidants", 1280).await;
+        fits(&c, "formation des aidants", 320).await;
         c.close().await.unwrap();
         server.abort();
     }
