@@ -112,6 +112,17 @@ pub struct Details {
     pub commitments: bool,
 }
 
+impl Details {
+    /// The commune as people read it: « Auxerre (89) » once it is a known INSEE
+    /// code, else as typed.
+    pub fn commune_display(&self) -> String {
+        match crate::territoires::get().commune(&self.commune_insee) {
+            Some(c) => c.label(),
+            None => self.commune_insee.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Request {
     pub id: i64,
@@ -337,6 +348,15 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<Request>, crate::db::Error>
 /// Errors by field name (`aidant-N-email` for the N-th future aidant, from 1).
 pub type FieldErrors = Vec<(String, String)>;
 
+/// What is stored of the commune typed: its INSEE code once it names one commune,
+/// else the text as typed (a draft keeps it until it is corrected).
+pub fn commune_code(typed: &str) -> String {
+    match crate::territoires::get().resolve(typed) {
+        Ok(c) => c.code.clone(),
+        Err(_) => typed.trim().to_owned(),
+    }
+}
+
 /// Checks the details. A draft may be incomplete (only what is filled must be
 /// valid); a submission must be complete.
 pub fn check(d: &Details, complete: bool) -> FieldErrors {
@@ -358,9 +378,9 @@ pub fn check(d: &Details, complete: bool) -> FieldErrors {
         add("address", "Saisissez l'adresse de la structure.");
     }
     if required(&d.commune_insee)
-        && let Err(e) = InseeCode::parse(&d.commune_insee)
+        && let Err(e) = crate::territoires::get().resolve(&d.commune_insee)
     {
-        add("commune_insee", e);
+        add("commune_insee", &e);
     }
     let fs = d.france_services_number.trim();
     if !fs.is_empty() && (fs.len() > 10 || !fs.chars().all(|c| c.is_ascii_digit())) {
@@ -474,7 +494,7 @@ pub async fn save(db: &Db, id: i64, d: &Details, now: i64) -> Result<(), Habilit
             d.name.trim(),
             d.kind.trim(),
             d.address.trim(),
-            d.commune_insee.trim().to_uppercase().as_str(),
+            commune_code(&d.commune_insee).as_str(),
             d.france_services_number.trim(),
             d.referent_name.trim(),
             d.referent_email.trim().to_lowercase().as_str(),

@@ -33,6 +33,7 @@ pub mod mail;
 pub mod mandats;
 pub mod sessions;
 pub mod structures;
+pub mod territoires;
 pub mod time_fr;
 pub mod web;
 

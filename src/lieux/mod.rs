@@ -916,3 +916,55 @@ pub async fn count(db: &Db) -> Result<i64, crate::db::Error> {
         .await?
         .get("n")
 }
+
+/// The name of a type of place (`typologie`, the vocabulary of data.inclusion's
+/// « typologies de structure » that the places standard uses), as people say it;
+/// `None` for a code this list does not know (shown as it is).
+pub fn typologie_label(code: &str) -> Option<&'static str> {
+    Some(match code.trim() {
+        "ACI" => "Atelier et chantier d'insertion",
+        "AFPA" => "Agence nationale pour la formation professionnelle des adultes (AFPA)",
+        "ASSO" => "Association",
+        "AUTRE" => "Autre",
+        "BIB" => "Bibliothèque, médiathèque",
+        "CADA" => "Centre d'accueil de demandeurs d'asile",
+        "CAF" => "Caisse d'allocations familiales (CAF)",
+        "CAP_EMPLOI" => "Cap emploi",
+        "CCAS" => "Centre communal d'action sociale (CCAS)",
+        "CCONS" => "Chambre consulaire",
+        "CD" => "Conseil départemental",
+        "CHRS" => "Centre d'hébergement et de réinsertion sociale",
+        "CHU" => "Centre d'hébergement d'urgence",
+        "CIAS" => "Centre intercommunal d'action sociale (CIAS)",
+        "CIDFF" => "Centre d'information sur les droits des femmes et des familles",
+        "CS" => "Centre social",
+        "E2C" => "École de la deuxième chance",
+        "EI" => "Entreprise d'insertion",
+        "EPCI" => "Intercommunalité",
+        "EPIDE" => "Établissement pour l'insertion dans l'emploi (EPIDE)",
+        "ETTI" => "Entreprise de travail temporaire d'insertion",
+        "GEIQ" => "Groupement d'employeurs pour l'insertion et la qualification",
+        "MDE" => "Maison de l'emploi",
+        "MDPH" => "Maison départementale des personnes handicapées",
+        "MDS" => "Maison départementale des solidarités",
+        "MJC" => "Maison des jeunes et de la culture",
+        "ML" => "Mission locale",
+        "MQ" => "Maison de quartier",
+        "MSA" => "Mutualité sociale agricole (MSA)",
+        "MUNI" => "Mairie",
+        "OACAS" => "Organisme d'accueil communautaire et d'activités solidaires",
+        "PE" => "France Travail (ex-Pôle emploi)",
+        "PIJ_BIJ" => "Point ou bureau information jeunesse",
+        "PIMMS" => "Point information médiation multi-services (PIMMS)",
+        "PJJ" => "Protection judiciaire de la jeunesse",
+        "PLIE" => "Plan local pour l'insertion et l'emploi",
+        "PREF" => "Préfecture",
+        "REG" => "Région",
+        "RESSOURCERIE" => "Ressourcerie",
+        "RFS" => "France Services",
+        "SPIP" => "Service pénitentiaire d'insertion et de probation",
+        "TIERS_LIEUX" => "Tiers-lieu",
+        "UDAF" => "Union départementale des associations familiales (UDAF)",
+        _ => return None,
+    })
+}

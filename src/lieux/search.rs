@@ -77,8 +77,18 @@ fn candidates(rows: Vec<Rec>) -> Result<Vec<Candidate>, crate::db::Error> {
 /// Runs a search; returns every hit sorted by distance (then name). The filters
 /// are one bit mask tested in SQL (`lieux.facets`, see [`super::index`]).
 pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, crate::db::Error> {
+    Ok(search_around(db, q, now).await?.0)
+}
+
+/// [`search`], with the centre the distances were measured from (`None` when
+/// the text led to no coordinates: a larger radius would find nothing more).
+pub async fn search_around(
+    db: &Db,
+    q: &Query,
+    now: i64,
+) -> Result<(Vec<Hit>, Option<(f64, f64)>), crate::db::Error> {
     let Some(mask) = super::index::mask(&q.filters) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let text = q.text.trim();
     let radius = if q.radius_km > 0.0 {
@@ -107,12 +117,65 @@ pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, crate::db:
             .await?
         };
         named = candidates(rows)?;
+        // Not spelt as the places' sources spell it (« St Etienne », a former
+        // commune of a merger): the official list gives the communes, their
+        // places come by INSEE code.
+        if named.is_empty() {
+            let codes: Vec<String> = match crate::territoires::get().find(text) {
+                crate::territoires::Found::One(c) => vec![c.code.clone()],
+                crate::territoires::Found::Several(list) => {
+                    list.iter().take(10).map(|c| c.code.clone()).collect()
+                }
+                crate::territoires::Found::Unknown(_) => Vec::new(),
+            };
+            for code in codes {
+                let rows = conn
+                    .fetch_all(
+                        "SELECT id, nom, latitude, longitude, horaires, facets FROM lieux
+                         WHERE code_insee = $1",
+                        crate::args![code.as_str()],
+                    )
+                    .await?;
+                named.extend(candidates(rows)?);
+            }
+        }
         // The centre of the commune: the mean of its places' coordinates.
         if centre.is_none() {
             let pts: Vec<(f64, f64)> = named
                 .iter()
                 .filter_map(|r| Some((r.lat?, r.lon?)))
                 .collect();
+            if !pts.is_empty() {
+                let n = pts.len() as f64;
+                centre = Some((
+                    pts.iter().map(|p| p.0).sum::<f64>() / n,
+                    pts.iter().map(|p| p.1).sum::<f64>() / n,
+                ));
+            }
+        }
+        // A commune without any place: the centre of its intercommunality's
+        // places, so that the places around it are found.
+        if centre.is_none()
+            && let crate::territoires::Found::One(c) = crate::territoires::get().find(text)
+            && let Some(epci) = &c.epci
+        {
+            let mut pts: Vec<(f64, f64)> = Vec::new();
+            for member in crate::territoires::get().members_of(epci).iter().take(300) {
+                let rows = conn
+                    .fetch_all(
+                        "SELECT latitude, longitude FROM lieux
+                         WHERE code_insee = $1 AND latitude IS NOT NULL AND longitude IS NOT NULL",
+                        crate::args![member.code.as_str()],
+                    )
+                    .await?;
+                for r in rows {
+                    if let (Some(lat), Some(lon)) =
+                        (r.opt_real("latitude")?, r.opt_real("longitude")?)
+                    {
+                        pts.push((lat, lon));
+                    }
+                }
+            }
             if !pts.is_empty() {
                 let n = pts.len() as f64;
                 centre = Some((
@@ -172,7 +235,7 @@ pub async fn search(db: &Db, q: &Query, now: i64) -> Result<Vec<Hit>, crate::db:
             .total_cmp(&b.distance_km.unwrap_or(f64::MAX))
             .then_with(|| a.nom.cmp(&b.nom))
     });
-    Ok(hits)
+    Ok((hits, centre))
 }
 
 /// The full records of some places (values in the schema's order), by row id.

@@ -9,7 +9,7 @@ impl FormErrors {
         self.0.push((field, message.into()));
     }
     /// Records the error of a parse result and returns the value when it parsed.
-    pub fn check<T>(&mut self, field: &'static str, r: Result<T, &'static str>) -> Option<T> {
+    pub fn check<T, M: Into<String>>(&mut self, field: &'static str, r: Result<T, M>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(m) => {

@@ -106,6 +106,30 @@ crate::both_backends!(
             )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
+        // The commune by its postcode, shared by several communes: the choices are
+        // named; by its name, it is found and shown by name.
+        let r = public
+            .post(
+                &link,
+                &form(&[
+                    ("action", "envoyer"),
+                    ("commitments", "1"),
+                    ("commune_insee", "89450"),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = unescape(&r.body);
+        assert!(body.contains("Plusieurs communes correspondent"), "{body}");
+        assert!(body.contains("Vézelay (89) (code 89446)"), "{body}");
+        let r = public
+            .post(
+                &link,
+                &form(&[("action", "enregistrer"), ("commune_insee", "vezelay")]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(unescape(&public.get(&link).await.body).contains(r#"value="Vézelay (89)""#));
         // Sending needs everything, commitments included.
         let r = public.post(&link, &form(&[("action", "envoyer")])).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -586,11 +586,78 @@ crate::both_backends!(
             "{page}"
         );
         assert!(page.contains("Des aidants habilités peuvent y faire des démarches"));
+        // Its type by name (`RFS` in the data), never the code.
+        assert!(
+            page.contains("<p class=\"hint\">France Services</p>"),
+            "{page}"
+        );
+        assert!(!page.contains("RFS"));
         // A directory already filled is never touched by a second demo.
         let again = relais::demo::seed(app.db(), app.clock_now()).await;
         assert!(again.is_err(), "the demo structure exists already");
         let all: serde_json::Value =
             serde_json::from_str(&relais::lieux::export_json(app.db()).await.unwrap()).unwrap();
         assert_eq!(all.as_array().map(Vec::len), Some(3));
+    }
+);
+
+crate::both_backends!(
+    the_search_knows_the_communes_of_france,
+    |app: TestApp| async move {
+        // The demonstration's three places are in Auxerre (89024).
+        relais::demo::seed(app.db(), app.clock_now()).await.unwrap();
+        let mut c = app.client();
+        // A misspelt commune: said unknown, with the right one to click.
+        let r = c.get("/lieux?q=Auxere&rayon=10&ouvert=1").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(body.contains("Commune inconnue : « Auxere »"), "{body}");
+        assert!(body.contains("Vouliez-vous dire"));
+        let before = body.split("\">Auxerre (89)</a>").next().unwrap();
+        let link = before.rsplit("href=\"").next().unwrap();
+        assert!(
+            link.contains("q=Auxerre+%2889%29") && link.contains("ouvert=1"),
+            "{link}"
+        );
+        let r = c.get("/lieux?q=Auxerre+%2889%29&rayon=10").await;
+        assert!(crate::common::unescape(&r.body).contains("3 lieux trouvés pour Auxerre (89)"));
+        // Spelt otherwise than the places' source (« St-Georges » for
+        // Saint-Georges-sur-Baulche, next to Auxerre, without a place of its own):
+        // its intercommunality's places are around.
+        let r = c.get("/lieux?q=St+Georges+sur+Baulche&rayon=10").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(
+            body.contains("3 lieux trouvés pour Saint-Georges-sur-Baulche (89)"),
+            "{body}"
+        );
+        // A known commune far from any place: no place, and no larger distance
+        // offered (it would find nothing either).
+        let r = c.get("/lieux?q=Brest&rayon=10").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(body.contains("Aucun lieu trouvé pour Brest (29)"), "{body}");
+        assert!(!body.contains("Chercher à 50 km"));
+        // Perrigny, next to Auxerre, has no place: the places of its
+        // intercommunality (Auxerre's) are around it.
+        let r = c.get("/lieux?q=Perrigny+%2889%29&rayon=10").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(
+            body.contains("3 lieux trouvés pour Perrigny (89)"),
+            "{body}"
+        );
+        // Eleven kilometres north of Auxerre within 5 km: nothing, larger
+        // distances offered, and the first one finds the three places.
+        let r = c.get("/lieux?lat=47.9&lon=3.57&rayon=5").await;
+        let body = crate::common::unescape(&r.body);
+        assert!(body.contains("Aucun lieu trouvé"), "{body}");
+        let before = body.split("\">Chercher à 20 km</a>").next().unwrap();
+        let wider = before.rsplit("href=\"").next().unwrap().to_owned();
+        assert!(
+            wider.starts_with("/lieux?") && wider.contains("rayon=20"),
+            "{wider}"
+        );
+        let r = c.get(&wider).await;
+        assert!(
+            crate::common::unescape(&r.body).contains("3 lieux trouvés"),
+            "{wider}"
+        );
     }
 );

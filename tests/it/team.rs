@@ -29,7 +29,7 @@ both_backends!(
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.contains("Saisissez le nom de la structure."));
         assert!(r.contains("clé de contrôle est fausse"));
-        assert!(r.contains("Le code INSEE"));
+        assert!(r.contains("Commune inconnue"), "{}", r.body);
         assert!(r.contains("aria-invalid=\"true\""));
         assert!(
             relais::structures::search(app.db(), "", 10)
@@ -42,13 +42,18 @@ both_backends!(
             ("name", "CCAS de Sens"),
             ("siret", siret.as_str()),
             ("address", "3 rue Haute, 89100 Sens"),
-            ("commune_insee", "89387"),
+            // The commune by its name, as people know it: stored as its code.
+            ("commune_insee", "sens"),
             ("kind", "ccas"),
         ];
         let r = a.post("/admin/structures/nouvelle", &fields).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let invite_path = r.location().split('?').next().unwrap().to_owned();
         let sid: i64 = invite_path.split('/').nth(2).unwrap().parse().unwrap();
+        let stored = relais::structures::search(app.db(), "CCAS de Sens", 1)
+            .await
+            .unwrap();
+        assert_eq!(stored[0].structure.commune_insee, "89387");
         let r = a.post("/admin/structures/nouvelle", &fields).await;
         assert!(r.contains("existe déjà"), "duplicate SIRET refused");
         let r = a

@@ -105,7 +105,13 @@ pub async fn create_structure(
         "address",
         parse_name(&f.address, "Saisissez l'adresse de la structure."),
     );
-    let insee = errors.check("commune_insee", InseeCode::parse(&f.commune_insee));
+    // The commune by its name, postcode or INSEE code (`territoires`).
+    let insee = errors.check(
+        "commune_insee",
+        crate::territoires::get()
+            .resolve(&f.commune_insee)
+            .and_then(|c| InseeCode::parse(&c.code).map_err(str::to_owned)),
+    );
     let kind = errors.check("kind", StructureKind::parse(&f.kind));
     if let (Some(name), Some(siret), Some(address), Some(commune_insee), Some(kind)) =
         (name, siret, address, insee, kind)
@@ -164,6 +170,7 @@ pub async fn structures_csv(
             "SIRET",
             "Type",
             "Adresse",
+            "Commune",
             "Code INSEE de la commune",
             "Personnes référentes",
             "Aidants",
@@ -175,6 +182,7 @@ pub async fn structures_csv(
                 Cell::Code(&r.structure.siret),
                 Cell::Text(r.structure.kind_label()),
                 Cell::Text(&r.structure.address),
+                Cell::Owned(crate::territoires::get().label(&r.structure.commune_insee)),
                 Cell::Code(&r.structure.commune_insee),
                 Cell::Int(r.referents),
                 Cell::Int(r.aidants),

@@ -305,6 +305,14 @@ pub struct SearchView {
     pub results: Vec<ResultRow>,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+    /// The commune typed is in no official list: what was typed.
+    pub unknown: Option<String>,
+    /// The closest commune names, each with the search it leads to.
+    pub suggestions: Vec<(String, String)>,
+    /// « à Auxerre (89) » when the commune typed is known.
+    pub place_label: String,
+    /// Larger distances to try when nothing was found, with their search.
+    pub wider: Vec<(u32, String)>,
 }
 
 const PAGE_SIZE: usize = 20;
@@ -319,6 +327,17 @@ fn distance_fr(d: Option<f64>) -> String {
 }
 
 /// The search URL with the same criteria and another page.
+/// The same search with `field` set to `value` (first page): another commune or
+/// distance, the criteria kept.
+fn with_href(a: &Asked, field: &str, value: &str) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in a.pairs.iter().filter(|(k, _)| k != "page" && k != field) {
+        s.append_pair(k, v);
+    }
+    s.append_pair(field, value);
+    format!("/lieux?{}", s.finish())
+}
+
 fn page_href(a: &Asked, page: usize) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in a.pairs.iter().filter(|(k, _)| k != "page") {
@@ -398,6 +417,10 @@ pub async fn search_page(
         results: Vec::new(),
         prev_href: None,
         next_href: None,
+        unknown: None,
+        suggestions: Vec::new(),
+        place_label: String::new(),
+        wider: Vec::new(),
     };
     let Some(a) = a.filter(|a| a.has_place()) else {
         let status = if view.error.is_some() {
@@ -408,7 +431,7 @@ pub async fn search_page(
         return render_status(status, &view);
     };
     let now = state.now();
-    let hits = search::search(&state.db, &a.query, now).await?;
+    let (hits, centre) = search::search_around(&state.db, &a.query, now).await?;
     let pages = hits.len().div_ceil(PAGE_SIZE).max(1);
     let page = a.page.min(pages);
     let shown: Vec<&search::Hit> = hits
@@ -439,6 +462,29 @@ pub async fn search_page(
             }
         })
         .collect();
+    // The commune typed, checked against the official list: unknown (with the
+    // closest names), or named in the message when nothing was found.
+    let typed = a.query.text.trim();
+    if !typed.is_empty() && a.query.near.is_none() {
+        match crate::territoires::get().find(typed) {
+            crate::territoires::Found::Unknown(closest) if hits.is_empty() => {
+                view.unknown = Some(typed.to_owned());
+                view.suggestions = closest
+                    .iter()
+                    .map(|c| (c.label(), with_href(&a, "q", &c.label())))
+                    .collect();
+            }
+            crate::territoires::Found::One(c) => view.place_label = format!(" pour {}", c.label()),
+            _ => {}
+        }
+    }
+    if hits.is_empty() && view.unknown.is_none() && centre.is_some() {
+        view.wider = [20u32, 50, 100]
+            .into_iter()
+            .filter(|r| f64::from(*r) > radius)
+            .map(|r| (r, with_href(&a, "rayon", &r.to_string())))
+            .collect();
+    }
     view.searched = true;
     view.total = hits.len();
     view.page = page;
@@ -563,7 +609,12 @@ async fn place_view(
     Ok(Some(PlaceView {
         shell: Shell::new(ctx, v("nom")),
         id,
-        typologie: v("typologie").replace('|', ", "),
+        typologie: v("typologie")
+            .split('|')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| crate::lieux::typologie_label(t).unwrap_or(t))
+            .collect::<Vec<_>>()
+            .join(", "),
         adresse: format!("{}, {} {}", v("adresse"), v("code_postal"), v("commune")),
         complement: v("complement_adresse"),
         status: crate::lieux::hours::status(&horaires, now),
