@@ -623,6 +623,46 @@ pub async fn messages(db: &Db, id: i64) -> Result<Vec<Message>, crate::db::Error
         .collect()
 }
 
+/// Who to tell that a requester wrote on request `id`, if anyone: the
+/// administrators who wrote on it, or every active administrator when none has
+/// yet. Nobody when the requester's previous message, less than an hour ago, is
+/// still unanswered (they were told then: one email per exchange, not per
+/// message).
+pub async fn admins_to_notify(db: &Db, id: i64, now: i64) -> Result<Vec<String>, crate::db::Error> {
+    let recent = db
+        .fetch_all(
+            "SELECT from_admin, created_at FROM habilitation_messages
+             WHERE request_id = $1 ORDER BY id DESC LIMIT 2",
+            crate::args![id],
+        )
+        .await?;
+    // recent[0] is the message just written; recent[1] the one before it.
+    if let Some(previous) = recent.get(1)
+        && previous.int("from_admin")? == 0
+        && now - previous.int("created_at")? < 3_600
+    {
+        return Ok(Vec::new());
+    }
+    let involved = db
+        .fetch_all(
+            "SELECT DISTINCT a.email FROM habilitation_messages m JOIN accounts a ON a.id = m.account_id
+             WHERE m.request_id = $1 AND m.from_admin = 1 AND a.is_admin = 1 AND a.disabled_at IS NULL
+             ORDER BY a.email",
+            crate::args![id],
+        )
+        .await?;
+    let rows = if involved.is_empty() {
+        db.fetch_all(
+            "SELECT email FROM accounts WHERE is_admin = 1 AND disabled_at IS NULL ORDER BY email",
+            &[],
+        )
+        .await?
+    } else {
+        involved
+    };
+    rows.iter().map(|r| r.text("email")).collect()
+}
+
 /// Checks a message's text.
 pub fn message_text(raw: &str) -> Result<String, &'static str> {
     let t = raw.trim();

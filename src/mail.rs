@@ -156,6 +156,33 @@ pub mod messages {
         }
     }
 
+    /// An administrator wrote on a habilitation request: the requester reads it
+    /// (their private link is not kept, so they open the one they received).
+    pub fn habilitation_message_to_requester(to: &str, structure: &str, text: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!(
+                "Relais : nouveau message sur votre demande d'habilitation ({structure})"
+            ),
+            body: format!(
+                "Bonjour,\n\nL'équipe Relais a écrit sur la demande d'habilitation de « {structure} » :\n\n                 {text}\n\n                 Pour répondre, ouvrez le lien personnel reçu au début de la demande (e-mail « Relais : \
+                 votre demande d'habilitation »).\n\n                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    /// A requester wrote on their habilitation request: the administrators are
+    /// told where to read it.
+    pub fn habilitation_reply_to_admin(to: &str, structure: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : réponse d'un demandeur d'habilitation ({structure})"),
+            body: format!(
+                "Bonjour,\n\nLe demandeur de l'habilitation de « {structure} » a écrit un message.\n\n                 Lisez-le et répondez sur la page de la demande :\n{link}\n\n                 — Relais"
+            ),
+        }
+    }
+
     pub fn inactivity_warning(to: &str, deadline: &str, link: &str) -> Email {
         Email {
             to: to.to_owned(),

@@ -178,6 +178,10 @@ crate::both_backends!(
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert!(unescape(&public.get(&link).await.body).contains("un local accessible"));
+        // The requester is told by email, with the text.
+        let mail = app.last_email_to("demandeur@vezelay.example.fr");
+        assert!(mail.subject.contains("nouveau message"), "{}", mail.subject);
+        assert!(mail.body.contains("un local accessible"));
         let r = public
             .post(
                 &format!("{link}/message"),
@@ -186,6 +190,26 @@ crate::both_backends!(
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert!(a.get(&page).await.body.contains("de plain-pied"));
+        // The administrator who wrote is told, with the page to answer on; a
+        // second message within the hour, still unanswered, sends nothing more.
+        let told = app.sent().iter().filter(|m| m.to == admin.email).count();
+        let mail = app.last_email_to(&admin.email);
+        assert!(
+            mail.subject.contains("réponse d'un demandeur"),
+            "{}",
+            mail.subject
+        );
+        assert!(mail.body.contains(&format!("/admin/habilitations/{id}")));
+        public
+            .post(
+                &format!("{link}/message"),
+                &[("message", "Et un ascenseur.")],
+            )
+            .await;
+        assert_eq!(
+            app.sent().iter().filter(|m| m.to == admin.email).count(),
+            told
+        );
         let r = a
             .post(
                 &format!("{page}/decision"),

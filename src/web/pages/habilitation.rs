@@ -397,7 +397,21 @@ pub async fn requester_message(
         }
     };
     match habilitation::post_message(&state.db, req.id, None, &body, now).await {
-        Ok(()) => {}
+        Ok(()) => {
+            // The administrators are told (the message is kept whatever happens).
+            let link = format!(
+                "{}/admin/habilitations/{}",
+                state.config.public_url(),
+                req.id
+            );
+            let structure = structure_name(&req.details);
+            for to in habilitation::admins_to_notify(&state.db, req.id, now).await? {
+                let mail = messages::habilitation_reply_to_admin(&to, &structure, &link);
+                if let Err(e) = state.mailer.send(mail).await {
+                    tracing::warn!(demande = req.id, cause = %e, "message d'un demandeur : e-mail aux administrateurs non envoyé");
+                }
+            }
+        }
         Err(HabilitationError::Refused(m)) => {
             let mut errors = FormErrors::default();
             errors.add("message", m);
@@ -624,7 +638,21 @@ pub async fn admin_message(
         Err(e) => Err(Ok(e.to_owned())),
     };
     match result {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/habilitations/{id}#messages")).into_response()),
+        Ok(()) => {
+            // The requester is told, with the text (the message is kept whatever
+            // happens to the email).
+            if let Some(req) = habilitation::find(&state.db, id).await? {
+                let mail = messages::habilitation_message_to_requester(
+                    &req.email,
+                    &structure_name(&req.details),
+                    &habilitation::message_text(&f.message).unwrap_or_default(),
+                );
+                if let Err(e) = state.mailer.send(mail).await {
+                    tracing::warn!(demande = id, cause = %e, "message d'un administrateur : e-mail au demandeur non envoyé");
+                }
+            }
+            Ok(Redirect::to(&format!("/admin/habilitations/{id}#messages")).into_response())
+        }
         Err(Ok(m)) => {
             errors.add("message", m);
             render_status(
@@ -905,5 +933,14 @@ pub async fn import(
             view.import_errors = errors;
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
+    }
+}
+
+/// The structure's name in emails, or « votre structure » while the draft has none.
+fn structure_name(d: &habilitation::Details) -> String {
+    if d.name.trim().is_empty() {
+        "votre structure".to_owned()
+    } else {
+        d.name.trim().to_owned()
     }
 }
