@@ -446,7 +446,16 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     }
     if demo::should_seed(&config, accounts::count(&db).await?) {
         let created = demo::seed(&db, clock.now()).await?;
-        println!("{}", demo::banner(&created, &config.public_url()));
+        let places = demo::BannerPlaces {
+            program: std::env::args()
+                .next()
+                .unwrap_or_else(|| "relais".to_owned()),
+            emails_dir: config
+                .smtp_url
+                .is_none()
+                .then(|| config.data_dir.join("emails")),
+        };
+        println!("{}", demo::banner(&created, &config.public_url(), &places));
     }
     if !config.secure_cookies() && !config.binds_loopback() {
         tracing::warn!(

@@ -99,7 +99,7 @@ pub async fn import_csv(
             errors.push(err(
                 line,
                 format!(
-                    "pas de {} s : seules les cartes à 60 s sont acceptées",
+                    "cette carte change de code toutes les {} secondes (colonne step) : Relais n'accepte que les cartes dont le code change toutes les 60 secondes",
                     get(ct)
                 ),
             ));

@@ -148,8 +148,19 @@ pub fn should_seed(config: &crate::config::Config, existing_accounts: i64) -> bo
     !config.is_production() && config.binds_loopback() && existing_accounts == 0
 }
 
+/// Where the banner says things are: how to run this very binary, and where the
+/// emails go.
+#[derive(Debug, Clone)]
+pub struct BannerPlaces {
+    /// The command that started this server (`target/release/relais`), for
+    /// `… totp <clé>`.
+    pub program: String,
+    /// The folder the emails are written to; `None` when they go by SMTP.
+    pub emails_dir: Option<std::path::PathBuf>,
+}
+
 /// The banner printed on the terminal (never in the logs).
-pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
+pub fn banner(accounts: &[DemoAccount], public_url: &str, places: &BannerPlaces) -> String {
     let mut s = String::new();
     s.push_str("\n==================== DÉMONSTRATION (données fictives) ====================\n");
     s.push_str(&format!("Relais tourne sur {public_url}\n"));
@@ -163,8 +174,17 @@ pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
     s.push_str(
         "Code à 6 chiffres : ajoutez la clé TOTP dans une application d'authentification,\n",
     );
-    s.push_str("ou lancez `cargo run -- totp <clé TOTP>` dans un autre terminal.\n");
-    s.push_str("Les e-mails (invitations…) sont écrits dans data/emails/.\n");
+    s.push_str(&format!(
+        "ou lancez `{} totp <clé TOTP>` dans un autre terminal.\n",
+        places.program
+    ));
+    match &places.emails_dir {
+        Some(dir) => s.push_str(&format!(
+            "Les e-mails (invitations…) sont écrits dans {}/.\n",
+            dir.display()
+        )),
+        None => s.push_str("Les e-mails (invitations…) partent par le serveur SMTP configuré.\n"),
+    }
     s.push_str(
         "Mandats : connectez-vous comme aidant, « Nouveau mandat » ; la personne se connecte\n\
          avec le simulateur FranceConnect intégré (identités de test, scénarios d'échec).\n",
@@ -175,6 +195,38 @@ pub fn banner(accounts: &[DemoAccount], public_url: &str) -> String {
     ));
     s.push_str("===========================================================================\n");
     s
+}
+
+#[cfg(test)]
+mod banner_tests {
+    #[test]
+    fn the_banner_names_this_binary_and_the_real_email_folder() {
+        let accounts = [super::DemoAccount {
+            label: "Aidant",
+            email: "aidant@demo.relais.localhost",
+            password: "mot-de-passe".into(),
+            totp_secret: "JBSWY3DPEHPK3PXP".into(),
+        }];
+        let places = super::BannerPlaces {
+            program: "/opt/relais/bin/relais".into(),
+            emails_dir: Some("/srv/relais-donnees/emails".into()),
+        };
+        let b = super::banner(&accounts, "http://127.0.0.1:8080", &places);
+        assert!(
+            b.contains("`/opt/relais/bin/relais totp <clé TOTP>`"),
+            "{b}"
+        );
+        assert!(b.contains("/srv/relais-donnees/emails/"), "{b}");
+        assert!(
+            !b.contains("cargo run") && !b.contains("data/emails"),
+            "{b}"
+        );
+        let smtp = super::BannerPlaces {
+            emails_dir: None,
+            ..places
+        };
+        assert!(super::banner(&accounts, "http://127.0.0.1:8080", &smtp).contains("SMTP"));
+    }
 }
 
 #[cfg(test)]

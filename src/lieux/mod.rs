@@ -241,22 +241,20 @@ pub fn read_csv(bytes: &[u8], encoding: Encoding) -> Result<Read, FileError> {
         .iter()
         .map(|f| headers.iter().position(|h| *h == f.name))
         .collect();
-    for (n, row) in reader.records().enumerate() {
-        let line = n + 2;
-        let row = match row {
+    // Numbered as the spreadsheet numbers its rows (one record = one row, even
+    // when a quoted field spans several lines of the file), as every import does.
+    for item in crate::csv_import::lines(&mut reader) {
+        let (line, row) = match item {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
                 read.refuse(Rejection {
-                    line,
+                    line: e.line,
                     field: String::new(),
                     reason: crate::csv_import::UNREADABLE_LINE.into(),
                 });
                 continue;
             }
         };
-        let line = row
-            .position()
-            .map_or(line, |p| usize::try_from(p.line()).unwrap_or(line));
         let values = schema
             .fields
             .iter()

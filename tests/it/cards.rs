@@ -35,7 +35,7 @@ crate::both_backends!(
         let body = unescape(&r.body);
         for expected in [
             "ligne 3 : graine de la carte C-2 illisible",
-            "ligne 4 : pas de 30 s",
+            "ligne 4 : cette carte change de code toutes les 30 secondes",
             "ligne 5 : la carte C-1 figure deux fois",
         ] {
             assert!(body.contains(expected), "{expected} : {body}");

@@ -82,6 +82,19 @@ crate::both_backends!(bad_files_import_nothing, |app: TestApp| async move {
         lieux::read_csv(no_postcode, Encoding::Utf8).unwrap_err(),
         FileError::MissingColumns("code_postal".into())
     );
+    // A quoted field over two lines of the file is one row of the spreadsheet: the
+    // row after it is row 3, as a spreadsheet and every other import number it.
+    let bytes = csv(&[
+        "lieu-1,21890024000015,\"Médiathèque\nd'Auxerre\",Auxerre,89000,89024,2 rue,,,,2024-05-01,,Essai",
+        "lieu-2,21890024000015,Mairie,Sens,8910,89387,1 place,,,,2024-05-01,,Essai",
+    ]);
+    let read = lieux::read_csv(&bytes, Encoding::Utf8).unwrap();
+    let text: Vec<String> = read.rejected.iter().map(|r| r.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("ligne 3, champ « code_postal »")),
+        "{text:?}"
+    );
     // Bad postcode, unknown vocabulary, bad date, duplicated id: every error with its line.
     let bytes = csv(&[
         GOOD,
@@ -372,6 +385,25 @@ crate::both_backends!(
                 || r.body.contains("rien n'a été enregistré")
         );
         assert_eq!(lieux::count(app.db()).await.unwrap(), 0);
+        // Rows without a source of their own and no source given: said, with how
+        // many rows, and nothing imported.
+        let sourceless = full_csv(&[&AUXERRE.replace(",Essai", ",")]);
+        let r = a
+            .post_multipart(
+                "/admin/lieux",
+                &[("source", ""), ("mode", "strict")],
+                ("fichier", "lieux.csv", &sourceless),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            crate::common::unescape(&r.body)
+                .contains("Indiquez la source : 1 ligne de ce fichier n'en a pas"),
+            "{}",
+            r.body
+        );
+        assert_eq!(lieux::count(app.db()).await.unwrap(), 0);
         // No file: a clear message.
         let r = a
             .post_multipart(
@@ -406,11 +438,12 @@ crate::both_backends!(
         let r = a
             .post_multipart(
                 "/admin/lieux",
-                &[("source", "hub-bourgogne"), ("mode", "strict")],
+                &[("source", ""), ("mode", "strict")],
                 ("fichier", "hub.csv", &hub),
                 true,
             )
             .await;
+        // Every row carries its source: the form's is not needed.
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let dups = lieux::duplicates(app.db(), &["hub-bourgogne"])
             .await

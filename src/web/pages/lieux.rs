@@ -805,10 +805,6 @@ pub async fn admin_import(
         view.error = Some("Choisissez un fichier à importer (CSV ou JSON du standard, JSON v0.1, ou GeoJSON France Services).".into());
         return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
     };
-    if view.source.is_empty() {
-        view.error = Some("Indiquez la source : le nom court de l'organisme qui produit ce fichier (par exemple « hub-bourgogne »). Elle identifie ses lieux lors des imports suivants.".into());
-        return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
-    }
     view.file_name = file
         .file_name
         .clone()
@@ -827,6 +823,20 @@ pub async fn admin_import(
             return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
     };
+    // The source is asked only for the rows that do not carry their own.
+    let without = read
+        .records
+        .iter()
+        .filter(|r| r.get("source").trim().is_empty())
+        .count();
+    if view.source.is_empty() && without > 0 {
+        view.error = Some(format!(
+            "Indiquez la source : {} de ce fichier n'en {} pas. C'est le nom court de l'organisme qui produit le fichier (par exemple « hub-bourgogne ») ; il identifie ses lieux lors des imports suivants. Rien n'a été importé.",
+            crate::domain::count(without, "ligne", "lignes"),
+            if without == 1 { "a" } else { "ont" }
+        ));
+        return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
+    }
     let report = crate::lieux::import_by(
         &state.db,
         read,
