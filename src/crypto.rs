@@ -30,6 +30,37 @@ pub fn keyed_hash(key: &[u8], text: &str) -> String {
     }
 }
 
+/// A hex token written differently in every page (BREACH: a compressed page must
+/// not repeat a secret byte for byte): a fresh random pad, then the token XORed
+/// with it, both hex (twice as long). [`unmask_token`] gives the token back.
+pub fn mask_token(token: &str) -> String {
+    let Ok(bytes) = hex::decode(token) else {
+        return token.to_owned();
+    };
+    let mut pad = vec![0u8; bytes.len()];
+    rand::rngs::OsRng.fill_bytes(&mut pad);
+    let masked: Vec<u8> = bytes.iter().zip(&pad).map(|(b, p)| b ^ p).collect();
+    format!("{}{}", hex::encode(&pad), hex::encode(masked))
+}
+
+/// The token a [`mask_token`] output carries; a token sent unmasked is given back
+/// as it is (it reveals nothing more than the masked one).
+pub fn unmask_token(sent: &str) -> String {
+    let Ok(bytes) = hex::decode(sent) else {
+        return sent.to_owned();
+    };
+    if bytes.len() != 64 {
+        return sent.to_owned();
+    }
+    let (pad, masked) = bytes.split_at(32);
+    hex::encode(
+        pad.iter()
+            .zip(masked)
+            .map(|(p, m)| p ^ m)
+            .collect::<Vec<u8>>(),
+    )
+}
+
 /// Constant-time equality of two secrets.
 pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -105,4 +136,22 @@ impl ServerKeys {
 /// Constant-time equality of two byte strings.
 pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_tokens_differ_every_time_and_unmask() {
+        let token = random_token();
+        let (a, b) = (mask_token(&token), mask_token(&token));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 128);
+        assert!(!a.contains(&token[..16]));
+        assert_eq!(unmask_token(&a), token);
+        assert_eq!(unmask_token(&b), token);
+        assert_eq!(unmask_token(&token), token, "unmasked: as it is");
+        assert_ne!(unmask_token(&format!("{}00", &a[..126])), token);
+    }
 }

@@ -207,7 +207,7 @@ pub async fn context(
                 .find(|(k, _)| k == CSRF_FIELD)
                 .map(|(_, v)| v.into_owned())
         };
-        if !sent.is_some_and(|t| crypto::ct_eq(&t, &csrf)) {
+        if !sent.is_some_and(|t| crypto::ct_eq(&crypto::unmask_token(&t), &csrf)) {
             tracing::warn!(request_id = %request_id, route = %route, "envoi refusé : jeton CSRF absent ou faux");
             let mut res = ErrorPage::csrf().into_response();
             if let Some(t) = &new_csrf_cookie {
@@ -219,6 +219,7 @@ pub async fn context(
         req = Request::from_parts(parts, Body::from(bytes));
     }
 
+    let compress = compression_allowed(req.headers(), ctx.session.is_some());
     req.extensions_mut().insert(ctx.clone());
     let mut res = next.run(req).await;
     if let Some(t) = &new_csrf_cookie {
@@ -230,6 +231,7 @@ pub async fn context(
             .append(header::SET_COOKIE, clear_session_cookie(&state));
     }
     let res = finish(&state, &ctx, res);
+    let res = if compress { gzip(res).await } else { vary(res) };
     let status = res.status().as_u16();
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
@@ -240,6 +242,102 @@ pub async fn context(
         tracing::debug!(request_id = %request_id, method = %method, route = %route, status, elapsed_us, "requête");
     }
     res
+}
+
+/// Whether this response may be compressed (gzip, when the browser accepts it).
+///
+/// Compressing a page that holds a secret next to text an attacker chose (a
+/// search reflected in the page) lets them guess the secret from the sizes of
+/// responses they trigger (BREACH). So: the CSRF token is masked afresh in every
+/// page ([`crypto::mask_token`]); and a signed-in person's pages — their
+/// usagers' names are secrets too — are compressed only for requests the
+/// browser says come from Relais itself or from the person (`Sec-Fetch-Site:
+/// same-origin` or `none`), never for requests another site triggered, nor from
+/// browsers that do not say.
+fn compression_allowed(headers: &HeaderMap, signed_in: bool) -> bool {
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|c| {
+                let mut parts = c.split(';');
+                let name = parts.next().unwrap_or("").trim();
+                let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+                name.eq_ignore_ascii_case("gzip") && !refused
+            })
+        });
+    if !accepts {
+        return false;
+    }
+    if !signed_in {
+        return true;
+    }
+    matches!(
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        Some("same-origin" | "none")
+    )
+}
+
+/// Content worth compressing: pages, the style sheet, icons (not downloads,
+/// which stream, nor PDFs and images, already compressed).
+fn compressible(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.starts_with("text/html")
+                || t.starts_with("text/css")
+                || t.starts_with("image/svg+xml")
+        })
+        && !res.headers().contains_key(header::CONTENT_ENCODING)
+}
+
+/// `Vary: Accept-Encoding` on what may be compressed, so that caches keep the
+/// two forms apart.
+fn vary(mut res: Response) -> Response {
+    if compressible(&res) {
+        res.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
+}
+
+/// Pages smaller than this gain nothing (one network packet).
+const COMPRESS_FROM_BYTES: usize = 1_400;
+
+/// The response gzip-compressed (fast level: pages of a few KB shrink 3 to 5
+/// times for tens of microseconds), when it is worth it.
+async fn gzip(res: Response) -> Response {
+    if !compressible(&res) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // Pages are rendered in memory: collecting them costs nothing more.
+    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    parts
+        .headers
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if bytes.len() < COMPRESS_FROM_BYTES {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::fast(),
+    );
+    let compressed = encoder.write_all(&bytes).and_then(|()| encoder.finish());
+    match compressed {
+        Ok(gz) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(gz))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// The CSP of every page: nothing but our own style sheet and images, no script,

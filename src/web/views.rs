@@ -57,7 +57,12 @@ impl Shell {
             title: title.into(),
             css: super::assets::css_href(),
             icon: super::assets::icon_href(),
-            csrf: ctx.csrf.clone(),
+            // Masked afresh in every page (BREACH: pages are compressed).
+            csrf: if ctx.csrf.is_empty() {
+                ctx.csrf.clone()
+            } else {
+                Arc::from(crate::crypto::mask_token(&ctx.csrf))
+            },
             request_id: ctx.request_id.clone(),
             support: ctx.support.clone(),
             nav,

@@ -470,6 +470,29 @@ impl Client {
         self.send(req).await
     }
 
+    /// A GET with extra headers; the body as it came (compressed or not).
+    pub async fn get_raw(
+        &mut self,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header("x-forwarded-for", self.ip.clone());
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, bytes)
+    }
+
     /// A GET whose body is returned as bytes (PDF).
     pub async fn get_bytes(&mut self, path: &str) -> Vec<u8> {
         let req = Request::get(path)

@@ -915,3 +915,91 @@ crate::both_backends!(
         );
     }
 );
+
+/// A gzip body, decompressed.
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+crate::both_backends!(
+    pages_are_compressed_without_opening_breach,
+    |app: TestApp| async move {
+        let gz = ("accept-encoding", "gzip, deflate, br");
+        // A public page: compressed, and smaller.
+        let mut c = app.client();
+        let (status, headers, body) = c.get_raw("/lieux", &[gz]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert!(
+            headers["vary"]
+                .to_str()
+                .unwrap()
+                .contains("accept-encoding")
+        );
+        let page = gunzip(&body);
+        assert!(
+            page.starts_with("<!DOCTYPE html>") && page.len() > body.len() * 2,
+            "{} → {}",
+            page.len(),
+            body.len()
+        );
+        // Without gzip accepted (or refused with q=0): as it is.
+        let (_, headers, body) = c.get_raw("/lieux", &[]).await;
+        assert!(!headers.contains_key("content-encoding"));
+        assert!(
+            String::from_utf8(body)
+                .unwrap()
+                .starts_with("<!DOCTYPE html>")
+        );
+        let (_, headers, _) = c
+            .get_raw("/lieux", &[("accept-encoding", "gzip;q=0")])
+            .await;
+        assert!(!headers.contains_key("content-encoding"));
+        // The CSRF token is written differently in every page, and each works.
+        let first = c.get("/connexion").await;
+        let second = c.get("/connexion").await;
+        let token = |r: &crate::common::Resp| {
+            crate::common::extract_between(&r.body, "name=\"_csrf\" value=\"", "\"").unwrap()
+        };
+        assert_ne!(token(&first), token(&second));
+        assert_eq!(
+            relais::crypto::unmask_token(&token(&first)),
+            relais::crypto::unmask_token(&token(&second))
+        );
+        // A signed-in person's pages: compressed only for requests from Relais
+        // itself or typed by the person, never for one another site triggered.
+        let s = app.structure("Structure compressée").await;
+        let aidant = app.member(s, Role::Aidant, "aidant").await;
+        let mut a = app.login(&aidant).await;
+        for (site, compressed) in [
+            (None, false),
+            (Some("cross-site"), false),
+            (Some("same-site"), false),
+            (Some("same-origin"), true),
+            (Some("none"), true),
+        ] {
+            let mut extra = vec![gz];
+            if let Some(site) = site {
+                extra.push(("sec-fetch-site", site));
+            }
+            let (status, headers, body) = a.get_raw("/espace", &extra).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                headers.contains_key("content-encoding"),
+                compressed,
+                "{site:?}"
+            );
+            let page = if compressed {
+                gunzip(&body)
+            } else {
+                String::from_utf8(body).unwrap()
+            };
+            assert!(page.contains("Nouveau mandat"), "{site:?}");
+        }
+    }
+);
