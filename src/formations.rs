@@ -31,8 +31,9 @@ impl State {
     pub fn label(self) -> &'static str {
         match self {
             State::ToTrain => "À former",
-            State::Registered => "Inscrit à une session",
-            State::Trained => "Formé",
+            // Worded without agreement: the list does not know the person's gender.
+            State::Registered => "Inscription à une session",
+            State::Trained => "Formation validée",
         }
     }
     /// The key, or the French word as spreadsheets write it (« formé », « inscrit »).

@@ -755,6 +755,14 @@ impl State {
             State::Revoked => "Révoqué",
         }
     }
+    /// The state of a démarche (an autorisation), agreed with « la démarche ».
+    pub fn label_demarche(self) -> &'static str {
+        match self {
+            State::Active => "Active",
+            State::Expired => "Expirée",
+            State::Revoked => "Révoquée",
+        }
+    }
     pub fn parse(raw: &str) -> State {
         match raw {
             "expires" => State::Expired,

@@ -164,6 +164,11 @@ crate::both_backends!(mandate_created_end_to_end, |app: TestApp| async move {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.contains("Mandat créé"));
     assert!(page.contains("Argent - Impôts - Consommation"));
+    assert!(
+        page.contains("<td data-label=\"État\">Active</td>"),
+        "{}",
+        page.body
+    );
     assert_eq!(count(&app, "usagers").await, 1);
     assert_eq!(count(&app, "autorisations").await, 2);
     assert_eq!(count(&app, "mandat_drafts").await, 0, "draft consumed");
@@ -433,6 +438,12 @@ crate::both_backends!(
         let page = follow(&mut s.client, r).await;
         assert!(page.contains("Démarche révoquée"));
         assert!(page.contains("Dernière attestation de révocation"));
+        // The démarche's state agrees with « la démarche ».
+        assert!(
+            page.contains("<td data-label=\"État\">Révoquée le "),
+            "{}",
+            page.body
+        );
         // Revoking it again is refused plainly.
         let again = s
             .client
