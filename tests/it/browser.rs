@@ -111,6 +111,8 @@ async fn axe(c: &Client, page: &str) {
         "axe sur {page} :\n{}",
         violations.join("\n")
     );
+    // Every page checked here also fits a 320 px screen.
+    fits(c, page, 320).await;
 }
 
 /// What does not fit the window: a horizontal scroll, a button or link-button of
