@@ -41,6 +41,43 @@ pub mod web;
 /// that need the server's keys — when migration 10 (signed journal heads) is
 /// applied to a database that already has a journal, its chains are sealed as they
 /// are, once, after their hashes verify.
+/// What [`start`] did.
+#[derive(Debug)]
+pub struct Started {
+    pub migrations: Vec<i64>,
+    /// Places whose search columns were recomputed.
+    pub reindexed: u64,
+    /// The demonstration accounts, when this server created them.
+    pub demo: Option<Vec<demo::DemoAccount>>,
+}
+
+/// What a server does once when it starts — migrations, the places' search
+/// columns, the identity provider's first keys, the demonstration (on a fresh
+/// local database) — under the database's start-up lock
+/// ([`db::Db::startup_lock`]): any number of servers may start together, on an
+/// empty or an existing database; the first does the work, the others find it
+/// done.
+pub async fn start(db: &db::Db, config: &config::Config, now: i64) -> anyhow::Result<Started> {
+    use anyhow::Context as _;
+    let lock = db.startup_lock().await.context("verrou de démarrage")?;
+    let migrations = migrate(db, now).await.context("migrations")?;
+    let reindexed = lieux::index::refresh(db).await.context("index des lieux")?;
+    for alg in idp::keys::algs_for(&config.idp_clients()) {
+        idp::keys::ensure(db, &config.secret_key, alg, now).await?;
+    }
+    let demo = if demo::should_seed(config, accounts::count(db).await?) {
+        Some(demo::seed(db, now).await?)
+    } else {
+        None
+    };
+    lock.release().await.context("verrou de démarrage")?;
+    Ok(Started {
+        migrations,
+        reindexed,
+        demo,
+    })
+}
+
 pub async fn migrate(db: &db::Db, now: i64) -> anyhow::Result<Vec<i64>> {
     let applied = db.migrate(now).await?;
     if applied.contains(&10) {

@@ -432,20 +432,14 @@ async fn serve(config: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
                 relais::config::redact_url(&config.database_url)
             )
         })?;
-    relais::migrate(&db, clock.now())
-        .await
-        .context("migrations")?;
-    let reindexed = relais::lieux::index::refresh(&db)
-        .await
-        .context("index des lieux")?;
-    if reindexed > 0 {
-        tracing::info!(lieux = reindexed, "index de recherche des lieux recalculé");
+    let prepared = relais::start(&db, &config, clock.now()).await?;
+    if prepared.reindexed > 0 {
+        tracing::info!(
+            lieux = prepared.reindexed,
+            "index de recherche des lieux recalculé"
+        );
     }
-    for alg in relais::idp::keys::algs_for(&config.idp_clients()) {
-        relais::idp::keys::ensure(&db, &config.secret_key, alg, clock.now()).await?;
-    }
-    if demo::should_seed(&config, accounts::count(&db).await?) {
-        let created = demo::seed(&db, clock.now()).await?;
+    if let Some(created) = prepared.demo {
         let places = demo::BannerPlaces {
             program: std::env::args()
                 .next()

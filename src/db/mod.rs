@@ -98,6 +98,38 @@ const PG_CHECK_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(
 const STRUCTURE_LOCK_BASE: i64 = 1 << 40;
 /// Advisory-lock key serialising key rotations of the identity provider.
 pub const KEYS_LOCK: i64 = 7273;
+/// Held while a server does what it does once at start (migrations, keys,
+/// demonstration data, recomputations): other servers starting on the same
+/// database wait for it. On PostgreSQL a session advisory lock (key 7270; 7271
+/// is the migrations', 7273 the key rotations') on a connection
+/// of its own; on an SQLite file an exclusive lock on `<file>.demarrage`; nothing
+/// for an in-memory database (one process). Released by [`StartupLock::release`],
+/// or when dropped (the connection is closed, the file lock goes with the file).
+pub struct StartupLock {
+    pg: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    _file: Option<std::fs::File>,
+}
+
+impl StartupLock {
+    pub async fn release(mut self) -> Result<(), Error> {
+        if let Some(mut conn) = self.pg.take() {
+            sqlx::query("SELECT pg_advisory_unlock(7270) AS unlocked")
+                .fetch_optional(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StartupLock {
+    fn drop(&mut self) {
+        // Not released (an error on the way): the connection is closed rather than
+        // given back to the pool with the lock still held; the server then frees it.
+        if let Some(conn) = self.pg.take() {
+            drop(conn.detach());
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -326,6 +358,50 @@ impl Db {
         let n = tx.execute(sql, args).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Waits until no other server is starting on this database, then holds the
+    /// start-up lock ([`StartupLock`]).
+    pub async fn startup_lock(&self) -> Result<StartupLock, Error> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock(7270) AS locked")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(StartupLock {
+                    pg: Some(conn),
+                    _file: None,
+                })
+            }
+            Backend::Sqlite => {
+                let Some(path) = sqlite_path(&self.url) else {
+                    return Ok(StartupLock {
+                        pg: None,
+                        _file: None,
+                    });
+                };
+                let mut name = path.into_os_string();
+                name.push(".demarrage");
+                let file =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                        let f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&name)?;
+                        f.lock()?;
+                        Ok(f)
+                    })
+                    .await
+                    .map_err(|e| Error::Data(format!("verrou de démarrage : {e}")))?
+                    .map_err(Error::Folder)?;
+                Ok(StartupLock {
+                    pg: None,
+                    _file: Some(file),
+                })
+            }
+        }
     }
 
     /// Applies the migrations not yet applied, all in one transaction. Several

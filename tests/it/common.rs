@@ -51,6 +51,16 @@ pub fn backends() -> Vec<Backend> {
 
 /// A fresh, migrated database for one test.
 pub async fn fresh_db(backend: Backend) -> Db {
+    let db = Db::connect(&empty_db_url(backend).await, TEST_SECRET)
+        .await
+        .unwrap();
+    relais::migrate(&db, START).await.unwrap();
+    db
+}
+
+/// The URL of a new, empty database (nothing migrated): what a server finds on
+/// its first start.
+pub async fn empty_db_url(backend: Backend) -> String {
     let n = unique();
     let pid = std::process::id();
     match backend {
@@ -58,14 +68,10 @@ pub async fn fresh_db(backend: Backend) -> Db {
             let dir = std::env::temp_dir().join("relais-it");
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join(format!("t-{pid}-{n}.db"));
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", ".demarrage"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            let db = Db::connect(&format!("sqlite://{}", path.display()), TEST_SECRET)
-                .await
-                .unwrap();
-            relais::migrate(&db, START).await.unwrap();
-            db
+            format!("sqlite://{}", path.display())
         }
         Backend::Postgres => {
             let admin_url = std::env::var("RELAIS_TEST_DATABASE_URL").unwrap();
@@ -83,9 +89,7 @@ pub async fn fresh_db(backend: Backend) -> Db {
             admin.close().await;
             let mut url = url::Url::parse(&admin_url).unwrap();
             url.set_path(&format!("/{name}"));
-            let db = Db::connect(url.as_str(), TEST_SECRET).await.unwrap();
-            relais::migrate(&db, START).await.unwrap();
-            db
+            url.to_string()
         }
     }
 }

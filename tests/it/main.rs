@@ -13,6 +13,7 @@ mod common;
 mod auth;
 mod browser;
 mod cards;
+mod cluster;
 mod franceconnect;
 mod habilitation;
 mod idp;

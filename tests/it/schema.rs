@@ -276,3 +276,72 @@ async fn journaled_transactions_commit_durably_whatever_the_server_default() {
         );
     }
 }
+
+/// Servers starting together on an empty database, then on the filled one: none
+/// fails, the migrations, the first keys and the demonstration are made once
+/// (issue 19: the second server used to exit with « une structure avec ce SIRET
+/// existe déjà »).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_starting_together_never_fail() {
+    for backend in crate::common::backends() {
+        let url = crate::common::empty_db_url(backend).await;
+        let config = relais::config::Config {
+            database_url: url.clone(),
+            ..crate::common::test_config()
+        };
+        for round in ["vide", "remplie"] {
+            let mut servers = Vec::new();
+            for _ in 0..4 {
+                let (url, config) = (url.clone(), config.clone());
+                servers.push(tokio::spawn(async move {
+                    let db = relais::db::Db::connect(&url, crate::common::TEST_SECRET)
+                        .await
+                        .unwrap();
+                    let started = relais::start(&db, &config, crate::common::START).await;
+                    db.close().await;
+                    started
+                        .map(|s| s.demo.is_some())
+                        .map_err(|e| format!("{e:#}"))
+                }));
+            }
+            let mut demos = 0;
+            for s in servers {
+                match s.await.unwrap() {
+                    Ok(demo) => demos += usize::from(demo),
+                    Err(e) => {
+                        panic!("{backend:?}, base {round} : un serveur n'a pas démarré : {e}")
+                    }
+                }
+            }
+            assert_eq!(
+                demos,
+                usize::from(round == "vide"),
+                "{backend:?}, base {round} : la démonstration créée une fois, par le premier"
+            );
+        }
+        let db = relais::db::Db::connect(&url, crate::common::TEST_SECRET)
+            .await
+            .unwrap();
+        let n = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                db.fetch_one(sql, &[])
+                    .await
+                    .unwrap()
+                    .get::<i64>("n")
+                    .unwrap()
+            }
+        };
+        assert_eq!(n("SELECT COUNT(*) AS n FROM structures").await, 1);
+        assert_eq!(
+            n("SELECT COUNT(*) AS n FROM relais_migrations").await,
+            i64::try_from(MIGRATIONS.len()).unwrap()
+        );
+        assert_eq!(
+            n("SELECT COUNT(*) AS n FROM idp_keys WHERE status = 'current'").await,
+            1,
+            "one signing key, not one per server"
+        );
+        db.close().await;
+    }
+}

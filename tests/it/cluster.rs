@@ -1,0 +1,420 @@
+//! Several real `relais serve` processes on one PostgreSQL, behind a real reverse
+//! proxy (nginx, installed by `.ci/run`), as an operator deploys them (issue 19):
+//! they start together on an empty database; a session opened through one works
+//! on the others; rate limits count across servers; the daily jobs run once; a
+//! key rotation made by the command line is seen by every server within its cache
+//! time. Runs when PostgreSQL and nginx are present; required in CI.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+
+type Http = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A browser-like client over real TCP: cookies, `Origin`, the CSRF field.
+struct Web {
+    http: Http,
+    base: String,
+    origin: String,
+    cookies: HashMap<String, String>,
+    csrf: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: String,
+}
+
+impl Web {
+    fn new(base: &str, origin: &str) -> Web {
+        Web {
+            http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http(),
+            base: base.to_owned(),
+            origin: origin.to_owned(),
+            cookies: HashMap::new(),
+            csrf: None,
+        }
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Page {
+        let res = tokio::time::timeout(Duration::from_secs(20), self.http.request(req))
+            .await
+            .expect("réponse en moins de 20 s")
+            .expect("requête HTTP");
+        let status = res.status();
+        let headers = res.headers().clone();
+        for v in headers.get_all(hyper::header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, val)) = pair.split_once('=') {
+                if val.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), val.to_owned());
+                }
+            }
+        }
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(t) = crate::common::extract_between(&body, "name=\"_csrf\" value=\"", "\"") {
+            self.csrf = Some(t);
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = Request::get(format!("{}{path}", self.base))
+            .header(hyper::header::COOKIE, self.cookie_header())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(t) = &self.csrf {
+            form.append_pair("_csrf", t);
+        }
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        let req = Request::post(format!("{}{path}", self.base))
+            .header(hyper::header::COOKIE, self.cookie_header())
+            .header(hyper::header::ORIGIN, &self.origin)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Full::new(Bytes::from(form.finish())))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// A `relais serve` process, its output in files.
+struct Server {
+    child: tokio::process::Child,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Server {
+    fn output(&self) -> String {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+}
+
+fn spawn_server(dir: &Path, n: usize, database_url: &str, public_url: &str) -> Server {
+    let port = free_port();
+    let data = dir.join(format!("serveur-{n}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let stdout = data.join("sortie.log");
+    let stderr = data.join("erreurs.log");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RELAIS_BIND", format!("127.0.0.1:{port}"))
+        .env("RELAIS_PUBLIC_URL", public_url)
+        .env("RELAIS_DATABASE_URL", database_url)
+        .env("RELAIS_DATA_DIR", &data)
+        .env("RELAIS_SECRET_KEY", crate::common::TEST_SECRET)
+        .env("RELAIS_TRUST_FORWARDED_FOR", "true")
+        .env("RELAIS_LOG", "info")
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Server {
+        child,
+        port,
+        stdout,
+        stderr,
+    }
+}
+
+/// nginx balancing round-robin over the servers; each response says which server
+/// answered (`X-Relais-Serveur`).
+fn spawn_proxy(dir: &Path, port: u16, servers: &[u16]) -> tokio::process::Child {
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let upstreams: String = servers
+        .iter()
+        .map(|p| format!("    server 127.0.0.1:{p};\n"))
+        .collect();
+    let p = prefix.display();
+    let conf = format!(
+        "worker_processes 1;\n\
+         daemon off;\n\
+         error_log {p}/logs/error.log;\n\
+         pid {p}/nginx.pid;\n\
+         events {{ worker_connections 128; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;\n\
+           fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
+           upstream relais {{\n{upstreams}  }}\n\
+           server {{\n\
+             listen 127.0.0.1:{port};\n\
+             client_max_body_size 40m;\n\
+             location / {{\n\
+               proxy_pass http://relais;\n\
+               proxy_set_header Host $http_host;\n\
+               proxy_set_header X-Forwarded-For $remote_addr;\n\
+               add_header X-Relais-Serveur $upstream_addr always;\n\
+             }}\n\
+           }}\n\
+         }}\n"
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    tokio::process::Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx")
+}
+
+async fn wait_ready(web: &mut Web, what: &str, servers: &[Server]) {
+    for _ in 0..600 {
+        let req = Request::get(format!("{}/healthz", web.base))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        if let Ok(Ok(res)) =
+            tokio::time::timeout(Duration::from_secs(2), web.http.request(req)).await
+            && res.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs: Vec<String> = servers.iter().map(Server::output).collect();
+    panic!("{what} ne répond pas :\n{}", logs.join("\n---\n"));
+}
+
+/// The demonstration account `label` printed in a banner: (e-mail, password, TOTP key).
+fn demo_account(banner: &str, label: &str) -> Option<(String, String, String)> {
+    let start = banner.find(&format!("  {label} "))?;
+    let rest = banner.get(start..)?;
+    let field = |name: &str| {
+        let at = rest.find(name)? + name.len();
+        Some(rest.get(at..)?.lines().next()?.trim().to_owned())
+    };
+    Some((
+        field("e-mail : ")?,
+        field("mot de passe : ")?,
+        field("clé TOTP : ")?,
+    ))
+}
+
+fn nginx_present() -> bool {
+    std::process::Command::new("nginx")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_behind_a_proxy_share_one_postgresql() {
+    if !crate::common::backends().contains(&relais::db::Backend::Postgres) {
+        return;
+    }
+    if !nginx_present() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx est obligatoire en CI (installé par .ci/run)"
+        );
+        eprintln!("NOTE : nginx absent, test de plusieurs serveurs ignoré");
+        return;
+    }
+    let url = crate::common::empty_db_url(relais::db::Backend::Postgres).await;
+    let dir = std::env::temp_dir().join(format!(
+        "relais-grappe-{}-{}",
+        std::process::id(),
+        crate::common::unique()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let proxy_port = free_port();
+    let public = format!("http://127.0.0.1:{proxy_port}");
+    // Two servers started at the same moment on an empty database.
+    let mut servers: Vec<Server> = (0..2)
+        .map(|n| spawn_server(&dir, n, &url, &public))
+        .collect();
+    for s in &servers {
+        let mut direct = Web::new(&format!("http://127.0.0.1:{}", s.port), &public);
+        wait_ready(&mut direct, "un serveur", &servers).await;
+    }
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let _proxy = spawn_proxy(&dir, proxy_port, &ports);
+    let mut web = Web::new(&public, &public);
+    wait_ready(&mut web, "le proxy", &servers).await;
+
+    // The demonstration was created once, by one of them.
+    let outputs: Vec<String> = servers.iter().map(Server::output).collect();
+    let banners: Vec<&String> = outputs
+        .iter()
+        .filter(|o| o.contains("DÉMONSTRATION (données fictives)"))
+        .collect();
+    assert_eq!(banners.len(), 1, "{outputs:#?}");
+    let (email, password, secret) = demo_account(banners[0], "Aidant").expect("compte aidant");
+    let (referent, _, _) = demo_account(banners[0], "Référent").expect("compte référent");
+
+    // Signed in through the proxy: the session works on every server.
+    web.get("/connexion").await;
+    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
+    let r = web
+        .post(
+            "/connexion",
+            &[("email", &email), ("password", &password), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let page = web.get("/espace").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Nouveau mandat"));
+        answered.insert(
+            page.headers
+                .get("x-relais-serveur")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    assert_eq!(answered.len(), 2, "both servers answered: {answered:?}");
+
+    // Wrong passwords through the proxy, alternately on each server: the limit
+    // (5 an account) counts them all.
+    let mut other = Web::new(&public, &public);
+    other.get("/connexion").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = other
+            .post(
+                "/connexion",
+                &[
+                    ("email", &referent),
+                    ("password", "pas le bon"),
+                    ("code", "000000"),
+                ],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+
+    // The daily jobs ran once across the servers.
+    let logs: String = servers.iter().map(Server::output).collect();
+    for job in ["conservation des données des mandats", "comptes inactifs"] {
+        let runs = logs
+            .lines()
+            .filter(|l| l.contains(job) && l.contains("résultat"))
+            .count();
+        assert_eq!(runs, 1, "« {job} » lancé {runs} fois :\n{logs}");
+    }
+    let db = relais::db::Db::connect(&url, crate::common::TEST_SECRET)
+        .await
+        .unwrap();
+    let jobs = db
+        .fetch_all("SELECT name FROM jobs WHERE last_run_at IS NOT NULL", &[])
+        .await
+        .unwrap();
+    assert!(!jobs.is_empty(), "the daily jobs ran");
+
+    // A key rotation by the command line: every server signs with the new key
+    // and publishes it within its cache time (10 s).
+    let jwks = |port: u16| {
+        let public = public.clone();
+        async move {
+            let mut w = Web::new(&format!("http://127.0.0.1:{port}"), &public);
+            w.get("/oidc/jwks").await.body
+        }
+    };
+    let before = jwks(ports[0]).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+        .args(["keys", "rotate"])
+        .env("RELAIS_DATABASE_URL", &url)
+        .env("RELAIS_SECRET_KEY", crate::common::TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let newest = db
+        .fetch_one(
+            "SELECT kid FROM idp_keys WHERE alg = 'ES256' AND status = 'next'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .text("kid")
+        .unwrap();
+    assert!(!before.contains(&newest));
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for port in &ports {
+        assert!(jwks(*port).await.contains(&newest), "server {port}");
+    }
+    db.close().await;
+    for s in &mut servers {
+        let _ = s.child.kill().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The servers' time: the real clock (they run on it).
+fn now() -> i64 {
+    use relais::clock::Clock as _;
+    relais::clock::SystemClock.now()
+}
