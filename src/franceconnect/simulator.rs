@@ -6,10 +6,9 @@
 //! JWT, and `session/end` requiring `id_token_hint`.
 //!
 //! Failure scenarios, chosen per login: see [`Scenario`]. Codes and tokens live in
-//! memory: the simulator serves one development server.
+//! the database (`fc_simulateur`, migration 0015): every server of a cluster shows
+//! the picker, exchanges a code or answers userinfo alike.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 use super::jose::{self, SigningKey};
 use crate::config::{Config, SIMULATOR_PREFIX};
 use crate::crypto;
+use crate::db::Db;
 
 pub const CODE_TTL: i64 = 30;
 pub const ACCESS_TOKEN_TTL: i64 = 60;
@@ -100,7 +100,7 @@ impl Scenario {
 }
 
 /// An identity offered by the picker.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 pub struct SimIdentity {
     pub id: String,
     pub given_name: String,
@@ -149,18 +149,28 @@ pub enum AuthorizeError {
     Redirect(String),
 }
 
-#[derive(Clone)]
+/// What a code was given for, kept with it in the database (`fc_simulateur`) so
+/// that every server of a cluster can exchange it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Grant {
     client_id: String,
     redirect_uri: String,
     nonce: String,
     scopes: Vec<String>,
     identity: SimIdentity,
-    scenario: Scenario,
+    /// [`Scenario::key`].
+    scenario: String,
     auth_time: i64,
-    expires_at: i64,
-    used: bool,
-    access_tokens: Vec<String>,
+}
+
+impl Grant {
+    fn scenario(&self) -> Scenario {
+        Scenario::parse(&self.scenario)
+    }
+}
+
+fn server_error<E>(_: E) -> (u16, &'static str) {
+    (500, "server_error")
 }
 
 pub struct Simulator {
@@ -175,8 +185,6 @@ pub struct Simulator {
     rs256: SigningKey,
     rotated: AtomicBool,
     pub identities: Vec<SimIdentity>,
-    codes: Mutex<HashMap<String, Grant>>,
-    tokens: Mutex<HashMap<String, (Grant, i64)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,8 +237,6 @@ impl Simulator {
             rs256: key(KEY_RS256)?,
             rotated: AtomicBool::new(false),
             identities,
-            codes: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -345,48 +351,77 @@ impl Simulator {
     }
 
     /// The redirect after the picker: a code, or `access_denied`.
-    pub fn choose(
+    pub async fn choose(
         &self,
+        db: &Db,
         req: &AuthorizeRequest,
         identity: SimIdentity,
         scenario: Scenario,
         now: i64,
-    ) -> String {
+    ) -> Result<String, crate::db::Error> {
         let mut u = match url::Url::parse(&req.redirect_uri) {
             Ok(u) => u,
-            Err(_) => return "/".to_owned(),
+            Err(_) => return Ok("/".to_owned()),
         };
         if scenario == Scenario::AccessDenied {
             u.query_pairs_mut()
                 .append_pair("error", "access_denied")
                 .append_pair("error_description", "L'usager a annulé la connexion")
                 .append_pair("state", &req.state);
-            return u.into();
+            return Ok(u.into());
         }
         let code = crypto::random_token();
-        if let Ok(mut codes) = self.codes.lock() {
-            codes.retain(|_, g| g.expires_at > now - 3_600);
-            codes.insert(
-                crypto::sha256_hex(&code),
-                Grant {
-                    client_id: req.client_id.clone(),
-                    redirect_uri: req.redirect_uri.clone(),
-                    nonce: req.nonce.clone(),
-                    scopes: req.scopes.clone(),
-                    identity,
-                    scenario,
-                    auth_time: now,
-                    expires_at: now + CODE_TTL,
-                    used: false,
-                    access_tokens: Vec::new(),
-                },
-            );
-        }
+        let grant = Grant {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            nonce: req.nonce.clone(),
+            scopes: req.scopes.clone(),
+            identity,
+            scenario: scenario.key().to_owned(),
+            auth_time: now,
+        };
+        let grant_json = serde_json::to_string(&grant).map_err(crate::db::Error::data)?;
+        // What is an hour past its end goes first.
+        db.execute(
+            "DELETE FROM fc_simulateur
+             WHERE expires_at < $1 AND (token_expires_at IS NULL OR token_expires_at < $1)",
+            crate::args![now - 3_600],
+        )
+        .await?;
+        db.execute(
+            "INSERT INTO fc_simulateur (code_hash, grant_json, expires_at) VALUES ($1, $2, $3)",
+            crate::args![crypto::sha256_hex(&code), grant_json, now + CODE_TTL],
+        )
+        .await?;
         u.query_pairs_mut()
             .append_pair("code", &code)
             .append_pair("state", &req.state)
             .append_pair("iss", &self.issuer);
-        u.into()
+        Ok(u.into())
+    }
+
+    /// The grant of a code (`None`: unknown), with its expiry and whether it
+    /// was used.
+    async fn grant_of(
+        db: &Db,
+        code_hash: &str,
+    ) -> Result<Option<(Grant, i64, bool)>, crate::db::Error> {
+        let Some(r) = db
+            .fetch_optional(
+                "SELECT grant_json, expires_at, used_at FROM fc_simulateur WHERE code_hash = $1",
+                crate::args![code_hash],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let grant: Grant =
+            serde_json::from_str(&r.text("grant_json")?).map_err(crate::db::Error::data)?;
+        Ok(Some((
+            grant,
+            r.int("expires_at")?,
+            r.opt_int("used_at")?.is_some(),
+        )))
     }
 
     fn pairwise_sub(&self, client_id: &str, identity: &SimIdentity) -> String {
@@ -409,16 +444,20 @@ impl Simulator {
     }
 
     /// Whether this login's token endpoint must answer slowly (the handler sleeps).
-    pub fn is_slow(&self, code: &str) -> bool {
-        self.codes
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&crypto::sha256_hex(code)).map(|g| g.scenario))
-            == Some(Scenario::Slow)
+    pub async fn is_slow(&self, db: &Db, code: &str) -> bool {
+        matches!(
+            Self::grant_of(db, &crypto::sha256_hex(code)).await,
+            Ok(Some((g, _, _))) if g.scenario() == Scenario::Slow
+        )
     }
 
     /// The token endpoint (`client_secret_post`). `Err((status, error))`.
-    pub fn token(&self, form: &[(String, String)], now: i64) -> Result<Value, (u16, &'static str)> {
+    pub async fn token(
+        &self,
+        db: &Db,
+        form: &[(String, String)],
+        now: i64,
+    ) -> Result<Value, (u16, &'static str)> {
         let get = |k: &str| {
             form.iter()
                 .find(|(n, _)| n == k)
@@ -434,51 +473,57 @@ impl Simulator {
             return Err((400, "unsupported_grant_type"));
         }
         let code_hash = crypto::sha256_hex(get("code"));
-        let grant = {
-            let Ok(mut codes) = self.codes.lock() else {
-                return Err((500, "server_error"));
-            };
-            let Some(g) = codes.get_mut(&code_hash) else {
-                return Err((400, "invalid_grant"));
-            };
-            if g.used {
-                // A code used twice revokes what was issued from it.
-                let issued = std::mem::take(&mut g.access_tokens);
-                if let Ok(mut tokens) = self.tokens.lock() {
-                    for t in issued {
-                        tokens.remove(&t);
-                    }
-                }
-                return Err((400, "invalid_grant"));
-            }
-            if g.expires_at <= now
-                || g.client_id != get("client_id")
-                || g.redirect_uri != get("redirect_uri")
-            {
-                return Err((400, "invalid_grant"));
-            }
-            if g.scenario == Scenario::ServerError {
-                return Err((500, "server_error"));
-            }
-            g.used = true;
-            let access = crypto::random_token();
-            g.access_tokens.push(crypto::sha256_hex(&access));
-            (g.clone(), access)
+        // A code used twice revokes what was issued from it.
+        let revoke = || async {
+            db.execute(
+                "UPDATE fc_simulateur SET token_hash = NULL WHERE code_hash = $1",
+                crate::args![&code_hash],
+            )
+            .await
+            .map_err(server_error)?;
+            Err((400, "invalid_grant"))
         };
-        let (g, access) = grant;
-        if let Ok(mut tokens) = self.tokens.lock() {
-            tokens.retain(|_, (_, exp)| *exp > now - 3_600);
-            tokens.insert(
-                crypto::sha256_hex(&access),
-                (g.clone(), now + ACCESS_TOKEN_TTL),
-            );
+        let Some((g, expires_at, used)) =
+            Self::grant_of(db, &code_hash).await.map_err(server_error)?
+        else {
+            return Err((400, "invalid_grant"));
+        };
+        if used {
+            return revoke().await;
         }
-        let (iat, exp) = if g.scenario == Scenario::Expired {
+        if expires_at <= now
+            || g.client_id != get("client_id")
+            || g.redirect_uri != get("redirect_uri")
+        {
+            return Err((400, "invalid_grant"));
+        }
+        if g.scenario() == Scenario::ServerError {
+            return Err((500, "server_error"));
+        }
+        // One atomic update: two servers given the same code issue one token.
+        let access = crypto::random_token();
+        let marked = db
+            .execute(
+                "UPDATE fc_simulateur SET used_at = $1, token_hash = $2, token_expires_at = $3
+                 WHERE code_hash = $4 AND used_at IS NULL",
+                crate::args![
+                    now,
+                    crypto::sha256_hex(&access),
+                    now + ACCESS_TOKEN_TTL,
+                    &code_hash
+                ],
+            )
+            .await
+            .map_err(server_error)?;
+        if marked != 1 {
+            return revoke().await;
+        }
+        let (iat, exp) = if g.scenario() == Scenario::Expired {
             (now - 3_600, now - 1_800)
         } else {
             (now, now + ID_TOKEN_TTL)
         };
-        let nonce = if g.scenario == Scenario::WrongNonce {
+        let nonce = if g.scenario() == Scenario::WrongNonce {
             format!("autre-{}", g.nonce)
         } else {
             g.nonce.clone()
@@ -494,9 +539,9 @@ impl Simulator {
             "acr": "eidas1",
             "amr": ["pwd"],
         });
-        let key = self.key_for(g.scenario);
+        let key = self.key_for(g.scenario());
         let mut id_token = key.sign(&claims).map_err(|_| (500, "server_error"))?;
-        if g.scenario == Scenario::BadSignature {
+        if g.scenario() == Scenario::BadSignature {
             id_token = corrupt(&id_token);
         }
         Ok(json!({
@@ -509,16 +554,30 @@ impl Simulator {
     }
 
     /// The userinfo endpoint: a signed JWT of the claims the scopes allow.
-    pub fn userinfo(&self, bearer: &str, now: i64) -> Result<String, (u16, &'static str)> {
-        let (g, exp) = self
-            .tokens
-            .lock()
-            .ok()
-            .and_then(|t| t.get(&crypto::sha256_hex(bearer)).cloned())
+    pub async fn userinfo(
+        &self,
+        db: &Db,
+        bearer: &str,
+        now: i64,
+    ) -> Result<String, (u16, &'static str)> {
+        let row = db
+            .fetch_optional(
+                "SELECT grant_json, token_expires_at FROM fc_simulateur WHERE token_hash = $1",
+                crate::args![crypto::sha256_hex(bearer)],
+            )
+            .await
+            .map_err(server_error)?
             .ok_or((401, "invalid_token"))?;
-        if exp <= now {
+        if row
+            .opt_int("token_expires_at")
+            .map_err(server_error)?
+            .unwrap_or(0)
+            <= now
+        {
             return Err((401, "invalid_token"));
         }
+        let g: Grant = serde_json::from_str(&row.text("grant_json").map_err(server_error)?)
+            .map_err(server_error)?;
         let id = &g.identity;
         let has = |scope: &str, group: &str| g.scopes.iter().any(|s| s == scope || s == group);
         let mut claims = serde_json::Map::new();
@@ -538,11 +597,12 @@ impl Simulator {
             ("email", "email", &id.email),
         ];
         for (name, group, value) in fields {
-            if has(name, group) && !(g.scenario == Scenario::MissingClaim && name == "birthdate") {
+            if has(name, group) && !(g.scenario() == Scenario::MissingClaim && name == "birthdate")
+            {
                 claims.insert(name.into(), json!(value));
             }
         }
-        let key = self.key_for(g.scenario);
+        let key = self.key_for(g.scenario());
         key.sign(&Value::Object(claims))
             .map_err(|_| (500, "server_error"))
     }

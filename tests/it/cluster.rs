@@ -1,9 +1,11 @@
 //! Several real `relais serve` processes on one PostgreSQL, behind a real reverse
 //! proxy (nginx, installed by `.ci/run`), as an operator deploys them (issue 19):
 //! they start together on an empty database; a session opened through one works
-//! on the others; rate limits count across servers; the daily jobs run once; a
-//! key rotation made by the command line is seen by every server within its cache
-//! time. Runs when PostgreSQL and nginx are present; required in CI.
+//! on the others; a mandate is created with its steps (FranceConnect's picker, the
+//! return, the recap) answered by both; rate limits count across servers; the
+//! daily jobs run once; a key rotation made by the command line is seen by every
+//! server within its cache time. Runs when PostgreSQL and nginx are present;
+//! required in CI.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -325,6 +327,86 @@ async fn servers_behind_a_proxy_share_one_postgresql() {
     }
     assert_eq!(answered.len(), 2, "both servers answered: {answered:?}");
 
+    // A mandate through the proxy: the FranceConnect simulator (served by the
+    // cluster itself) and the return from it land on whichever server the proxy
+    // picks, and the mandate is created.
+    let mut steps = std::collections::BTreeSet::new();
+    let mut note = |p: &Page| {
+        steps.insert(server_of(p));
+    };
+    web.get("/mandats/nouveau").await;
+    let r = web
+        .post(
+            "/mandats/nouveau",
+            &[("demarche", "logement"), ("duree", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    note(&r);
+    let picker = web.get(&local(&location(&r), &public)).await;
+    assert_eq!(picker.status, StatusCode::OK, "{}", picker.body);
+    note(&picker);
+    let raw = crate::common::unescape(
+        &crate::common::extract_between(&picker.body, "name=\"requete\" value=\"", "\"").unwrap(),
+    );
+    let identity =
+        crate::common::extract_between(&picker.body, "name=\"identite\" value=\"", "\"").unwrap();
+    let r = web
+        .post(
+            "/franceconnect-simulateur/api/v2/authorize",
+            &[
+                ("requete", &raw),
+                ("identite", &identity),
+                ("scenario", "normal"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    note(&r);
+    // Back to Relais, then through FranceConnect's logout, to the recap.
+    let mut next = local(&location(&r), &public);
+    for _ in 0..5 {
+        if next.starts_with("/mandats/brouillons/") {
+            break;
+        }
+        let hop = web.get(&next).await;
+        assert!(
+            hop.status.is_redirection(),
+            "{next} : {} {}",
+            hop.status,
+            hop.body
+        );
+        note(&hop);
+        next = local(&location(&hop), &public);
+    }
+    let recap_path = next;
+    assert!(
+        recap_path.starts_with("/mandats/brouillons/"),
+        "{recap_path}"
+    );
+    let recap = web.get(&recap_path).await;
+    assert_eq!(recap.status, StatusCode::OK);
+    note(&recap);
+    // The recap asks a new code: the next 30-second step after the sign-in's.
+    let step_after = (now() / 30 + 1) * 30 + 1;
+    tokio::time::sleep(Duration::from_secs(
+        u64::try_from(step_after - now()).unwrap_or(0),
+    ))
+    .await;
+    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
+    let r = web
+        .post(&recap_path, &[("consentement", "1"), ("code", &code)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    note(&r);
+    let mandate = web.get(&location(&r)).await;
+    assert!(mandate.body.contains("Mandat créé"), "{}", mandate.body);
+    assert_eq!(
+        steps.len(),
+        2,
+        "the mandate's steps went through both servers: {steps:?}"
+    );
+
     // Wrong passwords through the proxy, alternately on each server: the limit
     // (5 an account) counts them all.
     let mut other = Web::new(&public, &public);
@@ -411,6 +493,28 @@ async fn servers_behind_a_proxy_share_one_postgresql() {
         let _ = s.child.kill().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Which server answered, as nginx says.
+fn server_of(p: &Page) -> String {
+    p.headers
+        .get("x-relais-serveur")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn location(p: &Page) -> String {
+    p.headers
+        .get(hyper::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A redirect's target as a path of the proxy.
+fn local(target: &str, public: &str) -> String {
+    target.strip_prefix(public).unwrap_or(target).to_owned()
 }
 
 /// The servers' time: the real clock (they run on it).

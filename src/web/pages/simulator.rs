@@ -153,7 +153,11 @@ pub async fn choose(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> App
             }
         }
     };
-    Ok(Redirect::to(&s.choose(&req, identity, scenario, state.now())).into_response())
+    Ok(Redirect::to(
+        &s.choose(&state.db, &req, identity, scenario, state.now())
+            .await?,
+    )
+    .into_response())
 }
 
 fn oauth_error(status: u16, error: &str) -> Response {
@@ -171,10 +175,10 @@ pub async fn token(State(state): State<AppState>, body: Bytes) -> AppResult<Resp
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    if s.is_slow(code) {
+    if s.is_slow(&state.db, code).await {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
-    Ok(match s.token(&form, state.now()) {
+    Ok(match s.token(&state.db, &form, state.now()).await {
         Ok(v) => Json(v).into_response(),
         Err((status, error)) => oauth_error(status, error),
     })
@@ -187,7 +191,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> AppR
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    Ok(match s.userinfo(bearer, state.now()) {
+    Ok(match s.userinfo(&state.db, bearer, state.now()).await {
         Ok(jwt) => {
             let mut res = jwt.into_response();
             res.headers_mut().insert(
