@@ -46,7 +46,7 @@ pub struct Inner {
     /// Outgoing HTTP (the demo online service calls the provider with it).
     pub http: HttpClient,
     /// The demo online service's pending logins (development only).
-    pub demo_logins: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+
     /// The `Content-Security-Policy` of every response (computed once).
     pub csp: axum::http::HeaderValue,
     /// The support address, shown at the foot of every page.
@@ -80,7 +80,6 @@ impl Inner {
             idp_clients,
             franceconnect: franceconnect::Client::new(&config, http.clone()),
             http,
-            demo_logins: std::sync::Mutex::new(std::collections::HashMap::new()),
             simulator,
             db,
             config,

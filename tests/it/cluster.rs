@@ -2,7 +2,9 @@
 //! proxy (nginx, installed by `.ci/run`), as an operator deploys them (issue 19):
 //! they start together on an empty database; a session opened through one works
 //! on the others; a mandate is created with its steps (FranceConnect's picker, the
-//! return, the recap) answered by both; rate limits count across servers; the
+//! return, the recap) answered by both, then the aidant logs into the demo online
+//! service for the person (Relais as identity provider) across both; rate limits
+//! count across servers; the
 //! daily jobs run once; a key rotation made by the command line is seen by every
 //! server within its cache time. Runs when PostgreSQL and nginx are present;
 //! required in CI.
@@ -406,6 +408,56 @@ async fn servers_behind_a_proxy_share_one_postgresql() {
         2,
         "the mandate's steps went through both servers: {steps:?}"
     );
+
+    // The aidant logs into the demo online service for this person, through the
+    // proxy: Relais as identity provider, every step on whichever server.
+    let mut flow_steps = std::collections::BTreeSet::new();
+    let r = web.get("/demo/service-en-ligne/connexion").await;
+    flow_steps.insert(server_of(&r));
+    let r = web.get(&local(&location(&r), &public)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    flow_steps.insert(server_of(&r));
+    let flow = location(&r);
+    let page = web.get(&flow).await;
+    flow_steps.insert(server_of(&page));
+    // prompt=login: a code of the next step again.
+    let step_after = (now() / 30 + 1) * 30 + 1;
+    tokio::time::sleep(Duration::from_secs(
+        u64::try_from(step_after - now()).unwrap_or(0),
+    ))
+    .await;
+    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
+    let r = web
+        .post(&format!("{flow}/confirmer"), &[("code", &code)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    flow_steps.insert(server_of(&r));
+    let page = web.get(&flow).await;
+    flow_steps.insert(server_of(&page));
+    let usager = crate::common::extract_between(&page.body, "name=\"usager\" value=\"", "\"")
+        .expect(&page.body);
+    let r = web
+        .post(&format!("{flow}/usager"), &[("usager", &usager)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    flow_steps.insert(server_of(&r));
+    let page = web.get(&flow).await;
+    flow_steps.insert(server_of(&page));
+    let autorisation =
+        crate::common::extract_between(&page.body, "name=\"autorisation\" value=\"", "\"")
+            .expect(&page.body);
+    let r = web
+        .post(
+            &format!("{flow}/demarche"),
+            &[("autorisation", &autorisation)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    flow_steps.insert(server_of(&r));
+    let done = web.get(&local(&location(&r), &public)).await;
+    flow_steps.insert(server_of(&done));
+    assert!(done.body.contains("Connexion réussie"), "{}", done.body);
+    assert_eq!(flow_steps.len(), 2, "{flow_steps:?}");
 
     // Wrong passwords through the proxy, alternately on each server: the limit
     // (5 an account) counts them all.

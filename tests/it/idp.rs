@@ -899,6 +899,17 @@ crate::both_backends!(demo_online_service_end_to_end, |app: TestApp| async move 
     assert!(done.contains("Jeanne USAGÈRE1"));
     assert!(done.contains("Transports - Mobilité"));
     assert!(done.contains("Structure du fournisseur"));
+    // The return serves once, and only in the browser that started the login
+    // (nothing is kept on the server: any server of a cluster can finish it).
+    let again = c.get(&back).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again.contains("recommencez depuis le service"),
+        "{}",
+        again.body
+    );
+    let elsewhere = app.client().get(&back).await;
+    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST);
 });
 
 fn client(id: &str, alg: &str, legacy: bool, userinfo: &str) -> relais::config::IdpClientConfig {

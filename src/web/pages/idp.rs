@@ -569,17 +569,25 @@ pub async fn demo_home(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
     })
 }
 
+/// The demo service's cookie: the `state` of the login under way, binding the
+/// return to the browser that started it.
+const DEMO_STATE_COOKIE: &str = "relais_demo_etat";
+
+/// The login's nonce and PKCE verifier, derived from its `state` with the server
+/// secret: nothing is kept on the server, so the return may reach any server of a
+/// cluster.
+fn demo_secrets(state: &AppState, st: &str) -> (String, String) {
+    let key = state.config.secret_key.as_bytes();
+    (
+        crate::crypto::keyed_hash(key, &format!("service-demo:nonce:{st}")),
+        crate::crypto::keyed_hash(key, &format!("service-demo:verifier:{st}")),
+    )
+}
+
 pub async fn demo_start(State(state): State<AppState>) -> AppResult<Response> {
     demo_enabled(&state)?;
     let st = crate::crypto::random_token();
-    let nonce = crate::crypto::random_token();
-    let verifier = crate::crypto::random_token();
-    if let Ok(mut m) = state.demo_logins.lock() {
-        if m.len() > 1000 {
-            m.clear();
-        }
-        m.insert(st.clone(), (nonce.clone(), verifier.clone()));
-    }
+    let (nonce, verifier) = demo_secrets(&state, &st);
     use sha2::Digest;
     let challenge =
         data_encoding::BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
@@ -597,10 +605,19 @@ pub async fn demo_start(State(state): State<AppState>) -> AppResult<Response> {
         .append_pair("prompt", "login")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    Ok(Redirect::to(u.as_str()).into_response())
+    let mut res = Redirect::to(u.as_str()).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        crate::web::context::set_cookie(&state, DEMO_STATE_COOKIE, &st, Some(900)),
+    );
+    Ok(res)
 }
 
-async fn demo_complete(state: &AppState, query: &str) -> Result<DemoResult, String> {
+async fn demo_complete(
+    state: &AppState,
+    query: &str,
+    started: Option<&str>,
+) -> Result<DemoResult, String> {
     let get = |k: &str| {
         url::form_urlencoded::parse(query.as_bytes())
             .find(|(n, _)| n == k)
@@ -610,12 +627,10 @@ async fn demo_complete(state: &AppState, query: &str) -> Result<DemoResult, Stri
         return Err(format!("la connexion n'a pas abouti ({e})"));
     }
     let st = get("state").unwrap_or_default();
-    let (nonce, verifier) = state
-        .demo_logins
-        .lock()
-        .ok()
-        .and_then(|mut m| m.remove(&st))
-        .ok_or("état inconnu ou déjà utilisé")?;
+    if !started.is_some_and(|s| !st.is_empty() && crate::crypto::ct_eq(s, &st)) {
+        return Err("cette connexion n'a pas été commencée dans ce navigateur, ou a déjà servi : recommencez depuis le service".into());
+    }
+    let (nonce, verifier) = demo_secrets(state, &st);
     let base = state.config.public_url();
     let timeout = std::time::Duration::from_secs(5);
     let res = state
@@ -702,12 +717,15 @@ async fn demo_complete(state: &AppState, query: &str) -> Result<DemoResult, Stri
 pub async fn demo_return(
     State(state): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
     demo_enabled(&state)?;
-    let outcome = demo_complete(&state, &query.unwrap_or_default()).await;
+    let started = crate::web::context::cookie_value(&headers, DEMO_STATE_COOKIE);
+    let outcome = demo_complete(&state, &query.unwrap_or_default(), started).await;
     let shell = Shell::new(&ctx, "Simulateur de service en ligne");
-    match outcome {
+    // The login's cookie serves once.
+    let mut res = match outcome {
         Ok(r) => render(&DemoView {
             shell,
             result: Some(r),
@@ -721,5 +739,10 @@ pub async fn demo_return(
                 failure: Some(e),
             },
         ),
-    }
+    }?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        crate::web::context::set_cookie(&state, DEMO_STATE_COOKIE, "", Some(0)),
+    );
+    Ok(res)
 }
