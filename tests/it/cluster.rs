@@ -143,12 +143,28 @@ impl Server {
 }
 
 fn spawn_server(dir: &Path, n: usize, database_url: &str, public_url: &str) -> Server {
+    spawn_binary(
+        env!("CARGO_BIN_EXE_relais"),
+        dir,
+        n,
+        database_url,
+        public_url,
+    )
+}
+
+fn spawn_binary(
+    binary: &str,
+    dir: &Path,
+    n: usize,
+    database_url: &str,
+    public_url: &str,
+) -> Server {
     let port = free_port();
     let data = dir.join(format!("serveur-{n}"));
     std::fs::create_dir_all(&data).unwrap();
     let stdout = data.join("sortie.log");
     let stderr = data.join("erreurs.log");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+    let child = tokio::process::Command::new(binary)
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -573,4 +589,123 @@ fn local(target: &str, public: &str) -> String {
 fn now() -> i64 {
     use relais::clock::Clock as _;
     relais::clock::SystemClock.now()
+}
+
+/// A rolling upgrade: a server of the previous version (`RELAIS_PREVIOUS_BINARY`,
+/// built by `.ci/run` from the commit named in `.ci/version-precedente`) serves
+/// while a server of this version starts on the same database and applies the new
+/// migrations; behind the proxy both serve the same sessions, and the previous
+/// one still signs people in (it writes to the upgraded schema).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_the_previous_version_keeps_serving_during_an_upgrade() {
+    if !crate::common::backends().contains(&relais::db::Backend::Postgres) {
+        return;
+    }
+    let previous = match std::env::var("RELAIS_PREVIOUS_BINARY") {
+        Ok(p) if !p.is_empty() && nginx_present() => p,
+        _ => {
+            assert!(
+                std::env::var("RELAIS_REQUIRE_PREVIOUS").is_err(),
+                "RELAIS_PREVIOUS_BINARY et nginx sont obligatoires quand .ci/run a construit la version précédente"
+            );
+            eprintln!(
+                "NOTE : pas de binaire de la version précédente, mise à jour progressive non testée"
+            );
+            return;
+        }
+    };
+    let url = crate::common::empty_db_url(relais::db::Backend::Postgres).await;
+    let dir = std::env::temp_dir().join(format!(
+        "relais-maj-{}-{}",
+        std::process::id(),
+        crate::common::unique()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let proxy_port = free_port();
+    let public = format!("http://127.0.0.1:{proxy_port}");
+    // The previous version alone: it migrates its own schema and serves.
+    let old = spawn_binary(&previous, &dir, 0, &url, &public);
+    let mut direct_old = Web::new(&format!("http://127.0.0.1:{}", old.port), &public);
+    wait_ready(
+        &mut direct_old,
+        "le serveur de la version précédente",
+        std::slice::from_ref(&old),
+    )
+    .await;
+    let banner = old.output();
+    let (email, password, secret) = demo_account(&banner, "Aidant").expect(&banner);
+    let (referent, referent_password, referent_secret) =
+        demo_account(&banner, "Référent").expect(&banner);
+    let db = relais::db::Db::connect(&url, crate::common::TEST_SECRET)
+        .await
+        .unwrap();
+    let versions = |db: relais::db::Db| async move {
+        db.fetch_one("SELECT MAX(version) AS v FROM relais_migrations", &[])
+            .await
+            .unwrap()
+            .get::<i64>("v")
+            .unwrap()
+    };
+    let before = versions(db.clone()).await;
+    let latest = relais::db::MIGRATIONS.last().map_or(0, |m| m.version);
+    assert!(
+        before < latest,
+        "the previous version has fewer migrations ({before} < {latest})"
+    );
+    // A session opened on the previous version, before the upgrade.
+    direct_old.get("/connexion").await;
+    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
+    let r = direct_old
+        .post(
+            "/connexion",
+            &[("email", &email), ("password", &password), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // This version starts on the same database and migrates it, the previous one
+    // still running.
+    let new = spawn_server(&dir, 1, &url, &public);
+    let mut direct_new = Web::new(&format!("http://127.0.0.1:{}", new.port), &public);
+    let both = [old, new];
+    wait_ready(&mut direct_new, "le serveur de cette version", &both).await;
+    assert_eq!(versions(db.clone()).await, latest);
+    let _proxy = spawn_proxy(&dir, proxy_port, &[both[0].port, both[1].port]);
+    let mut web = Web::new(&public, &public);
+    wait_ready(&mut web, "le proxy", &both).await;
+    web.cookies = direct_old.cookies.clone();
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let page = web.get("/espace").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        answered.insert(server_of(&page));
+    }
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    // The previous version still writes: it signs someone in on the new schema.
+    let mut late = Web::new(&format!("http://127.0.0.1:{}", both[0].port), &public);
+    late.get("/connexion").await;
+    let code = relais::accounts::totp::code_at(&referent_secret, now()).unwrap();
+    let r = late
+        .post(
+            "/connexion",
+            &[
+                ("email", &referent),
+                ("password", &referent_password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(late.get("/espace").await.status, StatusCode::OK);
+    let logs: Vec<String> = both.iter().map(Server::output).collect();
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains(" ERROR ") || l.contains("\"level\":\"ERROR\"")),
+        "{logs:#?}"
+    );
+    db.close().await;
+    let [mut a, mut b] = both;
+    let _ = a.child.kill().await;
+    let _ = b.child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
