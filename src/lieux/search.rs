@@ -120,20 +120,14 @@ pub async fn search_around(
         // Not spelt as the places' sources spell it (« St Etienne », a former
         // commune of a merger): the official list gives the communes, their
         // places come by INSEE code.
+        let communes = crate::territoires::get().matching(text);
         if named.is_empty() {
-            let codes: Vec<String> = match crate::territoires::get().find(text) {
-                crate::territoires::Found::One(c) => vec![c.code.clone()],
-                crate::territoires::Found::Several(list) => {
-                    list.iter().take(10).map(|c| c.code.clone()).collect()
-                }
-                crate::territoires::Found::Unknown(_) => Vec::new(),
-            };
-            for code in codes {
+            for c in communes.iter().take(10) {
                 let rows = conn
                     .fetch_all(
                         "SELECT id, nom, latitude, longitude, horaires, facets FROM lieux
                          WHERE code_insee = $1",
-                        crate::args![code.as_str()],
+                        crate::args![c.code.as_str()],
                     )
                     .await?;
                 named.extend(candidates(rows)?);
@@ -156,7 +150,7 @@ pub async fn search_around(
         // A commune without any place: the centre of its intercommunality's
         // places, so that the places around it are found.
         if centre.is_none()
-            && let crate::territoires::Found::One(c) = crate::territoires::get().find(text)
+            && let [c] = communes.as_slice()
             && let Some(epci) = &c.epci
         {
             let mut pts: Vec<(f64, f64)> = Vec::new();

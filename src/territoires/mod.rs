@@ -145,61 +145,55 @@ impl Territoires {
     /// `2A004`), or a name (accents, case, hyphens and « St » for « Saint »
     /// ignored).
     pub fn find(&self, text: &str) -> Found<'_> {
-        let text = text.trim();
-        let digits = text.len() == 5 && text.bytes().all(|b| b.is_ascii_digit());
-        let corsica = text.len() == 5
-            && (text.starts_with("2A")
-                || text.starts_with("2B")
-                || text.starts_with("2a")
-                || text.starts_with("2b"));
-        let mut ids: Vec<usize> = Vec::new();
-        // « Perrigny (89) », « Perrigny 89 »: a name followed by its département.
-        if !digits && !corsica {
-            let key = normalise(text);
-            if let Some((name, dep)) = key.rsplit_once(' ')
-                && self.departements.contains_key(&dep.to_uppercase())
-                && let Some(list) = self.by_key.get(name)
-            {
-                let dep = dep.to_uppercase();
-                ids.extend(
-                    list.iter()
-                        .filter(|&&i| self.communes.get(i).is_some_and(|c| c.departement == dep)),
-                );
-                if !ids.is_empty() {
-                    return match self.at(&ids).as_slice() {
-                        [one] => Found::One(one),
-                        list => Found::Several(list.to_vec()),
-                    };
-                }
-            }
-        }
-        if digits && let Some(list) = self.by_postcode.get(text) {
-            ids.extend(list);
-        }
-        if (digits || corsica)
-            && let Some(&i) = self.by_code.get(&text.to_uppercase())
-            && !ids.contains(&i)
-        {
-            ids.push(i);
-        }
-        if !digits && !corsica {
-            let key = normalise(text);
-            if let Some(list) = self.by_key.get(&key) {
-                ids.extend(list);
-            }
-        }
-        let list = self.at(&ids);
-        match list.len() {
-            0 => Found::Unknown(if digits || corsica {
-                Vec::new()
-            } else {
-                self.suggestions(text, 5)
-            }),
-            1 => list
-                .first()
-                .map_or(Found::Unknown(Vec::new()), |c| Found::One(c)),
+        let list = self.matching(text);
+        match list.as_slice() {
+            [] if is_code(text.trim()) => Found::Unknown(Vec::new()),
+            [] => Found::Unknown(self.suggestions(text, 5)),
+            [one] => Found::One(one),
             _ => Found::Several(list),
         }
+    }
+
+    /// The communes `text` names, the most populated first (what [`find`] decides
+    /// from, without looking for close spellings: the places search needs only
+    /// these).
+    ///
+    /// [`find`]: Territoires::find
+    pub fn matching(&self, text: &str) -> Vec<&Commune> {
+        let text = text.trim();
+        if is_code(text) {
+            let mut ids: Vec<usize> = Vec::new();
+            if text.bytes().all(|b| b.is_ascii_digit())
+                && let Some(list) = self.by_postcode.get(text)
+            {
+                ids.extend(list);
+            }
+            if let Some(&i) = self.by_code.get(&text.to_uppercase())
+                && !ids.contains(&i)
+            {
+                ids.push(i);
+            }
+            return self.at(&ids);
+        }
+        let key = normalise(text);
+        // « Perrigny (89) », « Perrigny 89 »: a name followed by its département.
+        if let Some((name, dep)) = key.rsplit_once(' ')
+            && self.departements.contains_key(&dep.to_uppercase())
+            && let Some(list) = self.by_key.get(name)
+        {
+            let dep = dep.to_uppercase();
+            let ids: Vec<usize> = list
+                .iter()
+                .copied()
+                .filter(|&i| self.communes.get(i).is_some_and(|c| c.departement == dep))
+                .collect();
+            if !ids.is_empty() {
+                return self.at(&ids);
+            }
+        }
+        self.by_key
+            .get(&key)
+            .map_or_else(Vec::new, |list| self.at(list))
     }
 
     /// The `n` communes whose name is closest to `text` (edit distance on the
@@ -292,6 +286,16 @@ impl Commune {
     pub fn label(&self) -> String {
         format!("{} ({})", self.nom, self.departement)
     }
+}
+
+/// A postcode or an INSEE code (`89000`, `89024`, `2A004`) rather than a name.
+fn is_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 5
+        && (b.iter().all(u8::is_ascii_digit)
+            || (b.first() == Some(&b'2')
+                && matches!(b.get(1), Some(b'A' | b'B' | b'a' | b'b'))
+                && b.iter().skip(2).all(u8::is_ascii_digit)))
 }
 
 /// The search key of a commune name, « St » and « Ste » read as « Saint(e) ».

@@ -43,13 +43,7 @@ fn tools_present() -> bool {
 /// other down, and cookies of 127.0.0.1 do not depend on the port.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::free_port;
 
 async fn start_driver() -> (tokio::process::Child, Client) {
     let port = free_port();

@@ -23,13 +23,7 @@ type Http = hyper_util::client::legacy::Client<
     Full<Bytes>,
 >;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::free_port;
 
 /// A browser-like client over real TCP: cookies, `Origin`, the CSRF field.
 struct Web {
@@ -65,16 +59,7 @@ impl Web {
             .expect("requête HTTP");
         let status = res.status();
         let headers = res.headers().clone();
-        for v in headers.get_all(hyper::header::SET_COOKIE) {
-            let pair = v.to_str().unwrap().split(';').next().unwrap();
-            if let Some((k, val)) = pair.split_once('=') {
-                if val.is_empty() {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.to_owned(), val.to_owned());
-                }
-            }
-        }
+        crate::common::keep_cookies(&mut self.cookies, &headers);
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
         if let Some(t) = crate::common::extract_between(&body, "name=\"_csrf\" value=\"", "\"") {
@@ -88,11 +73,7 @@ impl Web {
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        crate::common::cookie_header(&self.cookies)
     }
 
     async fn get(&mut self, path: &str) -> Page {
@@ -101,6 +82,21 @@ impl Web {
             .body(Full::new(Bytes::new()))
             .unwrap();
         self.send(req).await
+    }
+
+    /// Signs `account` in (its current TOTP code), on whichever server answers.
+    async fn sign_in(&mut self, account: &(String, String, String)) -> Page {
+        let (email, password, secret) = account;
+        self.get("/connexion").await;
+        let code = relais::accounts::totp::code_at(secret, now()).unwrap();
+        let r = self
+            .post(
+                "/connexion",
+                &[("email", email), ("password", password), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        r
     }
 
     async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
@@ -121,6 +117,32 @@ impl Web {
             .body(Full::new(Bytes::from(form.finish())))
             .unwrap();
         self.send(req).await
+    }
+}
+
+/// What a cluster test starts from: an empty PostgreSQL database, a folder for
+/// the servers' data and logs, and the proxy's port and public URL.
+struct Setup {
+    url: String,
+    dir: PathBuf,
+    proxy_port: u16,
+    public: String,
+}
+
+async fn setup(name: &str) -> Setup {
+    let url = crate::common::empty_db_url(relais::db::Backend::Postgres).await;
+    let dir = std::env::temp_dir().join(format!(
+        "relais-{name}-{}-{}",
+        std::process::id(),
+        crate::common::unique()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let proxy_port = free_port();
+    Setup {
+        url,
+        dir,
+        proxy_port,
+        public: format!("http://127.0.0.1:{proxy_port}"),
     }
 }
 
@@ -288,15 +310,12 @@ async fn servers_behind_a_proxy_share_one_postgresql() {
         eprintln!("NOTE : nginx absent, test de plusieurs serveurs ignoré");
         return;
     }
-    let url = crate::common::empty_db_url(relais::db::Backend::Postgres).await;
-    let dir = std::env::temp_dir().join(format!(
-        "relais-grappe-{}-{}",
-        std::process::id(),
-        crate::common::unique()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let proxy_port = free_port();
-    let public = format!("http://127.0.0.1:{proxy_port}");
+    let Setup {
+        url,
+        dir,
+        proxy_port,
+        public,
+    } = setup("grappe").await;
     // Two servers started at the same moment on an empty database.
     let mut servers: Vec<Server> = (0..2)
         .map(|n| spawn_server(&dir, n, &url, &public))
@@ -317,19 +336,12 @@ async fn servers_behind_a_proxy_share_one_postgresql() {
         .filter(|o| o.contains("DÉMONSTRATION (données fictives)"))
         .collect();
     assert_eq!(banners.len(), 1, "{outputs:#?}");
-    let (email, password, secret) = demo_account(banners[0], "Aidant").expect("compte aidant");
+    let aidant = demo_account(banners[0], "Aidant").expect("compte aidant");
+    let secret = aidant.2.clone();
     let (referent, _, _) = demo_account(banners[0], "Référent").expect("compte référent");
 
     // Signed in through the proxy: the session works on every server.
-    web.get("/connexion").await;
-    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
-    let r = web
-        .post(
-            "/connexion",
-            &[("email", &email), ("password", &password), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    web.sign_in(&aidant).await;
     let mut answered = std::collections::BTreeSet::new();
     for _ in 0..6 {
         let page = web.get("/espace").await;
@@ -614,15 +626,12 @@ async fn a_server_of_the_previous_version_keeps_serving_during_an_upgrade() {
             return;
         }
     };
-    let url = crate::common::empty_db_url(relais::db::Backend::Postgres).await;
-    let dir = std::env::temp_dir().join(format!(
-        "relais-maj-{}-{}",
-        std::process::id(),
-        crate::common::unique()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let proxy_port = free_port();
-    let public = format!("http://127.0.0.1:{proxy_port}");
+    let Setup {
+        url,
+        dir,
+        proxy_port,
+        public,
+    } = setup("maj").await;
     // The previous version alone: it migrates its own schema and serves.
     let old = spawn_binary(&previous, &dir, 0, &url, &public);
     let mut direct_old = Web::new(&format!("http://127.0.0.1:{}", old.port), &public);
@@ -633,9 +642,8 @@ async fn a_server_of_the_previous_version_keeps_serving_during_an_upgrade() {
     )
     .await;
     let banner = old.output();
-    let (email, password, secret) = demo_account(&banner, "Aidant").expect(&banner);
-    let (referent, referent_password, referent_secret) =
-        demo_account(&banner, "Référent").expect(&banner);
+    let aidant = demo_account(&banner, "Aidant").expect(&banner);
+    let referent = demo_account(&banner, "Référent").expect(&banner);
     let db = relais::db::Db::connect(&url, crate::common::TEST_SECRET)
         .await
         .unwrap();
@@ -653,15 +661,7 @@ async fn a_server_of_the_previous_version_keeps_serving_during_an_upgrade() {
         "the previous version has fewer migrations ({before} < {latest})"
     );
     // A session opened on the previous version, before the upgrade.
-    direct_old.get("/connexion").await;
-    let code = relais::accounts::totp::code_at(&secret, now()).unwrap();
-    let r = direct_old
-        .post(
-            "/connexion",
-            &[("email", &email), ("password", &password), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    direct_old.sign_in(&aidant).await;
     // This version starts on the same database and migrates it, the previous one
     // still running.
     let new = spawn_server(&dir, 1, &url, &public);
@@ -682,19 +682,7 @@ async fn a_server_of_the_previous_version_keeps_serving_during_an_upgrade() {
     assert_eq!(answered.len(), 2, "{answered:?}");
     // The previous version still writes: it signs someone in on the new schema.
     let mut late = Web::new(&format!("http://127.0.0.1:{}", both[0].port), &public);
-    late.get("/connexion").await;
-    let code = relais::accounts::totp::code_at(&referent_secret, now()).unwrap();
-    let r = late
-        .post(
-            "/connexion",
-            &[
-                ("email", &referent),
-                ("password", &referent_password),
-                ("code", &code),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    late.sign_in(&referent).await;
     assert_eq!(late.get("/espace").await.status, StatusCode::OK);
     let logs: Vec<String> = both.iter().map(Server::output).collect();
     assert!(

@@ -423,18 +423,8 @@ impl Client {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
-        for v in headers.get_all(header::SET_COOKIE) {
-            let v = v.to_str().unwrap();
-            let pair = v.split(';').next().unwrap();
-            let (k, val) = pair.split_once('=').unwrap();
-            if k == "relais_session" {
-                self.csrf = None;
-            }
-            if val.is_empty() || v.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), val.to_owned());
-            }
+        if keep_cookies(&mut self.cookies, &headers) {
+            self.csrf = None;
         }
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
@@ -449,11 +439,7 @@ impl Client {
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        cookie_header(&self.cookies)
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
@@ -828,4 +814,42 @@ pub fn check_pdf_text(bytes: &[u8], expected: &[&str]) {
     for e in expected {
         assert!(text.contains(e), "« {e} » absent du PDF :\n{text}");
     }
+}
+
+/// Keeps the cookies a response sets (a browser's jar; an empty value or
+/// `Max-Age=0` removes one). Returns whether the session cookie changed (the
+/// CSRF token of the pages read so far is then stale).
+pub fn keep_cookies(jar: &mut HashMap<String, String>, headers: &axum::http::HeaderMap) -> bool {
+    let mut session = false;
+    for v in headers.get_all(header::SET_COOKIE) {
+        let v = v.to_str().unwrap();
+        let pair = v.split(';').next().unwrap();
+        let Some((k, val)) = pair.split_once('=') else {
+            continue;
+        };
+        session |= k == "relais_session";
+        if val.is_empty() || v.contains("Max-Age=0") {
+            jar.remove(k);
+        } else {
+            jar.insert(k.to_owned(), val.to_owned());
+        }
+    }
+    session
+}
+
+/// The `Cookie` header of a jar.
+pub fn cookie_header(jar: &HashMap<String, String>) -> String {
+    jar.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A free TCP port on the loopback (for a server, a driver or a proxy).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
