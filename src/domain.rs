@@ -184,6 +184,8 @@ impl StructureKind {
 pub enum Role {
     Aidant,
     Referent,
+    /// Records mediation activities (CRA); no access to mandates.
+    Mediateur,
 }
 
 impl Role {
@@ -191,19 +193,22 @@ impl Role {
         match self {
             Role::Aidant => "aidant",
             Role::Referent => "referent",
+            Role::Mediateur => "mediateur",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             Role::Aidant => "Aidant",
             Role::Referent => "Référent",
+            Role::Mediateur => "Médiateur",
         }
     }
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         match raw {
             "aidant" => Ok(Role::Aidant),
             "referent" => Ok(Role::Referent),
-            _ => Err("Choisissez le rôle : aidant ou référent."),
+            "mediateur" => Ok(Role::Mediateur),
+            _ => Err("Choisissez le rôle : aidant, référent ou médiateur."),
         }
     }
 }

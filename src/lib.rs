@@ -13,6 +13,7 @@
 //! - [`web`]: HTTP routes, authorisation rules, pages.
 
 pub mod accounts;
+pub mod activites;
 pub mod bench;
 pub mod clock;
 pub mod config;

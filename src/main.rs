@@ -538,6 +538,9 @@ fn spawn_daily_jobs(
             {
                 tracing::warn!(cause = %e, "tâche quotidienne des comptes inactifs impossible");
             }
+            if let Err(e) = relais::activites::beneficiaires::run_if_due(&db, clock.now()).await {
+                tracing::warn!(cause = %e, "tâche quotidienne de conservation des bénéficiaires impossible");
+            }
         }
     });
 }

@@ -30,6 +30,8 @@ pub struct Session {
     pub structure: Option<crate::structures::Structure>,
     /// The role in that structure; `None` when the membership is deactivated.
     pub role: Option<Role>,
+    /// The person records mediation activities (has a mediator profile).
+    pub mediateur: bool,
     pub csrf_token: String,
     pub created_at: i64,
     pub mfa_at: i64,
@@ -39,11 +41,27 @@ pub struct Session {
 
 impl Session {
     /// Active member of the current structure.
+    /// Active member of the current structure, whatever the role.
     pub fn member_of_current(&self) -> Option<(i64, Role)> {
         match (self.structure_id, self.role) {
             (Some(s), Some(r)) => Some((s, r)),
             _ => None,
         }
+    }
+
+    /// Active aidant or référent of the current structure: who may work with
+    /// mandates (a médiateur may not).
+    pub fn aidant_of_current(&self) -> Option<(i64, Role)> {
+        self.member_of_current()
+            .filter(|(_, r)| matches!(r, Role::Aidant | Role::Referent))
+    }
+
+    /// Active member of the current structure with a mediator profile: who
+    /// records activities there.
+    pub fn mediator_of_current(&self) -> Option<i64> {
+        self.member_of_current()
+            .filter(|_| self.mediateur)
+            .map(|(s, _)| s)
     }
 }
 
@@ -98,11 +116,12 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
             "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
                     s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
                     m.role, m.deactivated_at, st.name, st.siret, st.address, st.commune_insee,
-                    st.kind, st.is_demo
+                    st.kind, st.is_demo, md.account_id AS mediateur
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
              LEFT JOIN structures st ON st.id = s.structure_id
+             LEFT JOIN mediateurs md ON md.account_id = s.account_id
              WHERE s.id_hash = $1",
             crate::args![&id_hash],
         )
@@ -145,6 +164,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
             _ => None,
         },
         role,
+        mediateur: row.opt_int("mediateur")?.is_some(),
         csrf_token: row.text("csrf_token")?,
         created_at,
         mfa_at: row.int("mfa_at")?,

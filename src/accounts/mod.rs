@@ -357,6 +357,9 @@ async fn add_membership(
 ) -> Result<(), crate::db::Error> {
     tx.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)", crate::args![account_id, structure_id, role.key(), now])
         .await?;
+    if role == Role::Mediateur {
+        crate::activites::ensure_profile(tx, account_id, now).await?;
+    }
     Ok(())
 }
 

@@ -137,6 +137,9 @@ async fn add_member(
         crate::args![account_id, structure_id, role.key(), now],
     )
     .await?;
+    if role == Role::Mediateur {
+        crate::activites::ensure_profile(tx, account_id, now).await?;
+    }
     Ok(())
 }
 

@@ -185,6 +185,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "idp_jetons", "0013_idp_jetons.sql"),
     migration!(14, "accueil_aidant", "0014_accueil_aidant.sql"),
     migration!(15, "simulateur_partage", "0015_simulateur_partage.sql"),
+    migration!(16, "activites", "0016_activites.sql"),
 ];
 
 impl Db {

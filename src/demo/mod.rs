@@ -37,8 +37,9 @@ pub enum DemoError {
 /// The demo places, in the national standard's CSV.
 const PLACES: &str = include_str!("lieux.csv");
 
-/// Creates the demo structure, an administrator, a référent and an aidant, and the
-/// demo places when the directory is empty.
+/// Creates the demo structure, an administrator, a référent, an aidant and a
+/// médiateur (working at the demo places), and the demo places when the directory
+/// is empty.
 pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
     let structure = NewStructure {
         name: "Structure de démonstration (fictive)".to_owned(),
@@ -57,7 +58,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         &'static str,
         Option<&'static str>,
         bool,
-    ); 3] = [
+    ); 4] = [
         (
             "Administrateur",
             "admin@demo.relais.localhost",
@@ -79,9 +80,17 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
             Some("aidant"),
             false,
         ),
+        (
+            "Médiateur",
+            "mediateur@demo.relais.localhost",
+            "Maël Médiateur (démo)",
+            Some("mediateur"),
+            false,
+        ),
     ];
     let mut out = Vec::new();
     let mut admin_id = None;
+    let mut mediator = None;
     let mut tx = db.begin().await?;
     for (label, email, name, role, is_admin) in people {
         let pw = demo_password();
@@ -96,6 +105,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         if let Some(role) = role {
             tx.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)", crate::args![id, sid, role, now])
                 .await?;
+            if role == "mediateur" {
+                crate::activites::ensure_profile(&mut tx, id, now).await?;
+                mediator = Some(id);
+            }
         }
         out.push(DemoAccount {
             label,
@@ -107,6 +120,17 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
     tx.commit().await?;
     if let Some(admin) = admin_id {
         seed_places(db, admin, now).await?;
+    }
+    if let Some(m) = mediator {
+        for r in db
+            .fetch_all(
+                "SELECT id FROM lieux WHERE source = 'demonstration' ORDER BY id",
+                &[],
+            )
+            .await?
+        {
+            crate::activites::add_place(db, m, r.int("id")?, now).await?;
+        }
     }
     Ok(out)
 }

@@ -17,7 +17,7 @@ pub struct Hosted {
 
 const HOSTED: &str = "SELECT s.id, s.name,
         (SELECT COUNT(*) FROM memberships m JOIN accounts a ON a.id = m.account_id
-          WHERE m.structure_id = s.id AND m.deactivated_at IS NULL
+          WHERE m.structure_id = s.id AND m.deactivated_at IS NULL AND m.role IN ('aidant', 'referent')
             AND a.disabled_at IS NULL AND a.totp_secret IS NOT NULL) AS aidants
      FROM structures s WHERE s.lieu_accueil_id = $1 ORDER BY s.name, s.id";
 

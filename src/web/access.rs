@@ -25,8 +25,11 @@ pub enum Access {
     Api,
     /// Any signed-in account.
     SignedIn,
-    /// An active member (aidant or référent) of the session's current structure.
+    /// An active aidant or référent of the session's current structure (mandates).
     Member,
+    /// An active member of the session's current structure who records mediation
+    /// activities (a mediator profile).
+    Mediator,
     /// An active référent of the structure `{sid}` in the path, or an administrator.
     StructureManager,
     /// An administrator.
@@ -43,6 +46,13 @@ pub struct Member {
     pub session: Arc<Session>,
     pub structure_id: i64,
     pub role: Role,
+}
+
+/// A mediator working in the current structure.
+#[derive(Clone)]
+pub struct Mediator {
+    pub session: Arc<Session>,
+    pub structure_id: i64,
 }
 
 /// Someone allowed to manage the team of `structure_id`.
@@ -90,7 +100,16 @@ pub async fn guard(
     req.extensions_mut().insert(SignedIn(session.clone()));
     match access {
         Access::Public | Access::Api | Access::SignedIn => {}
-        Access::Member => match session.member_of_current() {
+        Access::Mediator => match session.mediator_of_current() {
+            Some(structure_id) => {
+                req.extensions_mut().insert(Mediator {
+                    session: session.clone(),
+                    structure_id,
+                });
+            }
+            None => return AppError::Forbidden.into_response(),
+        },
+        Access::Member => match session.aidant_of_current() {
             Some((structure_id, role)) => {
                 req.extensions_mut().insert(Member {
                     session: session.clone(),
@@ -169,5 +188,6 @@ macro_rules! capability_extractor {
 
 capability_extractor!(SignedIn);
 capability_extractor!(Member);
+capability_extractor!(Mediator);
 capability_extractor!(Manager);
 capability_extractor!(Admin);

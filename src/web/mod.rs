@@ -165,8 +165,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, admin, auth, cards, habilitation, idp, journal, lieux, mandats, public, simulator,
-        structure, team, usagers, verify,
+        account, activites, admin, auth, cards, habilitation, idp, journal, lieux, mandats, public,
+        simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -540,6 +540,115 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     )
     .get("/admin/lieux", Access::Admin, get(lieux::admin))
     .post("/admin/lieux", Access::Admin, post(lieux::admin_import))
+    .get("/activites", Access::Mediator, get(activites::home))
+    .get(
+        "/activites/individuel/nouveau",
+        Access::Mediator,
+        get(activites::new_individual_form),
+    )
+    .post(
+        "/activites/individuel/nouveau",
+        Access::Mediator,
+        post(activites::create_individual),
+    )
+    .get(
+        "/activites/collectif/nouveau",
+        Access::Mediator,
+        get(activites::new_collective_form),
+    )
+    .post(
+        "/activites/collectif/nouveau",
+        Access::Mediator,
+        post(activites::create_collective),
+    )
+    .get(
+        "/activites/statistiques",
+        Access::Mediator,
+        get(activites::statistics),
+    )
+    .get(
+        "/activites/statistiques.csv",
+        Access::Mediator,
+        get(activites::statistics_csv),
+    )
+    .get("/activites/{acid}", Access::Mediator, get(activites::show))
+    .get(
+        "/activites/{acid}/modifier",
+        Access::Mediator,
+        get(activites::edit_form),
+    )
+    .post(
+        "/activites/{acid}/modifier",
+        Access::Mediator,
+        post(activites::edit),
+    )
+    .get(
+        "/activites/{acid}/supprimer",
+        Access::Mediator,
+        get(activites::delete_confirm),
+    )
+    .post(
+        "/activites/{acid}/supprimer",
+        Access::Mediator,
+        post(activites::delete),
+    )
+    .get("/beneficiaires", Access::Mediator, get(activites::people))
+    .get(
+        "/beneficiaires/nouveau",
+        Access::Mediator,
+        get(activites::person_new_form),
+    )
+    .post(
+        "/beneficiaires/nouveau",
+        Access::Mediator,
+        post(activites::person_create),
+    )
+    .get(
+        "/beneficiaires/{bid}",
+        Access::Mediator,
+        get(activites::person),
+    )
+    .get(
+        "/beneficiaires/{bid}/modifier",
+        Access::Mediator,
+        get(activites::person_edit_form),
+    )
+    .post(
+        "/beneficiaires/{bid}/modifier",
+        Access::Mediator,
+        post(activites::person_edit),
+    )
+    .get(
+        "/beneficiaires/{bid}/supprimer",
+        Access::Mediator,
+        get(activites::person_delete_confirm),
+    )
+    .post(
+        "/beneficiaires/{bid}/supprimer",
+        Access::Mediator,
+        post(activites::person_delete),
+    )
+    .get("/mediateur/lieux", Access::Mediator, get(activites::places))
+    .post(
+        "/mediateur/lieux",
+        Access::Mediator,
+        post(activites::add_place),
+    )
+    .post(
+        "/mediateur/lieux/{lid}/retirer",
+        Access::Mediator,
+        post(activites::remove_place),
+    )
+    .get(
+        "/mediateur/profil",
+        Access::Mediator,
+        get(activites::profile),
+    )
+    .post(
+        "/mediateur/profil",
+        Access::Mediator,
+        post(activites::profile_save),
+    )
     .get("/api/v1/lieux", Access::Public, get(lieux::api_search))
     .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi));
     let r = if state.config.is_production() {

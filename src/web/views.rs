@@ -31,7 +31,10 @@ pub struct Nav {
     pub team_href: Option<String>,
     pub journal_href: Option<String>,
     pub is_admin: bool,
+    /// Aidant or référent: mandates.
     pub is_member: bool,
+    /// Records mediation activities.
+    pub is_mediator: bool,
 }
 
 impl Shell {
@@ -50,7 +53,8 @@ impl Shell {
                     _ => None,
                 },
                 is_admin: s.is_admin,
-                is_member: member.is_some(),
+                is_member: s.aidant_of_current().is_some(),
+                is_mediator: s.mediator_of_current().is_some(),
             }
         });
         Shell {
@@ -114,6 +118,19 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
             "Double authentification réinitialisée : la personne a reçu un lien pour la configurer de nouveau."
         }
         "structure" => "Structure changée.",
+        "activite-enregistree" => "Activité enregistrée.",
+        "activite-doublon" => {
+            "Activité enregistrée. Attention : une autre activité du même jour avec la même personne existe déjà. Vérifiez qu'il ne s'agit pas d'un doublon (marqué « Doublon possible » ci-dessous)."
+        }
+        "activite-modifiee" => "Activité modifiée.",
+        "activite-supprimee" => "Activité supprimée. Vos statistiques sont à jour.",
+        "beneficiaire-enregistre" => "Bénéficiaire enregistré.",
+        "beneficiaire-supprime" => {
+            "Identité supprimée. Ses activités restent comptées, sans son nom."
+        }
+        "lieu-ajoute" => "Lieu ajouté à vos lieux d'activité.",
+        "lieu-retire" => "Lieu retiré de vos lieux d'activité. Vos activités passées le gardent.",
+        "profil" => "Profil enregistré.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",
         "mandat-cree" => {

@@ -777,3 +777,128 @@ async fn a_structure_applies_and_is_instructed_in_a_real_browser() {
         server.abort();
     }
 }
+
+/// Sends keys to a field and waits for the next document (Enter submits the form).
+async fn press(c: &Client, css: &str, keys: &str) {
+    c.execute("window.__relaisPrevious = true;", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let loaded = c
+            .execute("return typeof window.__relaisPrevious === 'undefined' && document.readyState === 'complete';", vec![])
+            .await
+            .unwrap();
+        if loaded == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("la page suivante ne s'est pas chargée après la touche sur {css}");
+}
+
+/// Ticks a radio button or a checkbox with the space bar.
+async fn tick(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(" ")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mediator_records_activities_with_the_keyboard_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Espace numérique d'Auxerre").await;
+        let mediator = app.member(s, Role::Mediateur, "mediatrice").await;
+        let read = relais::lieux::read_csv(
+            "id,pivot,nom,commune,code_postal,code_insee,adresse,latitude,longitude,date_maj,source\n\
+             l-cra,21890024000015,Médiathèque d'Auxerre,Auxerre,89000,89024,2 rue de l'Essai,47.79,3.57,2024-05-01,Essai\n"
+                .as_bytes(),
+            relais::lieux::Encoding::Utf8,
+        )
+        .unwrap();
+        relais::lieux::import(app.db(), read, "essai", false, app.clock_now())
+            .await
+            .unwrap();
+        let lieu = app
+            .db()
+            .fetch_one("SELECT id FROM lieux", relais::args![])
+            .await
+            .unwrap()
+            .int("id")
+            .unwrap();
+        relais::activites::add_place(app.db(), mediator.id, lieu, app.clock_now())
+            .await
+            .unwrap();
+        let (_driver, c) = start_driver().await;
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &mediator).await;
+        assert_eq!(path(&c).await, "/activites");
+        axe(&c, "mes activités").await;
+
+        // An individual accompaniment with the keyboard only: the date and the
+        // place are already there; duration, material and thématique by the
+        // space bar, Enter sends.
+        c.goto(&format!("{base}/activites/individuel/nouveau"))
+            .await
+            .unwrap();
+        axe(&c, "nouvel accompagnement individuel").await;
+        tick(&c, "#duree-30").await;
+        tick(&c, "#materiel-telephone").await;
+        tick(&c, "#thematique-email").await;
+        press(&c, "#tags", "\u{E007}").await;
+        assert_eq!(path(&c).await, "/activites");
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Activité enregistrée."), "{page}");
+
+        // A workshop with a mistake first: the error is beside its field.
+        c.goto(&format!("{base}/activites/collectif/nouveau"))
+            .await
+            .unwrap();
+        axe(&c, "nouvel atelier").await;
+        fill(&c, "#titre", "Découvrir sa messagerie").await;
+        tick(&c, "#duree-120").await;
+        tick(&c, "#lieu_type-a_distance").await;
+        tick(&c, "#thematique-email").await;
+        fill(&c, "#anon_total", "4").await;
+        fill(&c, "#genre_feminin", "5").await;
+        press(&c, "#anon_total", "\u{E007}").await;
+        assert!(c.title().await.unwrap().starts_with("Erreur : "));
+        axe(&c, "atelier en erreur").await;
+        fill(&c, "#genre_feminin", "3").await;
+        press(&c, "#anon_total", "\u{E007}").await;
+        assert_eq!(path(&c).await, "/activites");
+
+        c.goto(&format!("{base}/activites/statistiques"))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        assert!(
+            page.contains("<strong>5</strong> accompagnements"),
+            "{page}"
+        );
+        axe(&c, "statistiques").await;
+        c.goto(&format!("{base}/beneficiaires/nouveau"))
+            .await
+            .unwrap();
+        axe(&c, "nouveau bénéficiaire").await;
+        c.goto(&format!("{base}/mediateur/lieux?commune=89000"))
+            .await
+            .unwrap();
+        axe(&c, "lieux d'activité").await;
+        c.close().await.unwrap();
+        server.abort();
+    }
+}

@@ -593,7 +593,7 @@ crate::both_backends!(
     the_demo_setup_signs_in_and_finds_its_places,
     |app: TestApp| async move {
         let accounts = relais::demo::seed(app.db(), app.clock_now()).await.unwrap();
-        assert_eq!(accounts.len(), 3);
+        assert_eq!(accounts.len(), 4);
         // Each printed account signs in with its password and a code of its key.
         for a in &accounts {
             let user = crate::common::User {

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod activites;
 mod auth;
 mod browser;
 mod cards;

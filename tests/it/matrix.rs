@@ -238,6 +238,31 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/oidc/userinfo", Access::Api),
     ("GET", "/oidc/session/end", Access::Public),
     ("POST", "/oidc/session/end", Access::Api),
+    ("GET", "/activites", Access::Mediator),
+    ("GET", "/activites/individuel/nouveau", Access::Mediator),
+    ("POST", "/activites/individuel/nouveau", Access::Mediator),
+    ("GET", "/activites/collectif/nouveau", Access::Mediator),
+    ("POST", "/activites/collectif/nouveau", Access::Mediator),
+    ("GET", "/activites/statistiques", Access::Mediator),
+    ("GET", "/activites/statistiques.csv", Access::Mediator),
+    ("GET", "/activites/{acid}", Access::Mediator),
+    ("GET", "/activites/{acid}/modifier", Access::Mediator),
+    ("POST", "/activites/{acid}/modifier", Access::Mediator),
+    ("GET", "/activites/{acid}/supprimer", Access::Mediator),
+    ("POST", "/activites/{acid}/supprimer", Access::Mediator),
+    ("GET", "/beneficiaires", Access::Mediator),
+    ("GET", "/beneficiaires/nouveau", Access::Mediator),
+    ("POST", "/beneficiaires/nouveau", Access::Mediator),
+    ("GET", "/beneficiaires/{bid}", Access::Mediator),
+    ("GET", "/beneficiaires/{bid}/modifier", Access::Mediator),
+    ("POST", "/beneficiaires/{bid}/modifier", Access::Mediator),
+    ("GET", "/beneficiaires/{bid}/supprimer", Access::Mediator),
+    ("POST", "/beneficiaires/{bid}/supprimer", Access::Mediator),
+    ("GET", "/mediateur/lieux", Access::Mediator),
+    ("POST", "/mediateur/lieux", Access::Mediator),
+    ("POST", "/mediateur/lieux/{lid}/retirer", Access::Mediator),
+    ("GET", "/mediateur/profil", Access::Mediator),
+    ("POST", "/mediateur/profil", Access::Mediator),
     ("GET", "/api/v1/lieux", Access::Public),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("GET", "/demo/service-en-ligne", Access::Public),
@@ -252,15 +277,19 @@ enum Who {
     AidantB,
     ReferentA,
     ReferentB,
+    MediateurA,
+    MediateurB,
     Admin,
 }
 
-const EVERYONE: [Who; 6] = [
+const EVERYONE: [Who; 8] = [
     Who::Anonymous,
     Who::AidantA,
     Who::AidantB,
     Who::ReferentA,
     Who::ReferentB,
+    Who::MediateurA,
+    Who::MediateurB,
     Who::Admin,
 ];
 
@@ -274,6 +303,7 @@ fn allowed(access: Access, who: Who) -> bool {
             who,
             Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB
         ),
+        Access::Mediator => matches!(who, Who::MediateurA | Who::MediateurB),
         Access::StructureManager => matches!(who, Who::ReferentA | Who::Admin),
         Access::Admin => who == Who::Admin,
     }
@@ -305,6 +335,15 @@ const GARBAGE: &[(&str, &str)] = &[
     ("serie", "x"),
     ("requete", "x"),
     ("scenario", "x"),
+    ("prenom", "\u{0}"),
+    ("lieu", "x"),
+    ("lieu_type", "x"),
+    ("thematique", "x"),
+    ("anon_total", "x"),
+    ("genre", "x"),
+    ("conseiller", "x"),
+    ("beneficiaire", "x"),
+    ("annee_naissance", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -358,6 +397,14 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             Who::ReferentB,
             Some(app.member(b, Role::Referent, "referent-b").await),
         ),
+        (
+            Who::MediateurA,
+            Some(app.member(a, Role::Mediateur, "mediateur-a").await),
+        ),
+        (
+            Who::MediateurB,
+            Some(app.member(b, Role::Mediateur, "mediateur-b").await),
+        ),
         (Who::Admin, Some(app.admin().await)),
         (Who::Anonymous, None),
     ];
@@ -377,6 +424,8 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{lid}", "1")
             .replace("{hid}", "1")
             .replace("{jid}", "1")
+            .replace("{acid}", "1")
+            .replace("{bid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

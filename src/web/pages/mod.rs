@@ -1,6 +1,7 @@
 //! Handlers, grouped by area. Thin: parse, call the domain, render.
 
 pub mod account;
+pub mod activites;
 pub mod admin;
 pub mod auth;
 pub mod cards;
@@ -31,8 +32,10 @@ pub(crate) fn step_up_needed(session: &Session, back_to: &str) -> Option<Respons
 
 /// Where a signed-in person lands.
 pub(crate) fn landing(session: &Session) -> &'static str {
-    if session.member_of_current().is_some() {
+    if session.aidant_of_current().is_some() {
         "/espace"
+    } else if session.mediator_of_current().is_some() {
+        "/activites"
     } else if session.is_admin {
         "/admin"
     } else {

@@ -1,0 +1,424 @@
+//! Statistics of activities, read from the aggregates (`activites_cellules`) kept
+//! by every write of a report: a département's year sums the cells of its months,
+//! whatever the number of reports. Distinct tracked people are the one figure the
+//! cells cannot give (a person seen in two months is one person): they are counted
+//! from the participants of the period through the reports' indexes.
+
+use super::{Kind, vocab};
+use crate::db::Db;
+use crate::db::exec::Exec;
+
+/// Whose activities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Mediateur(i64),
+    Structure(i64),
+    /// A département code (`89`, `2A`).
+    Departement(String),
+    National,
+}
+
+/// What the statistics are filtered on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub scope: Scope,
+    /// First and last month, `YYYYMM`, both included.
+    pub from: i64,
+    pub to: i64,
+    pub kind: Option<Kind>,
+    pub lieu_id: Option<i64>,
+}
+
+/// One value of a distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub slug: String,
+    pub label: String,
+    pub n: i64,
+    /// Largest-remainder percentage: the rows of a distribution add up to 100.
+    pub pct: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub rows: Vec<Row>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Month {
+    /// `YYYYMM`.
+    pub mois: i64,
+    pub label: String,
+    pub activites: i64,
+    pub accompagnements: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub activites: i64,
+    pub accompagnements: i64,
+    pub activites_individuelles: i64,
+    pub ateliers: i64,
+    pub accompagnements_individuels: i64,
+    pub accompagnements_collectifs: i64,
+    /// Distinct tracked people plus anonymous participants.
+    pub personnes: i64,
+    pub suivis: i64,
+    pub anonymes: i64,
+    /// People whose first accompaniment is in the period.
+    pub nouveaux: i64,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub totals: Totals,
+    pub months: Vec<Month>,
+    pub distributions: Vec<Distribution>,
+}
+
+/// Percentages by largest remainder: rounded down, then the points left go to
+/// the largest remainders, so they add up to exactly 100 (0 everywhere when
+/// the total is 0).
+pub fn percentages(counts: &[i64]) -> Vec<i64> {
+    let total: i64 = counts.iter().map(|c| (*c).max(0)).sum();
+    if total == 0 {
+        return vec![0; counts.len()];
+    }
+    let mut out: Vec<i64> = counts.iter().map(|c| c.max(&0) * 100 / total).collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    let rem = |i: usize| counts.get(i).map(|c| c.max(&0) * 100 % total).unwrap_or(0);
+    order.sort_by(|a, b| {
+        rem(*b)
+            .cmp(&rem(*a))
+            .then_with(|| counts.get(*b).cmp(&counts.get(*a)))
+            .then_with(|| a.cmp(b))
+    });
+    let left = 100 - out.iter().sum::<i64>();
+    for i in order.into_iter().take(usize::try_from(left).unwrap_or(0)) {
+        if let Some(p) = out.get_mut(i) {
+            *p += 1;
+        }
+    }
+    out
+}
+
+macro_rules! cells_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT dim, val, CAST(SUM(activites) AS BIGINT) AS a,
+                    CAST(SUM(accompagnements) AS BIGINT) AS n
+             FROM activites_cellules WHERE ",
+            $cond,
+            " AND mois BETWEEN $2 AND $3 AND ($4 = '' OR type = $4) AND ($5 = 0 OR lieu_id = $5)
+             GROUP BY dim, val"
+        )
+    };
+}
+
+macro_rules! months_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT mois, CAST(SUM(activites) AS BIGINT) AS a,
+                    CAST(SUM(accompagnements) AS BIGINT) AS n
+             FROM activites_cellules WHERE ",
+            $cond,
+            " AND mois BETWEEN $2 AND $3 AND ($4 = '' OR type = $4) AND ($5 = 0 OR lieu_id = $5)
+               AND dim = 'total' AND val = 'tout'
+             GROUP BY mois ORDER BY mois"
+        )
+    };
+}
+
+macro_rules! people_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT COUNT(DISTINCT p.beneficiaire_id) AS n
+             FROM activites a JOIN activite_participants p ON p.activite_id = a.id
+             WHERE ",
+            $cond,
+            " AND a.date BETWEEN $2 AND $3 AND ($4 = '' OR a.type = $4)
+               AND ($5 = 0 OR a.lieu_id = $5)"
+        )
+    };
+}
+
+/// The statistics of `f`.
+pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
+    let kind = f.kind.map(Kind::key).unwrap_or("");
+    let lieu = f.lieu_id.unwrap_or(0);
+    let (d_from, d_to) = (f.from * 100 + 1, f.to * 100 + 31);
+    let mut c = db.conn().await?;
+    let (cells, months, people) = match &f.scope {
+        Scope::Mediateur(id) => (
+            c.fetch_all(
+                cells_sql!("mediateur_id = $1"),
+                crate::args![*id, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                months_sql!("mediateur_id = $1"),
+                crate::args![*id, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("a.mediateur_id = $1"),
+                crate::args![*id, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
+        Scope::Structure(id) => (
+            c.fetch_all(
+                cells_sql!("structure_id = $1"),
+                crate::args![*id, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                months_sql!("structure_id = $1"),
+                crate::args![*id, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("a.structure_id = $1"),
+                crate::args![*id, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
+        Scope::Departement(code) => (
+            c.fetch_all(
+                cells_sql!("departement = $1"),
+                crate::args![code, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                months_sql!("departement = $1"),
+                crate::args![code, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("a.departement = $1"),
+                crate::args![code, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
+        Scope::National => (
+            c.fetch_all(
+                cells_sql!("$1 = 0"),
+                crate::args![0_i64, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                months_sql!("$1 = 0"),
+                crate::args![0_i64, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("$1 = 0"),
+                crate::args![0_i64, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
+    };
+    let mut sums: std::collections::HashMap<(String, String), (i64, i64)> =
+        std::collections::HashMap::with_capacity(cells.len());
+    for r in &cells {
+        sums.insert((r.text("dim")?, r.text("val")?), (r.int("a")?, r.int("n")?));
+    }
+    let get = |dim: &str, val: &str| {
+        sums.get(&(dim.to_owned(), val.to_owned()))
+            .copied()
+            .unwrap_or((0, 0))
+    };
+    let suivis = people.int("n")?;
+    let anonymes = get("public", "anonymes").1;
+    let totals = Totals {
+        activites: get("total", "tout").0,
+        accompagnements: get("total", "tout").1,
+        activites_individuelles: get("total", "individuel").0,
+        ateliers: get("total", "collectif").0,
+        accompagnements_individuels: get("total", "individuel").1,
+        accompagnements_collectifs: get("total", "collectif").1,
+        personnes: suivis + anonymes,
+        suivis,
+        anonymes,
+        nouveaux: get("nouveaux", "suivis").1 + get("nouveaux", "anonymes").1,
+        minutes: get("minutes", "tout").0,
+    };
+    let mut month_list = Vec::new();
+    for r in &months {
+        let mois = r.int("mois")?;
+        month_list.push(Month {
+            mois,
+            label: month_label(mois),
+            activites: r.int("a")?,
+            accompagnements: r.int("n")?,
+        });
+    }
+    let fixed = |key: &'static str, title: &'static str, list: &[vocab::Term], nc: bool| {
+        let mut rows: Vec<Row> = list
+            .iter()
+            .map(|(slug, label)| Row {
+                slug: (*slug).to_owned(),
+                label: (*label).to_owned(),
+                n: get(key, slug).1,
+                pct: 0,
+            })
+            .collect();
+        if nc {
+            rows.push(Row {
+                slug: vocab::NON_COMMUNIQUE.0.to_owned(),
+                label: vocab::NON_COMMUNIQUE.1.to_owned(),
+                n: get(key, vocab::NON_COMMUNIQUE.0).1,
+                pct: 0,
+            });
+        }
+        distribution(key, title, rows)
+    };
+    let mut tags: Vec<Row> = sums
+        .iter()
+        .filter(|((d, _), _)| d == "tag")
+        .map(|((_, v), (_, n))| Row {
+            slug: v.clone(),
+            label: v.clone(),
+            n: *n,
+            pct: 0,
+        })
+        .filter(|r| r.n > 0)
+        .collect();
+    tags.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.slug.cmp(&b.slug)));
+    tags.truncate(20);
+    let oriente = [
+        ("oui", "Orientée vers une autre structure"),
+        ("non", "Pas orientée"),
+    ];
+    let distributions = vec![
+        fixed("thematique", "Thématiques", vocab::THEMATIQUES, false),
+        fixed(
+            "thematique_admin",
+            "Démarches administratives",
+            vocab::THEMATIQUES_ADMIN,
+            false,
+        ),
+        fixed("lieu_type", "Lieu", vocab::LIEU_TYPES, false),
+        fixed("duree", "Durée", vocab::DUREE_TRANCHES, false),
+        fixed("materiel", "Matériel utilisé", vocab::MATERIELS, false),
+        fixed(
+            "autonomie",
+            "Autonomie (accompagnements individuels)",
+            vocab::AUTONOMIES,
+            false,
+        ),
+        fixed(
+            "oriente",
+            "Orientation (accompagnements individuels)",
+            &oriente,
+            false,
+        ),
+        fixed("niveau", "Niveau des ateliers", vocab::NIVEAUX, false),
+        fixed("genre", "Genre des bénéficiaires", vocab::GENRES, true),
+        fixed("age", "Âge des bénéficiaires", vocab::AGES, true),
+        fixed("statut", "Statut des bénéficiaires", vocab::STATUTS, true),
+        distribution("tag", "Étiquettes", tags),
+    ];
+    Ok(Stats {
+        totals,
+        months: month_list,
+        distributions,
+    })
+}
+
+fn distribution(key: &'static str, title: &'static str, mut rows: Vec<Row>) -> Distribution {
+    let counts: Vec<i64> = rows.iter().map(|r| r.n).collect();
+    for (r, p) in rows.iter_mut().zip(percentages(&counts)) {
+        r.pct = p;
+    }
+    Distribution {
+        key,
+        title,
+        total: counts.iter().sum(),
+        rows,
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
+    "déc.",
+];
+
+/// `202612` → `déc. 2026`.
+pub fn month_label(mois: i64) -> String {
+    let m = usize::try_from(mois % 100).unwrap_or(1).saturating_sub(1);
+    format!("{} {}", MONTHS.get(m).copied().unwrap_or(""), mois / 100)
+}
+
+/// `2026-03` (an `<input type="month">`, or typed) → `202603`.
+pub fn parse_month(raw: &str) -> Option<i64> {
+    let (y, m) = raw.trim().split_once('-')?;
+    let y: i64 = y.parse().ok()?;
+    let m: i64 = m.parse().ok()?;
+    ((2000..=9999).contains(&y) && (1..=12).contains(&m)).then_some(y * 100 + m)
+}
+
+/// Every month of the period, the empty ones included (what a chart shows).
+pub fn fill_months(from: i64, to: i64, months: &[Month]) -> Vec<Month> {
+    let mut out = Vec::new();
+    let mut m = from;
+    let mut guard = 0;
+    while m <= to && guard < 240 {
+        out.push(
+            months
+                .iter()
+                .find(|x| x.mois == m)
+                .cloned()
+                .unwrap_or(Month {
+                    mois: m,
+                    label: month_label(m),
+                    activites: 0,
+                    accompagnements: 0,
+                }),
+        );
+        m = if m % 100 == 12 { m + 89 } else { m + 1 };
+        guard += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_add_up_to_100() {
+        assert_eq!(percentages(&[1, 1, 1]), [34, 33, 33]);
+        assert_eq!(percentages(&[0, 0]), [0, 0]);
+        assert_eq!(percentages(&[2, 1]), [67, 33]);
+        let mut seed = 7_u64;
+        for _ in 0..500 {
+            let counts: Vec<i64> = (0..9)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    i64::try_from(seed >> 54).unwrap_or(0)
+                })
+                .collect();
+            let p = percentages(&counts);
+            if counts.iter().sum::<i64>() > 0 {
+                assert_eq!(p.iter().sum::<i64>(), 100, "{counts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn months() {
+        assert_eq!(parse_month("2026-03"), Some(202603));
+        assert_eq!(parse_month("2026-13"), None);
+        assert_eq!(month_label(202612), "déc. 2026");
+        let filled = fill_months(202611, 202602 + 100, &[]);
+        assert_eq!(filled.len(), 4);
+        assert_eq!(filled.last().map(|m| m.mois), Some(202702));
+    }
+}

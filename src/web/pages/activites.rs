@@ -1,0 +1,1470 @@
+//! Mediators' pages: activity reports (CRA), their beneficiaries, their places of
+//! activity, their profile and their statistics. Every route is
+//! `Access::Mediator` and every query takes the mediator's own account id, so
+//! another mediator's report or person is a 404.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::activites::beneficiaires::{self, Beneficiaire, RawFields};
+use crate::activites::form::{self, Raw};
+use crate::activites::stats::{self, Filter, Scope};
+use crate::activites::{self, ActivityError, Kind, Line, Place, Stored, vocab};
+use crate::csv_export::Cell;
+use crate::web::AppState;
+use crate::web::access::Mediator;
+use crate::web::context::Ctx;
+use crate::web::error::{AppError, AppResult};
+use crate::web::forms::{AppForm, FormErrors, PageQuery};
+use crate::web::views::{ConfirmView, Confirmed, Shell, csv_download, render, render_status};
+
+/// Reports per page of the list.
+pub const PAGE_SIZE: i64 = 30;
+
+// ───────────────────────── the list of reports ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "activites.html")]
+pub struct ActivitesView {
+    pub shell: Shell,
+    pub lines: Vec<Line>,
+    pub next: Option<String>,
+    pub has_places: bool,
+}
+
+impl ActivitesView {
+    fn date(&self, d: &i64) -> String {
+        activites::date_fr(*d)
+    }
+    fn duree(&self, d: &i64) -> String {
+        activites::duree_fr(*d)
+    }
+    fn themes(&self, l: &Line) -> String {
+        l.thematiques
+            .iter()
+            .map(|t| vocab::label(vocab::THEMATIQUES, t))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    info: Option<String>,
+    /// `date-id` of the last line of the previous page.
+    avant: String,
+}
+
+fn parse_cursor(raw: &str) -> Option<(i64, i64)> {
+    let (d, i) = raw.split_once('-')?;
+    Some((d.parse().ok()?, i.parse().ok()?))
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let lines = activites::list(&state.db, me, parse_cursor(&q.avant), None, PAGE_SIZE + 1).await?;
+    let (lines, next) = page(lines);
+    let has_places = !activites::places(&state.db, me).await?.is_empty();
+    render(&ActivitesView {
+        shell: Shell::new(&ctx, "Mes activités").with_notice(q.info.as_deref()),
+        lines,
+        next,
+        has_places,
+    })
+}
+
+fn page(mut lines: Vec<Line>) -> (Vec<Line>, Option<String>) {
+    let more = i64::try_from(lines.len()).unwrap_or(0) > PAGE_SIZE;
+    lines.truncate(usize::try_from(PAGE_SIZE).unwrap_or(30));
+    let next = more
+        .then(|| lines.last().map(|l| format!("avant={}-{}", l.date, l.id)))
+        .flatten();
+    (lines, next)
+}
+
+// ───────────────────────── the report form ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "activite_form.html")]
+pub struct ActiviteFormView {
+    pub shell: Shell,
+    pub heading: String,
+    pub kind: &'static str,
+    pub action: String,
+    pub raw: Raw,
+    pub errors: FormErrors,
+    pub places: Vec<Place>,
+    /// Presets and the mediator's frequent durations, in minutes.
+    pub durations: Vec<i64>,
+    pub people: Vec<(i64, String)>,
+    pub today: String,
+    pub thematiques: &'static [vocab::Term],
+    pub thematiques_admin: &'static [vocab::Term],
+    pub materiels: &'static [vocab::Term],
+    pub lieu_types: &'static [vocab::Term],
+    pub autonomies: &'static [vocab::Term],
+    pub orientations: &'static [vocab::Term],
+    pub niveaux: &'static [vocab::Term],
+    pub genres: &'static [vocab::Term],
+    pub ages: &'static [vocab::Term],
+    pub statuts: &'static [vocab::Term],
+    pub submit: &'static str,
+}
+
+impl ActiviteFormView {
+    fn duree_label(&self, d: &i64) -> String {
+        activites::duree_fr(*d)
+    }
+    fn is_duree(&self, d: &i64) -> bool {
+        self.raw.duree == d.to_string()
+    }
+    fn selected_person(&self, id: &i64) -> bool {
+        self.raw.beneficiaire == id.to_string()
+    }
+    fn selected_place(&self, id: &i64) -> bool {
+        self.raw.lieu == id.to_string()
+    }
+    /// An anonymous person's genre, age band and status: field, legend, values, chosen.
+    fn anon_fields(&self) -> Vec<(&'static str, &'static str, &'static [vocab::Term], &str)> {
+        vec![
+            (
+                "anon_genre",
+                "Genre",
+                self.genres,
+                self.raw.anon_genre.as_str(),
+            ),
+            (
+                "anon_age",
+                "Tranche d'âge",
+                self.ages,
+                self.raw.anon_age.as_str(),
+            ),
+            (
+                "anon_statut",
+                "Statut",
+                self.statuts,
+                self.raw.anon_statut.as_str(),
+            ),
+        ]
+    }
+    /// A workshop's anonymous counters: prefix, field, legend, values.
+    fn count_groups(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [vocab::Term],
+    )> {
+        vec![
+            ("genre_", "genre", "Par genre", self.genres),
+            ("age_", "age", "Par tranche d'âge", self.ages),
+            ("statut_", "statut", "Par statut", self.statuts),
+        ]
+    }
+    fn count_name(&self, prefix: &str, slug: &str) -> String {
+        format!("{prefix}{slug}")
+    }
+    fn count_value(&self, prefix: &str, slug: &str) -> String {
+        self.raw.count(&format!("{prefix}{slug}")).to_owned()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewQuery {
+    beneficiaire: Option<i64>,
+}
+
+#[allow(clippy::too_many_arguments, reason = "the parts of one form page")]
+async fn form_view(
+    state: &AppState,
+    ctx: &Ctx,
+    me: i64,
+    kind: Kind,
+    action: String,
+    raw: Raw,
+    errors: FormErrors,
+    editing: bool,
+) -> AppResult<ActiviteFormView> {
+    let places = activites::places(&state.db, me).await?;
+    let mut durations: Vec<i64> = vocab::DUREES.to_vec();
+    durations.extend(activites::frequent_durations(&state.db, me).await?);
+    let mut people: Vec<(i64, String)> = beneficiaires::search(&state.db, me, "", 100)
+        .await?
+        .iter()
+        .map(|b| (b.id, b.display_name()))
+        .collect();
+    // A person chosen elsewhere (their page, an edited report) is offered too.
+    let mut wanted: Vec<i64> = raw
+        .participants
+        .iter()
+        .chain(std::iter::once(&raw.beneficiaire))
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    wanted.retain(|id| !people.iter().any(|(p, _)| p == id));
+    for id in wanted {
+        if let Some(b) = beneficiaires::get(&state.db, me, id).await? {
+            people.insert(0, (b.id, b.display_name()));
+        }
+    }
+    let heading = match (kind, editing) {
+        (Kind::Individuel, false) => "Nouvel accompagnement individuel",
+        (Kind::Collectif, false) => "Nouvel atelier collectif",
+        (Kind::Individuel, true) => "Modifier l'accompagnement individuel",
+        (Kind::Collectif, true) => "Modifier l'atelier collectif",
+    };
+    Ok(ActiviteFormView {
+        shell: Shell::new(ctx, heading),
+        heading: heading.to_owned(),
+        kind: kind.key(),
+        action,
+        raw,
+        errors,
+        places,
+        durations,
+        people,
+        today: activites::date_iso(activites::today(state.now())),
+        thematiques: vocab::THEMATIQUES,
+        thematiques_admin: vocab::THEMATIQUES_ADMIN,
+        materiels: vocab::MATERIELS,
+        lieu_types: vocab::LIEU_TYPES,
+        autonomies: vocab::AUTONOMIES,
+        orientations: vocab::ORIENTATIONS,
+        niveaux: vocab::NIVEAUX,
+        genres: vocab::GENRES,
+        ages: vocab::AGES,
+        statuts: vocab::STATUTS,
+        submit: if editing {
+            "Enregistrer les modifications"
+        } else {
+            "Enregistrer"
+        },
+    })
+}
+
+/// A new report's form, filled with what the mediator used last (place,
+/// material, duration) and today's date.
+async fn new_form(
+    state: AppState,
+    ctx: Ctx,
+    m: Mediator,
+    kind: Kind,
+    q: NewQuery,
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let profile = activites::profile(&state.db, me).await?;
+    let places = activites::places(&state.db, me).await?;
+    let remembered_place = profile
+        .remembered
+        .lieu_id
+        .filter(|l| places.iter().any(|p| p.id == *l))
+        .or_else(|| {
+            (places.len() == 1)
+                .then(|| places.first().map(|p| p.id))
+                .flatten()
+        });
+    let mut raw = Raw {
+        date: activites::date_iso(activites::today(state.now())),
+        lieu_type: if remembered_place.is_some() {
+            "lieu_activite".into()
+        } else {
+            String::new()
+        },
+        lieu: remembered_place.map(|l| l.to_string()).unwrap_or_default(),
+        ..Raw::default()
+    };
+    if kind == Kind::Individuel {
+        raw.duree = profile
+            .remembered
+            .duree
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        raw.materiel = profile.remembered.materiel.clone();
+        raw.oriente = "non".into();
+        if let Some(b) = q.beneficiaire {
+            raw.beneficiaire = b.to_string();
+        }
+    } else if let Some(b) = q.beneficiaire {
+        raw.participants.push(b.to_string());
+    }
+    let action = format!("/activites/{}/nouveau", kind.key());
+    let view = form_view(
+        &state,
+        &ctx,
+        me,
+        kind,
+        action,
+        raw,
+        FormErrors::default(),
+        false,
+    )
+    .await?;
+    render(&view)
+}
+
+pub async fn new_individual_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<NewQuery>,
+) -> AppResult<Response> {
+    new_form(state, ctx, m, Kind::Individuel, q).await
+}
+
+pub async fn new_collective_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<NewQuery>,
+) -> AppResult<Response> {
+    new_form(state, ctx, m, Kind::Collectif, q).await
+}
+
+/// Checks and writes a report (new when `id` is `None`).
+async fn submit(
+    state: AppState,
+    ctx: Ctx,
+    m: Mediator,
+    kind: Kind,
+    id: Option<i64>,
+    body: &[u8],
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let raw = Raw::parse(body);
+    let mut errors = FormErrors::default();
+    let action = match id {
+        Some(id) => format!("/activites/{id}/modifier"),
+        None => format!("/activites/{}/nouveau", kind.key()),
+    };
+    let checked = form::check(&raw, kind, activites::today(state.now()), &mut errors);
+    let result = match checked {
+        Some(mut report) => {
+            if let Some(mid) = report.mandat_id
+                && !mandate_of_structure(&state, m.structure_id, mid).await?
+            {
+                report.mandat_id = None;
+                errors.add(
+                    "mandat",
+                    "Ce mandat n'existe pas dans votre structure : vérifiez son numéro.",
+                );
+            }
+            if errors.is_empty() {
+                let now = state.now();
+                Some(match id {
+                    Some(id) => activites::update(&state.db, me, id, &report, now).await,
+                    None => activites::record(&state.db, me, m.structure_id, &report, now).await,
+                })
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    match result {
+        Some(Ok(done)) => {
+            let info = match (id.is_some(), done.possible_duplicate) {
+                (_, true) => "activite-doublon",
+                (true, false) => "activite-modifiee",
+                (false, false) => "activite-enregistree",
+            };
+            Ok(Redirect::to(&format!("/activites?info={info}")).into_response())
+        }
+        Some(Err(ActivityError::Field(field, message))) => {
+            errors.add(field, message);
+            let view = form_view(&state, &ctx, me, kind, action, raw, errors, id.is_some()).await?;
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+        }
+        Some(Err(ActivityError::NotFound)) => Err(AppError::NotFound),
+        Some(Err(ActivityError::Db(e))) => Err(e.into()),
+        None => {
+            let view = form_view(&state, &ctx, me, kind, action, raw, errors, id.is_some()).await?;
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+        }
+    }
+}
+
+async fn mandate_of_structure(
+    state: &AppState,
+    structure_id: i64,
+    mandat_id: i64,
+) -> AppResult<bool> {
+    Ok(state
+        .db
+        .fetch_optional(
+            "SELECT id FROM mandats WHERE id = $1 AND structure_id = $2",
+            crate::args![mandat_id, structure_id],
+        )
+        .await?
+        .is_some())
+}
+
+pub async fn create_individual(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    body: Bytes,
+) -> AppResult<Response> {
+    submit(state, ctx, m, Kind::Individuel, None, &body).await
+}
+
+pub async fn create_collective(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    body: Bytes,
+) -> AppResult<Response> {
+    submit(state, ctx, m, Kind::Collectif, None, &body).await
+}
+
+async fn own(state: &AppState, m: &Mediator, id: i64) -> AppResult<Stored> {
+    activites::get(&state.db, m.session.account_id, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let a = own(&state, &m, id).await?;
+    let raw = Raw::from_report(&a.report);
+    let view = form_view(
+        &state,
+        &ctx,
+        m.session.account_id,
+        a.report.kind,
+        format!("/activites/{id}/modifier"),
+        raw,
+        FormErrors::default(),
+        true,
+    )
+    .await?;
+    render(&view)
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let a = own(&state, &m, id).await?;
+    submit(state, ctx, m, a.report.kind, Some(id), &body).await
+}
+
+// ───────────────────────── one report ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "activite.html")]
+pub struct ActiviteView {
+    pub shell: Shell,
+    pub id: i64,
+    pub kind: &'static str,
+    /// (label, value) lines of the report.
+    pub facts: Vec<(&'static str, String)>,
+    pub people: Vec<(i64, String)>,
+    pub counters: Vec<(&'static str, Vec<(&'static str, i64)>)>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let a = own(&state, &m, id).await?;
+    let r = &a.report;
+    let t = crate::territoires::get();
+    let place = match r.lieu_id {
+        Some(l) => state
+            .db
+            .fetch_optional("SELECT nom FROM lieux WHERE id = $1", crate::args![l])
+            .await?
+            .map(|x| x.text("nom"))
+            .transpose()?
+            .unwrap_or_default(),
+        None if r.commune_insee.is_empty() => String::new(),
+        None => t.label(&r.commune_insee),
+    };
+    let labels = |list: &[vocab::Term], values: &[String]| -> String {
+        values
+            .iter()
+            .map(|v| vocab::label(list, v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut facts = vec![
+        ("Type", r.kind.label().to_owned()),
+        ("Date", activites::date_fr(r.date)),
+        ("Durée", activites::duree_fr(r.duree)),
+        (
+            "Lieu",
+            format!("{} {place}", vocab::label(vocab::LIEU_TYPES, &r.lieu_type))
+                .trim()
+                .to_owned(),
+        ),
+        ("Matériel", labels(vocab::MATERIELS, &r.materiel)),
+        ("Thématiques", labels(vocab::THEMATIQUES, &r.thematiques)),
+    ];
+    if !r.thematiques_admin.is_empty() {
+        facts.push((
+            "Démarches",
+            labels(vocab::THEMATIQUES_ADMIN, &r.thematiques_admin),
+        ));
+    }
+    if !r.precisions.is_empty() {
+        facts.push(("Précisions sur la démarche", r.precisions.clone()));
+    }
+    if r.kind == Kind::Individuel {
+        if !r.autonomie.is_empty() {
+            facts.push((
+                "Autonomie",
+                vocab::label(vocab::AUTONOMIES, &r.autonomie).to_owned(),
+            ));
+        }
+        facts.push((
+            "Orientation",
+            if r.orientation.is_empty() {
+                "Non".to_owned()
+            } else {
+                format!(
+                    "Oui : {}",
+                    vocab::label(vocab::ORIENTATIONS, &r.orientation)
+                )
+            },
+        ));
+    } else {
+        facts.insert(0, ("Titre", r.titre.clone()));
+        if !r.niveau.is_empty() {
+            facts.push(("Niveau", vocab::label(vocab::NIVEAUX, &r.niveau).to_owned()));
+        }
+    }
+    if !r.tags.is_empty() {
+        facts.push(("Étiquettes", r.tags.join(", ")));
+    }
+    if let Some(mid) = r.mandat_id {
+        facts.push(("Mandat Aidants Connect", format!("n° {mid}")));
+    }
+    if !r.notes.is_empty() {
+        facts.push(("Notes", r.notes.clone()));
+    }
+    facts.push(("Accompagnements comptés", r.accompagnements().to_string()));
+    let mut people = Vec::new();
+    for b in &r.participants {
+        people.push((*b, beneficiaires::name_of(&state.db, *b).await?));
+    }
+    let an = &r.anonymes;
+    let breakdown = |list: &'static [vocab::Term], values: &[i64]| -> Vec<(&'static str, i64)> {
+        let mut v: Vec<(&'static str, i64)> = list
+            .iter()
+            .zip(values.iter())
+            .map(|((_, l), n)| (*l, *n))
+            .collect();
+        v.push((vocab::NON_COMMUNIQUE.1, an.remainder(values)));
+        v
+    };
+    let counters = if an.total > 0 {
+        vec![
+            (
+                "Participants anonymes",
+                vec![("Total", an.total), ("Déjà accompagnés", an.deja)],
+            ),
+            ("Genre", breakdown(vocab::GENRES, &an.genre)),
+            ("Tranche d'âge", breakdown(vocab::AGES, &an.age)),
+            ("Statut", breakdown(vocab::STATUTS, &an.statut)),
+        ]
+    } else {
+        Vec::new()
+    };
+    render(&ActiviteView {
+        shell: Shell::new(&ctx, r.kind.label()).with_notice(q.info.as_deref()),
+        id,
+        kind: r.kind.key(),
+        facts,
+        people,
+        counters,
+    })
+}
+
+pub async fn delete_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let a = own(&state, &m, id).await?;
+    let heading = "Supprimer cette activité ?".to_owned();
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!(
+                "{} du {} : elle disparaîtra de votre liste et de vos statistiques.",
+                a.report.kind.label(),
+                activites::date_fr(a.report.date)
+            ),
+            "Les personnes accompagnées restent dans vos bénéficiaires.".to_owned(),
+        ],
+        action: format!("/activites/{id}/supprimer"),
+        confirm_label: "Oui, supprimer l'activité".to_owned(),
+        cancel_href: format!("/activites/{id}"),
+    })
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(id): Path<i64>,
+    AppForm(c): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    if !c.yes() {
+        return Ok(Redirect::to(&format!("/activites/{id}/supprimer")).into_response());
+    }
+    match activites::delete(&state.db, m.session.account_id, id).await {
+        Ok(()) => Ok(Redirect::to("/activites?info=activite-supprimee").into_response()),
+        Err(ActivityError::NotFound) => Err(AppError::NotFound),
+        Err(ActivityError::Db(e)) => Err(e.into()),
+        Err(ActivityError::Field(_, _)) => Err(AppError::NotFound),
+    }
+}
+
+// ───────────────────────── statistics ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "activites_stats.html")]
+pub struct StatsView {
+    pub shell: Shell,
+    pub du: String,
+    pub au: String,
+    pub kind: String,
+    pub lieu: String,
+    pub places: Vec<Place>,
+    pub errors: FormErrors,
+    pub totals: stats::Totals,
+    pub heures: String,
+    pub months: Vec<stats::Month>,
+    pub months_chart: String,
+    pub distributions: Vec<(stats::Distribution, String)>,
+    pub csv_query: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StatsQuery {
+    du: String,
+    au: String,
+    #[serde(rename = "type")]
+    kind: String,
+    lieu: String,
+}
+
+/// The filter of a statistics query; the default period is the last 12 months.
+fn stats_filter(q: &StatsQuery, scope: Scope, now: i64, errors: &mut FormErrors) -> Filter {
+    let this = activites::today(now) / 100;
+    let year_ago = if this % 100 == 12 {
+        this - 11
+    } else {
+        this - 100 + 1
+    };
+    let mut month = |raw: &str, field: &'static str, default: i64| -> i64 {
+        if raw.trim().is_empty() {
+            return default;
+        }
+        stats::parse_month(raw).unwrap_or_else(|| {
+            errors.add(
+                field,
+                "Saisissez un mois sous la forme aaaa-mm, par exemple 2026-01.",
+            );
+            default
+        })
+    };
+    let mut from = month(&q.du, "du", year_ago);
+    let to = month(&q.au, "au", this);
+    if from > to {
+        errors.add(
+            "du",
+            "Le début de la période est après sa fin : corrigez les mois.",
+        );
+        from = to;
+    }
+    // At most 10 years at once.
+    let from = from.max(to - 1_000);
+    let kind = match q.kind.as_str() {
+        "" => None,
+        k => match Kind::parse(k) {
+            Some(k) => Some(k),
+            None => {
+                errors.add("type", "Choisissez le type dans la liste.");
+                None
+            }
+        },
+    };
+    let lieu_id = match q.lieu.trim() {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.add("lieu", "Choisissez le lieu dans la liste.");
+                None
+            }
+        },
+    };
+    Filter {
+        scope,
+        from,
+        to,
+        kind,
+        lieu_id,
+    }
+}
+
+fn month_input(m: i64) -> String {
+    format!("{}-{:02}", m / 100, m % 100)
+}
+
+pub async fn statistics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let mut errors = FormErrors::default();
+    let f = stats_filter(&q, Scope::Mediateur(me), state.now(), &mut errors);
+    let s = stats::compute(&state.db, &f).await?;
+    let months = stats::fill_months(f.from, f.to, &s.months);
+    let months_chart = charts::months(&months);
+    let distributions = s
+        .distributions
+        .into_iter()
+        .filter(|d| d.total > 0)
+        .map(|d| {
+            let svg = charts::bars(&d);
+            (d, svg)
+        })
+        .collect();
+    let csv_query = format!(
+        "du={}&au={}&type={}&lieu={}",
+        month_input(f.from),
+        month_input(f.to),
+        f.kind.map(Kind::key).unwrap_or(""),
+        f.lieu_id.map(|l| l.to_string()).unwrap_or_default()
+    );
+    let view = StatsView {
+        shell: Shell::new(&ctx, "Mes statistiques"),
+        du: month_input(f.from),
+        au: month_input(f.to),
+        kind: f.kind.map(Kind::key).unwrap_or("").to_owned(),
+        lieu: f.lieu_id.map(|l| l.to_string()).unwrap_or_default(),
+        places: activites::places(&state.db, me).await?,
+        heures: activites::duree_fr(s.totals.minutes),
+        totals: s.totals,
+        months,
+        months_chart,
+        distributions,
+        csv_query,
+        errors,
+    };
+    if view.errors.is_empty() {
+        render(&view)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+    }
+}
+
+/// The statistics as a spreadsheet: totals, months, then every distribution.
+pub async fn statistics_csv(
+    State(state): State<AppState>,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        &q,
+        Scope::Mediateur(m.session.account_id),
+        state.now(),
+        &mut errors,
+    );
+    let s = stats::compute(&state.db, &f).await?;
+    let t = &s.totals;
+    let mut rows: Vec<Vec<Cell<'static>>> = vec![
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Activités"),
+            Cell::Int(t.activites),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Accompagnements"),
+            Cell::Int(t.accompagnements),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Accompagnements individuels"),
+            Cell::Int(t.accompagnements_individuels),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Participations aux ateliers"),
+            Cell::Int(t.accompagnements_collectifs),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Personnes accompagnées"),
+            Cell::Int(t.personnes),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Nouvelles personnes"),
+            Cell::Int(t.nouveaux),
+            Cell::Empty,
+        ],
+        vec![
+            Cell::Text("Totaux"),
+            Cell::Text("Heures d'accompagnement"),
+            Cell::Owned(format!("{:.2}", t.minutes as f64 / 60.0).replace('.', ",")),
+            Cell::Empty,
+        ],
+    ];
+    for mo in stats::fill_months(f.from, f.to, &s.months) {
+        rows.push(vec![
+            Cell::Text("Accompagnements par mois"),
+            Cell::Owned(mo.label),
+            Cell::Int(mo.accompagnements),
+            Cell::Empty,
+        ]);
+    }
+    for d in s.distributions {
+        for r in d.rows {
+            rows.push(vec![
+                Cell::Text(d.title),
+                Cell::Owned(r.label),
+                Cell::Int(r.n),
+                Cell::Int(r.pct),
+            ]);
+        }
+    }
+    csv_download(
+        &format!(
+            "statistiques-{}-{}.csv",
+            month_input(f.from),
+            month_input(f.to)
+        ),
+        &["Tableau", "Valeur", "Accompagnements", "Pourcentage"],
+        rows,
+    )
+}
+
+/// The charts of the statistics: SVG drawn here, with the same numbers in a
+/// table beside them in the page (the table is what a screen reader reads).
+mod charts {
+    use crate::activites::stats::{Distribution, Month};
+
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+
+    /// Horizontal bars, one per value, labelled with the percentage.
+    pub fn bars(d: &Distribution) -> String {
+        let row_h = 22;
+        let h = row_h * d.rows.len().max(1);
+        let mut out = format!(
+            "<svg class=\"chart\" viewBox=\"0 0 400 {h}\" width=\"100%\" aria-hidden=\"true\" focusable=\"false\">"
+        );
+        for (i, r) in d.rows.iter().enumerate() {
+            let y = i * row_h;
+            let w = r.pct * 3;
+            out.push_str(&format!(
+                "<text x=\"0\" y=\"{}\" class=\"chart-label\">{}</text><rect x=\"0\" y=\"{}\" width=\"{w}\" height=\"6\" class=\"chart-bar\"></rect><text x=\"{}\" y=\"{}\" class=\"chart-value\">{} %</text>",
+                y + 11,
+                esc(&r.label),
+                y + 14,
+                w + 4,
+                y + 20,
+                r.pct
+            ));
+        }
+        out.push_str("</svg>");
+        out
+    }
+
+    /// Vertical bars of accompaniments per month.
+    pub fn months(months: &[Month]) -> String {
+        let max = months
+            .iter()
+            .map(|m| m.accompagnements)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let n = months.len().max(1);
+        let bar = 400 / n;
+        let mut out = String::from(
+            "<svg class=\"chart\" viewBox=\"0 0 400 140\" width=\"100%\" aria-hidden=\"true\" focusable=\"false\">",
+        );
+        for (i, m) in months.iter().enumerate() {
+            let h = m.accompagnements * 110 / max;
+            let x = i * bar;
+            out.push_str(&format!(
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\" class=\"chart-bar\"></rect>",
+                x + 1,
+                120 - h,
+                bar.saturating_sub(2).max(1)
+            ));
+            if n <= 12 || i % 3 == 0 {
+                out.push_str(&format!(
+                    "<text x=\"{}\" y=\"136\" class=\"chart-axis\">{}</text>",
+                    x + 1,
+                    esc(m.label.split(' ').next().unwrap_or(""))
+                ));
+            }
+        }
+        out.push_str("</svg>");
+        out
+    }
+}
+
+// ───────────────────────── beneficiaries ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "beneficiaires.html")]
+pub struct BeneficiairesView {
+    pub shell: Shell,
+    pub q: String,
+    pub people: Vec<Beneficiaire>,
+}
+
+impl BeneficiairesView {
+    fn last(&self, b: &Beneficiaire) -> String {
+        b.derniere_activite_le
+            .map(activites::date_fr)
+            .unwrap_or_else(|| "aucune".to_owned())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SearchQuery {
+    q: String,
+    info: Option<String>,
+}
+
+pub async fn people(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<SearchQuery>,
+) -> AppResult<Response> {
+    let text: String = q.q.trim().chars().take(100).collect();
+    let people = beneficiaires::search(&state.db, m.session.account_id, &text, 100).await?;
+    render(&BeneficiairesView {
+        shell: Shell::new(&ctx, "Mes bénéficiaires").with_notice(q.info.as_deref()),
+        q: text,
+        people,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "beneficiaire_form.html")]
+pub struct BeneficiaireFormView {
+    pub shell: Shell,
+    pub heading: String,
+    pub action: String,
+    pub raw: RawFields,
+    pub errors: FormErrors,
+    pub genres: &'static [vocab::Term],
+    pub statuts: &'static [vocab::Term],
+    pub non_communique: vocab::Term,
+    pub max_year: i64,
+}
+
+impl BeneficiaireFormView {
+    fn text_fields(&self) -> Vec<(&'static str, &'static str, &str, &'static str)> {
+        let r = &self.raw;
+        vec![
+            ("prenom", "Prénom", r.prenom.as_str(), "text"),
+            ("nom", "Nom", r.nom.as_str(), "text"),
+            (
+                "telephone",
+                "Téléphone (facultatif)",
+                r.telephone.as_str(),
+                "tel",
+            ),
+            ("email", "E-mail (facultatif)", r.email.as_str(), "email"),
+            (
+                "annee_naissance",
+                "Année de naissance (facultatif), par exemple 1958",
+                r.annee_naissance.as_str(),
+                "text",
+            ),
+            (
+                "adresse",
+                "Adresse (facultatif)",
+                r.adresse.as_str(),
+                "text",
+            ),
+            (
+                "commune",
+                "Commune : nom ou code postal (facultatif)",
+                r.commune.as_str(),
+                "text",
+            ),
+        ]
+    }
+}
+
+fn person_form(
+    ctx: &Ctx,
+    now: i64,
+    heading: &str,
+    action: String,
+    raw: RawFields,
+    errors: FormErrors,
+) -> BeneficiaireFormView {
+    BeneficiaireFormView {
+        shell: Shell::new(ctx, heading),
+        heading: heading.to_owned(),
+        action,
+        raw,
+        errors,
+        genres: vocab::GENRES,
+        statuts: vocab::STATUTS,
+        non_communique: vocab::NON_COMMUNIQUE,
+        max_year: crate::time_fr::local(now).year,
+    }
+}
+
+pub async fn person_new_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _m: Mediator,
+) -> AppResult<Response> {
+    render(&person_form(
+        &ctx,
+        state.now(),
+        "Nouveau bénéficiaire",
+        "/beneficiaires/nouveau".into(),
+        RawFields::default(),
+        FormErrors::default(),
+    ))
+}
+
+pub async fn person_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    AppForm(raw): AppForm<RawFields>,
+) -> AppResult<Response> {
+    let now = state.now();
+    let mut errors = FormErrors::default();
+    let year = crate::time_fr::local(now).year;
+    let Some(fields) = beneficiaires::check(&raw, year, &mut errors) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &person_form(
+                &ctx,
+                now,
+                "Nouveau bénéficiaire",
+                "/beneficiaires/nouveau".into(),
+                raw,
+                errors,
+            ),
+        );
+    };
+    let id = beneficiaires::create(&state.db, m.session.account_id, &fields, now).await?;
+    Ok(Redirect::to(&format!("/beneficiaires/{id}?info=beneficiaire-enregistre")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "beneficiaire.html")]
+pub struct BeneficiaireView {
+    pub shell: Shell,
+    pub b: Beneficiaire,
+    pub facts: Vec<(&'static str, String)>,
+    pub lines: Vec<Line>,
+}
+
+impl BeneficiaireView {
+    fn date(&self, d: &i64) -> String {
+        activites::date_fr(*d)
+    }
+    fn duree(&self, d: &i64) -> String {
+        activites::duree_fr(*d)
+    }
+}
+
+async fn own_person(state: &AppState, m: &Mediator, id: i64) -> AppResult<Beneficiaire> {
+    beneficiaires::get(&state.db, m.session.account_id, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn person(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let b = own_person(&state, &m, id).await?;
+    let f = &b.fields;
+    let mut facts = Vec::new();
+    if !b.deleted {
+        if !f.telephone.is_empty() {
+            facts.push(("Téléphone", f.telephone.clone()));
+        } else if f.pas_de_telephone {
+            facts.push(("Téléphone", "Pas de téléphone".to_owned()));
+        }
+        if !f.email.is_empty() {
+            facts.push(("E-mail", f.email.clone()));
+        }
+        if !f.adresse.is_empty() {
+            facts.push(("Adresse", f.adresse.clone()));
+        }
+    }
+    if let Some(y) = f.annee_naissance {
+        facts.push(("Année de naissance", y.to_string()));
+    }
+    if !f.commune_insee.is_empty() {
+        facts.push(("Commune", crate::territoires::get().label(&f.commune_insee)));
+    }
+    facts.push(("Genre", vocab::label(vocab::GENRES, &f.genre).to_owned()));
+    facts.push((
+        "Statut",
+        vocab::label(vocab::STATUTS, &f.statut_social).to_owned(),
+    ));
+    if !b.deleted && !f.notes.is_empty() {
+        facts.push(("Notes", f.notes.clone()));
+    }
+    let lines = activites::list(&state.db, m.session.account_id, None, Some(id), 100).await?;
+    render(&BeneficiaireView {
+        shell: Shell::new(&ctx, b.display_name()).with_notice(q.info.as_deref()),
+        b,
+        facts,
+        lines,
+    })
+}
+
+pub async fn person_edit_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let b = own_person(&state, &m, id).await?;
+    if b.deleted {
+        return Err(AppError::NotFound);
+    }
+    render(&person_form(
+        &ctx,
+        state.now(),
+        "Modifier le bénéficiaire",
+        format!("/beneficiaires/{id}/modifier"),
+        RawFields::from_stored(&b),
+        FormErrors::default(),
+    ))
+}
+
+pub async fn person_edit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+    AppForm(raw): AppForm<RawFields>,
+) -> AppResult<Response> {
+    let b = own_person(&state, &m, id).await?;
+    if b.deleted {
+        return Err(AppError::NotFound);
+    }
+    let now = state.now();
+    let mut errors = FormErrors::default();
+    let year = crate::time_fr::local(now).year;
+    let Some(fields) = beneficiaires::check(&raw, year, &mut errors) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &person_form(
+                &ctx,
+                now,
+                "Modifier le bénéficiaire",
+                format!("/beneficiaires/{id}/modifier"),
+                raw,
+                errors,
+            ),
+        );
+    };
+    match beneficiaires::update(&state.db, m.session.account_id, id, &fields, now).await {
+        Ok(()) => Ok(
+            Redirect::to(&format!("/beneficiaires/{id}?info=beneficiaire-enregistre"))
+                .into_response(),
+        ),
+        Err(ActivityError::Db(e)) => Err(e.into()),
+        Err(_) => Err(AppError::NotFound),
+    }
+}
+
+pub async fn person_delete_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let b = own_person(&state, &m, id).await?;
+    if b.deleted {
+        return Err(AppError::NotFound);
+    }
+    let heading = format!("Supprimer l'identité de {} ?", b.display_name());
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            "Son nom, ses coordonnées et vos notes seront effacés définitivement.".to_owned(),
+            "Ses activités restent comptées dans les statistiques, sans son nom.".to_owned(),
+        ],
+        action: format!("/beneficiaires/{id}/supprimer"),
+        confirm_label: "Oui, supprimer son identité".to_owned(),
+        cancel_href: format!("/beneficiaires/{id}"),
+    })
+}
+
+pub async fn person_delete(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(id): Path<i64>,
+    AppForm(c): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    if !c.yes() {
+        return Ok(Redirect::to(&format!("/beneficiaires/{id}/supprimer")).into_response());
+    }
+    match beneficiaires::delete_identity(&state.db, m.session.account_id, id, state.now()).await {
+        Ok(()) => Ok(Redirect::to("/beneficiaires?info=beneficiaire-supprime").into_response()),
+        Err(ActivityError::Db(e)) => Err(e.into()),
+        Err(_) => Err(AppError::NotFound),
+    }
+}
+
+// ───────────────────────── places and profile ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "mediateur_lieux.html")]
+pub struct PlacesView {
+    pub shell: Shell,
+    pub mine: Vec<Place>,
+    pub commune: String,
+    pub found: Vec<(i64, String, bool)>,
+    pub errors: FormErrors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PlacesQuery {
+    commune: String,
+    info: Option<String>,
+}
+
+pub async fn places(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<PlacesQuery>,
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let mine = activites::places(&state.db, me).await?;
+    let commune: String = q.commune.trim().chars().take(100).collect();
+    let mut errors = FormErrors::default();
+    let mut found = Vec::new();
+    if !commune.is_empty() {
+        let query = crate::lieux::search::Query {
+            text: commune.clone(),
+            near: None,
+            radius_km: 10.0,
+            filters: Vec::new(),
+            open_now: false,
+        };
+        let hits = crate::lieux::search::search(&state.db, &query, state.now()).await?;
+        if hits.is_empty() {
+            errors.add(
+                "commune",
+                "Aucun lieu trouvé pour cette commune : vérifiez son nom ou son code postal, ou demandez à votre référent d'ajouter votre lieu à l'annuaire.",
+            );
+        }
+        for h in hits.into_iter().take(30) {
+            let added = mine.iter().any(|p| p.id == h.row_id);
+            found.push((h.row_id, h.nom, added));
+        }
+    }
+    render(&PlacesView {
+        shell: Shell::new(&ctx, "Mes lieux d'activité").with_notice(q.info.as_deref()),
+        mine,
+        commune,
+        found,
+        errors,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PlaceForm {
+    lieu: String,
+    commune: String,
+}
+
+pub async fn add_place(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    AppForm(f): AppForm<PlaceForm>,
+) -> AppResult<Response> {
+    let added = match f.lieu.trim().parse::<i64>() {
+        Ok(id) => activites::add_place(&state.db, m.session.account_id, id, state.now()).await?,
+        Err(_) => false,
+    };
+    if added {
+        return Ok(Redirect::to("/mediateur/lieux?info=lieu-ajoute").into_response());
+    }
+    let mut errors = FormErrors::default();
+    errors.add(
+        "commune",
+        "Ce lieu n'existe pas dans l'annuaire : cherchez votre commune et choisissez le lieu dans la liste.",
+    );
+    let view = PlacesView {
+        shell: Shell::new(&ctx, "Mes lieux d'activité"),
+        mine: activites::places(&state.db, m.session.account_id).await?,
+        commune: f.commune,
+        found: Vec::new(),
+        errors,
+    };
+    render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+}
+
+pub async fn remove_place(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(lid): Path<i64>,
+) -> AppResult<Response> {
+    activites::remove_place(&state.db, m.session.account_id, lid).await?;
+    Ok(Redirect::to("/mediateur/lieux?info=lieu-retire").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "mediateur_profil.html")]
+pub struct ProfileView {
+    pub shell: Shell,
+    pub conseiller: bool,
+    pub debut: String,
+    pub fin: String,
+    pub errors: FormErrors,
+}
+
+pub async fn profile(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    let p = activites::profile(&state.db, m.session.account_id).await?;
+    render(&ProfileView {
+        shell: Shell::new(&ctx, "Mon profil de médiateur").with_notice(q.info.as_deref()),
+        conseiller: p.conseiller_numerique,
+        debut: p.contrat_debut.map(activites::date_iso).unwrap_or_default(),
+        fin: p.contrat_fin.map(activites::date_iso).unwrap_or_default(),
+        errors: FormErrors::default(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ProfileForm {
+    conseiller: String,
+    debut: String,
+    fin: String,
+}
+
+pub async fn profile_save(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    AppForm(f): AppForm<ProfileForm>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let conseiller = match f.conseiller.as_str() {
+        "oui" => true,
+        "non" | "" => false,
+        _ => {
+            errors.add("conseiller", "Répondez oui ou non.");
+            false
+        }
+    };
+    let mut date = |raw: &str, field: &'static str| -> Option<i64> {
+        if raw.trim().is_empty() {
+            return None;
+        }
+        match crate::time_fr::parse_date(raw) {
+            Some(_) => raw
+                .trim()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok(),
+            None => {
+                errors.add(
+                    field,
+                    "Cette date n'est pas valide : saisissez-la sous la forme jj/mm/aaaa.",
+                );
+                None
+            }
+        }
+    };
+    let debut = date(&f.debut, "debut");
+    let fin = date(&f.fin, "fin");
+    if let (Some(d), Some(e)) = (debut, fin)
+        && e < d
+    {
+        errors.add(
+            "fin",
+            "La fin du contrat est avant son début : corrigez les dates.",
+        );
+    }
+    if !conseiller && (debut.is_some() || fin.is_some()) && errors.is_empty() {
+        errors.add(
+            "conseiller",
+            "Les dates de contrat concernent les conseillers numériques : répondez « oui » ou effacez les dates.",
+        );
+    }
+    if !errors.is_empty() {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ProfileView {
+                shell: Shell::new(&ctx, "Mon profil de médiateur"),
+                conseiller,
+                debut: f.debut,
+                fin: f.fin,
+                errors,
+            },
+        );
+    }
+    activites::save_profile(&state.db, m.session.account_id, conseiller, debut, fin).await?;
+    Ok(Redirect::to("/mediateur/profil?info=profil").into_response())
+}

@@ -1,0 +1,692 @@
+//! Mediators' activity reports (CRA): the pages a mediator uses, the rules of the
+//! form, the statistics against a recount from the raw rows, the people's
+//! retention, and who may see what.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use relais::activites::stats::{self, Filter, Scope};
+use relais::activites::{self, Counters, Kind, Report};
+use relais::domain::Role;
+
+use crate::common::{TestApp, spreadsheet};
+
+const PLACE: &str = "id,pivot,nom,commune,code_postal,code_insee,adresse,latitude,longitude,horaires,date_maj,services,source\nlieu-cra,21890024000015,Médiathèque d'Auxerre,Auxerre,89000,89024,2 rue de l'Essai,47.79,3.57,Mo-Fr 09:00-12:00,2024-05-01,Aide aux démarches administratives,Essai\n";
+
+async fn place(app: &TestApp) -> i64 {
+    let read = relais::lieux::read_csv(PLACE.as_bytes(), relais::lieux::Encoding::Utf8).unwrap();
+    relais::lieux::import(app.db(), read, "essai", false, app.clock_now())
+        .await
+        .unwrap();
+    app.db()
+        .fetch_one(
+            "SELECT id FROM lieux WHERE lieu_id = 'lieu-cra'",
+            relais::args![],
+        )
+        .await
+        .unwrap()
+        .int("id")
+        .unwrap()
+}
+
+fn today(app: &TestApp) -> String {
+    activites::date_iso(activites::today(app.clock_now()))
+}
+
+fn id_after(location: &str, prefix: &str) -> i64 {
+    location
+        .strip_prefix(prefix)
+        .and_then(|r| r.split(['?', '/']).next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{location}"))
+}
+
+crate::both_backends!(
+    a_mediator_records_activities_and_reads_statistics,
+    |app: TestApp| async move {
+        let a = app.structure("Espace numérique A").await;
+        let mediator = app.member(a, Role::Mediateur, "mediatrice").await;
+        let colleague = app.member(a, Role::Mediateur, "collegue").await;
+        let aidant = app.member(a, Role::Aidant, "aidant").await;
+        let lieu = place(&app).await;
+        let day = today(&app);
+
+        // Roles: a mediator has no mandates; an aidant has no activity reports.
+        let mut m = app.login(&mediator).await;
+        assert_eq!(m.get("/activites").await.status, 200);
+        assert_eq!(m.get("/usagers").await.status, 403);
+        assert_eq!(m.get("/mandats/nouveau").await.status, 403);
+        let mut ai = app.login(&aidant).await;
+        assert_eq!(ai.get("/activites").await.status, 403);
+
+        // Places of activity, from the directory.
+        let r = m.get("/mediateur/lieux?commune=89000").await;
+        assert!(
+            r.contains("Médiathèque d&#39;Auxerre") || r.contains("Médiathèque d'Auxerre"),
+            "{}",
+            r.body
+        );
+        let r = m
+            .post("/mediateur/lieux", &[("lieu", &lieu.to_string())])
+            .await;
+        assert_eq!(r.location(), "/mediateur/lieux?info=lieu-ajoute");
+        let r = m.post("/mediateur/lieux", &[("lieu", "999999")]).await;
+        assert_eq!(r.status, 422);
+
+        // A tracked person.
+        let r = m
+            .post(
+                "/beneficiaires/nouveau",
+                &[
+                    ("prenom", "Marie"),
+                    ("nom", "Dupont"),
+                    ("annee_naissance", "1950"),
+                    ("genre", "feminin"),
+                    ("statut_social", "retraite"),
+                    ("commune", "Auxerre"),
+                ],
+            )
+            .await;
+        let person = id_after(r.location(), "/beneficiaires/");
+        let r = m
+            .post(
+                "/beneficiaires/nouveau",
+                &[("prenom", "Jean"), ("annee_naissance", "1850")],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        assert!(r.contains("Saisissez le nom."));
+        assert!(r.contains("entre 1900 et"));
+
+        // The individual form proposes the only place; a report in a few fields.
+        let r = m.get("/activites/individuel/nouveau").await;
+        assert!(
+            r.contains(&format!("<option value=\"{lieu}\" selected>")),
+            "{}",
+            r.body
+        );
+        let person_s = person.to_string();
+        let lieu_s = lieu.to_string();
+        let individual = [
+            ("beneficiaire", person_s.as_str()),
+            ("date", day.as_str()),
+            ("duree", "30"),
+            ("lieu_type", "lieu_activite"),
+            ("lieu", lieu_s.as_str()),
+            ("materiel", "ordinateur"),
+            ("thematique", "email"),
+            ("thematique", "aide_aux_demarches_administratives"),
+            ("thematique_admin", "social"),
+            ("autonomie", "partiellement_autonome"),
+            ("oriente", "non"),
+        ];
+        let r = m.post("/activites/individuel/nouveau", &individual).await;
+        assert_eq!(r.location(), "/activites?info=activite-enregistree");
+        // The same person the same day: recorded, and flagged.
+        let r = m.post("/activites/individuel/nouveau", &individual).await;
+        assert_eq!(r.location(), "/activites?info=activite-doublon");
+        let list = m.get("/activites").await;
+        assert_eq!(list.body.matches("Doublon possible").count(), 2);
+        // The next form remembers the duration and the material.
+        let r = m.get("/activites/individuel/nouveau").await;
+        assert!(r.contains("id=\"duree-30\" name=\"duree\" value=\"30\" checked"));
+        assert!(
+            r.contains("id=\"materiel-ordinateur\" name=\"materiel\" value=\"ordinateur\" checked")
+        );
+
+        // A workshop: one tracked participant and five anonymous ones.
+        let workshop = [
+            ("titre", "Premiers pas sur la tablette"),
+            ("date", day.as_str()),
+            ("duree", "120"),
+            ("lieu_type", "domicile"),
+            ("commune", "Auxerre (89)"),
+            ("thematique", "prendre_en_main_du_materiel"),
+            ("participant", person_s.as_str()),
+            ("anon_total", "5"),
+            ("anon_deja", "2"),
+            ("genre_feminin", "3"),
+            ("age_soixante_dix_plus", "4"),
+        ];
+        let r = m.post("/activites/collectif/nouveau", &workshop).await;
+        assert_eq!(
+            r.location(),
+            "/activites?info=activite-enregistree",
+            "{}",
+            r.body.split("error-summary").nth(1).unwrap_or("")
+        );
+        // A breakdown above the total is refused beside its field, nothing written.
+        let mut wrong = workshop.to_vec();
+        wrong.push(("genre_masculin", "3"));
+        let r = m.post("/activites/collectif/nouveau", &wrong).await;
+        assert_eq!(r.status, 422);
+        assert!(r.contains("La répartition par genre compte 6 personnes"));
+        assert!(r.contains("<title>Erreur :"));
+
+        let me = mediator.id;
+        let year = activites::today(app.clock_now()) / 10_000;
+        let f = Filter {
+            scope: Scope::Mediateur(me),
+            from: year * 100 + 1,
+            to: year * 100 + 12,
+            kind: None,
+            lieu_id: None,
+        };
+        let s = stats::compute(app.db(), &f).await.unwrap();
+        assert_eq!(s.totals.activites, 3);
+        // 1 + 1 + (1 tracked + 5 anonymous): accompaniments, not reports.
+        assert_eq!(s.totals.accompagnements, 8);
+        assert_eq!(s.totals.personnes, 6);
+        // Marie (once, however many times she came) and the 3 anonymous newcomers.
+        assert_eq!(s.totals.nouveaux, 4);
+        assert_eq!(s.totals.minutes, 180);
+        let genre = s.distributions.iter().find(|d| d.key == "genre").unwrap();
+        let count = |slug: &str| genre.rows.iter().find(|r| r.slug == slug).unwrap().n;
+        assert_eq!(
+            (count("feminin"), count("masculin"), count("non_communique")),
+            (6, 0, 2)
+        );
+        assert_eq!(genre.rows.iter().map(|r| r.pct).sum::<i64>(), 100);
+
+        // The page shows the same figures, with charts and tables; the CSV opens.
+        let page = m.get("/activites/statistiques").await;
+        assert_eq!(page.status, 200);
+        assert!(page.contains("<strong>8</strong> accompagnements"));
+        assert!(page.contains("<svg class=\"chart\""));
+        let csv = m.get("/activites/statistiques.csv").await;
+        let rows = spreadsheet(&csv.body);
+        assert!(
+            rows.iter()
+                .any(|r| r[1] == "Accompagnements" && r[2] == "8"),
+            "{rows:?}"
+        );
+
+        // Editing Marie's genre moves her accompaniments in the statistics.
+        let r = m
+            .post(
+                &format!("/beneficiaires/{person}/modifier"),
+                &[
+                    ("prenom", "Marie"),
+                    ("nom", "Dupont"),
+                    ("genre", "masculin"),
+                    ("annee_naissance", "1950"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let s = stats::compute(app.db(), &f).await.unwrap();
+        let genre = s.distributions.iter().find(|d| d.key == "genre").unwrap();
+        let count = |slug: &str| genre.rows.iter().find(|r| r.slug == slug).unwrap().n;
+        assert_eq!((count("feminin"), count("masculin")), (3, 3));
+
+        // Another mediator of the same structure sees none of it.
+        let mut c = app.login(&colleague).await;
+        let ids: Vec<i64> = app
+            .db()
+            .fetch_all("SELECT id FROM activites ORDER BY id", relais::args![])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.int("id").unwrap())
+            .collect();
+        for id in &ids {
+            assert_eq!(c.get(&format!("/activites/{id}")).await.status, 404);
+            assert_eq!(
+                c.post(
+                    &format!("/activites/{id}/supprimer"),
+                    &[("confirmer", "oui")]
+                )
+                .await
+                .status,
+                404
+            );
+        }
+        assert_eq!(c.get(&format!("/beneficiaires/{person}")).await.status, 404);
+        assert!(!c.get("/beneficiaires").await.contains("Dupont"));
+
+        // Deleting Marie's first accompaniment: she is still new this year (her next
+        // one); deleting all of them: she no longer counts.
+        for id in &ids {
+            let r = m
+                .post(
+                    &format!("/activites/{id}/supprimer"),
+                    &[("confirmer", "oui")],
+                )
+                .await;
+            assert_eq!(r.location(), "/activites?info=activite-supprimee");
+            let s = stats::compute(app.db(), &f).await.unwrap();
+            let left = ids.iter().filter(|x| *x > id).count();
+            let expected_new = match left {
+                2 | 1 => 4,
+                _ => 0,
+            };
+            assert_eq!(s.totals.nouveaux, expected_new, "after deleting {id}");
+        }
+        let empty: i64 = app
+            .db()
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM activites_cellules",
+                relais::args![],
+            )
+            .await
+            .unwrap()
+            .int("n")
+            .unwrap();
+        assert_eq!(empty, 0, "no aggregate left once every report is deleted");
+
+        // Deleting a person's identity keeps nothing that names them.
+        let r = m
+            .post(
+                &format!("/beneficiaires/{person}/supprimer"),
+                &[("confirmer", "oui")],
+            )
+            .await;
+        assert_eq!(r.location(), "/beneficiaires?info=beneficiaire-supprime");
+        let row = app
+            .db()
+            .fetch_one(
+                "SELECT prenom, nom, genre, annee_naissance FROM beneficiaires WHERE id = $1",
+                relais::args![person],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.text("nom").unwrap(), "");
+        assert_eq!(row.opt_int("annee_naissance").unwrap(), Some(1950));
+    }
+);
+
+/// A small deterministic generator (no dependency).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+    fn pick<'a>(&mut self, list: &'a [(&'static str, &'static str)]) -> &'a str {
+        list[usize::try_from(self.next(list.len() as u64)).unwrap()].0
+    }
+}
+
+crate::both_backends!(
+    statistics_equal_a_recount_of_the_raw_rows,
+    |app: TestApp| async move {
+        use relais::activites::vocab;
+        let a = app.structure("Structure recomptée").await;
+        let m = app.member(a, Role::Mediateur, "recompte").await;
+        let now = app.clock_now();
+        let mut rng = Rng(42);
+        let mut people = Vec::new();
+        for i in 0..12 {
+            let f = relais::activites::beneficiaires::Fields {
+                prenom: format!("P{i}"),
+                nom: "Essai".into(),
+                genre: rng.pick(vocab::GENRES).to_owned(),
+                statut_social: rng.pick(vocab::STATUTS).to_owned(),
+                annee_naissance: Some(1930 + i64::try_from(rng.next(80)).unwrap()),
+                ..Default::default()
+            };
+            people.push(
+                relais::activites::beneficiaires::create(app.db(), m.id, &f, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut ids = Vec::new();
+        for _ in 0..90 {
+            let kind = if rng.next(3) == 0 {
+                Kind::Collectif
+            } else {
+                Kind::Individuel
+            };
+            let month = 1 + rng.next(12);
+            let date = 20_250_000 + i64::try_from(month * 100 + 1 + rng.next(28)).unwrap();
+            let mut participants = Vec::new();
+            let mut anon = Counters::none();
+            match kind {
+                Kind::Individuel => {
+                    if rng.next(2) == 0 {
+                        participants.push(people[usize::try_from(rng.next(12)).unwrap()]);
+                    } else {
+                        anon.total = 1;
+                        anon.deja = i64::try_from(rng.next(2)).unwrap();
+                    }
+                }
+                Kind::Collectif => {
+                    for p in &people {
+                        if rng.next(4) == 0 {
+                            participants.push(*p);
+                        }
+                    }
+                    anon.total = i64::try_from(rng.next(8)).unwrap();
+                    anon.deja = anon.total / 2;
+                    anon.genre[1] = anon.total / 3;
+                    anon.age[6] = anon.total / 2;
+                    if participants.is_empty() && anon.total == 0 {
+                        anon.total = 1;
+                    }
+                }
+            }
+            let report = Report {
+                kind,
+                date,
+                duree: 15 * i64::try_from(1 + rng.next(10)).unwrap(),
+                lieu_type: "a_distance".into(),
+                lieu_id: None,
+                commune_insee: String::new(),
+                materiel: vec![rng.pick(vocab::MATERIELS).to_owned()],
+                thematiques: vec![rng.pick(vocab::THEMATIQUES).to_owned()],
+                thematiques_admin: Vec::new(),
+                precisions: String::new(),
+                tags: Vec::new(),
+                notes: String::new(),
+                autonomie: String::new(),
+                orientation: String::new(),
+                titre: if kind == Kind::Collectif {
+                    "Atelier".into()
+                } else {
+                    String::new()
+                },
+                niveau: String::new(),
+                participants,
+                anonymes: anon,
+                mandat_id: None,
+                pass_code: String::new(),
+            };
+            ids.push(
+                activites::record(app.db(), m.id, a, &report, now)
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        // Some edits (another month, other people) and deletions.
+        for (n, id) in ids.iter().enumerate() {
+            if n % 7 == 0 {
+                activites::delete(app.db(), m.id, *id).await.unwrap();
+            } else if n % 5 == 0 {
+                let mut s = activites::get(app.db(), m.id, *id).await.unwrap().unwrap();
+                s.report.date = 20_250_115 + i64::try_from(rng.next(10)).unwrap();
+                if s.report.kind == Kind::Individuel && !s.report.participants.is_empty() {
+                    s.report.participants = vec![people[usize::try_from(rng.next(12)).unwrap()]];
+                }
+                activites::update(app.db(), m.id, *id, &s.report, now)
+                    .await
+                    .unwrap();
+            }
+        }
+        // A person's genre changes after the fact.
+        let mut f = relais::activites::beneficiaires::get(app.db(), m.id, people[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .fields;
+        f.genre = "masculin".into();
+        relais::activites::beneficiaires::update(app.db(), m.id, people[0], &f, now)
+            .await
+            .unwrap();
+
+        // The recount, from the raw rows.
+        let mut genre_of = HashMap::new();
+        for p in &people {
+            let b = relais::activites::beneficiaires::get(app.db(), m.id, *p)
+                .await
+                .unwrap()
+                .unwrap();
+            genre_of.insert(*p, b.fields.genre.clone());
+        }
+        let mut stored = Vec::new();
+        for id in &ids {
+            if let Some(s) = activites::get(app.db(), m.id, *id).await.unwrap() {
+                stored.push(s);
+            }
+        }
+        for (from, to) in [(202501, 202512), (202503, 202505), (202511, 202511)] {
+            let f = Filter {
+                scope: Scope::Mediateur(m.id),
+                from,
+                to,
+                kind: None,
+                lieu_id: None,
+            };
+            let s = stats::compute(app.db(), &f).await.unwrap();
+            let in_period: Vec<_> = stored
+                .iter()
+                .filter(|s| (from..=to).contains(&(s.report.date / 100)))
+                .collect();
+            let acc: i64 = in_period.iter().map(|s| s.report.accompagnements()).sum();
+            let anon: i64 = in_period.iter().map(|s| s.report.anonymes.total).sum();
+            let tracked: HashSet<i64> = in_period
+                .iter()
+                .flat_map(|s| s.report.participants.clone())
+                .collect();
+            let mut first: HashMap<i64, (i64, i64)> = HashMap::new();
+            for s in &stored {
+                for p in &s.report.participants {
+                    let e = first.entry(*p).or_insert((s.report.date, s.id));
+                    if (s.report.date, s.id) < *e {
+                        *e = (s.report.date, s.id);
+                    }
+                }
+            }
+            let new_tracked = first
+                .values()
+                .filter(|(d, _)| (from..=to).contains(&(d / 100)))
+                .count() as i64;
+            let new_anon: i64 = in_period
+                .iter()
+                .map(|s| s.report.anonymes.total - s.report.anonymes.deja)
+                .sum();
+            assert_eq!(s.totals.activites, in_period.len() as i64, "{from}-{to}");
+            assert_eq!(s.totals.accompagnements, acc);
+            assert_eq!(s.totals.personnes, tracked.len() as i64 + anon);
+            assert_eq!(s.totals.nouveaux, new_tracked + new_anon, "{from}-{to}");
+            assert_eq!(
+                s.totals.minutes,
+                in_period.iter().map(|s| s.report.duree).sum::<i64>()
+            );
+            let mut themes: BTreeMap<String, i64> = BTreeMap::new();
+            let mut genres: BTreeMap<String, i64> = BTreeMap::new();
+            for s in &in_period {
+                for t in &s.report.thematiques {
+                    *themes.entry(t.clone()).or_default() += s.report.accompagnements();
+                }
+                for p in &s.report.participants {
+                    *genres.entry(genre_of[p].clone()).or_default() += 1;
+                }
+                let a = &s.report.anonymes;
+                *genres.entry("feminin".into()).or_default() += a.genre[1];
+                *genres.entry("masculin".into()).or_default() += a.genre[0];
+                *genres.entry("non_communique".into()).or_default() += a.remainder(&a.genre);
+            }
+            for d in &s.distributions {
+                let expected = match d.key {
+                    "thematique" => &themes,
+                    "genre" => &genres,
+                    _ => continue,
+                };
+                for r in &d.rows {
+                    assert_eq!(
+                        r.n,
+                        expected.get(&r.slug).copied().unwrap_or(0),
+                        "{} {} {from}-{to}",
+                        d.key,
+                        r.slug
+                    );
+                }
+            }
+        }
+        let p = stats::compute(
+            app.db(),
+            &Filter {
+                scope: Scope::Structure(a),
+                from: 202501,
+                to: 202512,
+                kind: None,
+                lieu_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        let q = stats::compute(
+            app.db(),
+            &Filter {
+                scope: Scope::Mediateur(m.id),
+                from: 202501,
+                to: 202512,
+                kind: None,
+                lieu_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.totals.accompagnements, q.totals.accompagnements);
+    }
+);
+
+crate::both_backends!(
+    identities_are_deleted_after_two_years_without_activity,
+    |app: TestApp| async move {
+        let a = app.structure("Structure conservation").await;
+        let m = app.member(a, Role::Mediateur, "conservation").await;
+        let now = app.clock_now();
+        let mk = |nom: &str| relais::activites::beneficiaires::Fields {
+            prenom: "Paul".into(),
+            nom: nom.into(),
+            genre: "masculin".into(),
+            statut_social: "retraite".into(),
+            ..Default::default()
+        };
+        let old = relais::activites::beneficiaires::create(app.db(), m.id, &mk("Ancien"), now)
+            .await
+            .unwrap();
+        let recent = relais::activites::beneficiaires::create(app.db(), m.id, &mk("Recent"), now)
+            .await
+            .unwrap();
+        let today = activites::today(now);
+        for (who, date) in [(old, today - 30_000), (recent, today - 10_000)] {
+            let r = Report {
+                kind: Kind::Individuel,
+                date,
+                duree: 30,
+                lieu_type: "a_distance".into(),
+                lieu_id: None,
+                commune_insee: String::new(),
+                materiel: Vec::new(),
+                thematiques: vec!["email".into()],
+                thematiques_admin: Vec::new(),
+                precisions: String::new(),
+                tags: Vec::new(),
+                notes: String::new(),
+                autonomie: String::new(),
+                orientation: String::new(),
+                titre: String::new(),
+                niveau: String::new(),
+                participants: vec![who],
+                anonymes: Counters::none(),
+                mandat_id: None,
+                pass_code: String::new(),
+            };
+            activites::record(app.db(), m.id, a, &r, now).await.unwrap();
+        }
+        let before = stats::compute(
+            app.db(),
+            &Filter {
+                scope: Scope::Mediateur(m.id),
+                from: 200001,
+                to: 999912,
+                kind: None,
+                lieu_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            relais::activites::beneficiaires::purge(app.db(), now)
+                .await
+                .unwrap(),
+            1
+        );
+        let gone = relais::activites::beneficiaires::get(app.db(), m.id, old)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(gone.deleted && gone.fields.nom.is_empty());
+        let kept = relais::activites::beneficiaires::get(app.db(), m.id, recent)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.fields.nom, "Recent");
+        let after = stats::compute(
+            app.db(),
+            &Filter {
+                scope: Scope::Mediateur(m.id),
+                from: 200001,
+                to: 999912,
+                kind: None,
+                lieu_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(before.totals.accompagnements, after.totals.accompagnements);
+        assert_eq!(before.totals.personnes, after.totals.personnes);
+        // The job runs once a day.
+        assert_eq!(
+            relais::activites::beneficiaires::run_if_due(app.db(), now)
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            relais::activites::beneficiaires::run_if_due(app.db(), now)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+);
+
+crate::both_backends!(
+    a_referent_invites_a_mediator_who_lands_on_activities,
+    |app: TestApp| async move {
+        let a = app.structure("France Services de Sens").await;
+        let referent = app.member(a, Role::Referent, "referent-cra").await;
+        let mut r = app.login(&referent).await;
+        let email = format!("mediateur-{}@exemple.fr", crate::common::unique());
+        let resp = r
+            .post(
+                &format!("/structures/{a}/equipe/inviter"),
+                &[
+                    ("full_name", "Mona Médiatrice"),
+                    ("email", email.as_str()),
+                    ("role", "mediateur"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status, 303, "{}", resp.body);
+        // No Aidants Connect training needed: the invitation leaves at once.
+        let mut c = app.client();
+        let password = "une phrase de passe pour la médiatrice";
+        let secret = app.activate_from_email(&mut c, &email, password).await;
+        let code = app.next_code(&secret);
+        let resp = c
+            .post(
+                "/connexion",
+                &[
+                    ("email", email.as_str()),
+                    ("password", password),
+                    ("code", code.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(resp.location(), "/");
+        assert_eq!(c.get("/").await.location(), "/activites");
+        assert_eq!(c.get("/activites").await.status, 200);
+        assert_eq!(c.get("/espace").await.status, 403);
+        let team = r.get(&format!("/structures/{a}/equipe")).await;
+        assert!(team.contains("Mona Médiatrice"));
+        assert!(team.contains("Médiateur"), "{}", team.body);
+    }
+);
