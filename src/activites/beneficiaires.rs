@@ -481,3 +481,290 @@ pub async fn purge(db: &Db, now: i64) -> Result<u64, crate::db::Error> {
     tx.commit().await?;
     Ok(n)
 }
+
+/// The most people compared when looking for duplicates (a mediator's list).
+pub const DUPLICATES_MAX_PEOPLE: usize = 5_000;
+
+/// Two people who are probably the same, and why.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub a: Beneficiaire,
+    pub b: Beneficiaire,
+    /// « nom », « prénom », « téléphone », « e-mail ».
+    pub signals: Vec<&'static str>,
+}
+
+/// A name as compared: without accents, case, spaces or hyphens.
+fn name_key(s: &str) -> String {
+    crate::mandats::search_key(s)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// The last nine digits of a phone number (`06 12…`, `+33 6 12…` alike).
+fn phone_key(s: &str) -> String {
+    let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
+    let start = digits.len().saturating_sub(9);
+    digits
+        .get(start..)
+        .map(|d| d.iter().collect())
+        .unwrap_or_default()
+}
+
+/// Equal, or one typo apart (one letter changed, added, removed, or two
+/// neighbours swapped) for names of four letters or more.
+pub fn close(a: &str, b: &str) -> bool {
+    if a == b {
+        return !a.is_empty();
+    }
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if x.len().min(y.len()) < 4 || x.len().abs_diff(y.len()) > 1 {
+        return false;
+    }
+    // Optimal string alignment distance, stopped at 2.
+    let (n, m) = (x.len(), y.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        if let Some(c) = row.get_mut(0) {
+            *c = i;
+        }
+    }
+    if let Some(row) = d.get_mut(0) {
+        for (j, c) in row.iter_mut().enumerate() {
+            *c = j;
+        }
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(x.get(i - 1) != y.get(j - 1));
+            let at = |d: &Vec<Vec<usize>>, i: usize, j: usize| {
+                d.get(i)
+                    .and_then(|r| r.get(j))
+                    .copied()
+                    .unwrap_or(usize::MAX / 2)
+            };
+            let mut v = (at(&d, i - 1, j) + 1)
+                .min(at(&d, i, j - 1) + 1)
+                .min(at(&d, i - 1, j - 1) + cost);
+            if i > 1 && j > 1 && x.get(i - 1) == y.get(j - 2) && x.get(i - 2) == y.get(j - 1) {
+                v = v.min(at(&d, i - 2, j - 2) + 1);
+            }
+            if let Some(c) = d.get_mut(i).and_then(|r| r.get_mut(j)) {
+                *c = v;
+            }
+        }
+    }
+    d.get(n).and_then(|r| r.get(m)).copied().unwrap_or(2) <= 1
+}
+
+/// The signals two people share.
+pub fn signals(a: &Fields, b: &Fields) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if close(&name_key(&a.nom), &name_key(&b.nom)) {
+        out.push("nom");
+    }
+    if close(&name_key(&a.prenom), &name_key(&b.prenom)) {
+        out.push("prénom");
+    }
+    let (pa, pb) = (phone_key(&a.telephone), phone_key(&b.telephone));
+    if pa.len() == 9 && pa == pb {
+        out.push("téléphone");
+    }
+    if !a.email.is_empty() && a.email.eq_ignore_ascii_case(&b.email) {
+        out.push("e-mail");
+    }
+    out
+}
+
+/// A mediator's likely duplicates: pairs sharing at least two of name, first
+/// name (typo-tolerant), phone and email.
+pub async fn duplicates(db: &Db, mediateur_id: i64) -> Result<Vec<Pair>, crate::db::Error> {
+    let people: Vec<Beneficiaire> = db
+        .fetch_all(
+            concat!(
+                "SELECT ",
+                beneficiaire_columns!(),
+                " FROM beneficiaires WHERE mediateur_id = $1 AND anonyme = 0 AND supprime_at IS NULL
+                 ORDER BY id LIMIT $2"
+            ),
+            crate::args![
+                mediateur_id,
+                i64::try_from(DUPLICATES_MAX_PEOPLE).unwrap_or(5_000)
+            ],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (i, a) in people.iter().enumerate() {
+        for b in people.iter().skip(i + 1) {
+            let s = signals(&a.fields, &b.fields);
+            if s.len() >= 2 {
+                out.push(Pair {
+                    a: a.clone(),
+                    b: b.clone(),
+                    signals: s,
+                });
+            }
+            if out.len() >= 200 {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Merges `gone` into `keep` (both of `mediateur_id`): `keep`'s fields stay, its
+/// empty ones are filled from `gone`, every activity of `gone` becomes `keep`'s (one
+/// accompaniment when both took part in the same workshop), the first accompaniment
+/// and the statistics are recomputed, and `gone` disappears.
+pub async fn merge(
+    db: &Db,
+    mediateur_id: i64,
+    keep: i64,
+    gone: i64,
+    now: i64,
+) -> Result<(), ActivityError> {
+    if keep == gone {
+        return Err(ActivityError::Field(
+            "fusion",
+            "Choisissez deux personnes différentes.".into(),
+        ));
+    }
+    let mut tx = db.begin().await?;
+    let (Some(k), Some(g)) = (
+        load(&mut tx, mediateur_id, keep).await?,
+        load(&mut tx, mediateur_id, gone).await?,
+    ) else {
+        return Err(ActivityError::NotFound);
+    };
+    if k.deleted || g.deleted {
+        return Err(ActivityError::NotFound);
+    }
+    let mut acts = super::activities_of(&mut tx, keep).await?;
+    acts.extend(super::activities_of(&mut tx, gone).await?);
+    acts.sort_unstable();
+    acts.dedup();
+    for a in &acts {
+        super::add_contribution(&mut tx, *a, -1).await?;
+    }
+    // The « new person » of the one that goes away disappears with it.
+    if let Some(first) = g.premiere_activite_id {
+        super::move_new_person(&mut tx, first, -1).await?;
+        tx.execute(
+            "UPDATE beneficiaires SET premiere_activite_id = NULL WHERE id = $1",
+            crate::args![gone],
+        )
+        .await?;
+    }
+    tx.execute(
+        "DELETE FROM activite_participants WHERE beneficiaire_id = $1
+           AND activite_id IN (SELECT activite_id FROM activite_participants WHERE beneficiaire_id = $2)",
+        crate::args![gone, keep],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE activite_participants SET beneficiaire_id = $1 WHERE beneficiaire_id = $2",
+        crate::args![keep, gone],
+    )
+    .await?;
+    let (kf, gf) = (&k.fields, &g.fields);
+    let pick = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_owned()
+        } else {
+            a.to_owned()
+        }
+    };
+    let nc = vocab::NON_COMMUNIQUE.0;
+    let merged = Fields {
+        prenom: kf.prenom.clone(),
+        nom: kf.nom.clone(),
+        telephone: pick(&kf.telephone, &gf.telephone),
+        pas_de_telephone: kf.pas_de_telephone && gf.telephone.is_empty(),
+        email: pick(&kf.email, &gf.email),
+        annee_naissance: kf.annee_naissance.or(gf.annee_naissance),
+        adresse: pick(&kf.adresse, &gf.adresse),
+        commune_insee: pick(&kf.commune_insee, &gf.commune_insee),
+        genre: if kf.genre == nc {
+            gf.genre.clone()
+        } else {
+            kf.genre.clone()
+        },
+        statut_social: if kf.statut_social == nc {
+            gf.statut_social.clone()
+        } else {
+            kf.statut_social.clone()
+        },
+        notes: match (kf.notes.is_empty(), gf.notes.is_empty()) {
+            (_, true) => kf.notes.clone(),
+            (true, false) => gf.notes.clone(),
+            (false, false) => format!("{}\n{}", kf.notes, gf.notes),
+        },
+    };
+    tx.execute(
+        "UPDATE beneficiaires SET telephone = $1, pas_de_telephone = $2, email = $3,
+            annee_naissance = $4, adresse = $5, commune_insee = $6, genre = $7,
+            statut_social = $8, notes = $9, updated_at = $10
+         WHERE id = $11",
+        crate::args![
+            &merged.telephone,
+            merged.pas_de_telephone,
+            &merged.email,
+            merged.annee_naissance,
+            &merged.adresse,
+            &merged.commune_insee,
+            &merged.genre,
+            &merged.statut_social,
+            &merged.notes,
+            now,
+            keep
+        ],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM beneficiaires WHERE id = $1",
+        crate::args![gone],
+    )
+    .await?;
+    for a in &acts {
+        super::add_contribution(&mut tx, *a, 1).await?;
+    }
+    super::refresh_first(&mut tx, keep).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn likely_duplicates() {
+        assert!(close("dupont", "dupond"));
+        assert!(close("martin", "matrin"));
+        assert!(!close("marc", "marx"), "too short for a typo");
+        assert!(!close("dupont", "durand"));
+        let a = Fields {
+            prenom: "Jean-Pierre".into(),
+            nom: "Lefèvre".into(),
+            telephone: "06 12 34 56 78".into(),
+            ..Fields::default()
+        };
+        let b = Fields {
+            prenom: "jean pierre".into(),
+            nom: "LEFEVRE".into(),
+            telephone: "+33 6 12 34 56 78".into(),
+            ..Fields::default()
+        };
+        assert_eq!(signals(&a, &b), ["nom", "prénom", "téléphone"]);
+        let c = Fields {
+            prenom: "Paul".into(),
+            nom: "Lefèvre".into(),
+            ..Fields::default()
+        };
+        assert_eq!(signals(&a, &c), ["nom"]);
+    }
+}

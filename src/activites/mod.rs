@@ -7,7 +7,9 @@
 //!
 //! **Aggregates** (`activites_cellules`): for one month, mediator, employer
 //! structure, place, commune and type, how many activities and accompaniments
-//! have each value of each dimension (« thematique / email », « genre / feminin »…).
+//! have each value of each dimension (« thematique / email », « genre / feminin »…),
+//! and the same per month, département and type only (`activites_territoires`, what
+//! territories read, whatever their number of mediators).
 //! Every write of a report removes the old report's contribution and adds the new
 //! one in the same transaction ([`contribution`], [`apply`]), so statistics sum a
 //! few rows per month instead of reading every report. The one exception is « new
@@ -15,6 +17,7 @@
 //! [`refresh_first`] moves when activities are written, edited or deleted.
 
 pub mod beneficiaires;
+pub mod export;
 pub mod form;
 pub mod stats;
 pub mod vocab;
@@ -859,7 +862,37 @@ pub async fn apply(
         ],
     )
     .await?;
+    let coarse = match tx.backend() {
+        Backend::Sqlite => {
+            "INSERT INTO activites_territoires (mois, departement, type, dim, val, activites, accompagnements)
+             SELECT $1, $2, $3, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),
+                json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')
+             FROM json_each($4) AS j WHERE true
+             ON CONFLICT (departement, mois, type, dim, val)
+             DO UPDATE SET activites = activites_territoires.activites + excluded.activites,
+                accompagnements = activites_territoires.accompagnements + excluded.accompagnements"
+        }
+        Backend::Postgres => {
+            "INSERT INTO activites_territoires (mois, departement, type, dim, val, activites, accompagnements)
+             SELECT $1, $2, $3, j.v->>0, j.v->>1, (j.v->>2)::bigint, (j.v->>3)::bigint
+             FROM jsonb_array_elements($4::text::jsonb) AS j(v)
+             ON CONFLICT (departement, mois, type, dim, val)
+             DO UPDATE SET activites = activites_territoires.activites + excluded.activites,
+                accompagnements = activites_territoires.accompagnements + excluded.accompagnements"
+        }
+    };
+    tx.execute(
+        coarse,
+        crate::args![key.mois, &key.departement, &key.kind, &json],
+    )
+    .await?;
     if sign < 0 {
+        tx.execute(
+            "DELETE FROM activites_territoires WHERE mois = $1 AND departement = $2 AND type = $3
+               AND activites = 0 AND accompagnements = 0",
+            crate::args![key.mois, &key.departement, &key.kind],
+        )
+        .await?;
         tx.execute(
             "DELETE FROM activites_cellules WHERE mois = $1 AND mediateur_id = $2 AND structure_id = $3
                AND lieu_id = $4 AND commune_insee = $5 AND type = $6
@@ -878,7 +911,11 @@ pub async fn apply(
     Ok(())
 }
 
-async fn move_new_person(tx: &mut Tx, activite: i64, sign: i64) -> Result<(), crate::db::Error> {
+pub(crate) async fn move_new_person(
+    tx: &mut Tx,
+    activite: i64,
+    sign: i64,
+) -> Result<(), crate::db::Error> {
     if let Some(key) = key_of_id(tx, activite).await? {
         let mut cells = Cells::new();
         bump(&mut cells, "nouveaux", "suivis", 0, 1);

@@ -119,6 +119,34 @@ macro_rules! cells_sql {
     };
 }
 
+/// Territories read the coarse aggregates (per month, département and type).
+macro_rules! territory_cells_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT dim, val, CAST(SUM(activites) AS BIGINT) AS a,
+                    CAST(SUM(accompagnements) AS BIGINT) AS n
+             FROM activites_territoires WHERE ",
+            $cond,
+            " AND mois BETWEEN $2 AND $3 AND ($4 = '' OR type = $4) AND $5 = 0
+             GROUP BY dim, val"
+        )
+    };
+}
+
+macro_rules! territory_months_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT mois, CAST(SUM(activites) AS BIGINT) AS a,
+                    CAST(SUM(accompagnements) AS BIGINT) AS n
+             FROM activites_territoires WHERE ",
+            $cond,
+            " AND mois BETWEEN $2 AND $3 AND ($4 = '' OR type = $4) AND $5 = 0
+               AND dim = 'total' AND val = 'tout'
+             GROUP BY mois ORDER BY mois"
+        )
+    };
+}
+
 macro_rules! months_sql {
     ($cond:literal) => {
         concat!(
@@ -187,6 +215,23 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
             )
             .await?,
         ),
+        Scope::Departement(code) if lieu == 0 => (
+            c.fetch_all(
+                territory_cells_sql!("departement = $1"),
+                crate::args![code, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                territory_months_sql!("departement = $1"),
+                crate::args![code, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("a.departement = $1"),
+                crate::args![code, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
         Scope::Departement(code) => (
             c.fetch_all(
                 cells_sql!("departement = $1"),
@@ -201,6 +246,23 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
             c.fetch_one(
                 people_sql!("a.departement = $1"),
                 crate::args![code, d_from, d_to, kind, lieu],
+            )
+            .await?,
+        ),
+        Scope::National if lieu == 0 => (
+            c.fetch_all(
+                territory_cells_sql!("$1 = 0"),
+                crate::args![0_i64, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_all(
+                territory_months_sql!("$1 = 0"),
+                crate::args![0_i64, f.from, f.to, kind, lieu],
+            )
+            .await?,
+            c.fetch_one(
+                people_sql!("$1 = 0"),
+                crate::args![0_i64, d_from, d_to, kind, lieu],
             )
             .await?,
         ),

@@ -4,6 +4,7 @@
 //! reports throughput, latency percentiles, start-to-ready time, resident memory and
 //! binary size. Bounded in requests and time; only talks to 127.0.0.1.
 
+pub mod activites;
 pub mod connexions;
 pub mod idp;
 pub mod lieux;
@@ -46,6 +47,10 @@ pub enum BenchWhat {
     /// L'annuaire des lieux : import, recherche à 10 km avec deux filtres sur 50 000
     /// lieux, page de résultats et son poids, page d'un lieu.
     Lieux(crate::bench::lieux::LieuxBenchArgs),
+    /// Les comptes rendus d'activité : enregistrement d'un accompagnement (formulaire →
+    /// transaction → agrégats) et statistiques d'un département sur un an, de 100 000 à
+    /// 1 000 000 d'activités en base.
+    Activites(crate::bench::activites::ActivitesBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
     Connexions(crate::bench::connexions::ConnexionsBenchArgs),
@@ -192,6 +197,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Lieux(l)) => {
             return crate::bench::lieux::run(l, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Activites(a)) => {
+            return crate::bench::activites::run(a, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
             return crate::bench::connexions::run(c).await;
@@ -397,6 +405,17 @@ pub(crate) async fn structure_and_aidant(
     offset: i64,
     label: &str,
 ) -> anyhow::Result<(i64, i64)> {
+    structure_and_member(db, now, offset, label, crate::domain::Role::Aidant).await
+}
+
+/// [`structure_and_aidant`] with any role.
+pub(crate) async fn structure_and_member(
+    db: &Db,
+    now: i64,
+    offset: i64,
+    label: &str,
+    role: crate::domain::Role,
+) -> anyhow::Result<(i64, i64)> {
     let n = now % 1_000_000;
     let siret = (0..10)
         .map(|d| format!("{:013}{d}", offset + n))
@@ -418,17 +437,7 @@ pub(crate) async fn structure_and_aidant(
     .await?;
     let email = crate::domain::Email::parse(&format!("banc-{label}-{n}@exemple.fr"))
         .map_err(|e| anyhow::anyhow!(e))?;
-    match crate::accounts::invite(
-        db,
-        sid,
-        &email,
-        "Aidant de banc",
-        crate::domain::Role::Aidant,
-        None,
-        now,
-    )
-    .await?
-    {
+    match crate::accounts::invite(db, sid, &email, "Membre de banc", role, None, now).await? {
         crate::accounts::InviteOutcome::Invited { account_id, .. } => Ok((sid, account_id)),
         _ => anyhow::bail!("compte de banc inattendu"),
     }

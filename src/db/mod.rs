@@ -186,6 +186,11 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "accueil_aidant", "0014_accueil_aidant.sql"),
     migration!(15, "simulateur_partage", "0015_simulateur_partage.sql"),
     migration!(16, "activites", "0016_activites.sql"),
+    migration!(
+        17,
+        "activites_territoires",
+        "0017_activites_territoires.sql"
+    ),
 ];
 
 impl Db {

@@ -116,6 +116,11 @@ impl Territoires {
     }
 
     /// The current commune of an INSEE code.
+    /// Every commune, in the file's order.
+    pub fn communes(&self) -> &[Commune] {
+        &self.communes
+    }
+
     pub fn commune(&self, code: &str) -> Option<&Commune> {
         self.by_code
             .get(code.trim())

@@ -567,6 +567,21 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(activites::statistics),
     )
     .get(
+        "/activites/statistiques.xlsx",
+        Access::Mediator,
+        get(activites::statistics_xlsx),
+    )
+    .get(
+        "/activites/export.xlsx",
+        Access::Mediator,
+        get(activites::export_xlsx),
+    )
+    .get(
+        "/activites/export.csv",
+        Access::Mediator,
+        get(activites::export_csv),
+    )
+    .get(
         "/activites/statistiques.csv",
         Access::Mediator,
         get(activites::statistics_csv),
@@ -602,6 +617,21 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/beneficiaires/nouveau",
         Access::Mediator,
         post(activites::person_create),
+    )
+    .get(
+        "/beneficiaires/doublons",
+        Access::Mediator,
+        get(activites::duplicates),
+    )
+    .get(
+        "/beneficiaires/{bid}/fusionner/{oid}",
+        Access::Mediator,
+        get(activites::merge_confirm),
+    )
+    .post(
+        "/beneficiaires/{bid}/fusionner/{oid}",
+        Access::Mediator,
+        post(activites::merge),
     )
     .get(
         "/beneficiaires/{bid}",

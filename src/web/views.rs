@@ -131,6 +131,7 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "lieu-ajoute" => "Lieu ajouté à vos lieux d'activité.",
         "lieu-retire" => "Lieu retiré de vos lieux d'activité. Vos activités passées le gardent.",
         "profil" => "Profil enregistré.",
+        "fusion" => "Fiches fusionnées : toutes les activités sont sur cette fiche.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",
         "mandat-cree" => {

@@ -28,6 +28,18 @@ async fn place(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// The cells of a worksheet as text, as a spreadsheet shows them.
+fn read_xlsx(bytes: &[u8], sheet: &str) -> Vec<Vec<String>> {
+    use calamine::Reader as _;
+    let mut book =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("un classeur XLSX");
+    let range = book.worksheet_range(sheet).expect("la feuille");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
 fn today(app: &TestApp) -> String {
     activites::date_iso(activites::today(app.clock_now()))
 }
@@ -198,6 +210,41 @@ crate::both_backends!(
             rows.iter()
                 .any(|r| r[1] == "Accompagnements" && r[2] == "8"),
             "{rows:?}"
+        );
+
+        // One row per accompaniment: 1 + 1 + 6, read back as a spreadsheet reads it.
+        let xlsx = m.get_bytes("/activites/export.xlsx").await;
+        let sheet = read_xlsx(&xlsx, "Accompagnements");
+        assert_eq!(sheet.len(), 9, "{sheet:?}");
+        assert_eq!(sheet[0][0], "Date");
+        assert_eq!(sheet.iter().filter(|r| r[14] == "Anonyme").count(), 5);
+        assert_eq!(
+            sheet
+                .iter()
+                .filter(|r| r[14].starts_with("Suivi n°"))
+                .count(),
+            3
+        );
+        let anonymous_women = sheet
+            .iter()
+            .filter(|r| r[14] == "Anonyme" && r[16] == "Féminin")
+            .count();
+        assert_eq!(anonymous_women, 3);
+        assert!(
+            sheet
+                .iter()
+                .all(|r| !r.iter().any(|c| c.contains("Dupont"))),
+            "no name leaves"
+        );
+        let csv = m.get("/activites/export.csv").await;
+        assert_eq!(spreadsheet(&csv.body).len(), 9);
+        let stats_book = m.get_bytes("/activites/statistiques.xlsx").await;
+        let totals = read_xlsx(&stats_book, "Totaux");
+        assert!(
+            totals
+                .iter()
+                .any(|r| r[0] == "Accompagnements" && r[1] == "8"),
+            "{totals:?}"
         );
 
         // Editing Marie's genre moves her accompaniments in the statistics.
@@ -542,6 +589,39 @@ crate::both_backends!(
         .await
         .unwrap();
         assert_eq!(p.totals.accompagnements, q.totals.accompagnements);
+        // Territories read the coarse aggregates: same figures, distributions included.
+        let dep: String = app
+            .db()
+            .fetch_one("SELECT departement FROM activites LIMIT 1", relais::args![])
+            .await
+            .unwrap()
+            .text("departement")
+            .unwrap();
+        assert!(
+            !dep.is_empty(),
+            "at a distance, the structure's département"
+        );
+        for scope in [Scope::Departement(dep), Scope::National] {
+            let t = stats::compute(
+                app.db(),
+                &Filter {
+                    scope,
+                    from: 202501,
+                    to: 202512,
+                    kind: None,
+                    lieu_id: None,
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(t.totals.accompagnements, q.totals.accompagnements);
+            assert_eq!(t.totals.nouveaux, q.totals.nouveaux);
+            assert_eq!(t.totals.personnes, q.totals.personnes);
+            assert_eq!(t.months, q.months);
+            for (a, b) in t.distributions.iter().zip(q.distributions.iter()) {
+                assert_eq!(a.rows, b.rows, "{}", a.key);
+            }
+        }
     }
 );
 
@@ -688,5 +768,173 @@ crate::both_backends!(
         let team = r.get(&format!("/structures/{a}/equipe")).await;
         assert!(team.contains("Mona Médiatrice"));
         assert!(team.contains("Médiateur"), "{}", team.body);
+    }
+);
+
+crate::both_backends!(
+    duplicates_are_listed_and_merged_with_their_history,
+    |app: TestApp| async move {
+        use relais::activites::beneficiaires::{self, Fields};
+        let a = app.structure("Structure fusion").await;
+        let mediator = app.member(a, Role::Mediateur, "fusion").await;
+        let now = app.clock_now();
+        let jean = beneficiaires::create(
+            app.db(),
+            mediator.id,
+            &Fields {
+                prenom: "Jean-Pierre".into(),
+                nom: "Lefèvre".into(),
+                genre: "masculin".into(),
+                statut_social: "retraite".into(),
+                ..Fields::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let twin = beneficiaires::create(
+            app.db(),
+            mediator.id,
+            &Fields {
+                prenom: "jean pierre".into(),
+                nom: "LEFEVRE".into(),
+                telephone: "06 12 34 56 78".into(),
+                annee_naissance: Some(1948),
+                genre: "non_communique".into(),
+                statut_social: "non_communique".into(),
+                ..Fields::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let other = beneficiaires::create(
+            app.db(),
+            mediator.id,
+            &Fields {
+                prenom: "Paul".into(),
+                nom: "Lefèvre".into(),
+                genre: "masculin".into(),
+                statut_social: "retraite".into(),
+                ..Fields::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let report = |date: i64, kind: Kind, participants: Vec<i64>| Report {
+            kind,
+            date,
+            duree: 60,
+            lieu_type: "a_distance".into(),
+            lieu_id: None,
+            commune_insee: String::new(),
+            materiel: Vec::new(),
+            thematiques: vec!["email".into()],
+            thematiques_admin: Vec::new(),
+            precisions: String::new(),
+            tags: Vec::new(),
+            notes: String::new(),
+            autonomie: String::new(),
+            orientation: String::new(),
+            titre: if kind == Kind::Collectif {
+                "Atelier".into()
+            } else {
+                String::new()
+            },
+            niveau: String::new(),
+            participants,
+            anonymes: Counters::none(),
+            mandat_id: None,
+            pass_code: String::new(),
+        };
+        // The twin came first (March), Jean in May; both were at the same workshop.
+        activites::record(
+            app.db(),
+            mediator.id,
+            a,
+            &report(20250310, Kind::Individuel, vec![twin]),
+            now,
+        )
+        .await
+        .unwrap();
+        activites::record(
+            app.db(),
+            mediator.id,
+            a,
+            &report(20250505, Kind::Individuel, vec![jean]),
+            now,
+        )
+        .await
+        .unwrap();
+        activites::record(
+            app.db(),
+            mediator.id,
+            a,
+            &report(20250606, Kind::Collectif, vec![jean, twin, other]),
+            now,
+        )
+        .await
+        .unwrap();
+
+        let mut m = app.login(&mediator).await;
+        let page = m.get("/beneficiaires/doublons").await;
+        assert!(page.contains("nom, prénom"), "{}", page.body);
+        assert!(!page.contains("Paul"), "one signal is not enough");
+        let path = format!("/beneficiaires/{jean}/fusionner/{twin}");
+        assert!(page.contains(&path));
+        assert_eq!(m.get(&path).await.status, 200);
+        let r = m.post(&path, &[("confirmer", "oui")]).await;
+        assert_eq!(r.location(), format!("/beneficiaires/{jean}?info=fusion"));
+
+        // One person now: 3 activities, 4 accompaniments (the workshop counts Jean once),
+        // two people, Jean new in March (his earliest activity, the twin's), his gaps filled.
+        let f = Filter {
+            scope: Scope::Mediateur(mediator.id),
+            from: 202501,
+            to: 202512,
+            kind: None,
+            lieu_id: None,
+        };
+        let s = stats::compute(app.db(), &f).await.unwrap();
+        assert_eq!(s.totals.activites, 3);
+        assert_eq!(s.totals.accompagnements, 4);
+        assert_eq!(s.totals.personnes, 2);
+        assert_eq!(s.totals.nouveaux, 2);
+        let march = s.months.iter().find(|m| m.mois == 202503).unwrap();
+        assert_eq!(march.accompagnements, 1);
+        let genre = s.distributions.iter().find(|d| d.key == "genre").unwrap();
+        assert_eq!(
+            genre.rows.iter().find(|r| r.slug == "masculin").unwrap().n,
+            4
+        );
+        let kept = beneficiaires::get(app.db(), mediator.id, jean)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.fields.telephone, "06 12 34 56 78");
+        assert_eq!(kept.fields.annee_naissance, Some(1948));
+        assert_eq!(kept.fields.prenom, "Jean-Pierre");
+        assert!(
+            beneficiaires::get(app.db(), mediator.id, twin)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let first = kept.premiere_activite_id.unwrap();
+        assert_eq!(
+            activites::get(app.db(), mediator.id, first)
+                .await
+                .unwrap()
+                .unwrap()
+                .report
+                .date,
+            20250310
+        );
+        assert!(
+            !m.get("/beneficiaires/doublons")
+                .await
+                .contains("Jean-Pierre")
+        );
     }
 );

@@ -245,6 +245,9 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/activites/collectif/nouveau", Access::Mediator),
     ("GET", "/activites/statistiques", Access::Mediator),
     ("GET", "/activites/statistiques.csv", Access::Mediator),
+    ("GET", "/activites/statistiques.xlsx", Access::Mediator),
+    ("GET", "/activites/export.xlsx", Access::Mediator),
+    ("GET", "/activites/export.csv", Access::Mediator),
     ("GET", "/activites/{acid}", Access::Mediator),
     ("GET", "/activites/{acid}/modifier", Access::Mediator),
     ("POST", "/activites/{acid}/modifier", Access::Mediator),
@@ -254,6 +257,17 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/beneficiaires/nouveau", Access::Mediator),
     ("POST", "/beneficiaires/nouveau", Access::Mediator),
     ("GET", "/beneficiaires/{bid}", Access::Mediator),
+    ("GET", "/beneficiaires/doublons", Access::Mediator),
+    (
+        "GET",
+        "/beneficiaires/{bid}/fusionner/{oid}",
+        Access::Mediator,
+    ),
+    (
+        "POST",
+        "/beneficiaires/{bid}/fusionner/{oid}",
+        Access::Mediator,
+    ),
     ("GET", "/beneficiaires/{bid}/modifier", Access::Mediator),
     ("POST", "/beneficiaires/{bid}/modifier", Access::Mediator),
     ("GET", "/beneficiaires/{bid}/supprimer", Access::Mediator),
@@ -426,6 +440,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{jid}", "1")
             .replace("{acid}", "1")
             .replace("{bid}", "1")
+            .replace("{oid}", "2")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

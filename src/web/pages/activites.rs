@@ -875,6 +875,126 @@ pub async fn statistics_csv(
     )
 }
 
+fn xlsx_download(name: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn export_error(e: crate::activites::export::ExportError) -> AppError {
+    match e {
+        crate::activites::export::ExportError::Db(e) => e.into(),
+        crate::activites::export::ExportError::Xlsx(e) => {
+            AppError::Internal(format!("classeur : {e}"))
+        }
+    }
+}
+
+/// The statistics as a workbook.
+pub async fn statistics_xlsx(
+    State(state): State<AppState>,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        &q,
+        Scope::Mediateur(m.session.account_id),
+        state.now(),
+        &mut errors,
+    );
+    let mut s = stats::compute(&state.db, &f).await?;
+    s.months = stats::fill_months(f.from, f.to, &s.months);
+    let bytes = crate::activites::export::stats_xlsx(&s).map_err(export_error)?;
+    Ok(xlsx_download(
+        &format!(
+            "statistiques-{}-{}.xlsx",
+            month_input(f.from),
+            month_input(f.to)
+        ),
+        bytes,
+    ))
+}
+
+/// The mediator's accompaniments of the period, one row each, as a workbook.
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        &q,
+        Scope::Mediateur(m.session.account_id),
+        state.now(),
+        &mut errors,
+    );
+    let bytes = crate::activites::export::accompaniments_xlsx(&state.db, &f)
+        .await
+        .map_err(export_error)?;
+    Ok(xlsx_download(
+        &format!(
+            "accompagnements-{}-{}.xlsx",
+            month_input(f.from),
+            month_input(f.to)
+        ),
+        bytes,
+    ))
+}
+
+/// The same rows through the spreadsheet CSV writer.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        &q,
+        Scope::Mediateur(m.session.account_id),
+        state.now(),
+        &mut errors,
+    );
+    let mut rows: Vec<Vec<Cell<'static>>> = Vec::new();
+    crate::activites::export::for_each_page(&state.db, &f, |page| {
+        for r in page {
+            rows.push(
+                r.cells
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| match i {
+                        3 => Cell::Int(v.parse().unwrap_or(0)),
+                        6 => Cell::Owned(v),
+                        _ => Cell::Owned(v),
+                    })
+                    .collect(),
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    csv_download(
+        &format!(
+            "accompagnements-{}-{}.csv",
+            month_input(f.from),
+            month_input(f.to)
+        ),
+        &crate::activites::export::HEADER,
+        rows,
+    )
+}
+
 /// The charts of the statistics: SVG drawn here, with the same numbers in a
 /// table beside them in the page (the table is what a screen reader reads).
 mod charts {
@@ -1259,6 +1379,80 @@ pub async fn person_delete(
     }
     match beneficiaires::delete_identity(&state.db, m.session.account_id, id, state.now()).await {
         Ok(()) => Ok(Redirect::to("/beneficiaires?info=beneficiaire-supprime").into_response()),
+        Err(ActivityError::Db(e)) => Err(e.into()),
+        Err(_) => Err(AppError::NotFound),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "beneficiaires_doublons.html")]
+pub struct DuplicatesView {
+    pub shell: Shell,
+    pub pairs: Vec<beneficiaires::Pair>,
+}
+
+impl DuplicatesView {
+    fn signals(&self, p: &beneficiaires::Pair) -> String {
+        p.signals.join(", ")
+    }
+}
+
+pub async fn duplicates(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+) -> AppResult<Response> {
+    let pairs = beneficiaires::duplicates(&state.db, m.session.account_id).await?;
+    render(&DuplicatesView {
+        shell: Shell::new(&ctx, "Doublons possibles"),
+        pairs,
+    })
+}
+
+pub async fn merge_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Path((keep, gone)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let k = own_person(&state, &m, keep).await?;
+    let g = own_person(&state, &m, gone).await?;
+    if k.deleted || g.deleted || keep == gone {
+        return Err(AppError::NotFound);
+    }
+    let heading = format!("Fusionner {} avec {} ?", g.display_name(), k.display_name());
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec![
+            format!(
+                "La fiche de {} est gardée ; ses informations vides sont complétées par celles de l'autre fiche.",
+                k.display_name()
+            ),
+            format!(
+                "Toutes les activités de {} passent sur cette fiche, puis l'autre fiche est supprimée. Les statistiques sont recalculées.",
+                g.display_name()
+            ),
+        ],
+        action: format!("/beneficiaires/{keep}/fusionner/{gone}"),
+        confirm_label: "Oui, fusionner".to_owned(),
+        cancel_href: "/beneficiaires/doublons".to_owned(),
+    })
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path((keep, gone)): Path<(i64, i64)>,
+    AppForm(c): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    if !c.yes() {
+        return Ok(
+            Redirect::to(&format!("/beneficiaires/{keep}/fusionner/{gone}")).into_response(),
+        );
+    }
+    match beneficiaires::merge(&state.db, m.session.account_id, keep, gone, state.now()).await {
+        Ok(()) => Ok(Redirect::to(&format!("/beneficiaires/{keep}?info=fusion")).into_response()),
         Err(ActivityError::Db(e)) => Err(e.into()),
         Err(_) => Err(AppError::NotFound),
     }
