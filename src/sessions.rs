@@ -32,6 +32,8 @@ pub struct Session {
     pub role: Option<Role>,
     /// The person records mediation activities (has a mediator profile).
     pub mediateur: bool,
+    /// The mediator coordinates a team.
+    pub coordinateur: bool,
     pub csrf_token: String,
     pub created_at: i64,
     pub mfa_at: i64,
@@ -116,7 +118,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
             "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
                     s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
                     m.role, m.deactivated_at, st.name, st.siret, st.address, st.commune_insee,
-                    st.kind, st.is_demo, md.account_id AS mediateur
+                    st.kind, st.is_demo, md.account_id AS mediateur, md.coordinateur
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
@@ -165,6 +167,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         },
         role,
         mediateur: row.opt_int("mediateur")?.is_some(),
+        coordinateur: row.opt_int("coordinateur")?.unwrap_or(0) != 0,
         csrf_token: row.text("csrf_token")?,
         created_at,
         mfa_at: row.int("mfa_at")?,

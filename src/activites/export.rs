@@ -115,6 +115,8 @@ pub async fn for_each_page(
                 )
                 .await?
             }
+            // A team's statistics only: no list of its members' accompaniments.
+            Scope::Team(_) => return Ok(()),
             Scope::National => {
                 c.fetch_all(
                     page_sql!("$1 = 0"),

@@ -17,6 +17,7 @@
 //! [`refresh_first`] moves when activities are written, edited or deleted.
 
 pub mod beneficiaires;
+pub mod coordination;
 pub mod export;
 pub mod form;
 pub mod stats;
@@ -623,6 +624,52 @@ pub async fn list(
     Ok(out)
 }
 
+/// The cells of a mediator's reports dated `from`..=`to` (`YYYYMMDD`) recounted
+/// from the reports themselves (a team member's month of departure), with the
+/// month's (activities, accompaniments).
+pub(crate) async fn raw_cells(
+    c: &mut impl Exec,
+    mediateur_id: i64,
+    from: i64,
+    to: i64,
+    kind: &str,
+    lieu: i64,
+) -> Result<(Cells, (i64, i64)), crate::db::Error> {
+    let ids = c
+        .fetch_all(
+            "SELECT id FROM activites WHERE mediateur_id = $1 AND date BETWEEN $2 AND $3
+               AND ($4 = '' OR type = $4) AND ($5 = 0 OR lieu_id = $5) ORDER BY id",
+            crate::args![mediateur_id, from, to, kind, lieu],
+        )
+        .await?;
+    let mut all = Cells::new();
+    for r in &ids {
+        let id = r.int("id")?;
+        if let Some((_, cells)) = contribution(c, id).await? {
+            for (k, (a, n)) in cells {
+                let e = all.entry(k).or_insert((0, 0));
+                e.0 += a;
+                e.1 += n;
+            }
+        }
+        let new_people = c
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM beneficiaires WHERE premiere_activite_id = $1",
+                crate::args![id],
+            )
+            .await?
+            .int("n")?;
+        if new_people > 0 {
+            bump(&mut all, "nouveaux", "suivis", 0, new_people);
+        }
+    }
+    let month = all
+        .get(&("total", "tout".to_owned()))
+        .copied()
+        .unwrap_or((0, 0));
+    Ok((all, month))
+}
+
 /// The cells of the aggregates an activity contributes to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
@@ -727,7 +774,7 @@ pub fn cells_of(report: &Report, people: &[Person]) -> Cells {
 
 /// The key and cells of a stored activity, read in the transaction.
 pub(crate) async fn contribution(
-    tx: &mut Tx,
+    tx: &mut impl Exec,
     id: i64,
 ) -> Result<Option<(Key, Cells)>, crate::db::Error> {
     let Some(r) = tx

@@ -16,6 +16,9 @@ pub enum Scope {
     /// A département code (`89`, `2A`).
     Departement(String),
     National,
+    /// A coordinator's team: each member with the day they left (`YYYYMMDD`), if
+    /// they did — their activities count up to that day.
+    Team(Vec<(i64, Option<i64>)>),
 }
 
 /// What the statistics are filtered on.
@@ -175,7 +178,114 @@ macro_rules! people_sql {
 }
 
 /// The statistics of `f`.
+/// What the queries give: sums per (dimension, value), per month, distinct tracked
+/// people.
+struct Gathered {
+    sums: std::collections::HashMap<(String, String), (i64, i64)>,
+    months: std::collections::BTreeMap<i64, (i64, i64)>,
+    people: i64,
+}
+
+impl Gathered {
+    fn new() -> Gathered {
+        Gathered {
+            sums: std::collections::HashMap::new(),
+            months: std::collections::BTreeMap::new(),
+            people: 0,
+        }
+    }
+    fn add_rows(
+        &mut self,
+        cells: &[crate::db::exec::Rec],
+        months: &[crate::db::exec::Rec],
+        people: i64,
+    ) -> Result<(), crate::db::Error> {
+        for r in cells {
+            let e = self
+                .sums
+                .entry((r.text("dim")?, r.text("val")?))
+                .or_insert((0, 0));
+            e.0 += r.int("a")?;
+            e.1 += r.int("n")?;
+        }
+        for r in months {
+            let e = self.months.entry(r.int("mois")?).or_insert((0, 0));
+            e.0 += r.int("a")?;
+            e.1 += r.int("n")?;
+        }
+        self.people += people;
+        Ok(())
+    }
+}
+
+/// A team: each member's aggregates for the months before they left, their
+/// reports of the month they left up to that day, their distinct people.
+async fn gather_team(
+    db: &Db,
+    f: &Filter,
+    members: &[(i64, Option<i64>)],
+) -> Result<Gathered, crate::db::Error> {
+    let kind = f.kind.map(Kind::key).unwrap_or("");
+    let lieu = f.lieu_id.unwrap_or(0);
+    let mut g = Gathered::new();
+    for (m, until) in members {
+        let last_full = match until {
+            Some(d) => (d / 100 - 1).min(f.to),
+            None => f.to,
+        };
+        let mut c = db.conn().await?;
+        if last_full >= f.from {
+            let cells = c
+                .fetch_all(
+                    cells_sql!("mediateur_id = $1"),
+                    crate::args![*m, f.from, last_full, kind, lieu],
+                )
+                .await?;
+            let months = c
+                .fetch_all(
+                    months_sql!("mediateur_id = $1"),
+                    crate::args![*m, f.from, last_full, kind, lieu],
+                )
+                .await?;
+            g.add_rows(&cells, &months, 0)?;
+        }
+        let last_day = match until {
+            Some(d) => (*d).min(f.to * 100 + 31),
+            None => f.to * 100 + 31,
+        };
+        if let Some(d) = until
+            && (f.from..=f.to).contains(&(d / 100))
+        {
+            let (cells, acts) =
+                super::raw_cells(&mut c, *m, (d / 100) * 100 + 1, *d, kind, lieu).await?;
+            for ((dim, val), (a, n)) in cells {
+                let e = g.sums.entry((dim.to_owned(), val)).or_insert((0, 0));
+                e.0 += a;
+                e.1 += n;
+            }
+            let e = g.months.entry(d / 100).or_insert((0, 0));
+            e.0 += acts.0;
+            e.1 += acts.1;
+        }
+        if last_day > f.from * 100 {
+            g.people += c
+                .fetch_one(
+                    people_sql!("a.mediateur_id = $1"),
+                    crate::args![*m, f.from * 100 + 1, last_day, kind, lieu],
+                )
+                .await?
+                .int("n")?;
+        }
+    }
+    Ok(g)
+}
+
+/// The statistics of `f`.
 pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
+    if let Scope::Team(members) = &f.scope {
+        let g = gather_team(db, f, members).await?;
+        return build(g);
+    }
     let kind = f.kind.map(Kind::key).unwrap_or("");
     let lieu = f.lieu_id.unwrap_or(0);
     let (d_from, d_to) = (f.from * 100 + 1, f.to * 100 + 31);
@@ -283,18 +393,21 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
             )
             .await?,
         ),
+        Scope::Team(_) => return build(Gathered::new()),
     };
-    let mut sums: std::collections::HashMap<(String, String), (i64, i64)> =
-        std::collections::HashMap::with_capacity(cells.len());
-    for r in &cells {
-        sums.insert((r.text("dim")?, r.text("val")?), (r.int("a")?, r.int("n")?));
-    }
+    let mut g = Gathered::new();
+    g.add_rows(&cells, &months, people.int("n")?)?;
+    build(g)
+}
+
+fn build(g: Gathered) -> Result<Stats, crate::db::Error> {
+    let sums = g.sums;
     let get = |dim: &str, val: &str| {
         sums.get(&(dim.to_owned(), val.to_owned()))
             .copied()
             .unwrap_or((0, 0))
     };
-    let suivis = people.int("n")?;
+    let suivis = g.people;
     let anonymes = get("public", "anonymes").1;
     let totals = Totals {
         activites: get("total", "tout").0,
@@ -309,16 +422,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
         nouveaux: get("nouveaux", "suivis").1 + get("nouveaux", "anonymes").1,
         minutes: get("minutes", "tout").0,
     };
-    let mut month_list = Vec::new();
-    for r in &months {
-        let mois = r.int("mois")?;
-        month_list.push(Month {
-            mois,
-            label: month_label(mois),
-            activites: r.int("a")?,
-            accompagnements: r.int("n")?,
-        });
-    }
+    let month_list: Vec<Month> = g
+        .months
+        .iter()
+        .map(|(mois, (a, n))| Month {
+            mois: *mois,
+            label: month_label(*mois),
+            activites: *a,
+            accompagnements: *n,
+        })
+        .collect();
     let fixed = |key: &'static str, title: &'static str, list: &[vocab::Term], nc: bool| {
         let mut rows: Vec<Row> = list
             .iter()

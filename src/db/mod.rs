@@ -191,6 +191,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "activites_territoires",
         "0017_activites_territoires.sql"
     ),
+    migration!(18, "coordination", "0018_coordination.sql"),
 ];
 
 impl Db {

@@ -30,6 +30,8 @@ pub enum Access {
     /// An active member of the session's current structure who records mediation
     /// activities (a mediator profile).
     Mediator,
+    /// A mediator of the current structure whose profile says they coordinate a team.
+    Coordinator,
     /// An active référent of the structure `{sid}` in the path, or an administrator.
     StructureManager,
     /// An administrator.
@@ -108,6 +110,15 @@ pub async fn guard(
                 });
             }
             None => return AppError::Forbidden.into_response(),
+        },
+        Access::Coordinator => match session.mediator_of_current() {
+            Some(structure_id) if session.coordinateur => {
+                req.extensions_mut().insert(Mediator {
+                    session: session.clone(),
+                    structure_id,
+                });
+            }
+            _ => return AppError::Forbidden.into_response(),
         },
         Access::Member => match session.aidant_of_current() {
             Some((structure_id, role)) => {

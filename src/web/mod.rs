@@ -658,6 +658,41 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Mediator,
         post(activites::person_delete),
     )
+    .get(
+        "/coordination",
+        Access::Coordinator,
+        get(activites::coordination),
+    )
+    .post(
+        "/coordination/inviter",
+        Access::Coordinator,
+        post(activites::coordination_invite),
+    )
+    .post(
+        "/coordination/membres/{tid}/retirer",
+        Access::Coordinator,
+        post(activites::coordination_remove),
+    )
+    .get(
+        "/coordination/statistiques",
+        Access::Coordinator,
+        get(activites::coordination_statistics),
+    )
+    .post(
+        "/equipes/{tid}/accepter",
+        Access::Mediator,
+        post(activites::team_accept),
+    )
+    .post(
+        "/equipes/{tid}/refuser",
+        Access::Mediator,
+        post(activites::team_refuse),
+    )
+    .post(
+        "/equipes/{tid}/quitter",
+        Access::Mediator,
+        post(activites::team_leave),
+    )
     .get("/mediateur/lieux", Access::Mediator, get(activites::places))
     .post(
         "/mediateur/lieux",

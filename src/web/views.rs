@@ -131,6 +131,17 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "lieu-ajoute" => "Lieu ajouté à vos lieux d'activité.",
         "lieu-retire" => "Lieu retiré de vos lieux d'activité. Vos activités passées le gardent.",
         "profil" => "Profil enregistré.",
+        "equipe-invitation" => {
+            "Invitation envoyée : la personne la verra dans « Mes activités » et pourra l'accepter ou la refuser."
+        }
+        "equipe-retire" => {
+            "La personne ne fait plus partie de l'équipe. Ses activités jusqu'à aujourd'hui restent dans les statistiques de l'équipe."
+        }
+        "equipe-accepter" => {
+            "Vous faites partie de l'équipe. Votre coordinateur voit vos statistiques, jamais vos bénéficiaires."
+        }
+        "equipe-refuser" => "Invitation refusée.",
+        "equipe-quitter" => "Vous avez quitté l'équipe.",
         "fusion" => "Fiches fusionnées : toutes les activités sont sur cette fiche.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",

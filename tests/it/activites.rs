@@ -938,3 +938,161 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    a_coordinator_follows_a_team_up_to_the_day_members_leave,
+    |app: TestApp| async move {
+        use relais::activites::coordination;
+        let a = app.structure("Hub de coordination").await;
+        let coord = app.member(a, Role::Mediateur, "coordinatrice").await;
+        let m1 = app.member(a, Role::Mediateur, "membre-un").await;
+        let m2 = app.member(a, Role::Mediateur, "membre-deux").await;
+        let now = app.clock_now();
+        // Only a coordinator reaches the coordination pages.
+        let mut c = app.login(&coord).await;
+        assert_eq!(c.get("/coordination").await.status, 403);
+        let r = c
+            .post(
+                "/mediateur/profil",
+                &[("conseiller", "non"), ("coordinateur", "oui")],
+            )
+            .await;
+        assert_eq!(r.location(), "/mediateur/profil?info=profil");
+        assert_eq!(c.get("/coordination").await.status, 200);
+        // Invitations: unknown address, oneself, then the two mediators.
+        let r = c
+            .post("/coordination/inviter", &[("email", "personne@exemple.fr")])
+            .await;
+        assert_eq!(r.status, 422);
+        assert!(r.contains("Aucun médiateur"));
+        let r = c
+            .post("/coordination/inviter", &[("email", coord.email.as_str())])
+            .await;
+        assert!(r.contains("votre propre adresse"));
+        for m in [&m1, &m2] {
+            let r = c
+                .post("/coordination/inviter", &[("email", m.email.as_str())])
+                .await;
+            assert_eq!(r.location(), "/coordination?info=equipe-invitation");
+        }
+        let r = c
+            .post("/coordination/inviter", &[("email", m1.email.as_str())])
+            .await;
+        assert!(r.contains("invitation en attente"));
+        // One accepts, the other refuses, from their own page.
+        let mut one = app.login(&m1).await;
+        let page = one.get("/activites").await;
+        assert!(page.contains("vous invite dans son équipe"));
+        let tid =
+            crate::common::extract_between(&page.body, "action=\"/equipes/", "/accepter").unwrap();
+        let r = one.post(&format!("/equipes/{tid}/accepter"), &[]).await;
+        assert_eq!(r.location(), "/activites?info=equipe-accepter");
+        let mut two = app.login(&m2).await;
+        let page = two.get("/activites").await;
+        let tid2 =
+            crate::common::extract_between(&page.body, "action=\"/equipes/", "/accepter").unwrap();
+        // Nobody answers for someone else.
+        assert_eq!(
+            one.post(&format!("/equipes/{tid2}/accepter"), &[])
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            two.post(&format!("/equipes/{tid2}/refuser"), &[])
+                .await
+                .location(),
+            "/activites?info=equipe-refuser"
+        );
+
+        let anonymous = |date: i64| Report {
+            kind: Kind::Individuel,
+            date,
+            duree: 30,
+            lieu_type: "a_distance".into(),
+            lieu_id: None,
+            commune_insee: String::new(),
+            materiel: Vec::new(),
+            thematiques: vec!["email".into()],
+            thematiques_admin: Vec::new(),
+            precisions: String::new(),
+            tags: Vec::new(),
+            notes: String::new(),
+            autonomie: String::new(),
+            orientation: String::new(),
+            titre: String::new(),
+            niveau: String::new(),
+            participants: Vec::new(),
+            anonymes: Counters {
+                total: 1,
+                ..Counters::none()
+            },
+            mandat_id: None,
+            pass_code: String::new(),
+        };
+        for (who, date) in [
+            (&m1, 20250214),
+            (&m1, 20250305),
+            (&m1, 20250320),
+            (&m1, 20250410),
+            (&m2, 20250305),
+        ] {
+            activites::record(app.db(), who.id, a, &anonymous(date), now)
+                .await
+                .unwrap();
+        }
+        let year = |scope| Filter {
+            scope,
+            from: 202501,
+            to: 202512,
+            kind: None,
+            lieu_id: None,
+        };
+        let team = coordination::scope(app.db(), coord.id).await.unwrap();
+        assert_eq!(
+            team,
+            vec![(m1.id, None)],
+            "the one who refused is not counted"
+        );
+        let s = stats::compute(app.db(), &year(Scope::Team(team)))
+            .await
+            .unwrap();
+        assert_eq!(s.totals.accompagnements, 4);
+
+        // The member leaves on 10 March 2025: February and 5 March stay, the rest goes.
+        let march_10 = relais::time_fr::days_from_civil(2025, 3, 10) * 86_400 + 12 * 3_600;
+        assert!(
+            coordination::leave(app.db(), m1.id, tid.parse().unwrap(), march_10)
+                .await
+                .unwrap()
+        );
+        let team = coordination::scope(app.db(), coord.id).await.unwrap();
+        assert_eq!(team, vec![(m1.id, Some(20250310))]);
+        let s = stats::compute(app.db(), &year(Scope::Team(team)))
+            .await
+            .unwrap();
+        assert_eq!(s.totals.accompagnements, 2);
+        assert_eq!(s.totals.nouveaux, 2);
+        let march = s.months.iter().find(|m| m.mois == 202503).unwrap();
+        assert_eq!(march.accompagnements, 1);
+        let page = c
+            .get("/coordination/statistiques?du=2025-01&au=2025-12")
+            .await;
+        assert!(
+            page.contains("<strong>2</strong> accompagnements"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.contains("export.xlsx"),
+            "no list of a team's accompaniments"
+        );
+        let page = c.get("/coordination").await;
+        assert!(
+            page.contains("a quitté l&#39;équipe le 10/03/2025")
+                || page.contains("a quitté l'équipe le 10/03/2025"),
+            "{}",
+            page.body
+        );
+    }
+);

@@ -272,6 +272,17 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/beneficiaires/{bid}/modifier", Access::Mediator),
     ("GET", "/beneficiaires/{bid}/supprimer", Access::Mediator),
     ("POST", "/beneficiaires/{bid}/supprimer", Access::Mediator),
+    ("GET", "/coordination", Access::Coordinator),
+    ("POST", "/coordination/inviter", Access::Coordinator),
+    (
+        "POST",
+        "/coordination/membres/{tid}/retirer",
+        Access::Coordinator,
+    ),
+    ("GET", "/coordination/statistiques", Access::Coordinator),
+    ("POST", "/equipes/{tid}/accepter", Access::Mediator),
+    ("POST", "/equipes/{tid}/refuser", Access::Mediator),
+    ("POST", "/equipes/{tid}/quitter", Access::Mediator),
     ("GET", "/mediateur/lieux", Access::Mediator),
     ("POST", "/mediateur/lieux", Access::Mediator),
     ("POST", "/mediateur/lieux/{lid}/retirer", Access::Mediator),
@@ -318,6 +329,7 @@ fn allowed(access: Access, who: Who) -> bool {
             Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB
         ),
         Access::Mediator => matches!(who, Who::MediateurA | Who::MediateurB),
+        Access::Coordinator => who == Who::MediateurA,
         Access::StructureManager => matches!(who, Who::ReferentA | Who::Admin),
         Access::Admin => who == Who::Admin,
     }
@@ -411,10 +423,13 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             Who::ReferentB,
             Some(app.member(b, Role::Referent, "referent-b").await),
         ),
-        (
-            Who::MediateurA,
-            Some(app.member(a, Role::Mediateur, "mediateur-a").await),
-        ),
+        (Who::MediateurA, {
+            let m = app.member(a, Role::Mediateur, "mediateur-a").await;
+            relais::activites::coordination::set_coordinator(app.db(), m.id, true)
+                .await
+                .unwrap();
+            Some(m)
+        }),
         (
             Who::MediateurB,
             Some(app.member(b, Role::Mediateur, "mediateur-b").await),
@@ -441,6 +456,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{acid}", "1")
             .replace("{bid}", "1")
             .replace("{oid}", "2")
+            .replace("{tid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -31,6 +31,8 @@ pub const PAGE_SIZE: i64 = 30;
 #[template(path = "activites.html")]
 pub struct ActivitesView {
     pub shell: Shell,
+    pub teams: Vec<crate::activites::coordination::Membership>,
+    pub is_coordinator: bool,
     pub lines: Vec<Line>,
     pub next: Option<String>,
     pub has_places: bool,
@@ -77,6 +79,8 @@ pub async fn home(
     let has_places = !activites::places(&state.db, me).await?.is_empty();
     render(&ActivitesView {
         shell: Shell::new(&ctx, "Mes activités").with_notice(q.info.as_deref()),
+        teams: crate::activites::coordination::memberships(&state.db, me).await?,
+        is_coordinator: m.session.coordinateur,
         lines,
         next,
         has_places,
@@ -649,6 +653,11 @@ pub async fn delete(
 #[template(path = "activites_stats.html")]
 pub struct StatsView {
     pub shell: Shell,
+    pub heading: &'static str,
+    /// The page's own address (the filter form's action).
+    pub base: &'static str,
+    /// The downloads (a mediator's own figures; not a team's).
+    pub exports: bool,
     pub du: String,
     pub au: String,
     pub kind: String,
@@ -744,8 +753,34 @@ pub async fn statistics(
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
     let me = m.session.account_id;
+    let places = activites::places(&state.db, me).await?;
+    stats_page(
+        &state,
+        &ctx,
+        &q,
+        Scope::Mediateur(me),
+        places,
+        "Mes statistiques",
+        "/activites/statistiques",
+        true,
+    )
+    .await
+}
+
+/// The statistics page of a scope (the mediator's own, a coordinator's team).
+#[allow(clippy::too_many_arguments, reason = "the parts of one page")]
+async fn stats_page(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &StatsQuery,
+    scope: Scope,
+    places: Vec<Place>,
+    heading: &'static str,
+    base: &'static str,
+    exports: bool,
+) -> AppResult<Response> {
     let mut errors = FormErrors::default();
-    let f = stats_filter(&q, Scope::Mediateur(me), state.now(), &mut errors);
+    let f = stats_filter(q, scope, state.now(), &mut errors);
     let s = stats::compute(&state.db, &f).await?;
     let months = stats::fill_months(f.from, f.to, &s.months);
     let months_chart = charts::months(&months);
@@ -766,12 +801,15 @@ pub async fn statistics(
         f.lieu_id.map(|l| l.to_string()).unwrap_or_default()
     );
     let view = StatsView {
-        shell: Shell::new(&ctx, "Mes statistiques"),
+        shell: Shell::new(ctx, heading),
+        heading,
+        base,
+        exports,
         du: month_input(f.from),
         au: month_input(f.to),
         kind: f.kind.map(Kind::key).unwrap_or("").to_owned(),
         lieu: f.lieu_id.map(|l| l.to_string()).unwrap_or_default(),
-        places: activites::places(&state.db, me).await?,
+        places,
         heures: activites::duree_fr(s.totals.minutes),
         totals: s.totals,
         months,
@@ -1458,6 +1496,143 @@ pub async fn merge(
     }
 }
 
+// ───────────────────────── coordination ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "coordination.html")]
+pub struct CoordinationView {
+    pub shell: Shell,
+    pub team: Vec<crate::activites::coordination::Member>,
+    pub email: String,
+    pub errors: FormErrors,
+}
+
+impl CoordinationView {
+    fn until(&self, m: &crate::activites::coordination::Member) -> String {
+        m.until.map(activites::date_fr).unwrap_or_default()
+    }
+}
+
+pub async fn coordination(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    render(&CoordinationView {
+        shell: Shell::new(&ctx, "Mon équipe de coordination").with_notice(q.info.as_deref()),
+        team: crate::activites::coordination::team(&state.db, m.session.account_id).await?,
+        email: String::new(),
+        errors: FormErrors::default(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InviteForm {
+    email: String,
+}
+
+pub async fn coordination_invite(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    AppForm(f): AppForm<InviteForm>,
+) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let mut errors = FormErrors::default();
+    if let Some(email) = errors.check("email", crate::domain::Email::parse(&f.email)) {
+        match crate::activites::coordination::invite(&state.db, me, &email, state.now()).await {
+            Ok(_) => {
+                return Ok(Redirect::to("/coordination?info=equipe-invitation").into_response());
+            }
+            Err(ActivityError::Field(field, message)) => errors.add(field, message),
+            Err(ActivityError::Db(e)) => return Err(e.into()),
+            Err(ActivityError::NotFound) => return Err(AppError::NotFound),
+        }
+    }
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &CoordinationView {
+            shell: Shell::new(&ctx, "Mon équipe de coordination"),
+            team: crate::activites::coordination::team(&state.db, me).await?,
+            email: f.email,
+            errors,
+        },
+    )
+}
+
+pub async fn coordination_remove(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(tid): Path<i64>,
+) -> AppResult<Response> {
+    if !crate::activites::coordination::leave(&state.db, m.session.account_id, tid, state.now())
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to("/coordination?info=equipe-retire").into_response())
+}
+
+pub async fn coordination_statistics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let members = crate::activites::coordination::scope(&state.db, m.session.account_id).await?;
+    stats_page(
+        &state,
+        &ctx,
+        &q,
+        Scope::Team(members),
+        Vec::new(),
+        "Statistiques de mon équipe",
+        "/coordination/statistiques",
+        false,
+    )
+    .await
+}
+
+async fn team_answer(state: &AppState, m: &Mediator, tid: i64, what: &str) -> AppResult<Response> {
+    let me = m.session.account_id;
+    let now = state.now();
+    let done = match what {
+        "accepter" => crate::activites::coordination::answer(&state.db, me, tid, true, now).await?,
+        "refuser" => crate::activites::coordination::answer(&state.db, me, tid, false, now).await?,
+        _ => crate::activites::coordination::leave(&state.db, me, tid, now).await?,
+    };
+    if !done {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to(&format!("/activites?info=equipe-{what}")).into_response())
+}
+
+pub async fn team_accept(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(tid): Path<i64>,
+) -> AppResult<Response> {
+    team_answer(&state, &m, tid, "accepter").await
+}
+
+pub async fn team_refuse(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(tid): Path<i64>,
+) -> AppResult<Response> {
+    team_answer(&state, &m, tid, "refuser").await
+}
+
+pub async fn team_leave(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(tid): Path<i64>,
+) -> AppResult<Response> {
+    team_answer(&state, &m, tid, "quitter").await
+}
+
 // ───────────────────────── places and profile ─────────────────────────
 
 #[derive(Template)]
@@ -1566,6 +1741,7 @@ pub async fn remove_place(
 pub struct ProfileView {
     pub shell: Shell,
     pub conseiller: bool,
+    pub coordinateur: bool,
     pub debut: String,
     pub fin: String,
     pub errors: FormErrors,
@@ -1581,6 +1757,11 @@ pub async fn profile(
     render(&ProfileView {
         shell: Shell::new(&ctx, "Mon profil de médiateur").with_notice(q.info.as_deref()),
         conseiller: p.conseiller_numerique,
+        coordinateur: crate::activites::coordination::is_coordinator(
+            &state.db,
+            m.session.account_id,
+        )
+        .await?,
         debut: p.contrat_debut.map(activites::date_iso).unwrap_or_default(),
         fin: p.contrat_fin.map(activites::date_iso).unwrap_or_default(),
         errors: FormErrors::default(),
@@ -1591,6 +1772,7 @@ pub async fn profile(
 #[serde(default)]
 pub struct ProfileForm {
     conseiller: String,
+    coordinateur: String,
     debut: String,
     fin: String,
 }
@@ -1607,6 +1789,14 @@ pub async fn profile_save(
         "non" | "" => false,
         _ => {
             errors.add("conseiller", "Répondez oui ou non.");
+            false
+        }
+    };
+    let coordinateur = match f.coordinateur.as_str() {
+        "oui" => true,
+        "non" | "" => false,
+        _ => {
+            errors.add("coordinateur", "Répondez oui ou non.");
             false
         }
     };
@@ -1653,6 +1843,7 @@ pub async fn profile_save(
             &ProfileView {
                 shell: Shell::new(&ctx, "Mon profil de médiateur"),
                 conseiller,
+                coordinateur,
                 debut: f.debut,
                 fin: f.fin,
                 errors,
@@ -1660,5 +1851,7 @@ pub async fn profile_save(
         );
     }
     activites::save_profile(&state.db, m.session.account_id, conseiller, debut, fin).await?;
+    crate::activites::coordination::set_coordinator(&state.db, m.session.account_id, coordinateur)
+        .await?;
     Ok(Redirect::to("/mediateur/profil?info=profil").into_response())
 }
