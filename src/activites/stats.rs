@@ -282,6 +282,17 @@ async fn gather_team(
 
 /// The statistics of `f`.
 pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
+    compute_with(db, f, true).await
+}
+
+/// The statistics without the count of distinct tracked people (the one figure
+/// read from the reports rather than the aggregates): what public pages show, at
+/// the same cost whatever the number of reports.
+pub async fn compute_totals(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
+    compute_with(db, f, false).await
+}
+
+async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate::db::Error> {
     if let Scope::Team(members) = &f.scope {
         let g = gather_team(db, f, members).await?;
         return build(g);
@@ -290,7 +301,7 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
     let lieu = f.lieu_id.unwrap_or(0);
     let (d_from, d_to) = (f.from * 100 + 1, f.to * 100 + 31);
     let mut c = db.conn().await?;
-    let (cells, months, people) = match &f.scope {
+    let (cells, months, people_count) = match &f.scope {
         Scope::Mediateur(id) => (
             c.fetch_all(
                 cells_sql!("mediateur_id = $1"),
@@ -302,11 +313,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![*id, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("a.mediateur_id = $1"),
-                crate::args![*id, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("a.mediateur_id = $1"),
+                    crate::args![*id, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::Structure(id) => (
             c.fetch_all(
@@ -319,11 +335,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![*id, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("a.structure_id = $1"),
-                crate::args![*id, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("a.structure_id = $1"),
+                    crate::args![*id, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::Departement(code) if lieu == 0 => (
             c.fetch_all(
@@ -336,11 +357,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![code, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("a.departement = $1"),
-                crate::args![code, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("a.departement = $1"),
+                    crate::args![code, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::Departement(code) => (
             c.fetch_all(
@@ -353,11 +379,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![code, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("a.departement = $1"),
-                crate::args![code, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("a.departement = $1"),
+                    crate::args![code, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::National if lieu == 0 => (
             c.fetch_all(
@@ -370,11 +401,16 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![0_i64, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("$1 = 0"),
-                crate::args![0_i64, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("$1 = 0"),
+                    crate::args![0_i64, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::National => (
             c.fetch_all(
@@ -387,17 +423,74 @@ pub async fn compute(db: &Db, f: &Filter) -> Result<Stats, crate::db::Error> {
                 crate::args![0_i64, f.from, f.to, kind, lieu],
             )
             .await?,
-            c.fetch_one(
-                people_sql!("$1 = 0"),
-                crate::args![0_i64, d_from, d_to, kind, lieu],
-            )
-            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("$1 = 0"),
+                    crate::args![0_i64, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
         ),
         Scope::Team(_) => return build(Gathered::new()),
     };
     let mut g = Gathered::new();
-    g.add_rows(&cells, &months, people.int("n")?)?;
+    g.add_rows(&cells, &months, people_count)?;
     build(g)
+}
+
+/// One département's figures on the national page.
+#[derive(Debug, Clone)]
+pub struct DepartementLine {
+    pub code: String,
+    pub nom: String,
+    pub activites: i64,
+    pub accompagnements: i64,
+    pub nouveaux: i64,
+}
+
+/// Every département's totals for the months `from`..=`to`, from the territories'
+/// aggregates, largest first.
+pub async fn by_departement(
+    db: &Db,
+    from: i64,
+    to: i64,
+) -> Result<Vec<DepartementLine>, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT departement,
+                    CAST(SUM(CASE WHEN dim = 'total' AND val = 'tout' THEN activites ELSE 0 END) AS BIGINT) AS a,
+                    CAST(SUM(CASE WHEN dim = 'total' AND val = 'tout' THEN accompagnements ELSE 0 END) AS BIGINT) AS n,
+                    CAST(SUM(CASE WHEN dim = 'nouveaux' THEN accompagnements ELSE 0 END) AS BIGINT) AS nouveaux
+             FROM activites_territoires
+             WHERE mois BETWEEN $1 AND $2 AND (dim = 'total' AND val = 'tout' OR dim = 'nouveaux')
+             GROUP BY departement",
+            crate::args![from, to],
+        )
+        .await?;
+    let t = crate::territoires::get();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let code = r.text("departement")?;
+        out.push(DepartementLine {
+            nom: t
+                .departement_name(&code)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "Non renseigné".to_owned()),
+            code,
+            activites: r.int("a")?,
+            accompagnements: r.int("n")?,
+            nouveaux: r.int("nouveaux")?,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.accompagnements
+            .cmp(&a.accompagnements)
+            .then_with(|| a.code.cmp(&b.code))
+    });
+    Ok(out)
 }
 
 fn build(g: Gathered) -> Result<Stats, crate::db::Error> {
@@ -596,4 +689,68 @@ mod tests {
         assert_eq!(filled.len(), 4);
         assert_eq!(filled.last().map(|m| m.mois), Some(202702));
     }
+}
+
+/// A private link to a mediator's statistics.
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub id: i64,
+    pub created_at: i64,
+}
+
+/// Creates a share link; returns the raw token (shown once, SHA-256 kept).
+pub async fn share(db: &Db, mediateur_id: i64, now: i64) -> Result<String, crate::db::Error> {
+    let raw = crate::crypto::random_token();
+    db.execute(
+        "INSERT INTO partages_statistiques (token_hash, mediateur_id, created_at) VALUES ($1, $2, $3)",
+        crate::args![crate::crypto::sha256_hex(&raw), mediateur_id, now],
+    )
+    .await?;
+    Ok(raw)
+}
+
+/// The mediator's links still open.
+pub async fn shares(db: &Db, mediateur_id: i64) -> Result<Vec<Share>, crate::db::Error> {
+    db.fetch_all(
+        "SELECT id, created_at FROM partages_statistiques WHERE mediateur_id = $1 AND revoked_at IS NULL ORDER BY id",
+        crate::args![mediateur_id],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Share {
+            id: r.int("id")?,
+            created_at: r.int("created_at")?,
+        })
+    })
+    .collect()
+}
+
+pub async fn revoke_share(
+    db: &Db,
+    mediateur_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<bool, crate::db::Error> {
+    Ok(db
+        .execute(
+            "UPDATE partages_statistiques SET revoked_at = $1 WHERE id = $2 AND mediateur_id = $3 AND revoked_at IS NULL",
+            crate::args![now, id, mediateur_id],
+        )
+        .await?
+        == 1)
+}
+
+/// The mediator a (raw) share token opens, while it is not revoked.
+pub async fn shared(db: &Db, raw: &str) -> Result<Option<i64>, crate::db::Error> {
+    if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    db.fetch_optional(
+        "SELECT mediateur_id FROM partages_statistiques WHERE token_hash = $1 AND revoked_at IS NULL",
+        crate::args![crate::crypto::sha256_hex(raw)],
+    )
+    .await?
+    .map(|r| r.int("mediateur_id"))
+    .transpose()
 }

@@ -192,6 +192,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "0017_activites_territoires.sql"
     ),
     migration!(18, "coordination", "0018_coordination.sql"),
+    migration!(19, "partages", "0019_partages.sql"),
 ];
 
 impl Db {

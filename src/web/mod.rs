@@ -659,6 +659,31 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(activites::person_delete),
     )
     .get(
+        "/structures/{sid}/statistiques",
+        Access::StructureManager,
+        get(activites::structure_statistics),
+    )
+    .get(
+        "/statistiques",
+        Access::Public,
+        get(activites::public_statistics),
+    )
+    .post(
+        "/activites/partages",
+        Access::Mediator,
+        post(activites::share_create),
+    )
+    .post(
+        "/activites/partages/{pid}/supprimer",
+        Access::Mediator,
+        post(activites::share_revoke),
+    )
+    .get(
+        "/partage/{token}",
+        Access::Public,
+        get(activites::shared_statistics),
+    )
+    .get(
         "/coordination",
         Access::Coordinator,
         get(activites::coordination),

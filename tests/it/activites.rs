@@ -40,6 +40,10 @@ fn read_xlsx(bytes: &[u8], sheet: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+async fn c_post_status(c: &mut crate::common::Client, path: &str) -> u16 {
+    c.post(path, &[]).await.status.as_u16()
+}
+
 fn today(app: &TestApp) -> String {
     activites::date_iso(activites::today(app.clock_now()))
 }
@@ -246,6 +250,60 @@ crate::both_backends!(
                 .any(|r| r[0] == "Accompagnements" && r[1] == "8"),
             "{totals:?}"
         );
+
+        // The structure's référent reads its figures (not another structure's); anyone
+        // reads the national page, by département.
+        let referent = app.member(a, Role::Referent, "referente-cra").await;
+        let mut rf = app.login(&referent).await;
+        let page = rf.get(&format!("/structures/{a}/statistiques")).await;
+        assert!(
+            page.contains("<strong>8</strong> accompagnements"),
+            "{}",
+            page.body
+        );
+        assert!(!page.contains("Dupont"));
+        let public = app.client().get("/statistiques").await;
+        assert_eq!(public.status, 200);
+        assert!(
+            public.contains("<strong>8</strong> accompagnements"),
+            "{}",
+            public.body
+        );
+        assert!(
+            public.contains("Yonne (89)</th><td data-label=\"Accompagnements\">8</td>"),
+            "{}",
+            public.body
+        );
+
+        // A private read-only link: opens without an account, until it is deleted.
+        let r = m.post("/activites/partages", &[]).await;
+        assert_eq!(r.status, 200);
+        let body = crate::common::unescape(&r.body);
+        let link = body
+            .split("/partage/")
+            .nth(1)
+            .map(|rest| rest.chars().take(64).collect::<String>())
+            .unwrap();
+        let mut anyone = app.client();
+        let shared = anyone.get(&format!("/partage/{link}")).await;
+        assert!(
+            shared.contains("<strong>8</strong> accompagnements"),
+            "{}",
+            shared.body
+        );
+        assert!(!shared.contains("Dupont") && !shared.contains("export.xlsx"));
+        let page = m.get("/activites/statistiques").await;
+        let pid = crate::common::extract_between(
+            &page.body,
+            "action=\"/activites/partages/",
+            "/supprimer",
+        )
+        .unwrap();
+        assert_eq!(
+            c_post_status(&mut m, &format!("/activites/partages/{pid}/supprimer")).await,
+            303
+        );
+        assert_eq!(anyone.get(&format!("/partage/{link}")).await.status, 404);
 
         // Editing Marie's genre moves her accompaniments in the statistics.
         let r = m

@@ -898,6 +898,16 @@ async fn mediator_records_activities_with_the_keyboard_in_a_real_browser() {
             .await
             .unwrap();
         axe(&c, "lieux d'activité").await;
+        c.goto(&format!("{base}/beneficiaires/doublons"))
+            .await
+            .unwrap();
+        axe(&c, "doublons").await;
+        c.goto(&format!("{base}/mediateur/profil")).await.unwrap();
+        axe(&c, "profil de médiateur").await;
+        c.goto(&format!("{base}/statistiques")).await.unwrap();
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Yonne (89)"), "{page}");
+        axe(&c, "chiffres nationaux").await;
         c.close().await.unwrap();
         server.abort();
     }

@@ -273,6 +273,19 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/beneficiaires/{bid}/supprimer", Access::Mediator),
     ("POST", "/beneficiaires/{bid}/supprimer", Access::Mediator),
     ("GET", "/coordination", Access::Coordinator),
+    (
+        "GET",
+        "/structures/{sid}/statistiques",
+        Access::StructureManager,
+    ),
+    ("GET", "/statistiques", Access::Public),
+    ("POST", "/activites/partages", Access::Mediator),
+    (
+        "POST",
+        "/activites/partages/{pid}/supprimer",
+        Access::Mediator,
+    ),
+    ("GET", "/partage/{token}", Access::Public),
     ("POST", "/coordination/inviter", Access::Coordinator),
     (
         "POST",
@@ -457,6 +470,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{bid}", "1")
             .replace("{oid}", "2")
             .replace("{tid}", "1")
+            .replace("{pid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -655,9 +655,11 @@ pub struct StatsView {
     pub shell: Shell,
     pub heading: &'static str,
     /// The page's own address (the filter form's action).
-    pub base: &'static str,
-    /// The downloads (a mediator's own figures; not a team's).
+    pub base: String,
+    /// The downloads and share links (a mediator's own figures; not a team's).
     pub exports: bool,
+    /// The mediator's open share links (dates).
+    pub shares: Vec<(i64, String)>,
     pub du: String,
     pub au: String,
     pub kind: String,
@@ -761,7 +763,7 @@ pub async fn statistics(
         Scope::Mediateur(me),
         places,
         "Mes statistiques",
-        "/activites/statistiques",
+        "/activites/statistiques".to_owned(),
         true,
     )
     .await
@@ -776,7 +778,7 @@ async fn stats_page(
     scope: Scope,
     places: Vec<Place>,
     heading: &'static str,
-    base: &'static str,
+    base: String,
     exports: bool,
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
@@ -800,7 +802,16 @@ async fn stats_page(
         f.kind.map(Kind::key).unwrap_or(""),
         f.lieu_id.map(|l| l.to_string()).unwrap_or_default()
     );
+    let shares = match (&f.scope, exports) {
+        (Scope::Mediateur(me), true) => stats::shares(&state.db, *me)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, crate::time_fr::date_time(s.created_at)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let view = StatsView {
+        shares,
         shell: Shell::new(ctx, heading),
         heading,
         base,
@@ -1496,6 +1507,121 @@ pub async fn merge(
     }
 }
 
+/// A structure's statistics, for its référents and administrators: every report
+/// its mediators recorded while working for it.
+pub async fn structure_statistics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: crate::web::access::Manager,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    stats_page(
+        &state,
+        &ctx,
+        &q,
+        Scope::Structure(m.structure_id),
+        Vec::new(),
+        "Statistiques d'activité de la structure",
+        format!("/structures/{}/statistiques", m.structure_id),
+        false,
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "statistiques_publiques.html")]
+pub struct PublicStatsView {
+    pub shell: Shell,
+    pub period: String,
+    pub totals: stats::Totals,
+    pub heures: String,
+    pub months: Vec<stats::Month>,
+    pub months_chart: String,
+    pub departements: Vec<stats::DepartementLine>,
+}
+
+/// The national page of the totals, public: the last twelve months.
+pub async fn public_statistics(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        &StatsQuery::default(),
+        Scope::National,
+        state.now(),
+        &mut errors,
+    );
+    let s = stats::compute_totals(&state.db, &f).await?;
+    let months = stats::fill_months(f.from, f.to, &s.months);
+    render(&PublicStatsView {
+        shell: Shell::new(&ctx, "Les chiffres de la médiation numérique"),
+        period: format!(
+            "de {} à {}",
+            stats::month_label(f.from),
+            stats::month_label(f.to)
+        ),
+        heures: activites::duree_fr(s.totals.minutes),
+        totals: s.totals,
+        months_chart: charts::months(&months),
+        months,
+        departements: stats::by_departement(&state.db, f.from, f.to).await?,
+    })
+}
+
+/// Creates a private read-only link to the mediator's statistics and shows it once.
+pub async fn share_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+) -> AppResult<Response> {
+    let raw = stats::share(&state.db, m.session.account_id, state.now()).await?;
+    let link = format!("{}/partage/{raw}", state.config.public_url());
+    render(&crate::web::views::MessageView {
+        shell: Shell::new(&ctx, "Lien de partage créé"),
+        heading: "Lien de partage créé".to_owned(),
+        paragraphs: vec![
+            "Copiez ce lien maintenant : il ne sera plus affiché. Toute personne qui l'a peut lire vos statistiques (jamais vos bénéficiaires), jusqu'à ce que vous le supprimiez.".to_owned(),
+            link,
+        ],
+        link: Some((
+            "/activites/statistiques".to_owned(),
+            "Revenir à mes statistiques".to_owned(),
+        )),
+    })
+}
+
+pub async fn share_revoke(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(pid): Path<i64>,
+) -> AppResult<Response> {
+    if !stats::revoke_share(&state.db, m.session.account_id, pid, state.now()).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to("/activites/statistiques?info=partage-supprime").into_response())
+}
+
+/// What a share link opens: the mediator's statistics, read-only.
+pub async fn shared_statistics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(token): Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> AppResult<Response> {
+    let Some(me) = stats::shared(&state.db, &token).await? else {
+        return Err(AppError::NotFound);
+    };
+    stats_page(
+        &state,
+        &ctx,
+        &q,
+        Scope::Mediateur(me),
+        Vec::new(),
+        "Statistiques partagées d'un médiateur",
+        format!("/partage/{token}"),
+        false,
+    )
+    .await
+}
+
 // ───────────────────────── coordination ─────────────────────────
 
 #[derive(Template)]
@@ -1589,7 +1715,7 @@ pub async fn coordination_statistics(
         Scope::Team(members),
         Vec::new(),
         "Statistiques de mon équipe",
-        "/coordination/statistiques",
+        "/coordination/statistiques".to_owned(),
         false,
     )
     .await
