@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod activites;
+pub mod api_clients;
 pub mod bench;
 pub mod clock;
 pub mod config;

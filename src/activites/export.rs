@@ -349,3 +349,134 @@ pub fn stats_xlsx(s: &Stats) -> Result<Vec<u8>, ExportError> {
     }
     Ok(book.save_to_buffer()?)
 }
+
+/// One page of the API's anonymised activities of a structure, after the activity
+/// `after` (cursor), `limit` at most; with the cursor of the next page, if any.
+pub async fn api_page(
+    db: &Db,
+    structure_id: i64,
+    f: &Filter,
+    after: i64,
+    limit: i64,
+) -> Result<(Vec<serde_json::Value>, Option<i64>), crate::db::Error> {
+    let kind = f.kind.map(Kind::key).unwrap_or("");
+    let lieu = f.lieu_id.unwrap_or(0);
+    let mut c = db.conn().await?;
+    let rows = c
+        .fetch_all(
+            "SELECT a.id, a.type, a.date, a.duree, a.lieu_type, a.lieu_id, a.commune_insee,
+                    a.departement, a.materiel, a.thematiques, a.thematiques_admin, a.autonomie,
+                    a.orientation, a.niveau, a.titre, a.anon_total, a.anon_deja, a.anon_genre,
+                    a.anon_age, a.anon_statut
+             FROM activites a
+             WHERE a.structure_id = $1 AND a.date BETWEEN $2 AND $3 AND ($4 = '' OR a.type = $4)
+               AND ($5 = 0 OR a.lieu_id = $5) AND a.id > $6
+             ORDER BY a.id LIMIT $7",
+            crate::args![
+                structure_id,
+                f.from * 100 + 1,
+                f.to * 100 + 31,
+                kind,
+                lieu,
+                after,
+                limit + 1
+            ],
+        )
+        .await?;
+    let more = i64::try_from(rows.len()).unwrap_or(0) > limit;
+    let rows: Vec<&Rec> = rows
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect();
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok((Vec::new(), None));
+    };
+    let (lo, hi) = (first.int("id")?, last.int("id")?);
+    let people = c.fetch_all(PEOPLE_SQL, crate::args![lo, hi]).await?;
+    let list = |csv: String| -> Vec<String> {
+        csv.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id = r.int("id")?;
+        let date = r.int("date")?;
+        let mut genre: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        let mut age: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        let mut statut: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for (map, list) in [
+            (&mut genre, vocab::GENRES),
+            (&mut age, vocab::AGES),
+            (&mut statut, vocab::STATUTS),
+        ] {
+            for (k, _) in list {
+                map.insert(k, 0);
+            }
+            map.insert(vocab::NON_COMMUNIQUE.0, 0);
+        }
+        let mut suivis = 0;
+        let mut nouveaux = 0;
+        for p in people
+            .iter()
+            .filter(|p| p.int("activite_id").ok() == Some(id))
+        {
+            suivis += 1;
+            if p.int("deja")? == 0 {
+                nouveaux += 1;
+            }
+            let g = p.text("genre")?;
+            let g = vocab::find(vocab::GENRES, &g).unwrap_or(vocab::NON_COMMUNIQUE.0);
+            *genre.entry(g).or_default() += 1;
+            let band = p
+                .opt_int("annee_naissance")?
+                .map(|y| vocab::age_band(y, date / 10_000))
+                .unwrap_or(vocab::NON_COMMUNIQUE.0);
+            *age.entry(band).or_default() += 1;
+            let s = p.text("statut_social")?;
+            let s = vocab::find(vocab::STATUTS, &s).unwrap_or(vocab::NON_COMMUNIQUE.0);
+            *statut.entry(s).or_default() += 1;
+        }
+        let anon_total = r.int("anon_total")?;
+        for (map, list, counts) in [
+            (&mut genre, vocab::GENRES, r.text("anon_genre")?),
+            (&mut age, vocab::AGES, r.text("anon_age")?),
+            (&mut statut, vocab::STATUTS, r.text("anon_statut")?),
+        ] {
+            let mut sum = 0;
+            for ((k, _), n) in list.iter().zip(counts.split(',')) {
+                let n = n.parse::<i64>().unwrap_or(0);
+                sum += n;
+                *map.entry(k).or_default() += n;
+            }
+            *map.entry(vocab::NON_COMMUNIQUE.0).or_default() += (anon_total - sum).max(0);
+        }
+        let empty = |s: String| if s.is_empty() { None } else { Some(s) };
+        out.push(serde_json::json!({
+            "id": id,
+            "date": super::date_iso(date),
+            "type": r.text("type")?,
+            "duree_minutes": r.int("duree")?,
+            "lieu_type": r.text("lieu_type")?,
+            "lieu_id": r.opt_int("lieu_id")?,
+            "commune_insee": empty(r.text("commune_insee")?),
+            "departement": empty(r.text("departement")?),
+            "materiel": list(r.text("materiel")?),
+            "thematiques": list(r.text("thematiques")?),
+            "thematiques_demarches": list(r.text("thematiques_admin")?),
+            "autonomie": empty(r.text("autonomie")?),
+            "orientation": empty(r.text("orientation")?),
+            "niveau": empty(r.text("niveau")?),
+            "titre": empty(r.text("titre")?),
+            "accompagnements": suivis + anon_total,
+            "beneficiaires_suivis": suivis,
+            "beneficiaires_anonymes": anon_total,
+            "nouveaux": nouveaux + anon_total - r.int("anon_deja")?,
+            "genres": genre,
+            "tranches_age": age,
+            "statuts": statut,
+        }));
+    }
+    Ok((out, more.then_some(hi)))
+}

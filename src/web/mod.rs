@@ -165,8 +165,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, activites, admin, auth, cards, habilitation, idp, journal, lieux, mandats, public,
-        simulator, structure, team, usagers, verify,
+        account, activites, admin, api, auth, cards, habilitation, idp, journal, lieux, mandats,
+        public, simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -683,6 +683,23 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Public,
         get(activites::shared_statistics),
     )
+    .get(
+        "/structures/{sid}/api",
+        Access::StructureManager,
+        get(api::clients),
+    )
+    .post(
+        "/structures/{sid}/api",
+        Access::StructureManager,
+        post(api::client_create),
+    )
+    .post(
+        "/structures/{sid}/api/{cid}/revoquer",
+        Access::StructureManager,
+        post(api::client_revoke),
+    )
+    .get("/api/v1/activites", Access::Api, get(api::activities))
+    .get("/api/v1/statistiques", Access::Api, get(api::statistics))
     .get(
         "/coordination",
         Access::Coordinator,

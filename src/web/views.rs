@@ -143,6 +143,7 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "equipe-refuser" => "Invitation refusée.",
         "equipe-quitter" => "Vous avez quitté l'équipe.",
         "partage-supprime" => "Lien de partage supprimé : il ne s'ouvre plus.",
+        "client-revoque" => "Client révoqué : ses appels sont refusés dès maintenant.",
         "fusion" => "Fiches fusionnées : toutes les activités sont sur cette fiche.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",

@@ -11,6 +11,7 @@
 mod common;
 
 mod activites;
+mod api;
 mod auth;
 mod browser;
 mod cards;

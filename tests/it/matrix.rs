@@ -279,6 +279,15 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         Access::StructureManager,
     ),
     ("GET", "/statistiques", Access::Public),
+    ("GET", "/structures/{sid}/api", Access::StructureManager),
+    ("POST", "/structures/{sid}/api", Access::StructureManager),
+    (
+        "POST",
+        "/structures/{sid}/api/{cid}/revoquer",
+        Access::StructureManager,
+    ),
+    ("GET", "/api/v1/activites", Access::Api),
+    ("GET", "/api/v1/statistiques", Access::Api),
     ("POST", "/activites/partages", Access::Mediator),
     (
         "POST",
@@ -471,6 +480,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{oid}", "2")
             .replace("{tid}", "1")
             .replace("{pid}", "1")
+            .replace("{cid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

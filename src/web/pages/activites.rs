@@ -677,15 +677,20 @@ pub struct StatsView {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct StatsQuery {
-    du: String,
-    au: String,
+    pub(crate) du: String,
+    pub(crate) au: String,
     #[serde(rename = "type")]
-    kind: String,
-    lieu: String,
+    pub(crate) kind: String,
+    pub(crate) lieu: String,
 }
 
 /// The filter of a statistics query; the default period is the last 12 months.
-fn stats_filter(q: &StatsQuery, scope: Scope, now: i64, errors: &mut FormErrors) -> Filter {
+pub(crate) fn stats_filter(
+    q: &StatsQuery,
+    scope: Scope,
+    now: i64,
+    errors: &mut FormErrors,
+) -> Filter {
     let this = activites::today(now) / 100;
     let year_ago = if this % 100 == 12 {
         this - 11

@@ -390,7 +390,7 @@ fn no_store(mut res: Response) -> Response {
 
 /// The credentials of an `Authorization` header with `scheme`, which is matched
 /// without regard to case (RFC 9110 §11.1).
-fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+pub(crate) fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (s, rest) = value.split_once(' ')?;
     s.eq_ignore_ascii_case(scheme).then(|| rest.trim())

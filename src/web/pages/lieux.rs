@@ -200,7 +200,7 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
         p.insert("distance_km".into(), json!({ "type": ["number", "null"], "description": "Distance au centre de la recherche" }));
         p.insert("ouvert".into(), json!({ "type": ["boolean", "null"], "description": "Ouvert maintenant (heure de Paris) ; null si les horaires manquent" }));
     }
-    Json(json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Relais — lieux de médiation numérique",
@@ -243,8 +243,29 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
                 }
             }
         }
-    }))
-    .into_response()
+    });
+    // The activities API (clients of a structure) is described in the same document.
+    let (paths, schemes) = super::api::openapi_paths();
+    if let (Some(all), Some(more)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        paths.as_object(),
+    ) {
+        all.extend(more.clone());
+    }
+    if let Some(d) = doc.as_object_mut() {
+        d.insert("components".into(), json!({ "securitySchemes": schemes }));
+        if let Some(info) = d.get_mut("info").and_then(Value::as_object_mut) {
+            info.insert("title".into(), json!("Relais — API publique"));
+            info.insert(
+                "description".into(),
+                json!(format!(
+                    "Recherche dans l'annuaire des lieux au standard national {} (sans authentification) ; activités anonymisées et statistiques d'une structure (client de la structure, authentification HTTP Basic).",
+                    schema.version
+                )),
+            );
+        }
+    }
+    Json(doc).into_response()
 }
 
 // ---------------------------------------------------------------------------

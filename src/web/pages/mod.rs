@@ -3,6 +3,7 @@
 pub mod account;
 pub mod activites;
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod cards;
 pub mod habilitation;
