@@ -174,6 +174,15 @@ pub fn lines<'r>(
     })
 }
 
+/// The index of an optional column of an opened file (compared like [`open`]'s).
+pub fn column(reader: &mut csv::Reader<&[u8]>, name: &str) -> Option<usize> {
+    reader
+        .headers()
+        .ok()?
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name))
+}
+
 /// One field of a record, trimmed ("" when absent).
 pub fn field(rec: &csv::StringRecord, index: usize) -> String {
     rec.get(index).unwrap_or("").trim().to_owned()

@@ -20,6 +20,7 @@ pub mod beneficiaires;
 pub mod coordination;
 pub mod export;
 pub mod form;
+pub mod import_v1;
 pub mod stats;
 pub mod vocab;
 
@@ -307,17 +308,40 @@ pub async fn record(
     now: i64,
 ) -> Result<Recorded, ActivityError> {
     let mut tx = db.begin().await?;
-    check_owned(&mut tx, mediateur_id, report).await?;
-    let (commune, dep) = departement_of(&mut tx, report, structure_id).await?;
+    let recorded = record_in(&mut tx, mediateur_id, structure_id, report, None, now).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// Where an imported report comes from: the tool, its id there, the line as read.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub tool: &'static str,
+    pub id: String,
+    pub data: String,
+}
+
+/// [`record`] inside the caller's transaction (an import writes a file's reports
+/// in one).
+pub async fn record_in(
+    tx: &mut Tx,
+    mediateur_id: i64,
+    structure_id: i64,
+    report: &Report,
+    source: Option<&Source>,
+    now: i64,
+) -> Result<Recorded, ActivityError> {
+    check_owned(tx, mediateur_id, report).await?;
+    let (commune, dep) = departement_of(tx, report, structure_id).await?;
     let id = tx
         .fetch_one(
             "INSERT INTO activites (mediateur_id, structure_id, type, date, duree, lieu_type, lieu_id,
                 commune_insee, departement, materiel, thematiques, thematiques_admin,
                 precisions_demarche, tags, notes, autonomie, orientation, titre, niveau, mandat_id,
                 pass_code, anon_total, anon_deja, anon_genre, anon_age, anon_statut, created_at,
-                updated_at)
+                updated_at, source, source_id, source_data)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27)
+                $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27, $28, $29, $30)
              RETURNING id",
             crate::args![
                 mediateur_id,
@@ -346,15 +370,18 @@ pub async fn record(
                 Counters::encode(&report.anonymes.genre),
                 Counters::encode(&report.anonymes.age),
                 Counters::encode(&report.anonymes.statut),
-                now
+                now,
+                source.map(|s| s.tool).unwrap_or(""),
+                source.map(|s| s.id.clone()),
+                source.map(|s| s.data.clone())
             ],
         )
         .await?
         .int("id")?;
-    write_participants(&mut tx, id, &report.participants).await?;
-    add_contribution(&mut tx, id, 1).await?;
+    write_participants(tx, id, &report.participants).await?;
+    add_contribution(tx, id, 1).await?;
     for b in &report.participants {
-        refresh_first(&mut tx, *b).await?;
+        refresh_first(tx, *b).await?;
     }
     if report.kind == Kind::Individuel {
         tx.execute(
@@ -363,8 +390,7 @@ pub async fn record(
         )
         .await?;
     }
-    let possible_duplicate = has_duplicate(&mut tx, id).await?;
-    tx.commit().await?;
+    let possible_duplicate = has_duplicate(tx, id).await?;
     Ok(Recorded {
         id,
         possible_duplicate,

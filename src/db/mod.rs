@@ -194,6 +194,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(18, "coordination", "0018_coordination.sql"),
     migration!(19, "partages", "0019_partages.sql"),
     migration!(20, "api_clients", "0020_api_clients.sql"),
+    migration!(21, "activites_source", "0021_activites_source.sql"),
 ];
 
 impl Db {

@@ -23,10 +23,11 @@ pub const CSRF_COOKIE: &str = "relais_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 const MAX_FORM_BYTES: usize = 256 * 1024;
 /// Routes that receive files, and how much they may receive.
-pub const UPLOAD_ROUTES: [&str; 3] = [
+pub const UPLOAD_ROUTES: [&str; 4] = [
     "/admin/lieux",
     "/admin/formations/import",
     "/admin/cartes/import",
+    "/activites/import",
 ];
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 

@@ -562,6 +562,16 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(activites::create_collective),
     )
     .get(
+        "/activites/import",
+        Access::Mediator,
+        get(activites::import_form),
+    )
+    .post(
+        "/activites/import",
+        Access::Mediator,
+        post(activites::import),
+    )
+    .get(
         "/activites/statistiques",
         Access::Mediator,
         get(activites::statistics),

@@ -1154,3 +1154,129 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    the_previous_tools_history_is_imported_all_or_nothing_once,
+    |app: TestApp| async move {
+        let a = app.structure("Structure import v1").await;
+        let mediator = app.member(a, Role::Mediateur, "import-v1").await;
+        let mut m = app.login(&mediator).await;
+        assert_eq!(m.get("/activites/import").await.status, 200);
+        let header = "id;date;activite;canal;participants;participants_recurrents;age_moins_12;age_18_35;statut_retraite;statut_heterogene;themes;duree;code_postal;commune;code_insee;organismes;annotation";
+        let good = [
+            "v1-001;05/03/2021;ponctuel;domicile;1;0;;;1;;Courriel|securite;30-60;89000;;89024;CAF;Première venue",
+            "v1-002;12/04/2021;collectif;rattachement;8;3;;5;2;1;smartphone,internet;120+;89100;Sens;;;",
+            "v1-003;2021-05-20;individuel;distance;1;1;;;;;démarche en ligne;25;;;;;",
+        ];
+        let bad = "v1-004;31/02/2021;individuel;lune;3;5;;;;;astrologie;2000;;;;;";
+        let file = |lines: &[&str]| format!("{header}\n{}\n", lines.join("\n"));
+
+        // One wrong line: every problem of it is listed, nothing is written.
+        let mut with_bad = good.to_vec();
+        with_bad.push(bad);
+        let r = m
+            .post_multipart(
+                "/activites/import",
+                &[],
+                ("fichier", "cra-v1.csv", file(&with_bad).as_bytes()),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        let body = crate::common::unescape(&r.body);
+        for expected in [
+            "date « 31/02/2021 » invalide",
+            "canal « lune » inconnu",
+            "un accompagnement individuel compte une personne",
+            "thème « astrologie » inconnu",
+            "duree « 2000 »",
+            "rien n'a été importé",
+        ] {
+            assert!(body.contains(expected), "{expected}: {body}");
+        }
+        let count = || async {
+            app.db()
+                .fetch_one("SELECT COUNT(*) AS n FROM activites", relais::args![])
+                .await
+                .unwrap()
+                .int("n")
+                .unwrap()
+        };
+        assert_eq!(count().await, 0);
+
+        let r = m
+            .post_multipart(
+                "/activites/import",
+                &[],
+                ("fichier", "cra-v1.csv", file(&good).as_bytes()),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.contains("3 activités ajoutées, 0 ligne déjà importée auparavant"),
+            "{}",
+            r.body
+        );
+        let r = m
+            .post_multipart(
+                "/activites/import",
+                &[],
+                ("fichier", "cra-v1.csv", file(&good).as_bytes()),
+                true,
+            )
+            .await;
+        assert!(
+            r.contains("0 activité ajoutée, 3 lignes déjà importées auparavant"),
+            "{}",
+            r.body
+        );
+        assert_eq!(count().await, 3);
+
+        let f = Filter {
+            scope: Scope::Mediateur(mediator.id),
+            from: 202101,
+            to: 202112,
+            kind: None,
+            lieu_id: None,
+        };
+        let s = stats::compute(app.db(), &f).await.unwrap();
+        assert_eq!(s.totals.accompagnements, 10);
+        assert_eq!(
+            s.totals.nouveaux,
+            1 + 5,
+            "recurrent participants are not new"
+        );
+        let statut = s.distributions.iter().find(|d| d.key == "statut").unwrap();
+        assert_eq!(
+            statut.rows.iter().find(|r| r.slug == "retraite").unwrap().n,
+            3
+        );
+        let age = s.distributions.iter().find(|d| d.key == "age").unwrap();
+        assert_eq!(
+            age.rows
+                .iter()
+                .find(|r| r.slug == "non_communique")
+                .unwrap()
+                .n,
+            10,
+            "18-35 has no exact band today"
+        );
+        let id = app
+            .db()
+            .fetch_one(
+                "SELECT id FROM activites WHERE source_id = 'v1-001'",
+                relais::args![],
+            )
+            .await
+            .unwrap()
+            .int("id")
+            .unwrap();
+        let page = crate::common::unescape(&m.get(&format!("/activites/{id}")).await.body);
+        assert!(
+            page.contains("Importée de l'ancien outil (v1), identifiant v1-001"),
+            "{page}"
+        );
+        assert!(page.contains("Orienté vers : CAF"));
+    }
+);

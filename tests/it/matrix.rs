@@ -244,6 +244,8 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/activites/collectif/nouveau", Access::Mediator),
     ("POST", "/activites/collectif/nouveau", Access::Mediator),
     ("GET", "/activites/statistiques", Access::Mediator),
+    ("GET", "/activites/import", Access::Mediator),
+    ("POST", "/activites/import", Access::Mediator),
     ("GET", "/activites/statistiques.csv", Access::Mediator),
     ("GET", "/activites/statistiques.xlsx", Access::Mediator),
     ("GET", "/activites/export.xlsx", Access::Mediator),

@@ -568,6 +568,23 @@ pub async fn show(
         facts.push(("Notes", r.notes.clone()));
     }
     facts.push(("Accompagnements comptés", r.accompagnements().to_string()));
+    let source = state
+        .db
+        .fetch_one(
+            "SELECT source, source_id, source_data FROM activites WHERE id = $1",
+            crate::args![id],
+        )
+        .await?;
+    if source.text("source")? == "v1" {
+        facts.push((
+            "Source",
+            format!(
+                "Importée de l'ancien outil (v1), identifiant {} — ligne d'origine : {}",
+                source.opt_text("source_id")?.unwrap_or_default(),
+                source.opt_text("source_data")?.unwrap_or_default()
+            ),
+        ));
+    }
     let mut people = Vec::new();
     for b in &r.participants {
         people.push((*b, beneficiaires::name_of(&state.db, *b).await?));
@@ -1762,6 +1779,106 @@ pub async fn team_leave(
     Path(tid): Path<i64>,
 ) -> AppResult<Response> {
     team_answer(&state, &m, tid, "quitter").await
+}
+
+// ───────────────────────── import of the previous tool's history ─────────────────────────
+
+#[derive(Template)]
+#[template(path = "activites_import.html")]
+pub struct ImportView {
+    pub shell: Shell,
+    pub errors: FormErrors,
+    pub lines: Vec<crate::csv_import::LineError>,
+    pub done: Option<String>,
+}
+
+pub async fn import_form(ctx: Ctx, _m: Mediator) -> AppResult<Response> {
+    render(&ImportView {
+        shell: Shell::new(&ctx, "Importer mon historique (ancien outil, v1)"),
+        errors: FormErrors::default(),
+        lines: Vec::new(),
+        done: None,
+    })
+}
+
+pub async fn import(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    upload: crate::web::forms::Upload,
+) -> AppResult<Response> {
+    let shell = || Shell::new(&ctx, "Importer mon historique (ancien outil, v1)");
+    let Some(file) = upload.file("fichier") else {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "fichier",
+            "Choisissez le fichier CSV exporté de l'ancien outil.",
+        );
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ImportView {
+                shell: shell(),
+                errors,
+                lines: Vec::new(),
+                done: None,
+            },
+        );
+    };
+    match crate::activites::import_v1::import(
+        &state.db,
+        m.session.account_id,
+        m.structure_id,
+        &file.data,
+        state.now(),
+    )
+    .await
+    {
+        Ok(Ok(done)) => render(&ImportView {
+            shell: shell(),
+            errors: FormErrors::default(),
+            lines: Vec::new(),
+            done: Some(format!(
+                "Fichier importé : {}, {}.",
+                crate::domain::count(done.written, "activité ajoutée", "activités ajoutées"),
+                crate::domain::count(
+                    done.already,
+                    "ligne déjà importée auparavant",
+                    "lignes déjà importées auparavant"
+                )
+            )),
+        }),
+        Ok(Err(lines)) => {
+            let mut errors = FormErrors::default();
+            errors.add(
+                "fichier",
+                "Le fichier contient des erreurs : rien n'a été importé. Corrigez les lignes ci-dessous puis envoyez-le de nouveau.",
+            );
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ImportView {
+                    shell: shell(),
+                    errors,
+                    lines,
+                    done: None,
+                },
+            )
+        }
+        Err(ActivityError::Db(e)) => Err(e.into()),
+        Err(ActivityError::Field(_, m)) => {
+            let mut errors = FormErrors::default();
+            errors.add("fichier", m);
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ImportView {
+                    shell: shell(),
+                    errors,
+                    lines: Vec::new(),
+                    done: None,
+                },
+            )
+        }
+        Err(ActivityError::NotFound) => Err(AppError::NotFound),
+    }
 }
 
 // ───────────────────────── places and profile ─────────────────────────
