@@ -258,7 +258,19 @@ pub async fn create(
     f: &Fields,
     now: i64,
 ) -> Result<i64, crate::db::Error> {
-    db.fetch_one(
+    let mut tx = db.begin().await?;
+    let id = insert(&mut tx, mediateur_id, f, now).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn insert(
+    c: &mut impl Exec,
+    mediateur_id: i64,
+    f: &Fields,
+    now: i64,
+) -> Result<i64, crate::db::Error> {
+    c.fetch_one(
         "INSERT INTO beneficiaires (mediateur_id, prenom, nom, telephone, pas_de_telephone, email,
             annee_naissance, adresse, commune_insee, genre, statut_social, notes, search_key,
             created_at, updated_at)
@@ -735,6 +747,173 @@ pub async fn merge(
     super::refresh_first(&mut tx, keep).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The most people one import may hold.
+pub const IMPORT_MAX_ROWS: usize = 20_000;
+
+/// The columns of an import of people (header required; `prenom` and `nom` are).
+pub const IMPORT_COLUMNS: [&str; 10] = [
+    "prenom",
+    "nom",
+    "telephone",
+    "email",
+    "annee_naissance",
+    "adresse",
+    "commune",
+    "genre",
+    "statut",
+    "notes",
+];
+
+/// A file read as a table: the header, and the rows numbered as a spreadsheet
+/// shows them.
+type Table = (Vec<String>, Vec<(usize, Vec<String>)>);
+
+fn table(bytes: &[u8]) -> Result<Table, Vec<crate::csv_import::LineError>> {
+    use crate::csv_import::LineError;
+    // XLSX: a zip archive.
+    if bytes.starts_with(b"PK\x03\x04") {
+        use calamine::Reader as _;
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).map_err(|_| {
+            vec![LineError::new(
+                1,
+                "classeur XLSX illisible : enregistrez-le de nouveau depuis votre tableur",
+            )]
+        })?;
+        let Some(Ok(range)) = book.worksheet_range_at(0) else {
+            return Err(vec![LineError::new(
+                1,
+                "le classeur ne contient aucune feuille",
+            )]);
+        };
+        let mut rows = range.rows();
+        let header: Vec<String> = rows
+            .next()
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.to_string().trim().to_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = rows
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    i + 2,
+                    r.iter().map(|c| c.to_string().trim().to_owned()).collect(),
+                )
+            })
+            .take(IMPORT_MAX_ROWS + 1)
+            .collect();
+        return Ok((header, body));
+    }
+    let (mut reader, _) = crate::csv_import::open(bytes, ["prenom", "nom"])?;
+    let header: Vec<String> = reader
+        .headers()
+        .map(|h| h.iter().map(|c| c.trim().to_lowercase()).collect())
+        .unwrap_or_default();
+    let mut body = Vec::new();
+    let mut errors = Vec::new();
+    for item in crate::csv_import::lines(&mut reader).take(IMPORT_MAX_ROWS + 1) {
+        match item {
+            Ok((line, rec)) => body.push((line, rec.iter().map(|c| c.trim().to_owned()).collect())),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok((header, body))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Imports a mediator's list of people from CSV or XLSX: every cell is checked
+/// first (« ligne 4, colonne email : … »), the first 200 errors kept; with any
+/// error nothing is written; otherwise every person in one transaction. Returns
+/// how many were recorded.
+pub async fn import(
+    db: &Db,
+    mediateur_id: i64,
+    bytes: &[u8],
+    now: i64,
+) -> Result<Result<usize, Vec<crate::csv_import::LineError>>, crate::db::Error> {
+    use crate::csv_import::{Capped, LineError};
+    let (header, rows) = match table(bytes) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    if col("prenom").is_none() || col("nom").is_none() {
+        return Ok(Err(vec![LineError::new(
+            1,
+            format!(
+                "l'en-tête doit contenir au moins les colonnes prenom et nom (colonnes possibles : {})",
+                IMPORT_COLUMNS.join(", ")
+            ),
+        )]));
+    }
+    if rows.len() > IMPORT_MAX_ROWS {
+        return Ok(Err(vec![LineError::new(
+            1,
+            format!("le fichier dépasse {IMPORT_MAX_ROWS} personnes : découpez-le"),
+        )]));
+    }
+    let year = crate::time_fr::local(now).year;
+    let mut errors: Capped<LineError> = Capped::default();
+    let mut planned = Vec::new();
+    for (line, cells) in &rows {
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        let cell = |name: &str| {
+            col(name)
+                .and_then(|i| cells.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let raw = RawFields {
+            prenom: cell("prenom"),
+            nom: cell("nom"),
+            telephone: cell("telephone"),
+            pas_de_telephone: false,
+            email: cell("email"),
+            annee_naissance: cell("annee_naissance").trim_end_matches(".0").to_owned(),
+            adresse: cell("adresse"),
+            commune: cell("commune"),
+            genre: crate::mandats::search_key(&cell("genre")).replace(' ', "_"),
+            statut_social: crate::mandats::search_key(&cell("statut")).replace(' ', "_"),
+            notes: cell("notes"),
+        };
+        let mut fe = crate::web::forms::FormErrors::default();
+        match check(&raw, year, &mut fe) {
+            Some(f) => planned.push(f),
+            None => {
+                for (field, message) in fe.list() {
+                    let column = match *field {
+                        "statut_social" => "statut",
+                        other => other,
+                    };
+                    errors.push(LineError::new(
+                        *line,
+                        format!("colonne {column} : {message}"),
+                    ));
+                }
+            }
+        }
+    }
+    if planned.is_empty() && errors.is_empty() {
+        errors.push(LineError::new(1, "le fichier ne contient aucune personne"));
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors.into_lines()));
+    }
+    let mut tx = db.begin().await?;
+    for f in &planned {
+        insert(&mut tx, mediateur_id, f, now).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(planned.len()))
 }
 
 #[cfg(test)]

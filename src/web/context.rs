@@ -23,11 +23,12 @@ pub const CSRF_COOKIE: &str = "relais_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 const MAX_FORM_BYTES: usize = 256 * 1024;
 /// Routes that receive files, and how much they may receive.
-pub const UPLOAD_ROUTES: [&str; 4] = [
+pub const UPLOAD_ROUTES: [&str; 5] = [
     "/admin/lieux",
     "/admin/formations/import",
     "/admin/cartes/import",
     "/activites/import",
+    "/beneficiaires/import",
 ];
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 

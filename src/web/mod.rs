@@ -629,6 +629,16 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(activites::person_create),
     )
     .get(
+        "/beneficiaires/import",
+        Access::Mediator,
+        get(activites::people_import_form),
+    )
+    .post(
+        "/beneficiaires/import",
+        Access::Mediator,
+        post(activites::people_import),
+    )
+    .get(
         "/beneficiaires/doublons",
         Access::Mediator,
         get(activites::duplicates),

@@ -144,6 +144,10 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "equipe-quitter" => "Vous avez quitté l'équipe.",
         "partage-supprime" => "Lien de partage supprimé : il ne s'ouvre plus.",
         "client-revoque" => "Client révoqué : ses appels sont refusés dès maintenant.",
+        "import" => {
+            "Liste importée : les personnes sont dans vos bénéficiaires. Vérifiez les doublons possibles."
+        }
+        "import-1" => "Liste importée : la personne est dans vos bénéficiaires.",
         "fusion" => "Fiches fusionnées : toutes les activités sont sur cette fiche.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",

@@ -1280,3 +1280,106 @@ crate::both_backends!(
         assert!(page.contains("Orienté vers : CAF"));
     }
 );
+
+crate::both_backends!(
+    a_list_of_people_is_imported_from_csv_or_xlsx_cell_by_cell,
+    |app: TestApp| async move {
+        let a = app.structure("Structure liste").await;
+        let mediator = app.member(a, Role::Mediateur, "liste").await;
+        let mut m = app.login(&mediator).await;
+        assert_eq!(m.get("/beneficiaires/import").await.status, 200);
+        let csv = "prenom;nom;email;annee_naissance;genre;statut;commune\n\
+               Lucie;Martin;lucie@exemple.fr;1950;Féminin;Retraité;Auxerre (89)\n\
+               Paul;;pas-une-adresse;1850;robot;;Atlantide\n";
+        let r = m
+            .post_multipart(
+                "/beneficiaires/import",
+                &[],
+                ("fichier", "liste.csv", csv.as_bytes()),
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        let body = crate::common::unescape(&r.body);
+        for expected in [
+            "colonne nom : Saisissez le nom.",
+            "colonne email",
+            "colonne annee_naissance",
+            "colonne genre",
+            "colonne commune",
+            "personne n'a été enregistré",
+        ] {
+            assert!(body.contains(expected), "{expected}: {body}");
+        }
+        assert!(
+            relais::activites::beneficiaires::search(app.db(), mediator.id, "", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The same list, corrected, as a workbook.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in [
+            "prenom",
+            "nom",
+            "email",
+            "annee_naissance",
+            "genre",
+            "statut",
+            "commune",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        let rows = [
+            [
+                "Lucie",
+                "Martin",
+                "lucie@exemple.fr",
+                "",
+                "Féminin",
+                "Retraité",
+                "Auxerre (89)",
+            ],
+            [
+                "Paul",
+                "Durand",
+                "",
+                "",
+                "masculin",
+                "sans emploi",
+                "Sens (89)",
+            ],
+        ];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                sheet.write_string(r as u32 + 1, c as u16, *v).unwrap();
+            }
+        }
+        sheet.write_number(1, 3, 1950.0).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let r = m
+            .post_multipart(
+                "/beneficiaires/import",
+                &[],
+                ("fichier", "liste.xlsx", &bytes),
+                true,
+            )
+            .await;
+        assert_eq!(r.location(), "/beneficiaires?info=import", "{}", r.body);
+        let people = relais::activites::beneficiaires::search(app.db(), mediator.id, "", 10)
+            .await
+            .unwrap();
+        assert_eq!(people.len(), 2);
+        let lucie = people.iter().find(|p| p.fields.prenom == "Lucie").unwrap();
+        assert_eq!(lucie.fields.annee_naissance, Some(1950));
+        assert_eq!(lucie.fields.genre, "feminin");
+        assert_eq!(lucie.fields.commune_insee, "89024");
+        let paul = people.iter().find(|p| p.fields.prenom == "Paul").unwrap();
+        assert_eq!(paul.fields.statut_social, "sans_emploi");
+    }
+);

@@ -260,6 +260,8 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/beneficiaires/nouveau", Access::Mediator),
     ("GET", "/beneficiaires/{bid}", Access::Mediator),
     ("GET", "/beneficiaires/doublons", Access::Mediator),
+    ("GET", "/beneficiaires/import", Access::Mediator),
+    ("POST", "/beneficiaires/import", Access::Mediator),
     (
         "GET",
         "/beneficiaires/{bid}/fusionner/{oid}",

@@ -1881,6 +1881,65 @@ pub async fn import(
     }
 }
 
+#[derive(Template)]
+#[template(path = "beneficiaires_import.html")]
+pub struct PeopleImportView {
+    pub shell: Shell,
+    pub errors: FormErrors,
+    pub lines: Vec<crate::csv_import::LineError>,
+    pub columns: String,
+}
+
+fn people_import_view(
+    ctx: &Ctx,
+    errors: FormErrors,
+    lines: Vec<crate::csv_import::LineError>,
+) -> PeopleImportView {
+    PeopleImportView {
+        shell: Shell::new(ctx, "Importer une liste de bénéficiaires"),
+        errors,
+        lines,
+        columns: beneficiaires::IMPORT_COLUMNS.join(", "),
+    }
+}
+
+pub async fn people_import_form(ctx: Ctx, _m: Mediator) -> AppResult<Response> {
+    render(&people_import_view(&ctx, FormErrors::default(), Vec::new()))
+}
+
+pub async fn people_import(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    upload: crate::web::forms::Upload,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let Some(file) = upload.file("fichier") else {
+        errors.add("fichier", "Choisissez le fichier CSV ou XLSX de la liste.");
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &people_import_view(&ctx, errors, Vec::new()),
+        );
+    };
+    match beneficiaires::import(&state.db, m.session.account_id, &file.data, state.now()).await? {
+        Ok(n) => Ok(Redirect::to(&format!(
+            "/beneficiaires?info={}",
+            if n == 1 { "import-1" } else { "import" }
+        ))
+        .into_response()),
+        Err(lines) => {
+            errors.add(
+                "fichier",
+                "Le fichier contient des erreurs : personne n'a été enregistré. Corrigez les cellules ci-dessous puis envoyez-le de nouveau.",
+            );
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &people_import_view(&ctx, errors, lines),
+            )
+        }
+    }
+}
+
 // ───────────────────────── places and profile ─────────────────────────
 
 #[derive(Template)]
