@@ -227,3 +227,234 @@ pub async fn scope(
     }
     Ok(out)
 }
+
+/// The kinds of a coordinator's own reports.
+pub const REPORT_KINDS: &[(&str, &str)] = &[
+    (
+        "animation",
+        "Animation du réseau (réunion d'équipe, formation, échange de pratiques)",
+    ),
+    ("evenement", "Événement (salon, journée, forum)"),
+    (
+        "partenariat",
+        "Partenariat (rencontre, convention avec une structure)",
+    ),
+];
+
+/// The scale of what a coordinator did.
+pub const SCALES: &[(&str, &str)] = &[
+    ("locale", "Locale (commune, intercommunalité)"),
+    ("departementale", "Départementale"),
+    ("regionale", "Régionale"),
+    ("nationale", "Nationale"),
+];
+
+/// A coordinator's report, checked at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub kind: String,
+    /// `YYYYMMDD`.
+    pub date: i64,
+    pub duree: i64,
+    pub titre: String,
+    pub echelle: String,
+    pub participants: i64,
+    pub partenaires: String,
+    pub notes: String,
+}
+
+/// A coordinator's report as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RawReport {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub date: String,
+    pub duree: String,
+    pub titre: String,
+    pub echelle: String,
+    pub participants: String,
+    pub partenaires: String,
+    pub notes: String,
+}
+
+/// Checks a coordinator's report; `today` is `YYYYMMDD`.
+pub fn check(
+    raw: &RawReport,
+    today: i64,
+    errors: &mut crate::web::forms::FormErrors,
+) -> Option<Report> {
+    let before = errors.len();
+    let kind = match REPORT_KINDS.iter().find(|(k, _)| *k == raw.kind) {
+        Some((k, _)) => (*k).to_owned(),
+        None => {
+            errors.add(
+                "type",
+                "Choisissez le type : animation, événement ou partenariat.",
+            );
+            String::new()
+        }
+    };
+    let date = match crate::time_fr::parse_date(&raw.date) {
+        Some(_) => {
+            let d: i64 = raw
+                .date
+                .trim()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0);
+            if d > today || d < 20_190_101 {
+                errors.add("date", "Saisissez une date passée, à partir de 2019.");
+            }
+            d
+        }
+        None => {
+            errors.add("date", "Saisissez la date sous la forme jj/mm/aaaa.");
+            0
+        }
+    };
+    let duree = match raw.duree.trim().parse::<i64>() {
+        Ok(m) if (1..=super::vocab::DUREE_MAX).contains(&m) => m,
+        _ => {
+            errors.add("duree", "Saisissez la durée en minutes, de 1 à 1439.");
+            0
+        }
+    };
+    let titre = raw.titre.trim().to_owned();
+    if titre.is_empty() || titre.chars().count() > 200 || titre.chars().any(char::is_control) {
+        errors.add("titre", "Saisissez un titre de 200 caractères au plus.");
+    }
+    let echelle = match SCALES.iter().find(|(k, _)| *k == raw.echelle) {
+        Some((k, _)) => (*k).to_owned(),
+        None => {
+            errors.add("echelle", "Choisissez l'échelle dans la liste.");
+            String::new()
+        }
+    };
+    let participants = match raw.participants.trim() {
+        "" => 0,
+        v => match v.parse::<i64>() {
+            Ok(n) if (0..=super::COUNTER_MAX).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "participants",
+                    "Saisissez un nombre de participants de 0 à 10000.",
+                );
+                0
+            }
+        },
+    };
+    let partenaires = raw.partenaires.trim().to_owned();
+    let notes = raw.notes.trim().to_owned();
+    if partenaires.chars().count() > 1_000 || notes.chars().count() > 5_000 {
+        errors.add(
+            "notes",
+            "Texte trop long (partenaires : 1000 caractères, notes : 5000).",
+        );
+    }
+    (errors.len() == before).then_some(Report {
+        kind,
+        date,
+        duree,
+        titre,
+        echelle,
+        participants,
+        partenaires,
+        notes,
+    })
+}
+
+pub async fn record(
+    db: &Db,
+    coordinateur: i64,
+    r: &Report,
+    now: i64,
+) -> Result<i64, crate::db::Error> {
+    let mut tx = db.begin().await?;
+    let id = tx
+        .fetch_one(
+            "INSERT INTO coordination_activites (coordinateur_id, type, date, duree, titre, echelle,
+                participants, partenaires, notes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            crate::args![
+                coordinateur,
+                &r.kind,
+                r.date,
+                r.duree,
+                &r.titre,
+                &r.echelle,
+                r.participants,
+                &r.partenaires,
+                &r.notes,
+                now
+            ],
+        )
+        .await?
+        .int("id")?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn delete_report(db: &Db, coordinateur: i64, id: i64) -> Result<bool, crate::db::Error> {
+    Ok(db
+        .execute(
+            "DELETE FROM coordination_activites WHERE id = $1 AND coordinateur_id = $2",
+            crate::args![id, coordinateur],
+        )
+        .await?
+        == 1)
+}
+
+/// A coordinator's reports, most recent first (100 at most), and the count and
+/// hours per kind over the last twelve months.
+pub async fn reports(
+    db: &Db,
+    coordinateur: i64,
+    since: i64,
+) -> Result<(Vec<(i64, Report)>, Vec<(&'static str, i64, i64)>), crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT id, type, date, duree, titre, echelle, participants, partenaires, notes
+             FROM coordination_activites WHERE coordinateur_id = $1
+             ORDER BY date DESC, id DESC LIMIT 100",
+            crate::args![coordinateur],
+        )
+        .await?;
+    let mut list = Vec::with_capacity(rows.len());
+    for r in &rows {
+        list.push((
+            r.int("id")?,
+            Report {
+                kind: r.text("type")?,
+                date: r.int("date")?,
+                duree: r.int("duree")?,
+                titre: r.text("titre")?,
+                echelle: r.text("echelle")?,
+                participants: r.int("participants")?,
+                partenaires: r.text("partenaires")?,
+                notes: r.text("notes")?,
+            },
+        ));
+    }
+    let sums = db
+        .fetch_all(
+            "SELECT type, COUNT(*) AS n, CAST(SUM(duree) AS BIGINT) AS m FROM coordination_activites
+             WHERE coordinateur_id = $1 AND date >= $2 GROUP BY type",
+            crate::args![coordinateur, since],
+        )
+        .await?;
+    let mut per_kind = Vec::new();
+    for (k, l) in REPORT_KINDS {
+        let found = sums
+            .iter()
+            .find(|r| r.text("type").ok().as_deref() == Some(*k));
+        let (n, m) = match found {
+            Some(r) => (r.int("n")?, r.opt_int("m")?.unwrap_or(0)),
+            None => (0, 0),
+        };
+        per_kind.push((*l, n, m));
+    }
+    Ok((list, per_kind))
+}

@@ -195,6 +195,11 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(19, "partages", "0019_partages.sql"),
     migration!(20, "api_clients", "0020_api_clients.sql"),
     migration!(21, "activites_source", "0021_activites_source.sql"),
+    migration!(
+        22,
+        "coordination_activites",
+        "0022_coordination_activites.sql"
+    ),
 ];
 
 impl Db {

@@ -740,6 +740,26 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Coordinator,
         get(activites::coordination_statistics),
     )
+    .get(
+        "/coordination/activites/nouveau",
+        Access::Coordinator,
+        get(activites::coordination_report_form),
+    )
+    .post(
+        "/coordination/activites/nouveau",
+        Access::Coordinator,
+        post(activites::coordination_report_create),
+    )
+    .get(
+        "/coordination/activites/{kid}/supprimer",
+        Access::Coordinator,
+        get(activites::coordination_report_delete_confirm),
+    )
+    .post(
+        "/coordination/activites/{kid}/supprimer",
+        Access::Coordinator,
+        post(activites::coordination_report_delete),
+    )
     .post(
         "/equipes/{tid}/accepter",
         Access::Mediator,

@@ -1152,6 +1152,79 @@ crate::both_backends!(
             "{}",
             page.body
         );
+
+        // The coordinator's own reports: animation, event, partnership.
+        let r = c
+            .post(
+                "/coordination/activites/nouveau",
+                &[
+                    ("type", "salon"),
+                    ("titre", ""),
+                    ("duree", "0"),
+                    ("echelle", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        let body = crate::common::unescape(&r.body);
+        for field in [
+            "Choisissez le type",
+            "Saisissez un titre",
+            "Saisissez la durée",
+            "Choisissez l'échelle",
+        ] {
+            assert!(body.contains(field), "{field}");
+        }
+        let day = activites::date_iso(activites::today(now));
+        let r = c
+            .post(
+                "/coordination/activites/nouveau",
+                &[
+                    ("type", "evenement"),
+                    ("titre", "Forum de l'inclusion numérique"),
+                    ("date", day.as_str()),
+                    ("duree", "240"),
+                    ("echelle", "departementale"),
+                    ("participants", "120"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location(), "/coordination?info=activite-enregistree");
+        let page = crate::common::unescape(&c.get("/coordination").await.body);
+        assert!(
+            page.contains("Forum de l'inclusion numérique (4 h, 120 participants)"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "Événement (salon, journée, forum)</th><td data-label=\"Comptes rendus\">1</td>"
+            ),
+            "{page}"
+        );
+        let kid = crate::common::extract_between(
+            &page,
+            "<a href=\"/coordination/activites/",
+            "/supprimer",
+        )
+        .unwrap();
+        // Only its author deletes it.
+        assert_eq!(
+            one.post(
+                &format!("/coordination/activites/{kid}/supprimer"),
+                &[("confirmer", "oui")]
+            )
+            .await
+            .status,
+            403
+        );
+        let r = c
+            .post(
+                &format!("/coordination/activites/{kid}/supprimer"),
+                &[("confirmer", "oui")],
+            )
+            .await;
+        assert_eq!(r.location(), "/coordination?info=activite-supprimee");
+        assert!(!c.get("/coordination").await.contains("Forum"));
     }
 );
 

@@ -306,6 +306,26 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         Access::Coordinator,
     ),
     ("GET", "/coordination/statistiques", Access::Coordinator),
+    (
+        "GET",
+        "/coordination/activites/nouveau",
+        Access::Coordinator,
+    ),
+    (
+        "POST",
+        "/coordination/activites/nouveau",
+        Access::Coordinator,
+    ),
+    (
+        "GET",
+        "/coordination/activites/{kid}/supprimer",
+        Access::Coordinator,
+    ),
+    (
+        "POST",
+        "/coordination/activites/{kid}/supprimer",
+        Access::Coordinator,
+    ),
     ("POST", "/equipes/{tid}/accepter", Access::Mediator),
     ("POST", "/equipes/{tid}/refuser", Access::Mediator),
     ("POST", "/equipes/{tid}/quitter", Access::Mediator),
@@ -396,6 +416,8 @@ const GARBAGE: &[(&str, &str)] = &[
     ("conseiller", "x"),
     ("beneficiaire", "x"),
     ("annee_naissance", "x"),
+    ("echelle", "x"),
+    ("participants", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -485,6 +507,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{tid}", "1")
             .replace("{pid}", "1")
             .replace("{cid}", "1")
+            .replace("{kid}", "1")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -1651,11 +1651,27 @@ pub async fn shared_statistics(
 pub struct CoordinationView {
     pub shell: Shell,
     pub team: Vec<crate::activites::coordination::Member>,
+    pub reports: Vec<(i64, crate::activites::coordination::Report)>,
+    /// (kind, reports, minutes) over twelve months.
+    pub per_kind: Vec<(&'static str, i64, i64)>,
     pub email: String,
     pub errors: FormErrors,
 }
 
 impl CoordinationView {
+    fn date(&self, d: &i64) -> String {
+        activites::date_fr(*d)
+    }
+    fn duree(&self, d: &i64) -> String {
+        activites::duree_fr(*d)
+    }
+    fn kind(&self, k: &str) -> &'static str {
+        crate::activites::coordination::REPORT_KINDS
+            .iter()
+            .find(|(x, _)| *x == k)
+            .map(|(_, l)| l.split(' ').next().unwrap_or(""))
+            .unwrap_or("")
+    }
     fn until(&self, m: &crate::activites::coordination::Member) -> String {
         m.until.map(activites::date_fr).unwrap_or_default()
     }
@@ -1667,9 +1683,17 @@ pub async fn coordination(
     m: Mediator,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
+    let (reports, per_kind) = crate::activites::coordination::reports(
+        &state.db,
+        m.session.account_id,
+        activites::today(state.now()) - 10_000,
+    )
+    .await?;
     render(&CoordinationView {
         shell: Shell::new(&ctx, "Mon équipe de coordination").with_notice(q.info.as_deref()),
         team: crate::activites::coordination::team(&state.db, m.session.account_id).await?,
+        reports,
+        per_kind,
         email: String::new(),
         errors: FormErrors::default(),
     })
@@ -1699,11 +1723,19 @@ pub async fn coordination_invite(
             Err(ActivityError::NotFound) => return Err(AppError::NotFound),
         }
     }
+    let (reports, per_kind) = crate::activites::coordination::reports(
+        &state.db,
+        me,
+        activites::today(state.now()) - 10_000,
+    )
+    .await?;
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,
         &CoordinationView {
             shell: Shell::new(&ctx, "Mon équipe de coordination"),
             team: crate::activites::coordination::team(&state.db, me).await?,
+            reports,
+            per_kind,
             email: f.email,
             errors,
         },
@@ -1741,6 +1773,103 @@ pub async fn coordination_statistics(
         false,
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "coordination_activite.html")]
+pub struct CoordinationReportView {
+    pub shell: Shell,
+    pub raw: crate::activites::coordination::RawReport,
+    pub errors: FormErrors,
+    pub kinds: &'static [(&'static str, &'static str)],
+    pub scales: &'static [(&'static str, &'static str)],
+    pub today: String,
+}
+
+fn coordination_report_view(
+    ctx: &Ctx,
+    now: i64,
+    raw: crate::activites::coordination::RawReport,
+    errors: FormErrors,
+) -> CoordinationReportView {
+    CoordinationReportView {
+        shell: Shell::new(ctx, "Nouveau compte rendu de coordination"),
+        raw,
+        errors,
+        kinds: crate::activites::coordination::REPORT_KINDS,
+        scales: crate::activites::coordination::SCALES,
+        today: activites::date_iso(activites::today(now)),
+    }
+}
+
+pub async fn coordination_report_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _m: Mediator,
+) -> AppResult<Response> {
+    let raw = crate::activites::coordination::RawReport {
+        date: activites::date_iso(activites::today(state.now())),
+        ..Default::default()
+    };
+    render(&coordination_report_view(
+        &ctx,
+        state.now(),
+        raw,
+        FormErrors::default(),
+    ))
+}
+
+pub async fn coordination_report_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Mediator,
+    AppForm(raw): AppForm<crate::activites::coordination::RawReport>,
+) -> AppResult<Response> {
+    let now = state.now();
+    let mut errors = FormErrors::default();
+    let Some(report) =
+        crate::activites::coordination::check(&raw, activites::today(now), &mut errors)
+    else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &coordination_report_view(&ctx, now, raw, errors),
+        );
+    };
+    crate::activites::coordination::record(&state.db, m.session.account_id, &report, now).await?;
+    Ok(Redirect::to("/coordination?info=activite-enregistree").into_response())
+}
+
+pub async fn coordination_report_delete_confirm(
+    ctx: Ctx,
+    _m: Mediator,
+    Path(kid): Path<i64>,
+) -> AppResult<Response> {
+    let heading = "Supprimer ce compte rendu de coordination ?".to_owned();
+    render(&ConfirmView {
+        shell: Shell::new(&ctx, heading.clone()),
+        heading,
+        paragraphs: vec!["Il disparaîtra de votre liste et de vos totaux.".to_owned()],
+        action: format!("/coordination/activites/{kid}/supprimer"),
+        confirm_label: "Oui, supprimer".to_owned(),
+        cancel_href: "/coordination".to_owned(),
+    })
+}
+
+pub async fn coordination_report_delete(
+    State(state): State<AppState>,
+    m: Mediator,
+    Path(kid): Path<i64>,
+    AppForm(c): AppForm<Confirmed>,
+) -> AppResult<Response> {
+    if !c.yes() {
+        return Ok(
+            Redirect::to(&format!("/coordination/activites/{kid}/supprimer")).into_response(),
+        );
+    }
+    if !crate::activites::coordination::delete_report(&state.db, m.session.account_id, kid).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to("/coordination?info=activite-supprimee").into_response())
 }
 
 async fn team_answer(state: &AppState, m: &Mediator, tid: i64, what: &str) -> AppResult<Response> {
