@@ -670,23 +670,11 @@ pub(crate) async fn raw_cells(
         .await?;
     let mut all = Cells::new();
     for r in &ids {
-        let id = r.int("id")?;
-        if let Some((_, cells)) = contribution(c, id).await? {
-            for (k, (a, n)) in cells {
-                let e = all.entry(k).or_insert((0, 0));
-                e.0 += a;
-                e.1 += n;
-            }
-        }
-        let new_people = c
-            .fetch_one(
-                "SELECT COUNT(*) AS n FROM beneficiaires WHERE premiere_activite_id = $1",
-                crate::args![id],
-            )
-            .await?
-            .int("n")?;
-        if new_people > 0 {
-            bump(&mut all, "nouveaux", "suivis", 0, new_people);
+        let (cells, _) = raw_cells_of(c, r.int("id")?).await?;
+        for (k, (a, n)) in cells {
+            let e = all.entry(k).or_insert((0, 0));
+            e.0 += a;
+            e.1 += n;
         }
     }
     let month = all
@@ -694,6 +682,33 @@ pub(crate) async fn raw_cells(
         .copied()
         .unwrap_or((0, 0));
     Ok((all, month))
+}
+
+/// One report's cells recounted from the report, « new people » included, with
+/// its (activities, accompaniments).
+pub(crate) async fn raw_cells_of(
+    c: &mut impl Exec,
+    id: i64,
+) -> Result<(Cells, (i64, i64)), crate::db::Error> {
+    let mut all = match contribution(c, id).await? {
+        Some((_, cells)) => cells,
+        None => Cells::new(),
+    };
+    let new_people = c
+        .fetch_one(
+            "SELECT COUNT(*) AS n FROM beneficiaires WHERE premiere_activite_id = $1",
+            crate::args![id],
+        )
+        .await?
+        .int("n")?;
+    if new_people > 0 {
+        bump(&mut all, "nouveaux", "suivis", 0, new_people);
+    }
+    let total = all
+        .get(&("total", "tout".to_owned()))
+        .copied()
+        .unwrap_or((0, 0));
+    Ok((all, total))
 }
 
 /// The cells of the aggregates an activity contributes to.

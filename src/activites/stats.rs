@@ -493,6 +493,97 @@ pub async fn by_departement(
     Ok(out)
 }
 
+/// The most reports a statistics page recounts for a thématique filter.
+pub const RECOUNT_MAX: usize = 100_000;
+
+macro_rules! theme_ids_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT a.id, a.mediateur_id, a.date FROM activites a WHERE ",
+            $cond,
+            " AND a.date BETWEEN $2 AND $3 AND ($4 = '' OR a.type = $4) AND ($5 = 0 OR a.lieu_id = $5)
+               AND (',' || a.thematiques || ',') LIKE $6
+             ORDER BY a.id LIMIT $7"
+        )
+    };
+}
+
+/// The statistics of the reports of `f` that have the thématique `thematique`,
+/// recounted from the reports (the aggregates count every thématique of a report
+/// at once): for a mediator, a structure or a team, up to [`RECOUNT_MAX`] reports.
+pub async fn compute_for_thematique(
+    db: &Db,
+    f: &Filter,
+    thematique: &str,
+) -> Result<Option<Stats>, crate::db::Error> {
+    let kind = f.kind.map(Kind::key).unwrap_or("");
+    let lieu = f.lieu_id.unwrap_or(0);
+    let pattern = format!("%,{thematique},%");
+    let limit = i64::try_from(RECOUNT_MAX + 1).unwrap_or(i64::MAX);
+    let (d_from, d_to) = (f.from * 100 + 1, f.to * 100 + 31);
+    let mut c = db.conn().await?;
+    let rows = match &f.scope {
+        Scope::Mediateur(id) => {
+            c.fetch_all(
+                theme_ids_sql!("a.mediateur_id = $1"),
+                crate::args![*id, d_from, d_to, kind, lieu, &pattern, limit],
+            )
+            .await?
+        }
+        Scope::Structure(id) => {
+            c.fetch_all(
+                theme_ids_sql!("a.structure_id = $1"),
+                crate::args![*id, d_from, d_to, kind, lieu, &pattern, limit],
+            )
+            .await?
+        }
+        Scope::Team(members) => {
+            let mut all = Vec::new();
+            for (m, until) in members {
+                let to = until.map_or(d_to, |u| u.min(d_to));
+                all.extend(
+                    c.fetch_all(
+                        theme_ids_sql!("a.mediateur_id = $1"),
+                        crate::args![*m, d_from, to, kind, lieu, &pattern, limit],
+                    )
+                    .await?,
+                );
+            }
+            all
+        }
+        Scope::Departement(_) | Scope::National => return Ok(None),
+    };
+    if rows.len() > RECOUNT_MAX {
+        return Ok(None);
+    }
+    let mut g = Gathered::new();
+    let mut people = std::collections::HashSet::new();
+    for r in &rows {
+        let id = r.int("id")?;
+        let mois = r.int("date")? / 100;
+        let (cells, month) = super::raw_cells_of(&mut c, id).await?;
+        for ((dim, val), (a, n)) in cells {
+            let e = g.sums.entry((dim.to_owned(), val)).or_insert((0, 0));
+            e.0 += a;
+            e.1 += n;
+        }
+        let e = g.months.entry(mois).or_insert((0, 0));
+        e.0 += month.0;
+        e.1 += month.1;
+        for p in c
+            .fetch_all(
+                "SELECT beneficiaire_id FROM activite_participants WHERE activite_id = $1",
+                crate::args![id],
+            )
+            .await?
+        {
+            people.insert(p.int("beneficiaire_id")?);
+        }
+    }
+    g.people = i64::try_from(people.len()).unwrap_or(0);
+    build(g).map(Some)
+}
+
 fn build(g: Gathered) -> Result<Stats, crate::db::Error> {
     let sums = g.sums;
     let get = |dim: &str, val: &str| {

@@ -206,6 +206,20 @@ crate::both_backends!(
         // The page shows the same figures, with charts and tables; the CSV opens.
         let page = m.get("/activites/statistiques").await;
         assert_eq!(page.status, 200);
+        let only = m
+            .get("/activites/statistiques?thematique=prendre_en_main_du_materiel")
+            .await;
+        assert!(
+            only.contains("<strong>6</strong> accompagnements"),
+            "{}",
+            only.body
+        );
+        assert_eq!(
+            m.get("/activites/statistiques?thematique=astrologie")
+                .await
+                .status,
+            422
+        );
         assert!(page.contains("<strong>8</strong> accompagnements"));
         assert!(page.contains("<svg class=\"chart\""));
         let csv = m.get("/activites/statistiques.csv").await;
@@ -621,6 +635,45 @@ crate::both_backends!(
                     );
                 }
             }
+        }
+        // A thématique filter recounts from the reports: same figures as a recount here.
+        for t in ["email", "sante", "bureautique"] {
+            let f = Filter {
+                scope: Scope::Mediateur(m.id),
+                from: 202501,
+                to: 202512,
+                kind: None,
+                lieu_id: None,
+            };
+            let s = stats::compute_for_thematique(app.db(), &f, t)
+                .await
+                .unwrap()
+                .unwrap();
+            let with: Vec<_> = stored
+                .iter()
+                .filter(|s| s.report.thematiques.iter().any(|x| x == t))
+                .collect();
+            assert_eq!(s.totals.activites, with.len() as i64, "{t}");
+            assert_eq!(
+                s.totals.accompagnements,
+                with.iter().map(|s| s.report.accompagnements()).sum::<i64>(),
+                "{t}"
+            );
+            let tracked: HashSet<i64> = with
+                .iter()
+                .flat_map(|s| s.report.participants.clone())
+                .collect();
+            let anon: i64 = with.iter().map(|s| s.report.anonymes.total).sum();
+            assert_eq!(s.totals.personnes, tracked.len() as i64 + anon, "{t}");
+            let theme = s
+                .distributions
+                .iter()
+                .find(|d| d.key == "thematique")
+                .unwrap();
+            assert_eq!(
+                theme.rows.iter().find(|r| r.slug == t).unwrap().n,
+                s.totals.accompagnements
+            );
         }
         let p = stats::compute(
             app.db(),

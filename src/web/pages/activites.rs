@@ -670,6 +670,8 @@ pub async fn delete(
 #[template(path = "activites_stats.html")]
 pub struct StatsView {
     pub shell: Shell,
+    pub thematique: String,
+    pub thematiques: &'static [vocab::Term],
     pub heading: &'static str,
     /// The page's own address (the filter form's action).
     pub base: String,
@@ -699,6 +701,34 @@ pub struct StatsQuery {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     pub(crate) lieu: String,
+    pub(crate) thematique: String,
+}
+
+/// The statistics a query asks for: from the aggregates, or recounted from the
+/// reports when a thématique is chosen.
+pub(crate) async fn query_stats(
+    state: &AppState,
+    q: &StatsQuery,
+    f: &Filter,
+    errors: &mut FormErrors,
+) -> AppResult<stats::Stats> {
+    if q.thematique.is_empty() {
+        return Ok(stats::compute(&state.db, f).await?);
+    }
+    let Some(t) = vocab::find(vocab::THEMATIQUES, &q.thematique) else {
+        errors.add("thematique", "Choisissez la thématique dans la liste.");
+        return Ok(stats::compute(&state.db, f).await?);
+    };
+    match stats::compute_for_thematique(&state.db, f, t).await? {
+        Some(s) => Ok(s),
+        None => {
+            errors.add(
+                "thematique",
+                "Trop d'activités pour filtrer par thématique sur cette période : choisissez une période plus courte.",
+            );
+            Ok(stats::compute(&state.db, f).await?)
+        }
+    }
 }
 
 /// The filter of a statistics query; the default period is the last 12 months.
@@ -805,7 +835,7 @@ async fn stats_page(
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
     let f = stats_filter(q, scope, state.now(), &mut errors);
-    let s = stats::compute(&state.db, &f).await?;
+    let s = query_stats(state, q, &f, &mut errors).await?;
     let months = stats::fill_months(f.from, f.to, &s.months);
     let months_chart = charts::months(&months);
     let distributions = s
@@ -817,8 +847,11 @@ async fn stats_page(
             (d, svg)
         })
         .collect();
+    let thematique = vocab::find(vocab::THEMATIQUES, &q.thematique)
+        .unwrap_or("")
+        .to_owned();
     let csv_query = format!(
-        "du={}&au={}&type={}&lieu={}",
+        "du={}&au={}&type={}&lieu={}&thematique={thematique}",
         month_input(f.from),
         month_input(f.to),
         f.kind.map(Kind::key).unwrap_or(""),
@@ -833,6 +866,8 @@ async fn stats_page(
         _ => Vec::new(),
     };
     let view = StatsView {
+        thematique,
+        thematiques: vocab::THEMATIQUES,
         shares,
         shell: Shell::new(ctx, heading),
         heading,
@@ -871,7 +906,7 @@ pub async fn statistics_csv(
         state.now(),
         &mut errors,
     );
-    let s = stats::compute(&state.db, &f).await?;
+    let s = query_stats(&state, &q, &f, &mut errors).await?;
     let t = &s.totals;
     let mut rows: Vec<Vec<Cell<'static>>> = vec![
         vec![
@@ -985,7 +1020,7 @@ pub async fn statistics_xlsx(
         state.now(),
         &mut errors,
     );
-    let mut s = stats::compute(&state.db, &f).await?;
+    let mut s = query_stats(&state, &q, &f, &mut errors).await?;
     s.months = stats::fill_months(f.from, f.to, &s.months);
     let bytes = crate::activites::export::stats_xlsx(&s).map_err(export_error)?;
     Ok(xlsx_download(

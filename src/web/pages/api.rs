@@ -94,6 +94,7 @@ pub async fn activities(
         au: q.au,
         kind: q.kind,
         lieu: q.lieu,
+        thematique: String::new(),
     };
     let f = stats_filter(&filter, Scope::Structure(sid), state.now(), &mut errors);
     let limit = match q.limite.as_str() {
@@ -159,10 +160,13 @@ pub async fn statistics(
     if let Some((_, m)) = errors.list().first() {
         return api_error(StatusCode::BAD_REQUEST, m);
     }
-    let s = match stats::compute(&state.db, &f).await {
+    let s = match super::activites::query_stats(&state, &q, &f, &mut errors).await {
         Ok(s) => s,
-        Err(e) => return AppError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
+    if let Some((_, m)) = errors.list().first() {
+        return api_error(StatusCode::BAD_REQUEST, m);
+    }
     let t = &s.totals;
     let distributions: serde_json::Map<String, Value> = s
         .distributions
@@ -228,6 +232,8 @@ pub fn openapi_paths() -> (Value, Value) {
         { "name": "type", "in": "query", "required": false, "schema": { "type": "string", "enum": ["individuel", "collectif"] } },
         { "name": "lieu", "in": "query", "required": false, "description": "Identifiant d'un lieu de l'annuaire", "schema": { "type": "integer" } }
     ]);
+    let mut stats_params = filters.as_array().cloned().unwrap_or_default();
+    stats_params.push(json!({ "name": "thematique", "in": "query", "required": false, "description": "Seulement les activités de cette thématique", "schema": { "type": "string", "enum": enum_of(vocab::THEMATIQUES) } }));
     let counts = |list: &[vocab::Term]| {
         let mut keys = enum_of(list);
         keys.push(vocab::NON_COMMUNIQUE.0);
@@ -309,7 +315,7 @@ pub fn openapi_paths() -> (Value, Value) {
         "/api/v1/statistiques": { "get": {
             "summary": "Statistiques d'activité de la structure du client (portée « statistiques »)",
             "security": [{ "client": [] }],
-            "parameters": filters,
+            "parameters": stats_params,
             "responses": {
                 "200": { "description": "Totaux, mois et répartitions (pourcentages au plus fort reste)", "content": { "application/json": { "schema": {
                     "type": "object", "additionalProperties": false, "required": ["du", "au", "totaux", "mois", "repartitions"],
