@@ -276,6 +276,22 @@ crate::both_backends!(
             page.body
         );
         assert!(!page.contains("Dupont"));
+        let yonne = app.client().get("/statistiques?departement=89").await;
+        assert!(yonne.contains("— Yonne (89)"), "{}", yonne.body);
+        assert!(yonne.contains("<strong>8</strong> accompagnements"));
+        let elsewhere = app.client().get("/statistiques?departement=2A").await;
+        assert!(
+            elsewhere.contains("<strong>0</strong> accompagnements"),
+            "{}",
+            elsewhere.body
+        );
+        assert_eq!(
+            app.client()
+                .get("/statistiques?departement=999")
+                .await
+                .status,
+            422
+        );
         let public = app.client().get("/statistiques").await;
         assert_eq!(public.status, 200);
         assert!(

@@ -1589,6 +1589,12 @@ pub async fn structure_statistics(
 #[template(path = "statistiques_publiques.html")]
 pub struct PublicStatsView {
     pub shell: Shell,
+    /// « France » or « Yonne (89) ».
+    pub place: String,
+    pub code: String,
+    pub choices: Vec<(String, String)>,
+    pub errors: FormErrors,
+    pub themes: Option<(stats::Distribution, String)>,
     pub period: String,
     pub totals: stats::Totals,
     pub heures: String,
@@ -1597,19 +1603,51 @@ pub struct PublicStatsView {
     pub departements: Vec<stats::DepartementLine>,
 }
 
-/// The national page of the totals, public: the last twelve months.
-pub async fn public_statistics(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PublicQuery {
+    departement: String,
+}
+
+/// The national page of the totals, public: the last twelve months, for the nation
+/// or one département (aggregates only: the same cost whatever the number of
+/// reports).
+pub async fn public_statistics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<PublicQuery>,
+) -> AppResult<Response> {
+    let t = crate::territoires::get();
+    let code = q.departement.trim().to_uppercase();
+    let (scope, place) = match t.departement_name(&code) {
+        Some(nom) if !code.is_empty() => {
+            (Scope::Departement(code.clone()), format!("{nom} ({code})"))
+        }
+        _ => (Scope::National, "France".to_owned()),
+    };
     let mut errors = FormErrors::default();
-    let f = stats_filter(
-        &StatsQuery::default(),
-        Scope::National,
-        state.now(),
-        &mut errors,
-    );
+    if !code.is_empty() && scope == Scope::National {
+        errors.add(
+            "departement",
+            "Département inconnu : choisissez-le dans la liste.",
+        );
+    }
+    let f = stats_filter(&StatsQuery::default(), scope, state.now(), &mut errors);
     let s = stats::compute_totals(&state.db, &f).await?;
     let months = stats::fill_months(f.from, f.to, &s.months);
-    render(&PublicStatsView {
-        shell: Shell::new(&ctx, "Les chiffres de la médiation numérique"),
+    let departements = stats::by_departement(&state.db, f.from, f.to).await?;
+    let view = PublicStatsView {
+        shell: Shell::new(
+            &ctx,
+            format!("Les chiffres de la médiation numérique — {place}"),
+        ),
+        place,
+        code,
+        choices: departements
+            .iter()
+            .map(|d| (d.code.clone(), format!("{} ({})", d.nom, d.code)))
+            .collect(),
+        errors,
         period: format!(
             "de {} à {}",
             stats::month_label(f.from),
@@ -1619,8 +1657,21 @@ pub async fn public_statistics(State(state): State<AppState>, ctx: Ctx) -> AppRe
         totals: s.totals,
         months_chart: charts::months(&months),
         months,
-        departements: stats::by_departement(&state.db, f.from, f.to).await?,
-    })
+        themes: s
+            .distributions
+            .into_iter()
+            .find(|d| d.key == "thematique")
+            .map(|d| {
+                let svg = charts::bars(&d);
+                (d, svg)
+            }),
+        departements,
+    };
+    if view.errors.is_empty() {
+        render(&view)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+    }
 }
 
 /// Creates a private read-only link to the mediator's statistics and shows it once.
