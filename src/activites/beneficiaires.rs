@@ -525,13 +525,14 @@ fn phone_key(s: &str) -> String {
 }
 
 /// Equal, or one typo apart (one letter changed, added, removed, or two
-/// neighbours swapped) for names of four letters or more.
+/// neighbours swapped) for names of five letters or more (« Marc » and « Marx »
+/// are two people).
 pub fn close(a: &str, b: &str) -> bool {
     if a == b {
         return !a.is_empty();
     }
     let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if x.len().min(y.len()) < 4 || x.len().abs_diff(y.len()) > 1 {
+    if x.len().min(y.len()) < 5 || x.len().abs_diff(y.len()) > 1 {
         return false;
     }
     // Optimal string alignment distance, stopped at 2.
