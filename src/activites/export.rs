@@ -101,6 +101,13 @@ pub async fn for_each_page(
                 )
                 .await?
             }
+            Scope::StructureMediateur(sid, mid) => {
+                c.fetch_all(
+                    page_sql!("a.structure_id = $1 AND a.mediateur_id = $6"),
+                    crate::args![*sid, from, to, after, PAGE, *mid],
+                )
+                .await?
+            }
             Scope::Structure(id) => {
                 c.fetch_all(
                     page_sql!("a.structure_id = $1"),

@@ -13,6 +13,9 @@ use crate::db::exec::Exec;
 pub enum Scope {
     Mediateur(i64),
     Structure(i64),
+    /// One mediator's reports for one structure (a structure's page filtered on a
+    /// mediator): (structure, mediator).
+    StructureMediateur(i64, i64),
     /// A département code (`89`, `2A`).
     Departement(String),
     National,
@@ -324,6 +327,28 @@ async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate:
                 0
             },
         ),
+        Scope::StructureMediateur(sid, mid) => (
+            c.fetch_all(
+                cells_sql!("structure_id = $1 AND mediateur_id = $6"),
+                crate::args![*sid, f.from, f.to, kind, lieu, *mid],
+            )
+            .await?,
+            c.fetch_all(
+                months_sql!("structure_id = $1 AND mediateur_id = $6"),
+                crate::args![*sid, f.from, f.to, kind, lieu, *mid],
+            )
+            .await?,
+            if people {
+                c.fetch_one(
+                    people_sql!("a.structure_id = $1 AND a.mediateur_id = $6"),
+                    crate::args![*sid, d_from, d_to, kind, lieu, *mid],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            },
+        ),
         Scope::Structure(id) => (
             c.fetch_all(
                 cells_sql!("structure_id = $1"),
@@ -527,6 +552,13 @@ pub async fn compute_for_thematique(
             c.fetch_all(
                 theme_ids_sql!("a.mediateur_id = $1"),
                 crate::args![*id, d_from, d_to, kind, lieu, &pattern, limit],
+            )
+            .await?
+        }
+        Scope::StructureMediateur(sid, mid) => {
+            c.fetch_all(
+                theme_ids_sql!("a.structure_id = $1 AND a.mediateur_id = $8"),
+                crate::args![*sid, d_from, d_to, kind, lieu, &pattern, limit, *mid],
             )
             .await?
         }

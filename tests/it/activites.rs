@@ -276,6 +276,30 @@ crate::both_backends!(
             page.body
         );
         assert!(!page.contains("Dupont"));
+        // Filtered on one of its mediators.
+        let one = rf
+            .get(&format!(
+                "/structures/{a}/statistiques?mediateur={}",
+                mediator.id
+            ))
+            .await;
+        assert!(
+            one.contains("<strong>8</strong> accompagnements"),
+            "{}",
+            one.body
+        );
+        assert!(one.contains(&format!("<option value=\"{}\" selected>", mediator.id)));
+        let other = rf
+            .get(&format!(
+                "/structures/{a}/statistiques?mediateur={}",
+                colleague.id
+            ))
+            .await;
+        assert!(
+            other.contains("<strong>0</strong> accompagnements"),
+            "{}",
+            other.body
+        );
         let yonne = app.client().get("/statistiques?departement=89").await;
         assert!(yonne.contains("— Yonne (89)"), "{}", yonne.body);
         assert!(yonne.contains("<strong>8</strong> accompagnements"));

@@ -670,6 +670,9 @@ pub async fn delete(
 #[template(path = "activites_stats.html")]
 pub struct StatsView {
     pub shell: Shell,
+    /// A structure's mediators (its page's filter), and the one chosen.
+    pub mediators: Vec<(i64, String)>,
+    pub mediateur: String,
     pub thematique: String,
     pub thematiques: &'static [vocab::Term],
     pub heading: &'static str,
@@ -702,6 +705,8 @@ pub struct StatsQuery {
     pub(crate) kind: String,
     pub(crate) lieu: String,
     pub(crate) thematique: String,
+    /// A structure's page: one of its mediators.
+    pub(crate) mediateur: String,
 }
 
 /// The statistics a query asks for: from the aggregates, or recounted from the
@@ -817,6 +822,7 @@ pub async fn statistics(
         "Mes statistiques",
         "/activites/statistiques".to_owned(),
         true,
+        Vec::new(),
     )
     .await
 }
@@ -832,6 +838,7 @@ async fn stats_page(
     heading: &'static str,
     base: String,
     exports: bool,
+    mediators: Vec<(i64, String)>,
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
     let f = stats_filter(q, scope, state.now(), &mut errors);
@@ -865,7 +872,13 @@ async fn stats_page(
             .collect(),
         _ => Vec::new(),
     };
+    let mediateur = match &f.scope {
+        Scope::StructureMediateur(_, m) => m.to_string(),
+        _ => String::new(),
+    };
     let view = StatsView {
+        mediators,
+        mediateur,
         thematique,
         thematiques: vocab::THEMATIQUES,
         shares,
@@ -1572,15 +1585,34 @@ pub async fn structure_statistics(
     m: crate::web::access::Manager,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
+    let mediators: Vec<(i64, String)> = state
+        .db
+        .fetch_all(
+            "SELECT a.id, a.full_name FROM memberships m JOIN accounts a ON a.id = m.account_id
+             JOIN mediateurs md ON md.account_id = m.account_id
+             WHERE m.structure_id = $1 ORDER BY a.full_name, a.id",
+            crate::args![m.structure_id],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.int("id")?, r.text("full_name")?)))
+        .collect::<Result<_, crate::db::Error>>()?;
+    let scope = match q.mediateur.parse::<i64>() {
+        Ok(id) if mediators.iter().any(|(x, _)| *x == id) => {
+            Scope::StructureMediateur(m.structure_id, id)
+        }
+        _ => Scope::Structure(m.structure_id),
+    };
     stats_page(
         &state,
         &ctx,
         &q,
-        Scope::Structure(m.structure_id),
+        scope,
         Vec::new(),
         "Statistiques d'activité de la structure",
         format!("/structures/{}/statistiques", m.structure_id),
         false,
+        mediators,
     )
     .await
 }
@@ -1726,6 +1758,7 @@ pub async fn shared_statistics(
         "Statistiques partagées d'un médiateur",
         format!("/partage/{token}"),
         false,
+        Vec::new(),
     )
     .await
 }
@@ -1857,6 +1890,7 @@ pub async fn coordination_statistics(
         "Statistiques de mon équipe",
         "/coordination/statistiques".to_owned(),
         false,
+        Vec::new(),
     )
     .await
 }

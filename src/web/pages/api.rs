@@ -95,6 +95,7 @@ pub async fn activities(
         kind: q.kind,
         lieu: q.lieu,
         thematique: String::new(),
+        mediateur: String::new(),
     };
     let f = stats_filter(&filter, Scope::Structure(sid), state.now(), &mut errors);
     let limit = match q.limite.as_str() {
