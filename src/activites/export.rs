@@ -123,7 +123,7 @@ pub async fn for_each_page(
                 .await?
             }
             // A team's statistics only: no list of its members' accompaniments.
-            Scope::Team(_) => return Ok(()),
+            Scope::Team(_) | Scope::Communes(_) => return Ok(()),
             Scope::National => {
                 c.fetch_all(
                     page_sql!("$1 = 0"),

@@ -16,6 +16,8 @@ pub enum Scope {
     /// One mediator's reports for one structure (a structure's page filtered on a
     /// mediator): (structure, mediator).
     StructureMediateur(i64, i64),
+    /// A set of communes (INSEE codes): one commune, or an intercommunality's.
+    Communes(Vec<String>),
     /// A département code (`89`, `2A`).
     Departement(String),
     National,
@@ -460,6 +462,60 @@ async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate:
             },
         ),
         Scope::Team(_) => return build(Gathered::new()),
+        Scope::Communes(codes) => {
+            let set = serde_json::to_string(codes).unwrap_or_else(|_| "[]".to_owned());
+            let sqlite = c.backend() == crate::db::Backend::Sqlite;
+            let cells = if sqlite {
+                c.fetch_all(
+                    cells_sql!("commune_insee IN (SELECT value FROM json_each($1))"),
+                    crate::args![&set, f.from, f.to, kind, lieu],
+                )
+                .await?
+            } else {
+                c.fetch_all(
+                    cells_sql!(
+                        "commune_insee IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
+                    ),
+                    crate::args![&set, f.from, f.to, kind, lieu],
+                )
+                .await?
+            };
+            let months = if sqlite {
+                c.fetch_all(
+                    months_sql!("commune_insee IN (SELECT value FROM json_each($1))"),
+                    crate::args![&set, f.from, f.to, kind, lieu],
+                )
+                .await?
+            } else {
+                c.fetch_all(
+                    months_sql!(
+                        "commune_insee IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
+                    ),
+                    crate::args![&set, f.from, f.to, kind, lieu],
+                )
+                .await?
+            };
+            let count = match (people, sqlite) {
+                (false, _) => 0,
+                (true, true) => c
+                    .fetch_one(
+                        people_sql!("a.commune_insee IN (SELECT value FROM json_each($1))"),
+                        crate::args![&set, d_from, d_to, kind, lieu],
+                    )
+                    .await?
+                    .int("n")?,
+                (true, false) => c
+                    .fetch_one(
+                        people_sql!(
+                            "a.commune_insee IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
+                        ),
+                        crate::args![&set, d_from, d_to, kind, lieu],
+                    )
+                    .await?
+                    .int("n")?,
+            };
+            (cells, months, count)
+        }
     };
     let mut g = Gathered::new();
     g.add_rows(&cells, &months, people_count)?;
@@ -583,7 +639,7 @@ pub async fn compute_for_thematique(
             }
             all
         }
-        Scope::Departement(_) | Scope::National => return Ok(None),
+        Scope::Departement(_) | Scope::National | Scope::Communes(_) => return Ok(None),
     };
     if rows.len() > RECOUNT_MAX {
         return Ok(None);

@@ -303,6 +303,29 @@ crate::both_backends!(
         let yonne = app.client().get("/statistiques?departement=89").await;
         assert!(yonne.contains("— Yonne (89)"), "{}", yonne.body);
         assert!(yonne.contains("<strong>8</strong> accompagnements"));
+        // By commune and intercommunality: the workshop was at home in Auxerre, the
+        // individual ones at the place in Auxerre.
+        let local = crate::common::unescape(
+            &app.client()
+                .get("/statistiques?commune=Auxerre+%2889%29")
+                .await
+                .body,
+        );
+        assert!(
+            local.contains("Auxerre (89)</th><td data-label=\"Accompagnements\">8</td>"),
+            "{local}"
+        );
+        assert!(local.contains("L'intercommunalité de Auxerre ("), "{local}");
+        let sens = crate::common::unescape(
+            &app.client()
+                .get("/statistiques?commune=Sens+%2889%29")
+                .await
+                .body,
+        );
+        assert!(
+            sens.contains("Sens (89)</th><td data-label=\"Accompagnements\">0</td>"),
+            "{sens}"
+        );
         let elsewhere = app.client().get("/statistiques?departement=2A").await;
         assert!(
             elsewhere.contains("<strong>0</strong> accompagnements"),
@@ -752,7 +775,21 @@ crate::both_backends!(
             !dep.is_empty(),
             "at a distance, the structure's département"
         );
-        for scope in [Scope::Departement(dep), Scope::National] {
+        let commune: String = app
+            .db()
+            .fetch_one(
+                "SELECT commune_insee FROM activites LIMIT 1",
+                relais::args![],
+            )
+            .await
+            .unwrap()
+            .text("commune_insee")
+            .unwrap();
+        for scope in [
+            Scope::Departement(dep),
+            Scope::National,
+            Scope::Communes(vec![commune, "75056".into()]),
+        ] {
             let t = stats::compute(
                 app.db(),
                 &Filter {

@@ -1627,6 +1627,10 @@ pub struct PublicStatsView {
     pub choices: Vec<(String, String)>,
     pub errors: FormErrors,
     pub themes: Option<(stats::Distribution, String)>,
+    pub commune: String,
+    /// (territory, accompaniments, activities, new people) of the commune typed and
+    /// its intercommunality.
+    pub local: Vec<(String, i64, i64, i64)>,
     pub period: String,
     pub totals: stats::Totals,
     pub heures: String,
@@ -1639,6 +1643,7 @@ pub struct PublicStatsView {
 #[serde(default)]
 pub struct PublicQuery {
     departement: String,
+    commune: String,
 }
 
 /// The national page of the totals, public: the last twelve months, for the nation
@@ -1668,6 +1673,44 @@ pub async fn public_statistics(
     let s = stats::compute_totals(&state.db, &f).await?;
     let months = stats::fill_months(f.from, f.to, &s.months);
     let departements = stats::by_departement(&state.db, f.from, f.to).await?;
+    let commune: String = q.commune.trim().chars().take(100).collect();
+    let mut local = Vec::new();
+    if !commune.is_empty() {
+        match t.resolve(&commune) {
+            Ok(c) => {
+                let mut sets = vec![(c.label(), vec![c.code.clone()])];
+                if let Some(epci) = &c.epci {
+                    let members: Vec<String> =
+                        t.members_of(epci).iter().map(|m| m.code.clone()).collect();
+                    sets.push((
+                        format!(
+                            "L'intercommunalité de {} ({})",
+                            c.nom,
+                            crate::domain::count(members.len(), "commune", "communes")
+                        ),
+                        members,
+                    ));
+                }
+                for (label, codes) in sets {
+                    let g = stats::compute_totals(
+                        &state.db,
+                        &Filter {
+                            scope: Scope::Communes(codes),
+                            ..f.clone()
+                        },
+                    )
+                    .await?;
+                    local.push((
+                        label,
+                        g.totals.accompagnements,
+                        g.totals.activites,
+                        g.totals.nouveaux,
+                    ));
+                }
+            }
+            Err(m) => errors.add("commune", m),
+        }
+    }
     let view = PublicStatsView {
         shell: Shell::new(
             &ctx,
@@ -1675,6 +1718,8 @@ pub async fn public_statistics(
         ),
         place,
         code,
+        commune,
+        local,
         choices: departements
             .iter()
             .map(|d| (d.code.clone(), format!("{} ({})", d.nom, d.code)))
