@@ -378,6 +378,8 @@ pub struct Member {
     pub training_pending: bool,
     /// Serial number of the linked physical TOTP card.
     pub card: Option<String>,
+    /// Records mediation activities (a mediator profile).
+    pub mediateur: bool,
 }
 
 impl Member {
@@ -398,10 +400,11 @@ impl Member {
 
 pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, crate::db::Error> {
     let rows = db.fetch_all("SELECT a.id, a.email, a.full_name, a.password_hash, a.totp_secret, m.role, m.deactivated_at,
-                f.state AS training, c.serial AS card
+                f.state AS training, c.serial AS card, md.account_id AS mediateur
          FROM memberships m JOIN accounts a ON a.id = m.account_id
          LEFT JOIN formations f ON f.account_id = a.id
          LEFT JOIN totp_cards c ON c.account_id = a.id
+         LEFT JOIN mediateurs md ON md.account_id = a.id
          WHERE m.structure_id = $1 ORDER BY a.full_name, a.id", crate::args![structure_id])
     .await?;
     rows.iter()
@@ -422,6 +425,7 @@ pub async fn members(db: &Db, structure_id: i64) -> Result<Vec<Member>, crate::d
                     .get::<Option<String>>("training")?
                     .is_some_and(|t| t != "forme"),
                 card: r.get("card")?,
+                mediateur: r.get::<Option<i64>>("mediateur")?.is_some(),
             })
         })
         .collect()

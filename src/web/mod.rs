@@ -259,6 +259,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(team::reactivate),
     )
     .post(
+        "/structures/{sid}/equipe/{aid}/mediation",
+        Access::StructureManager,
+        post(team::enable_mediation),
+    )
+    .post(
         "/structures/{sid}/equipe/{aid}/reinitialiser-2fa",
         Access::StructureManager,
         post(team::reset_totp),

@@ -148,6 +148,9 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
             "Liste importée : les personnes sont dans vos bénéficiaires. Vérifiez les doublons possibles."
         }
         "import-1" => "Liste importée : la personne est dans vos bénéficiaires.",
+        "mediation" => {
+            "Cette personne peut maintenant enregistrer ses activités de médiation (menu « Mes activités »), en plus de son rôle."
+        }
         "fusion" => "Fiches fusionnées : toutes les activités sont sur cette fiche.",
         "structure-creee" => "Structure créée. Invitez maintenant son référent.",
         "reconfirme" => "Code confirmé. Vous pouvez continuer.",

@@ -953,9 +953,37 @@ crate::both_backends!(
         assert_eq!(c.get("/").await.location(), "/activites");
         assert_eq!(c.get("/activites").await.status, 200);
         assert_eq!(c.get("/espace").await.status, 403);
+        // An aidant who also mediates: the référent gives them a mediator profile;
+        // they keep their mandates and gain « Mes activités ».
+        let aidant = app.member(a, Role::Aidant, "aidant-mediateur").await;
+        let mut ai = app.login(&aidant).await;
+        assert_eq!(ai.get("/activites").await.status, 403);
+        let done = r
+            .post(
+                &format!("/structures/{a}/equipe/{}/mediation", aidant.id),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            done.location(),
+            format!("/structures/{a}/equipe?info=mediation")
+        );
+        assert_eq!(ai.get("/activites").await.status, 200);
+        assert_eq!(ai.get("/usagers").await.status, 200);
+        let outsider = app
+            .member(app.structure("Ailleurs").await, Role::Aidant, "ailleurs")
+            .await;
+        let refused = r
+            .post(
+                &format!("/structures/{a}/equipe/{}/mediation", outsider.id),
+                &[],
+            )
+            .await;
+        assert!(refused.status.is_client_error());
         let team = r.get(&format!("/structures/{a}/equipe")).await;
         assert!(team.contains("Mona Médiatrice"));
         assert!(team.contains("Médiateur"), "{}", team.body);
+        assert!(team.contains("Aidant · médiateur"), "{}", team.body);
     }
 );
 

@@ -70,6 +70,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/structures/{sid}/equipe/{aid}/reinitialiser-2fa",
         Access::StructureManager,
     ),
+    (
+        "POST",
+        "/structures/{sid}/equipe/{aid}/mediation",
+        Access::StructureManager,
+    ),
     ("GET", "/admin", Access::Admin),
     ("GET", "/admin/structures/nouvelle", Access::Admin),
     ("POST", "/admin/structures/nouvelle", Access::Admin),

@@ -335,6 +335,34 @@ pub async fn reactivate(
     set_active(state, ctx, m, aid, true).await
 }
 
+/// An aidant or référent of the structure also records mediation activities: their
+/// mediator profile is created (their role and mandates do not change).
+pub async fn enable_mediation(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    m: Manager,
+    Path((_, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let sid = m.structure_id;
+    let member = accounts::members(&state.db, sid)
+        .await?
+        .into_iter()
+        .find(|x| x.account_id == aid && x.active);
+    let Some(member) = member else {
+        return refused(
+            &ctx,
+            sid,
+            "Cette personne ne fait pas partie de l'équipe active de la structure.",
+        );
+    };
+    if !member.mediateur {
+        let mut tx = state.db.begin().await?;
+        crate::activites::ensure_profile(&mut tx, aid, state.now()).await?;
+        tx.commit().await?;
+    }
+    Ok(Redirect::to(&format!("/structures/{sid}/equipe?info=mediation")).into_response())
+}
+
 pub async fn reset_totp(
     State(state): State<AppState>,
     ctx: Ctx,
