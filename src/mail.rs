@@ -211,6 +211,16 @@ pub mod messages {
         }
     }
 
+    pub fn coordination_invitation(to: &str, coordinator: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : {coordinator} vous invite dans son équipe de coordination"),
+            body: format!(
+                "Bonjour,\n\n{coordinator} coordonne une équipe de médiateurs numériques sur Relais et vous invite à la rejoindre.\n                 Si vous acceptez, cette personne verra vos statistiques d'activité, jamais les personnes que vous accompagnez.\n\n                 Connectez-vous puis acceptez ou refusez l'invitation depuis « Mes activités » :\n{link}\n\n                 Tant que vous n'avez pas répondu, rien ne change pour vous.\n\n                 — L'équipe Relais"
+            ),
+        }
+    }
+
     pub fn added_to_structure(to: &str, structure: &str, link: &str) -> Email {
         Email {
             to: to.to_owned(),

@@ -134,6 +134,9 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         "equipe-invitation" => {
             "Invitation envoyée : la personne la verra dans « Mes activités » et pourra l'accepter ou la refuser."
         }
+        "equipe-invitation-sans-email" => {
+            "Invitation enregistrée, mais l'e-mail n'a pas pu partir : la personne la verra dans « Mes activités »."
+        }
         "equipe-retire" => {
             "La personne ne fait plus partie de l'équipe. Ses activités jusqu'à aujourd'hui restent dans les statistiques de l'équipe."
         }

@@ -1195,6 +1195,16 @@ crate::both_backends!(
             .post("/coordination/inviter", &[("email", m1.email.as_str())])
             .await;
         assert!(r.contains("invitation en attente"));
+        let mail = app.last_email_to(&m2.email);
+        assert!(
+            mail.subject.contains("vous invite dans son équipe"),
+            "{}",
+            mail.subject
+        );
+        assert!(
+            mail.body
+                .contains("jamais les personnes que vous accompagnez")
+        );
         // One accepts, the other refuses, from their own page.
         let mut one = app.login(&m1).await;
         let page = one.get("/activites").await;

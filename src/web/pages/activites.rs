@@ -1878,13 +1878,38 @@ pub async fn coordination_invite(
     let me = m.session.account_id;
     let mut errors = FormErrors::default();
     if let Some(email) = errors.check("email", crate::domain::Email::parse(&f.email)) {
-        match crate::activites::coordination::invite(&state.db, me, &email, state.now()).await {
-            Ok(_) => {
-                return Ok(Redirect::to("/coordination?info=equipe-invitation").into_response());
+        // The invitation sends an email: limited per address and per coordinator.
+        if let Err(wait) = crate::accounts::throttle::email_allowed(
+            &state.db,
+            email.as_str(),
+            &format!("compte:{me}"),
+            state.now(),
+        )
+        .await?
+        {
+            errors.add("email", crate::accounts::throttle::email_refused_text(wait));
+        } else {
+            match crate::activites::coordination::invite(&state.db, me, &email, state.now()).await {
+                Ok(_) => {
+                    let link = format!("{}/activites", state.config.public_url());
+                    let mail = crate::mail::messages::coordination_invitation(
+                        email.as_str(),
+                        &m.session.full_name,
+                        &link,
+                    );
+                    let info = match state.mailer.send(mail).await {
+                        Ok(()) => "equipe-invitation",
+                        Err(e) => {
+                            tracing::warn!(cause = %e, "e-mail d'invitation d'équipe non envoyé");
+                            "equipe-invitation-sans-email"
+                        }
+                    };
+                    return Ok(Redirect::to(&format!("/coordination?info={info}")).into_response());
+                }
+                Err(ActivityError::Field(field, message)) => errors.add(field, message),
+                Err(ActivityError::Db(e)) => return Err(e.into()),
+                Err(ActivityError::NotFound) => return Err(AppError::NotFound),
             }
-            Err(ActivityError::Field(field, message)) => errors.add(field, message),
-            Err(ActivityError::Db(e)) => return Err(e.into()),
-            Err(ActivityError::NotFound) => return Err(AppError::NotFound),
         }
     }
     let (reports, per_kind) = crate::activites::coordination::reports(
