@@ -200,6 +200,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "coordination_activites",
         "0022_coordination_activites.sql"
     ),
+    migration!(23, "activites_communes", "0023_activites_communes.sql"),
 ];
 
 impl Db {
