@@ -42,11 +42,7 @@ pub struct Beneficiaire {
 
 impl Beneficiaire {
     pub fn display_name(&self) -> String {
-        if self.deleted {
-            format!("Personne n° {} (identité supprimée)", self.id)
-        } else {
-            format!("{} {}", self.fields.prenom, self.fields.nom)
-        }
+        shown_name(self.id, &self.fields.prenom, &self.fields.nom, self.deleted)
     }
 }
 
@@ -404,6 +400,16 @@ pub async fn get(
     load(&mut c, mediateur_id, id).await
 }
 
+/// How a person is named on every page: « Prénom Nom », or their number once the
+/// identity is deleted.
+pub fn shown_name(id: i64, prenom: &str, nom: &str, deleted: bool) -> String {
+    if deleted {
+        format!("Personne n° {id} (identité supprimée)")
+    } else {
+        format!("{prenom} {nom}")
+    }
+}
+
 /// The name shown in a list of reports.
 pub async fn name_of(db: &Db, id: i64) -> Result<String, crate::db::Error> {
     let r = db
@@ -412,11 +418,12 @@ pub async fn name_of(db: &Db, id: i64) -> Result<String, crate::db::Error> {
             crate::args![id],
         )
         .await?;
-    Ok(if r.opt_int("supprime_at")?.is_some() {
-        format!("Personne n° {id} (identité supprimée)")
-    } else {
-        format!("{} {}", r.text("prenom")?, r.text("nom")?)
-    })
+    Ok(shown_name(
+        id,
+        &r.text("prenom")?,
+        &r.text("nom")?,
+        r.opt_int("supprime_at")?.is_some(),
+    ))
 }
 
 /// A mediator's people (identity kept), by name, or the most recently seen first

@@ -304,22 +304,7 @@ pub fn stats_xlsx(s: &Stats) -> Result<Vec<u8>, ExportError> {
     sheet.set_name("Totaux")?;
     sheet.write_string_with_format(0, 0, "Indicateur", &bold)?;
     sheet.write_string_with_format(0, 1, "Valeur", &bold)?;
-    let totals: [(&str, f64); 8] = [
-        ("Accompagnements", t.accompagnements as f64),
-        ("Personnes accompagnées", t.personnes as f64),
-        ("Nouvelles personnes", t.nouveaux as f64),
-        ("Activités", t.activites as f64),
-        (
-            "Accompagnements individuels",
-            t.accompagnements_individuels as f64,
-        ),
-        ("Ateliers", t.ateliers as f64),
-        (
-            "Participations aux ateliers",
-            t.accompagnements_collectifs as f64,
-        ),
-        ("Heures d'accompagnement", t.minutes as f64 / 60.0),
-    ];
+    let totals = t.labelled();
     for (i, (k, v)) in totals.iter().enumerate() {
         let r = u32::try_from(i + 1).unwrap_or(0);
         sheet.write_string(r, 0, *k)?;

@@ -601,7 +601,7 @@ pub async fn list(
             "SELECT a.id, a.type, a.date, a.duree, a.thematiques, a.titre, a.anon_total, a.lieu_type,
                     l.nom AS lieu_nom, a.commune_insee,
                     (SELECT COUNT(*) FROM activite_participants p WHERE p.activite_id = a.id) AS suivis,
-                    (SELECT MIN(p.beneficiaire_id) FROM activite_participants p WHERE p.activite_id = a.id) AS premier,
+                    b.id AS premier, b.prenom, b.nom, b.supprime_at,
                     CASE WHEN EXISTS (SELECT 1 FROM activites o
                             WHERE o.mediateur_id = a.mediateur_id AND o.date = a.date AND o.type = a.type
                               AND o.id <> a.id
@@ -612,6 +612,8 @@ pub async fn list(
                                        AND o.duree = a.duree AND o.thematiques = a.thematiques)))
                     THEN 1 ELSE 0 END AS doublon
              FROM activites a LEFT JOIN lieux l ON l.id = a.lieu_id
+             LEFT JOIN beneficiaires b ON b.id = (SELECT MIN(p.beneficiaire_id)
+                 FROM activite_participants p WHERE p.activite_id = a.id)
              WHERE a.mediateur_id = $1 AND (a.date < $2 OR (a.date = $2 AND a.id < $3))
                AND ($4 = 0 OR EXISTS (SELECT 1 FROM activite_participants p
                                       WHERE p.activite_id = a.id AND p.beneficiaire_id = $4))
@@ -625,7 +627,15 @@ pub async fn list(
         let kind = Kind::parse(&r.text("type")?).unwrap_or(Kind::Individuel);
         let suivis = r.int("suivis")?;
         let beneficiaire = match (kind, r.opt_int("premier")?) {
-            (Kind::Individuel, Some(b)) => Some((b, beneficiaires::name_of(db, b).await?)),
+            (Kind::Individuel, Some(b)) => Some((
+                b,
+                beneficiaires::shown_name(
+                    b,
+                    &r.text("prenom")?,
+                    &r.text("nom")?,
+                    r.opt_int("supprime_at")?.is_some(),
+                ),
+            )),
             _ => None,
         };
         let lieu_type = r.text("lieu_type")?;

@@ -81,6 +81,28 @@ pub struct Totals {
     pub minutes: i64,
 }
 
+impl Totals {
+    /// The totals as the exports list them (label, value; hours with decimals).
+    pub fn labelled(&self) -> [(&'static str, f64); 8] {
+        [
+            ("Accompagnements", self.accompagnements as f64),
+            ("Personnes accompagnées", self.personnes as f64),
+            ("Nouvelles personnes", self.nouveaux as f64),
+            ("Activités", self.activites as f64),
+            (
+                "Accompagnements individuels",
+                self.accompagnements_individuels as f64,
+            ),
+            ("Ateliers", self.ateliers as f64),
+            (
+                "Participations aux ateliers",
+                self.accompagnements_collectifs as f64,
+            ),
+            ("Heures d'accompagnement", self.minutes as f64 / 60.0),
+        ]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub totals: Totals,

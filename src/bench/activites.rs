@@ -543,23 +543,7 @@ pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> any
     }
 
     // Recording through the router, as the form posts it.
-    let config = crate::config::Config {
-        database_url: url.clone(),
-        ..crate::config::Config::default()
-    };
-    let dummy = crate::accounts::password::hash(crate::crypto::random_token())
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let (http, _slot) = crate::franceconnect::http::HttpClient::in_process();
-    let state = crate::web::AppState::new(crate::web::Inner::build(
-        db.clone(),
-        config,
-        clock.clone(),
-        crate::mail::Mailer::memory(),
-        dummy,
-        http,
-    )?);
-    let (router, _) = crate::web::app(state);
+    let (_, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
     let csrf: String = db
         .fetch_one(
             "SELECT csrf_token FROM sessions WHERE id_hash = $1",

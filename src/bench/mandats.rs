@@ -157,26 +157,7 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     );
 
     // The application, in process.
-    let config = crate::config::Config {
-        database_url: url.clone(),
-        ..crate::config::Config::default()
-    };
-    let dummy = crate::accounts::password::hash(crate::crypto::random_token())
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let (http, slot) = crate::franceconnect::http::HttpClient::in_process();
-    let state = crate::web::AppState::new(crate::web::Inner::build(
-        db.clone(),
-        config,
-        clock.clone(),
-        crate::mail::Mailer::memory(),
-        dummy,
-        http,
-    )?);
-    let (router, _) = crate::web::app(state.clone());
-    if let Ok(mut s) = slot.lock() {
-        *s = Some(router.clone());
-    }
+    let (state, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
     let cookie = format!("{}={session}", crate::sessions::COOKIE);
     let get = |path: String| {
         let router = router.clone();
@@ -370,9 +351,6 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     println!();
     for l in report {
         println!("{l}");
-    }
-    if let Ok(mut s) = slot.lock() {
-        *s = None;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

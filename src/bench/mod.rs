@@ -175,6 +175,37 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The application in process on `db` (no socket), as the in-process benches
+/// drive it: real configuration defaults, an in-memory mailer, the router wired as
+/// its own outgoing HTTP client (the FranceConnect simulator).
+pub(crate) async fn in_process_app(
+    db: &Db,
+    url: &str,
+    clock: crate::clock::SharedClock,
+) -> anyhow::Result<(crate::web::AppState, axum::Router)> {
+    let config = crate::config::Config {
+        database_url: url.to_owned(),
+        ..crate::config::Config::default()
+    };
+    let dummy = crate::accounts::password::hash(crate::crypto::random_token())
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (http, slot) = crate::franceconnect::http::HttpClient::in_process();
+    let state = crate::web::AppState::new(crate::web::Inner::build(
+        db.clone(),
+        config,
+        clock,
+        crate::mail::Mailer::memory(),
+        dummy,
+        http,
+    )?);
+    let (router, _) = crate::web::app(state.clone());
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(router.clone());
+    }
+    Ok((state, router))
+}
+
 /// The `p` quantile (0–1) of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

@@ -184,6 +184,11 @@ async fn click(c: &Client, css: &str) {
         .click()
         .await
         .unwrap();
+    next_document(c, css).await;
+}
+
+/// Waits until the document that replaced the marked one has loaded.
+async fn next_document(c: &Client, after: &str) {
     for _ in 0..200 {
         let loaded = c
             .execute("return typeof window.__relaisPrevious === 'undefined' && document.readyState === 'complete';", vec![])
@@ -194,7 +199,7 @@ async fn click(c: &Client, css: &str) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("la page suivante ne s'est pas chargée après le clic sur {css}");
+    panic!("la page suivante ne s'est pas chargée après {after}");
 }
 
 /// The application on a loopback port, as the browser sees it, served by the
@@ -789,17 +794,7 @@ async fn press(c: &Client, css: &str, keys: &str) {
         .send_keys(keys)
         .await
         .unwrap();
-    for _ in 0..200 {
-        let loaded = c
-            .execute("return typeof window.__relaisPrevious === 'undefined' && document.readyState === 'complete';", vec![])
-            .await
-            .unwrap();
-        if loaded == serde_json::Value::Bool(true) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("la page suivante ne s'est pas chargée après la touche sur {css}");
+    next_document(c, css).await;
 }
 
 /// Ticks a radio button or a checkbox with the space bar.

@@ -906,65 +906,40 @@ async fn stats_page(
     }
 }
 
+/// The filter of a mediator's own downloads (a value the page would refuse falls
+/// back to its default: the page said so already).
+fn own_filter(state: &AppState, m: &Mediator, q: &StatsQuery) -> (Filter, FormErrors) {
+    let mut errors = FormErrors::default();
+    let f = stats_filter(
+        q,
+        Scope::Mediateur(m.session.account_id),
+        state.now(),
+        &mut errors,
+    );
+    (f, errors)
+}
+
 /// The statistics as a spreadsheet: totals, months, then every distribution.
 pub async fn statistics_csv(
     State(state): State<AppState>,
     m: Mediator,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
-    let mut errors = FormErrors::default();
-    let f = stats_filter(
-        &q,
-        Scope::Mediateur(m.session.account_id),
-        state.now(),
-        &mut errors,
-    );
+    let (f, mut errors) = own_filter(&state, &m, &q);
     let s = query_stats(&state, &q, &f, &mut errors).await?;
-    let t = &s.totals;
-    let mut rows: Vec<Vec<Cell<'static>>> = vec![
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Activités"),
-            Cell::Int(t.activites),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Accompagnements"),
-            Cell::Int(t.accompagnements),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Accompagnements individuels"),
-            Cell::Int(t.accompagnements_individuels),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Participations aux ateliers"),
-            Cell::Int(t.accompagnements_collectifs),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Personnes accompagnées"),
-            Cell::Int(t.personnes),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Nouvelles personnes"),
-            Cell::Int(t.nouveaux),
-            Cell::Empty,
-        ],
-        vec![
-            Cell::Text("Totaux"),
-            Cell::Text("Heures d'accompagnement"),
-            Cell::Owned(format!("{:.2}", t.minutes as f64 / 60.0).replace('.', ",")),
-            Cell::Empty,
-        ],
-    ];
+    let mut rows: Vec<Vec<Cell<'static>>> = s
+        .totals
+        .labelled()
+        .into_iter()
+        .map(|(label, v)| {
+            let value = if v.fract() == 0.0 {
+                Cell::Int(v as i64)
+            } else {
+                Cell::Owned(format!("{v:.2}").replace('.', ","))
+            };
+            vec![Cell::Text("Totaux"), Cell::Text(label), value, Cell::Empty]
+        })
+        .collect();
     for mo in stats::fill_months(f.from, f.to, &s.months) {
         rows.push(vec![
             Cell::Text("Accompagnements par mois"),
@@ -1026,13 +1001,7 @@ pub async fn statistics_xlsx(
     m: Mediator,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
-    let mut errors = FormErrors::default();
-    let f = stats_filter(
-        &q,
-        Scope::Mediateur(m.session.account_id),
-        state.now(),
-        &mut errors,
-    );
+    let (f, mut errors) = own_filter(&state, &m, &q);
     let mut s = query_stats(&state, &q, &f, &mut errors).await?;
     s.months = stats::fill_months(f.from, f.to, &s.months);
     let bytes = crate::activites::export::stats_xlsx(&s).map_err(export_error)?;
@@ -1052,13 +1021,7 @@ pub async fn export_xlsx(
     m: Mediator,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
-    let mut errors = FormErrors::default();
-    let f = stats_filter(
-        &q,
-        Scope::Mediateur(m.session.account_id),
-        state.now(),
-        &mut errors,
-    );
+    let (f, _) = own_filter(&state, &m, &q);
     let bytes = crate::activites::export::accompaniments_xlsx(&state.db, &f)
         .await
         .map_err(export_error)?;
@@ -1078,13 +1041,7 @@ pub async fn export_csv(
     m: Mediator,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
-    let mut errors = FormErrors::default();
-    let f = stats_filter(
-        &q,
-        Scope::Mediateur(m.session.account_id),
-        state.now(),
-        &mut errors,
-    );
+    let (f, _) = own_filter(&state, &m, &q);
     let mut rows: Vec<Vec<Cell<'static>>> = Vec::new();
     crate::activites::export::for_each_page(&state.db, &f, |page| {
         for r in page {
