@@ -83,10 +83,12 @@ fn nth_value(list: &[vocab::Term], counts: &str, i: i64) -> &'static str {
     vocab::NON_COMMUNIQUE.1
 }
 
-/// Reads the accompaniments of `f` page by page and gives each page to `each`.
+/// Reads the accompaniments of `f` page by page and gives each page to `each`;
+/// with a `thematique`, only the activities about it (the pages' filter).
 pub async fn for_each_page(
     db: &Db,
     f: &Filter,
+    thematique: Option<&str>,
     mut each: impl FnMut(Vec<Row>) -> Result<(), crate::db::Error>,
 ) -> Result<(), crate::db::Error> {
     let (from, to) = (f.from * 100 + 1, f.to * 100 + 31);
@@ -119,6 +121,13 @@ pub async fn for_each_page(
                 c.fetch_all(
                     page_sql!("a.departement = $1"),
                     crate::args![code, from, to, after, PAGE],
+                )
+                .await?
+            }
+            Scope::Region(code) => {
+                c.fetch_all(
+                    page_sql!("$1 LIKE '%,' || a.departement || ',%'"),
+                    crate::args![&super::stats::region_set(code), from, to, after, PAGE],
                 )
                 .await?
             }
@@ -157,6 +166,11 @@ pub async fn for_each_page(
                 }
                 mine.push(p);
                 pi += 1;
+            }
+            if let Some(t) = thematique
+                && !r.text("thematiques")?.split(',').any(|x| x == t)
+            {
+                continue;
             }
             rows_of(r, &mine, &mut out)?;
         }
@@ -255,7 +269,11 @@ pub enum ExportError {
 
 /// The accompaniments of `f` as an XLSX workbook (written row by row: the
 /// workbook's memory stays small whatever the number of rows).
-pub async fn accompaniments_xlsx(db: &Db, f: &Filter) -> Result<Vec<u8>, ExportError> {
+pub async fn accompaniments_xlsx(
+    db: &Db,
+    f: &Filter,
+    thematique: Option<&str>,
+) -> Result<Vec<u8>, ExportError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
@@ -266,7 +284,7 @@ pub async fn accompaniments_xlsx(db: &Db, f: &Filter) -> Result<Vec<u8>, ExportE
     }
     let mut row: u32 = 1;
     let mut failed: Option<rust_xlsxwriter::XlsxError> = None;
-    for_each_page(db, f, |page| {
+    for_each_page(db, f, thematique, |page| {
         for r in page {
             for (c, v) in r.cells.iter().enumerate() {
                 let col = u16::try_from(c).unwrap_or(0);

@@ -20,6 +20,8 @@ pub enum Scope {
     Communes(Vec<String>),
     /// A département code (`89`, `2A`).
     Departement(String),
+    /// A région code (`27`): its départements.
+    Region(String),
     National,
     /// A coordinator's team: each member with the day they left (`YYYYMMDD`), if
     /// they did — their activities count up to that day.
@@ -484,6 +486,47 @@ async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate:
             },
         ),
         Scope::Team(_) => return build(Gathered::new()),
+        Scope::Region(code) => {
+            let set = region_set(code);
+            let (cells, months) = if lieu == 0 {
+                (
+                    c.fetch_all(
+                        territory_cells_sql!("$1 LIKE '%,' || departement || ',%'"),
+                        crate::args![&set, f.from, f.to, kind, lieu],
+                    )
+                    .await?,
+                    c.fetch_all(
+                        territory_months_sql!("$1 LIKE '%,' || departement || ',%'"),
+                        crate::args![&set, f.from, f.to, kind, lieu],
+                    )
+                    .await?,
+                )
+            } else {
+                (
+                    c.fetch_all(
+                        cells_sql!("$1 LIKE '%,' || departement || ',%'"),
+                        crate::args![&set, f.from, f.to, kind, lieu],
+                    )
+                    .await?,
+                    c.fetch_all(
+                        months_sql!("$1 LIKE '%,' || departement || ',%'"),
+                        crate::args![&set, f.from, f.to, kind, lieu],
+                    )
+                    .await?,
+                )
+            };
+            let count = if people {
+                c.fetch_one(
+                    people_sql!("$1 LIKE '%,' || a.departement || ',%'"),
+                    crate::args![&set, d_from, d_to, kind, lieu],
+                )
+                .await?
+                .int("n")?
+            } else {
+                0
+            };
+            (cells, months, count)
+        }
         Scope::Communes(codes) => {
             let set = serde_json::to_string(codes).unwrap_or_else(|_| "[]".to_owned());
             let sqlite = c.backend() == crate::db::Backend::Sqlite;
@@ -544,6 +587,20 @@ async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate:
     build(g)
 }
 
+/// A région's départements as one text (`,21,25,39,…,`) that a query matches
+/// with `LIKE '%,' || departement || ',%'` on both databases.
+pub fn region_set(code: &str) -> String {
+    let deps = crate::territoires::get()
+        .region(code)
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    if deps.is_empty() {
+        // Matches nothing, not even an activity without a département.
+        return String::new();
+    }
+    format!(",{},", deps.join(","))
+}
+
 /// One département's figures on the national page.
 #[derive(Debug, Clone)]
 pub struct DepartementLine {
@@ -552,6 +609,45 @@ pub struct DepartementLine {
     pub activites: i64,
     pub accompagnements: i64,
     pub nouveaux: i64,
+}
+
+/// Every région's totals, summed from its départements' (`lines`), largest
+/// first; a line per région that has any activity.
+pub fn by_region(lines: &[DepartementLine]) -> Vec<DepartementLine> {
+    let t = crate::territoires::get();
+    let mut out: Vec<DepartementLine> = Vec::new();
+    for d in lines {
+        let Some(code) = t.region_of(&d.code) else {
+            continue;
+        };
+        let i = match out.iter().position(|r| r.code == code) {
+            Some(i) => i,
+            None => {
+                out.push(DepartementLine {
+                    code: code.to_owned(),
+                    nom: t
+                        .region(code)
+                        .map(|(n, _)| n.to_owned())
+                        .unwrap_or_default(),
+                    activites: 0,
+                    accompagnements: 0,
+                    nouveaux: 0,
+                });
+                out.len() - 1
+            }
+        };
+        if let Some(r) = out.get_mut(i) {
+            r.activites += d.activites;
+            r.accompagnements += d.accompagnements;
+            r.nouveaux += d.nouveaux;
+        }
+    }
+    out.sort_by(|a, b| {
+        b.accompagnements
+            .cmp(&a.accompagnements)
+            .then(a.code.cmp(&b.code))
+    });
+    out
 }
 
 /// Every département's totals for the months `from`..=`to`, from the territories'
@@ -661,7 +757,9 @@ pub async fn compute_for_thematique(
             }
             all
         }
-        Scope::Departement(_) | Scope::National | Scope::Communes(_) => return Ok(None),
+        Scope::Departement(_) | Scope::Region(_) | Scope::National | Scope::Communes(_) => {
+            return Ok(None);
+        }
     };
     if rows.len() > RECOUNT_MAX {
         return Ok(None);

@@ -533,7 +533,7 @@ pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> any
                 lieu_id: None,
             };
             let t = Instant::now();
-            let bytes = crate::activites::export::accompaniments_xlsx(&db, &all).await?;
+            let bytes = crate::activites::export::accompaniments_xlsx(&db, &all, None).await?;
             println!(
                 "export XLSX des {count} activités (une ligne par accompagnement) : {:.2} s, {:.1} Mo",
                 t.elapsed().as_secs_f64(),

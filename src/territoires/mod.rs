@@ -10,7 +10,8 @@
 //! - `A  code  nom` for the other names people use: delegated and associated
 //!   communes of a merger, and the municipal arrondissements of Paris, Lyon and
 //!   Marseille, each leading to the current commune;
-//! - `D  code  nom` for the départements.
+//! - `D  code  nom  région` for the départements;
+//! - `R  code  nom` for the régions.
 //!
 //! The test `compact_file_matches_the_official_data` recompiles the file from
 //! `../shared/data/territoires` and fails if it differs.
@@ -44,6 +45,8 @@ pub struct Territoires {
     by_key: HashMap<String, Vec<usize>>,
     by_postcode: HashMap<String, Vec<usize>>,
     departements: HashMap<String, String>,
+    /// Région code → (name, its départements' codes).
+    regions: Vec<(String, String, Vec<String>)>,
 }
 
 static TERRITOIRES: LazyLock<Territoires> = LazyLock::new(|| Territoires::parse(COMPACT));
@@ -72,7 +75,9 @@ impl Territoires {
             by_key: HashMap::with_capacity(38_000),
             by_postcode: HashMap::with_capacity(6_500),
             departements: HashMap::with_capacity(110),
+            regions: Vec::with_capacity(20),
         };
+        let mut region_of = Vec::with_capacity(110);
         let mut aliases = Vec::new();
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();
@@ -98,10 +103,20 @@ impl Territoires {
                     }
                 }
                 ["A", code, nom] => aliases.push((*code, *nom)),
-                ["D", code, nom] => {
+                ["D", code, nom, region] => {
                     t.departements.insert((*code).to_owned(), (*nom).to_owned());
+                    region_of.push(((*region).to_owned(), (*code).to_owned()));
+                }
+                ["R", code, nom] => {
+                    t.regions
+                        .push(((*code).to_owned(), (*nom).to_owned(), Vec::new()))
                 }
                 _ => {}
+            }
+        }
+        for (region, dep) in region_of {
+            if let Some(r) = t.regions.iter_mut().find(|r| r.0 == region) {
+                r.2.push(dep);
             }
         }
         for (code, nom) in aliases {
@@ -129,6 +144,27 @@ impl Territoires {
 
     pub fn departement_name(&self, code: &str) -> Option<&str> {
         self.departements.get(code).map(String::as_str)
+    }
+
+    /// The régions, in the official order: (code, name, départements' codes).
+    pub fn regions(&self) -> &[(String, String, Vec<String>)] {
+        &self.regions
+    }
+
+    /// A région's name and départements.
+    pub fn region(&self, code: &str) -> Option<(&str, &[String])> {
+        self.regions
+            .iter()
+            .find(|r| r.0 == code)
+            .map(|r| (r.1.as_str(), r.2.as_slice()))
+    }
+
+    /// The région of a département.
+    pub fn region_of(&self, departement: &str) -> Option<&str> {
+        self.regions
+            .iter()
+            .find(|r| r.2.iter().any(|d| d == departement))
+            .map(|r| r.0.as_str())
     }
 
     /// « Auxerre (89) », or the code itself when it names no commune.
@@ -340,13 +376,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Compiles the compact file from Etalab's JSON files (`communes.json`,
-/// `epci.json`, `departements.json`).
-pub fn compile(communes: &str, epci: &str, departements: &str) -> Result<String, String> {
+/// `epci.json`, `departements.json`, `regions.json`).
+pub fn compile(
+    communes: &str,
+    epci: &str,
+    departements: &str,
+    regions: &str,
+) -> Result<String, String> {
     use serde_json::Value;
     let parse = |s: &str| serde_json::from_str::<Vec<Value>>(s).map_err(|e| e.to_string());
     let communes = parse(communes)?;
     let epci = parse(epci)?;
     let departements = parse(departements)?;
+    let regions = parse(regions)?;
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let mut epci_of: HashMap<String, String> = HashMap::new();
     for e in &epci {
@@ -364,11 +406,20 @@ pub fn compile(communes: &str, epci: &str, departements: &str) -> Result<String,
     out.push_str(
         "# Communes, from Etalab's découpage administratif 6.0.0 (MIT licence): see mod.rs\n",
     );
+    // The 18 régions (the overseas collectivities have none).
+    for r in regions.iter().filter(|r| text(r, "zone") != "com") {
+        out.push_str(&format!(
+            "R\t{}\t{}\n",
+            text(r, "code"),
+            clean(text(r, "nom"))
+        ));
+    }
     for d in &departements {
         out.push_str(&format!(
-            "D\t{}\t{}\n",
+            "D\t{}\t{}\t{}\n",
             text(d, "code"),
-            clean(text(d, "nom"))
+            clean(text(d, "nom")),
+            text(d, "region")
         ));
     }
     for c in &communes {
@@ -412,10 +463,11 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/territoires");
         let read = |f: &str| std::fs::read_to_string(dir.join(f));
-        let (Ok(c), Ok(e), Ok(d)) = (
+        let (Ok(c), Ok(e), Ok(d), Ok(r)) = (
             read("communes.json"),
             read("epci.json"),
             read("departements.json"),
+            read("regions.json"),
         ) else {
             assert!(
                 std::env::var("CI").is_err(),
@@ -424,7 +476,7 @@ mod tests {
             eprintln!("NOTE : ../shared/data/territoires absent, fichier compact non vérifié");
             return;
         };
-        let compiled = compile(&c, &e, &d).unwrap();
+        let compiled = compile(&c, &e, &d, &r).unwrap();
         if compiled != COMPACT {
             let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("src/territoires/communes.tsv.new");
@@ -495,6 +547,14 @@ mod tests {
                 .contains("Vouliez-vous dire : Auxerre (89)")
         );
         assert_eq!(t.resolve("auxerre").map(|c| c.code.as_str()), Ok("89024"));
+        // Régions and their départements.
+        assert_eq!(t.regions().len(), 18);
+        let (nom, deps) = t.region("27").unwrap();
+        assert_eq!(nom, "Bourgogne-Franche-Comté");
+        assert_eq!(deps.len(), 8);
+        assert!(deps.iter().any(|d| d == "89"));
+        assert_eq!(t.region_of("2A"), Some("94"));
+        assert_eq!(t.region_of("971"), Some("01"));
         // EPCI members.
         let epci = auxerre.epci.clone().unwrap();
         assert!(t.members_of(&epci).iter().any(|c| c.code == "89024"));

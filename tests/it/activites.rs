@@ -256,6 +256,15 @@ crate::both_backends!(
         );
         let csv = m.get("/activites/export.csv").await;
         assert_eq!(spreadsheet(&csv.body).len(), 9);
+        // The downloads follow the page's thématique filter: the workshop's six.
+        let workshop_only = m
+            .get_bytes("/activites/export.xlsx?thematique=prendre_en_main_du_materiel")
+            .await;
+        assert_eq!(read_xlsx(&workshop_only, "Accompagnements").len(), 7);
+        let csv = m
+            .get("/activites/export.csv?thematique=prendre_en_main_du_materiel")
+            .await;
+        assert_eq!(spreadsheet(&csv.body).len(), 7);
         let stats_book = m.get_bytes("/activites/statistiques.xlsx").await;
         let totals = read_xlsx(&stats_book, "Totaux");
         assert!(
@@ -303,6 +312,26 @@ crate::both_backends!(
         let yonne = app.client().get("/statistiques?departement=89").await;
         assert!(yonne.contains("— Yonne (89)"), "{}", yonne.body);
         assert!(yonne.contains("<strong>8</strong> accompagnements"));
+        // By région: the Yonne's, another one, an unknown code.
+        let bfc = app.client().get("/statistiques?region=27").await;
+        assert!(bfc.contains("— Bourgogne-Franche-Comté"), "{}", bfc.body);
+        assert!(bfc.contains("<strong>8</strong> accompagnements"));
+        assert!(
+            bfc.contains("<option value=\"27\" selected>"),
+            "the région stays chosen"
+        );
+        let corse = app.client().get("/statistiques?region=94").await;
+        assert!(corse.contains("<strong>0</strong> accompagnements"));
+        let unknown = app.client().get("/statistiques?region=99").await;
+        assert_eq!(unknown.status, 422);
+        assert!(unknown.contains("Région inconnue"));
+        let national = crate::common::unescape(&app.client().get("/statistiques").await.body);
+        assert!(
+            national.contains(
+                "Bourgogne-Franche-Comté</a></th><td data-label=\"Accompagnements\">8</td>"
+            ),
+            "{national}"
+        );
         // By commune and intercommunality: the workshop was at home in Auxerre, the
         // individual ones at the place in Auxerre.
         let local = crate::common::unescape(
@@ -785,8 +814,27 @@ crate::both_backends!(
             .unwrap()
             .text("commune_insee")
             .unwrap();
+        let region = relais::territoires::get()
+            .region_of(&dep)
+            .unwrap()
+            .to_owned();
+        let elsewhere = if region == "94" { "27" } else { "94" };
+        let corsica = stats::compute(
+            app.db(),
+            &Filter {
+                scope: Scope::Region(elsewhere.into()),
+                from: 202501,
+                to: 202512,
+                kind: None,
+                lieu_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(corsica.totals.accompagnements, 0, "another région");
         for scope in [
             Scope::Departement(dep),
+            Scope::Region(region),
             Scope::National,
             Scope::Communes(vec![commune, "75056".into()]),
         ] {
@@ -1312,6 +1360,27 @@ crate::both_backends!(
         assert!(
             !page.contains("export.xlsx"),
             "no list of a team's accompaniments"
+        );
+        // Filtered on one member (former ones too); someone outside the team is not
+        // a filter that reveals their figures.
+        let filtered = c
+            .get(&format!(
+                "/coordination/statistiques?du=2025-01&au=2025-12&mediateur={}",
+                m1.id
+            ))
+            .await;
+        assert!(filtered.contains(&format!("<option value=\"{}\" selected>", m1.id)));
+        assert!(filtered.contains("<strong>2</strong> accompagnements"));
+        let outsider = c
+            .get(&format!(
+                "/coordination/statistiques?du=2025-01&au=2025-12&mediateur={}",
+                m2.id
+            ))
+            .await;
+        assert!(!outsider.contains(&format!("<option value=\"{}\"", m2.id)));
+        assert!(
+            outsider.contains("<strong>2</strong> accompagnements"),
+            "the team's, never the outsider's 1"
         );
         let page = c.get("/coordination").await;
         assert!(

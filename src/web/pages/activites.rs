@@ -872,8 +872,9 @@ async fn stats_page(
             .collect(),
         _ => Vec::new(),
     };
-    let mediateur = match &f.scope {
-        Scope::StructureMediateur(_, m) => m.to_string(),
+    // The mediator chosen among the page's.
+    let mediateur = match q.mediateur.parse::<i64>() {
+        Ok(id) if mediators.iter().any(|(x, _)| *x == id) => id.to_string(),
         _ => String::new(),
     };
     let view = StatsView {
@@ -904,6 +905,11 @@ async fn stats_page(
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
     }
+}
+
+/// The thématique a query filters on (an unknown one: none, as the page said).
+fn thematique_of(q: &StatsQuery) -> Option<&'static str> {
+    vocab::find(vocab::THEMATIQUES, &q.thematique)
 }
 
 /// The filter of a mediator's own downloads (a value the page would refuse falls
@@ -1022,7 +1028,7 @@ pub async fn export_xlsx(
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
     let (f, _) = own_filter(&state, &m, &q);
-    let bytes = crate::activites::export::accompaniments_xlsx(&state.db, &f)
+    let bytes = crate::activites::export::accompaniments_xlsx(&state.db, &f, thematique_of(&q))
         .await
         .map_err(export_error)?;
     Ok(xlsx_download(
@@ -1043,7 +1049,7 @@ pub async fn export_csv(
 ) -> AppResult<Response> {
     let (f, _) = own_filter(&state, &m, &q);
     let mut rows: Vec<Vec<Cell<'static>>> = Vec::new();
-    crate::activites::export::for_each_page(&state.db, &f, |page| {
+    crate::activites::export::for_each_page(&state.db, &f, thematique_of(&q), |page| {
         for r in page {
             rows.push(
                 r.cells
@@ -1594,12 +1600,17 @@ pub struct PublicStatsView {
     pub months: Vec<stats::Month>,
     pub months_chart: String,
     pub departements: Vec<stats::DepartementLine>,
+    /// The région chosen, the régions to choose from, and every région's totals.
+    pub region: String,
+    pub region_choices: Vec<(String, String)>,
+    pub regions: Vec<stats::DepartementLine>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PublicQuery {
     departement: String,
+    region: String,
     commune: String,
 }
 
@@ -1613,18 +1624,25 @@ pub async fn public_statistics(
 ) -> AppResult<Response> {
     let t = crate::territoires::get();
     let code = q.departement.trim().to_uppercase();
-    let (scope, place) = match t.departement_name(&code) {
-        Some(nom) if !code.is_empty() => {
+    let region = q.region.trim().to_owned();
+    let mut errors = FormErrors::default();
+    let (scope, place) = match (t.departement_name(&code), t.region(&region)) {
+        (Some(nom), _) if !code.is_empty() => {
             (Scope::Departement(code.clone()), format!("{nom} ({code})"))
+        }
+        (_, Some((nom, _))) if code.is_empty() && !region.is_empty() => {
+            (Scope::Region(region.clone()), nom.to_owned())
         }
         _ => (Scope::National, "France".to_owned()),
     };
-    let mut errors = FormErrors::default();
     if !code.is_empty() && scope == Scope::National {
         errors.add(
             "departement",
             "Département inconnu : choisissez-le dans la liste.",
         );
+    }
+    if !region.is_empty() && code.is_empty() && scope == Scope::National {
+        errors.add("region", "Région inconnue : choisissez-la dans la liste.");
     }
     let f = stats_filter(&StatsQuery::default(), scope, state.now(), &mut errors);
     let s = stats::compute_totals(&state.db, &f).await?;
@@ -1674,7 +1692,18 @@ pub async fn public_statistics(
             format!("Les chiffres de la médiation numérique — {place}"),
         ),
         place,
+        region: if code.is_empty() {
+            region
+        } else {
+            String::new()
+        },
         code,
+        regions: stats::by_region(&departements),
+        region_choices: t
+            .regions()
+            .iter()
+            .map(|(c, n, _)| (c.clone(), n.clone()))
+            .collect(),
         commune,
         local,
         choices: departements
@@ -1907,7 +1936,23 @@ pub async fn coordination_statistics(
     m: Mediator,
     Query(q): Query<StatsQuery>,
 ) -> AppResult<Response> {
-    let members = crate::activites::coordination::scope(&state.db, m.session.account_id).await?;
+    let mut members =
+        crate::activites::coordination::scope(&state.db, m.session.account_id).await?;
+    // The members counted (former ones too), by name, to filter on one of them.
+    let mut mediators: Vec<(i64, String)> =
+        crate::activites::coordination::team(&state.db, m.session.account_id)
+            .await?
+            .into_iter()
+            .filter(|t| members.iter().any(|(id, _)| *id == t.mediateur_id))
+            .map(|t| (t.mediateur_id, t.name))
+            .collect();
+    mediators.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    mediators.dedup_by_key(|x| x.0);
+    if let Ok(one) = q.mediateur.parse::<i64>()
+        && members.iter().any(|(id, _)| *id == one)
+    {
+        members.retain(|(id, _)| *id == one);
+    }
     stats_page(
         &state,
         &ctx,
@@ -1917,7 +1962,7 @@ pub async fn coordination_statistics(
         "Statistiques de mon équipe",
         "/coordination/statistiques".to_owned(),
         false,
-        Vec::new(),
+        mediators,
     )
     .await
 }
