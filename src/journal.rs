@@ -94,6 +94,21 @@ actions! {
     LieuxImportes => "lieux_importes", "Import de lieux de médiation numérique";
     LieuAccueilModifie => "lieu_accueil_modifie", "Structure rattachée à un lieu, ou détachée";
     CreationAdministrateur => "creation_administrateur", "Création d'un compte administrateur (ligne de commande)";
+    PassFinanceur => "pass_financeur", "Pass numérique : financeur créé ou agent ajouté";
+    PassPrescripteur => "pass_prescripteur", "Pass numérique : structure désignée prescriptrice";
+    PassCommande => "pass_commande", "Pass numérique : commande de carnets";
+    PassPaiementCommande => "pass_paiement_commande", "Pass numérique : paiement du financeur enregistré, pass activés";
+    PassAllocation => "pass_allocation", "Pass numérique : carnets confiés à un prescripteur";
+    PassRemise => "pass_remise", "Pass numérique : carnet remis à une personne";
+    PassQualificationDemandee => "pass_qualification_demandee", "Pass numérique : qualification d'un lieu demandée";
+    PassQualification => "pass_qualification", "Pass numérique : lieu qualifié ou refusé";
+    PassUtilisation => "pass_utilisation", "Pass numérique : pass utilisé";
+    PassAnnulation => "pass_annulation", "Pass numérique : utilisation annulée";
+    PassReleve => "pass_releve", "Pass numérique : relevé mensuel d'un lieu";
+    PassPaiementReleve => "pass_paiement_releve", "Pass numérique : relevé payé au lieu";
+    PassEcheance => "pass_echeance", "Pass numérique : étape de fin de validité";
+    PassBilan => "pass_bilan", "Pass numérique : bilan de fin de commande accepté";
+    PassAvoir => "pass_avoir", "Pass numérique : avoir pour les pass non utilisés";
 }
 
 /// The chain of the national administration (habilitation decisions, training

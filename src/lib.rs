@@ -33,6 +33,8 @@ pub mod journal;
 pub mod lieux;
 pub mod mail;
 pub mod mandats;
+pub mod pass;
+pub mod pdf;
 pub mod sessions;
 pub mod structures;
 pub mod territoires;

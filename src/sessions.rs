@@ -34,6 +34,12 @@ pub struct Session {
     pub mediateur: bool,
     /// The mediator coordinates a team.
     pub coordinateur: bool,
+    /// The pass numérique funder the person works for.
+    pub financeur_id: Option<i64>,
+    /// The current structure hands out pass numérique carnets.
+    pub pass_prescripteur: bool,
+    /// The current structure is a place qualified to redeem pass numérique.
+    pub pass_lieu: bool,
     pub csrf_token: String,
     pub created_at: i64,
     pub mfa_at: i64,
@@ -60,6 +66,22 @@ impl Session {
 
     /// Active member of the current structure with a mediator profile: who
     /// records activities there.
+    /// Active member (any role) of the current structure when it hands out pass
+    /// numérique carnets.
+    pub fn prescriber_of_current(&self) -> Option<i64> {
+        self.member_of_current()
+            .filter(|_| self.pass_prescripteur)
+            .map(|(s, _)| s)
+    }
+
+    /// Active member (any role) of the current structure when it is a place
+    /// qualified for the pass numérique.
+    pub fn pass_place_of_current(&self) -> Option<i64> {
+        self.member_of_current()
+            .filter(|_| self.pass_lieu)
+            .map(|(s, _)| s)
+    }
+
     pub fn mediator_of_current(&self) -> Option<i64> {
         self.member_of_current()
             .filter(|_| self.mediateur)
@@ -118,7 +140,13 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
             "SELECT s.account_id, s.structure_id, s.csrf_token, s.created_at, s.last_seen_at, s.mfa_at,
                     s.reauth_required, a.email, a.full_name, a.is_admin, a.disabled_at,
                     m.role, m.deactivated_at, st.name, st.siret, st.address, st.commune_insee,
-                    st.kind, st.is_demo, md.account_id AS mediateur, md.coordinateur
+                    st.kind, st.is_demo, md.account_id AS mediateur, md.coordinateur,
+                    (SELECT MIN(f.financeur_id) FROM pass_financeur_membres f
+                     WHERE f.account_id = s.account_id) AS financeur,
+                    (SELECT COUNT(*) FROM pass_prescripteurs p
+                     WHERE p.structure_id = s.structure_id) AS prescripteur,
+                    (SELECT COUNT(*) FROM pass_lieux q
+                     WHERE q.structure_id = s.structure_id AND q.statut = 'qualifie') AS pass_lieu
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
@@ -168,6 +196,9 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         role,
         mediateur: row.opt_int("mediateur")?.is_some(),
         coordinateur: row.opt_int("coordinateur")?.unwrap_or(0) != 0,
+        financeur_id: row.opt_int("financeur")?,
+        pass_prescripteur: row.int("prescripteur")? > 0,
+        pass_lieu: row.int("pass_lieu")? > 0,
         csrf_token: row.text("csrf_token")?,
         created_at,
         mfa_at: row.int("mfa_at")?,

@@ -233,7 +233,12 @@ pub async fn authenticate(
     };
     by_account.succeeded(db).await?;
     by_ip.succeeded(db).await?;
-    if !account.is_admin && !memberships(db, account.id).await?.iter().any(|m| m.active) {
+    // Someone with no active structure signs in only as an administrator or a
+    // pass numérique funder's agent.
+    if !account.is_admin
+        && !memberships(db, account.id).await?.iter().any(|m| m.active)
+        && crate::pass::financeur_of(db, account.id).await?.is_none()
+    {
         return Err(LoginError::NoActiveStructure);
     }
     Ok(account)
@@ -275,6 +280,49 @@ pub async fn invite(
     .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Someone who gets a role outside structures (a pass numérique funder's agent):
+/// their account, created and invited when missing; the invitation token when the
+/// account is not activated yet (to send by email).
+pub async fn invite_person(
+    tx: &mut Tx,
+    email: &Email,
+    full_name: &str,
+    invited_by: Option<i64>,
+    now: i64,
+) -> Result<(i64, Option<String>), AccountError> {
+    let sql = concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE email = $1"
+    );
+    let existing = tx
+        .fetch_optional(sql, crate::args![email.as_str()])
+        .await?
+        .map(|r| Account::from_row(&r))
+        .transpose()?;
+    match existing {
+        Some(a) if a.disabled_at.is_some() => Err(AccountError::Refused(
+            "Ce compte a été fermé par un administrateur : contactez l'équipe Relais pour le rouvrir.",
+        )),
+        Some(a) if a.is_activated() => Ok((a.id, None)),
+        Some(a) => {
+            let token = tokens::issue(tx, a.id, Purpose::Invitation, invited_by, now).await?;
+            Ok((a.id, Some(token)))
+        }
+        None => {
+            let id = tx
+                .fetch_one(
+                    "INSERT INTO accounts (email, full_name, created_at) VALUES ($1, $2, $3) RETURNING id",
+                    crate::args![email.as_str(), full_name, now],
+                )
+                .await?
+                .int("id")?;
+            let token = tokens::issue(tx, id, Purpose::Invitation, invited_by, now).await?;
+            Ok((id, Some(token)))
+        }
+    }
 }
 
 /// [`invite`] inside a caller's transaction (habilitation acceptance).

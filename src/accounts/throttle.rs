@@ -48,6 +48,22 @@ pub const HABILITATION_IP: Limit = Limit {
     window: WINDOW_SECONDS,
     refund_on_success: false,
 };
+/// Pass numérique codes checked or redeemed that do not exist or are mistyped,
+/// from one IP: 30 in 15 minutes (guessing a 75-bit code stays hopeless, and
+/// visible in the logs). Counted once they failed ([`over`], [`count_failure`]).
+pub const PASS_CODE_IP: Limit = Limit {
+    scope: "pass-ip",
+    max: 30,
+    window: WINDOW_SECONDS,
+    refund_on_success: false,
+};
+/// The same, per signed-in account.
+pub const PASS_CODE_ACCOUNT: Limit = Limit {
+    scope: "pass-compte",
+    max: 30,
+    window: WINDOW_SECONDS,
+    refund_on_success: false,
+};
 /// Emails sent to one address by the forms: 3 an hour.
 pub const MAIL_ADDRESS: Limit = Limit {
     scope: "mail-address",
@@ -144,6 +160,42 @@ impl Attempt {
         .await?;
         Ok(())
     }
+}
+
+/// Whether `key` is over `limit` now, without counting anything: `Some(wait)`
+/// when it is. For checks whose failures are counted only once they happen
+/// ([`count_failure`]): a pass code looked up by many scans at once must not
+/// be refused because the scans were many, only because codes were wrong.
+pub async fn over(
+    db: &Db,
+    limit: &Limit,
+    key: &str,
+    now: i64,
+) -> Result<Option<i64>, crate::db::Error> {
+    let row = db
+        .fetch_optional(
+            "SELECT attempts, expires_at FROM auth_counters WHERE scope = $1 AND key_hash = $2",
+            crate::args![limit.scope, key],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) if r.int("expires_at")? > now && r.int("attempts")? >= limit.max => {
+            Some((r.int("expires_at")? - now).max(1))
+        }
+        _ => None,
+    })
+}
+
+/// Counts one failure that happened (see [`over`]).
+pub async fn count_failure(
+    db: &Db,
+    limit: &Limit,
+    key: &str,
+    now: i64,
+) -> Result<(), crate::db::Error> {
+    // Over the limit already: `begin` refuses and the counter stays as it is.
+    let _ = begin(db, limit, key, now).await?;
+    Ok(())
 }
 
 /// Deletes the counters whose window has ended (personal-data minimisation).

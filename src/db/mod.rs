@@ -201,6 +201,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "0022_coordination_activites.sql"
     ),
     migration!(23, "activites_communes", "0023_activites_communes.sql"),
+    migration!(24, "pass", "0024_pass.sql"),
 ];
 
 impl Db {

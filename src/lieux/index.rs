@@ -53,8 +53,17 @@ fn facets() -> &'static Facets {
     })
 }
 
+/// Not a field of the standard: the place is qualified for the pass numérique.
+/// Set by the qualification ([`crate::pass::decide`]), kept by imports and
+/// refreshes (which recompute the other bits from the record).
+pub const PASS_FIELD: &str = "pass_numerique";
+pub const PASS_BIT: i64 = 1 << 62;
+
 /// The bit of one vocabulary value; `None` for a value outside the vocabulary.
 pub fn bit(field: &str, value: &str) -> Option<u64> {
+    if field == PASS_FIELD {
+        return (value == "oui").then_some(PASS_BIT.unsigned_abs());
+    }
     facets()
         .bits
         .iter()
@@ -137,7 +146,8 @@ pub async fn refresh(db: &Db) -> Result<u64, crate::db::Error> {
         let c = columns(&values);
         n += tx
             .execute(
-                "UPDATE lieux SET facets = $1, horaires = $2, nom_key = $3, pivot = $4,
+                "UPDATE lieux SET facets = $1 | (facets & 4611686018427387904), horaires = $2,
+                     nom_key = $3, pivot = $4,
                      adresse_key = $5, index_version = $6
                  WHERE id = $7",
                 crate::args![

@@ -591,7 +591,8 @@ async fn write_places(
              code_insee = excluded.code_insee, latitude = excluded.latitude,
              longitude = excluded.longitude, data = excluded.data,
              updated_at = excluded.updated_at, commune_key = excluded.commune_key,
-             facets = excluded.facets, horaires = excluded.horaires,
+             facets = excluded.facets | (lieux.facets & 4611686018427387904),
+             horaires = excluded.horaires,
              nom_key = excluded.nom_key, pivot = excluded.pivot,
              adresse_key = excluded.adresse_key, index_version = excluded.index_version",
             crate::args![

@@ -29,6 +29,8 @@ pub struct Query {
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub row_id: i64,
+    /// Qualified for the pass numérique.
+    pub pass: bool,
     pub nom: String,
     pub distance_km: Option<f64>,
     pub horaires: String,
@@ -214,6 +216,7 @@ pub async fn search_around(
         }
         let hit = Hit {
             row_id: c.id,
+            pass: c.facets & super::index::PASS_BIT != 0,
             nom: c.nom,
             distance_km: distance,
             horaires: c.horaires,

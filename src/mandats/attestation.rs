@@ -7,8 +7,6 @@
 //! key change still verifies. The QR code printed on the PDF opens `/verifier/<token>`.
 
 use crate::db::Exec as _;
-use std::num::NonZeroU16;
-use std::sync::LazyLock;
 
 use data_encoding::BASE64URL_NOPAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -19,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{Demarche, display_name};
 use crate::db::{Db, Tx};
 use crate::journal::{self, Action, NewEntry};
+use crate::pdf::{ArtifactKind, MARGIN, Op, PAGE_H, PAGE_W, PdfError, Role, text_op, wrap};
 use crate::time_fr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,43 +447,6 @@ pub fn mandate_text(version: &str) -> &'static [&'static str] {
     }
 }
 
-static FONT_REGULAR: LazyLock<Option<krilla::text::Font>> =
-    LazyLock::new(|| krilla::text::Font::new(dejavu::sans::regular().into(), 0));
-static FONT_BOLD: LazyLock<Option<krilla::text::Font>> =
-    LazyLock::new(|| krilla::text::Font::new(dejavu::sans::bold().into(), 0));
-
-/// Splits a paragraph into lines of at most `max` characters, at spaces.
-pub fn wrap(text: &str, max: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
-        if needed > max && !line.is_empty() {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PdfError {
-    #[error("police DejaVu illisible")]
-    Font,
-    #[error("création du PDF impossible : {0}")]
-    Krilla(String),
-}
-
-/// A4 in points, and the margins.
-const PAGE_W: f32 = 595.0;
-const PAGE_H: f32 = 842.0;
-const MARGIN: f32 = 50.0;
 /// Where the body starts (under the running header) and must end (above the
 /// footer), as baselines.
 const BODY_TOP: f32 = MARGIN + 30.0;
@@ -495,42 +457,6 @@ const FOOTER_Y: f32 = PAGE_H - 30.0;
 const LINE: f32 = 12.5;
 /// The signature boxes: 3.2 cm high, room for a handwritten signature.
 pub const SIGNATURE_BOX_H: f32 = 90.0;
-
-/// One drawing on a page, positioned.
-#[derive(Debug, Clone, PartialEq)]
-enum Op {
-    Text {
-        bold: bool,
-        size: f32,
-        x: f32,
-        y: f32,
-        text: String,
-    },
-    /// A filled rule.
-    Rule { x: f32, y: f32, w: f32 },
-    /// A framed box (signatures).
-    Frame { x: f32, y: f32, w: f32, h: f32 },
-    /// The QR code of the verification link, `module` points a module.
-    Qr { x: f32, y: f32, module: f32 },
-}
-
-/// What a group of drawings is in the PDF's structure (tags).
-#[derive(Debug, Clone, PartialEq)]
-enum Role {
-    Title(String),
-    Heading(String),
-    Paragraph,
-    Figure(String),
-    /// Decoration, or a running header / footer repeated on every page.
-    Artifact(ArtifactKind),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ArtifactKind {
-    Layout,
-    Header,
-    Footer,
-}
 
 /// The attestation laid out: each page's groups of drawings, in reading order.
 #[derive(Debug)]
@@ -564,21 +490,12 @@ fn shift(op: &Op, dy: f32) -> Op {
         },
         Op::Rule { x, y, w } => Op::Rule { x, y: y + dy, w },
         Op::Frame { x, y, w, h } => Op::Frame { x, y: y + dy, w, h },
-        Op::Qr { x, y, module } => Op::Qr {
+        Op::Qr { x, y, module, data } => Op::Qr {
+            data,
             x,
             y: y + dy,
             module,
         },
-    }
-}
-
-fn text_op(bold: bool, size: f32, x: f32, y: f32, text: &str) -> Op {
-    Op::Text {
-        bold,
-        size,
-        x,
-        y,
-        text: text.to_owned(),
     }
 }
 
@@ -706,6 +623,7 @@ impl Document {
                 x: MARGIN,
                 y: -8.0,
                 module,
+                data: self.verify_url.clone(),
             }],
             height: 0.0,
             keep_with_next: true,
@@ -804,184 +722,12 @@ impl Document {
 /// number), headings and paragraphs, two framed signature boxes, the QR code (a
 /// figure with its alternative text), and « page n sur N » on every page.
 pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
-    use krilla::color::rgb;
-    use krilla::geom::{PathBuilder, Point, Rect};
-    use krilla::metadata::Metadata;
-    use krilla::page::PageSettings;
-    use krilla::paint::{Fill, Stroke};
-    use krilla::tagging::{Artifact, ArtifactType, ContentTag, SpanTag, Tag, TagGroup, TagTree};
-    use krilla::text::TextDirection;
-
-    let regular = FONT_REGULAR.clone().ok_or(PdfError::Font)?;
-    let bold = FONT_BOLD.clone().ok_or(PdfError::Font)?;
-    let configuration = krilla::configure::ConfigurationBuilder::new()
-        .with_accessibility_validator(krilla::configure::Accessibility::UA1)
-        .finish()
-        .map_err(|e| PdfError::Krilla(format!("{e:?}")))?;
-    let mut document = krilla::Document::new_with(krilla::SerializeSettings {
-        configuration,
-        ..krilla::SerializeSettings::default()
-    });
-    document.set_metadata(
-        Metadata::new()
-            .title(format!("{} — {}", doc.title(), doc.number_line()))
-            .language("fr-FR".to_owned())
-            .creator("Relais".to_owned()),
-    );
     let laid = doc.layout();
-    let mut tree = TagTree::new();
-    let h1 = NonZeroU16::MIN;
-    let h2 = NonZeroU16::new(2).unwrap_or(NonZeroU16::MIN);
-    let mut outline_root = krilla::outline::OutlineNode::new(
-        doc.title().to_owned(),
-        krilla::destination::XyzDestination::new(0, Point::from_xy(0.0, 0.0)),
-    );
-    let qr = qrcode::QrCode::new(doc.verify_url.as_bytes()).ok();
-    for (page_index, groups) in laid.pages.iter().enumerate() {
-        let mut page = document.start_page_with(
-            PageSettings::from_wh(PAGE_W, PAGE_H)
-                .ok_or_else(|| PdfError::Krilla("format de page".into()))?,
-        );
-        let mut surface = page.surface();
-        for (role, ops) in groups {
-            let mut group = match role {
-                Role::Title(t) => Some(TagGroup::new(Tag::Hn(h1, Some(t.clone())))),
-                Role::Heading(t) => {
-                    let y = ops.first().map_or(0.0, |op| match op {
-                        Op::Text { y, .. } => *y,
-                        _ => 0.0,
-                    });
-                    outline_root.push_child(krilla::outline::OutlineNode::new(
-                        t.clone(),
-                        krilla::destination::XyzDestination::new(
-                            page_index,
-                            Point::from_xy(0.0, (y - 12.0).max(0.0)),
-                        ),
-                    ));
-                    Some(TagGroup::new(Tag::Hn(h2, Some(t.clone()))))
-                }
-                Role::Paragraph => Some(TagGroup::new(Tag::P)),
-                Role::Figure(alt) => Some(TagGroup::new(Tag::Figure(Some(alt.clone())))),
-                Role::Artifact(_) => None,
-            };
-            let artifact = match role {
-                Role::Artifact(ArtifactKind::Header) => Some(ArtifactType::Header),
-                Role::Artifact(ArtifactKind::Footer) => Some(ArtifactType::Footer),
-                Role::Artifact(ArtifactKind::Layout) => Some(ArtifactType::Layout),
-                _ => None,
-            };
-            if let Some(kind) = artifact {
-                surface.start_tagged(ContentTag::Artifact(Artifact::new(kind, None)));
-            }
-            for op in ops {
-                let tagged = |surface: &mut krilla::surface::Surface<'_>, tag| {
-                    if artifact.is_none() {
-                        Some(surface.start_tagged(tag))
-                    } else {
-                        None
-                    }
-                };
-                let id = match op {
-                    Op::Text {
-                        bold: b,
-                        size,
-                        x,
-                        y,
-                        text,
-                    } => {
-                        let id = tagged(&mut surface, ContentTag::Span(SpanTag::empty()));
-                        let font = if *b { bold.clone() } else { regular.clone() };
-                        surface.draw_text(
-                            Point::from_xy(*x, *y),
-                            font,
-                            *size,
-                            text,
-                            false,
-                            TextDirection::Auto,
-                        );
-                        id
-                    }
-                    Op::Rule { x, y, w } => {
-                        let id = tagged(&mut surface, ContentTag::Other);
-                        let mut pb = PathBuilder::new();
-                        if let Some(r) = Rect::from_xywh(*x, *y, *w, 1.0) {
-                            pb.push_rect(r);
-                        }
-                        if let Some(p) = pb.finish() {
-                            surface.set_fill(Some(Fill {
-                                paint: rgb::Color::new(0, 0, 145).into(),
-                                ..Fill::default()
-                            }));
-                            surface.draw_path(&p);
-                            surface.set_fill(Some(Fill::default()));
-                        }
-                        id
-                    }
-                    Op::Frame { x, y, w, h } => {
-                        let id = tagged(&mut surface, ContentTag::Other);
-                        let mut pb = PathBuilder::new();
-                        if let Some(r) = Rect::from_xywh(*x, *y, *w, *h) {
-                            pb.push_rect(r);
-                        }
-                        if let Some(p) = pb.finish() {
-                            surface.set_fill(None);
-                            surface.set_stroke(Some(Stroke::default()));
-                            surface.draw_path(&p);
-                            surface.set_stroke(None);
-                            surface.set_fill(Some(Fill::default()));
-                        }
-                        id
-                    }
-                    Op::Qr { x, y, module } => {
-                        let id = tagged(&mut surface, ContentTag::Other);
-                        if let Some(code) = &qr {
-                            let n = code.width();
-                            let mut pb = PathBuilder::new();
-                            for (i, c) in code.to_colors().iter().enumerate() {
-                                if *c == qrcode::Color::Dark {
-                                    let (cx, cy) = ((i % n) as f32, (i / n) as f32);
-                                    if let Some(r) = Rect::from_xywh(
-                                        x + cx * module,
-                                        y + cy * module,
-                                        *module,
-                                        *module,
-                                    ) {
-                                        pb.push_rect(r);
-                                    }
-                                }
-                            }
-                            if let Some(p) = pb.finish() {
-                                surface.set_fill(Some(Fill::default()));
-                                surface.draw_path(&p);
-                            }
-                        }
-                        id
-                    }
-                };
-                if let Some(id) = id {
-                    surface.end_tagged();
-                    if let Some(g) = group.as_mut() {
-                        g.push(id);
-                    }
-                }
-            }
-            if artifact.is_some() {
-                surface.end_tagged();
-            }
-            if let Some(g) = group {
-                tree.push(g);
-            }
-        }
-        surface.finish();
-        page.finish();
-    }
-    let mut outline = krilla::outline::Outline::new();
-    outline.push_child(outline_root.with_open(true));
-    document.set_outline(outline);
-    document.set_tag_tree(tree);
-    document
-        .finish()
-        .map_err(|e| PdfError::Krilla(format!("{e:?}")))
+    crate::pdf::render(
+        &format!("{} — {}", doc.title(), doc.number_line()),
+        doc.title(),
+        &laid.pages,
+    )
 }
 
 /// Assembles the printable document of a stored attestation.

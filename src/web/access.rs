@@ -32,6 +32,14 @@ pub enum Access {
     Mediator,
     /// A mediator of the current structure whose profile says they coordinate a team.
     Coordinator,
+    /// Someone working for a pass numérique funder.
+    Funder,
+    /// An active member of the current structure when it is a pass numérique
+    /// prescripteur (hands out carnets).
+    Prescriber,
+    /// An active member of the current structure when it is a place qualified for
+    /// the pass numérique (redeems pass).
+    PassPlace,
     /// An active référent of the structure `{sid}` in the path, or an administrator.
     StructureManager,
     /// An administrator.
@@ -67,6 +75,21 @@ pub struct Manager {
 /// An administrator.
 #[derive(Clone)]
 pub struct Admin(pub Arc<Session>);
+
+/// Someone working for the funder `financeur_id`.
+#[derive(Clone)]
+pub struct Funder {
+    pub session: Arc<Session>,
+    pub financeur_id: i64,
+}
+
+/// A member of a structure that hands out pass, or of a qualified place: the
+/// structure.
+#[derive(Clone)]
+pub struct PassStructure {
+    pub session: Arc<Session>,
+    pub structure_id: i64,
+}
 
 pub async fn guard(
     State((state, access)): State<(AppState, Access)>,
@@ -120,6 +143,31 @@ pub async fn guard(
             }
             _ => return AppError::Forbidden.into_response(),
         },
+        Access::Funder => match session.financeur_id {
+            Some(financeur_id) => {
+                req.extensions_mut().insert(Funder {
+                    session: session.clone(),
+                    financeur_id,
+                });
+            }
+            None => return AppError::Forbidden.into_response(),
+        },
+        Access::Prescriber | Access::PassPlace => {
+            let structure = if access == Access::Prescriber {
+                session.prescriber_of_current()
+            } else {
+                session.pass_place_of_current()
+            };
+            match structure {
+                Some(structure_id) => {
+                    req.extensions_mut().insert(PassStructure {
+                        session: session.clone(),
+                        structure_id,
+                    });
+                }
+                None => return AppError::Forbidden.into_response(),
+            }
+        }
         Access::Member => match session.aidant_of_current() {
             Some((structure_id, role)) => {
                 req.extensions_mut().insert(Member {
@@ -202,3 +250,5 @@ capability_extractor!(Member);
 capability_extractor!(Mediator);
 capability_extractor!(Manager);
 capability_extractor!(Admin);
+capability_extractor!(Funder);
+capability_extractor!(PassStructure);

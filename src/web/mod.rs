@@ -166,7 +166,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
         account, activites, admin, api, auth, cards, habilitation, idp, journal, lieux, mandats,
-        public, simulator, structure, team, usagers, verify,
+        pass, public, simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -802,7 +802,130 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(activites::profile_save),
     )
     .get("/api/v1/lieux", Access::Public, get(lieux::api_search))
-    .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi));
+    .get("/api/v1/openapi.json", Access::Public, get(lieux::openapi))
+    // Pass numérique.
+    .get("/pass", Access::Public, get(pass::check_form))
+    .get("/pass/lieu", Access::PassPlace, get(pass::place))
+    .get("/pass/remise", Access::Prescriber, get(pass::hand_out_form))
+    .post("/pass/remise", Access::Prescriber, post(pass::hand_out))
+    .post(
+        "/pass/utilisations/{uid}/annuler",
+        Access::PassPlace,
+        post(pass::cancel),
+    )
+    .get("/pass/{code}", Access::Public, get(pass::show))
+    .post(
+        "/pass/{code}/utiliser",
+        Access::PassPlace,
+        post(pass::redeem),
+    )
+    .get("/financeur", Access::Funder, get(pass::funder_home))
+    .get(
+        "/financeur/export.csv",
+        Access::Funder,
+        get(pass::funder_csv),
+    )
+    .get(
+        "/financeur/commandes/nouvelle",
+        Access::Funder,
+        get(pass::order_form),
+    )
+    .post(
+        "/financeur/commandes",
+        Access::Funder,
+        post(pass::order_create),
+    )
+    .get(
+        "/financeur/commandes/{cid}",
+        Access::Funder,
+        get(pass::funder_order_page),
+    )
+    .get(
+        "/financeur/commandes/{cid}/carnets.pdf",
+        Access::Funder,
+        get(pass::funder_carnets),
+    )
+    .post(
+        "/financeur/commandes/{cid}/accuse",
+        Access::Funder,
+        post(pass::funder_acknowledge),
+    )
+    .post(
+        "/financeur/commandes/{cid}/bilan",
+        Access::Funder,
+        post(pass::funder_closing),
+    )
+    .get("/admin/pass", Access::Admin, get(pass::admin_home))
+    .post(
+        "/admin/pass/financeurs",
+        Access::Admin,
+        post(pass::admin_create_funder),
+    )
+    .post(
+        "/admin/pass/financeurs/{fid}/agents",
+        Access::Admin,
+        post(pass::admin_add_agent),
+    )
+    .post(
+        "/admin/pass/prescripteurs",
+        Access::Admin,
+        post(pass::admin_add_prescriber),
+    )
+    .get(
+        "/admin/pass/commandes/{cid}",
+        Access::Admin,
+        get(pass::admin_order_page),
+    )
+    .get(
+        "/admin/pass/commandes/{cid}/carnets.pdf",
+        Access::Admin,
+        get(pass::admin_carnets),
+    )
+    .post(
+        "/admin/pass/commandes/{cid}/paiement",
+        Access::Admin,
+        post(pass::admin_payment),
+    )
+    .post(
+        "/admin/pass/commandes/{cid}/allocation",
+        Access::Admin,
+        post(pass::admin_allocate),
+    )
+    .post(
+        "/admin/pass/commandes/{cid}/bilan",
+        Access::Admin,
+        post(pass::admin_closing),
+    )
+    .post(
+        "/admin/pass/qualifications/{qid}",
+        Access::Admin,
+        post(pass::admin_decide),
+    )
+    .post(
+        "/admin/pass/releves/paiement",
+        Access::Admin,
+        post(pass::admin_pay),
+    )
+    .get(
+        "/structures/{sid}/pass",
+        Access::StructureManager,
+        get(pass::structure_page),
+    )
+    .post(
+        "/structures/{sid}/pass",
+        Access::StructureManager,
+        post(pass::structure_apply),
+    )
+    .get(
+        "/structures/{sid}/pass/releves/{rid}/csv",
+        Access::StructureManager,
+        get(pass::releve_csv),
+    )
+    .get(
+        "/structures/{sid}/pass/releves/{rid}/pdf",
+        Access::StructureManager,
+        get(pass::releve_pdf),
+    );
     let r = if state.config.is_production() {
         r
     } else {

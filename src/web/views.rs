@@ -35,6 +35,10 @@ pub struct Nav {
     pub is_member: bool,
     /// Records mediation activities.
     pub is_mediator: bool,
+    /// Pass numérique: works for a funder, hands out carnets, redeems pass.
+    pub is_funder: bool,
+    pub is_prescriber: bool,
+    pub is_pass_place: bool,
 }
 
 impl Shell {
@@ -55,6 +59,9 @@ impl Shell {
                 is_admin: s.is_admin,
                 is_member: s.aidant_of_current().is_some(),
                 is_mediator: s.mediator_of_current().is_some(),
+                is_funder: s.financeur_id.is_some(),
+                is_prescriber: s.prescriber_of_current().is_some(),
+                is_pass_place: s.pass_place_of_current().is_some(),
             }
         });
         Shell {
@@ -119,6 +126,21 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
         }
         "structure" => "Structure changée.",
         "activite-enregistree" => "Activité enregistrée.",
+        "pass-utilise" => "Pass utilisé : il figurera sur le relevé du mois, payé au lieu.",
+        "pass-annule" => "Utilisation annulée : le pass est de nouveau valable.",
+        "commande-enregistree" => {
+            "Commande enregistrée. Les pass seront actifs dès que l'opérateur aura reçu votre ordre de paiement."
+        }
+        "echeance-confirmee" => "Fin de validité confirmée.",
+        "bilan-accepte" => "Bilan accepté.",
+        "financeur-cree" => "Financeur créé.",
+        "agent-ajoute" => "Agent ajouté au financeur.",
+        "prescripteur-ajoute" => "Structure désignée prescriptrice.",
+        "paiement-enregistre" => "Paiement enregistré : les pass de la commande sont actifs.",
+        "carnets-confies" => "Carnets confiés au prescripteur.",
+        "lieu-instruit" => "Décision enregistrée et journalisée.",
+        "releves-payes" => "Relevés marqués payés.",
+        "qualification-demandee" => "Demande de qualification envoyée : l'opérateur l'instruit.",
         "activite-doublon" => {
             "Activité enregistrée. Attention : une autre activité du même jour avec la même personne existe déjà. Vérifiez qu'il ne s'agit pas d'un doublon (marqué « Doublon possible » ci-dessous)."
         }

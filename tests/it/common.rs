@@ -309,6 +309,27 @@ impl TestApp {
         self.activate(&email, &token).await
     }
 
+    /// A pass numérique funder (created by the operator) and one of its agents.
+    pub async fn funder(&self, name: &str) -> (i64, User) {
+        let fid =
+            relais::pass::create_financeur(self.db(), name, "departement", "", 0, self.clock_now())
+                .await
+                .unwrap();
+        let email = format!("financeur-{}@exemple.fr", unique());
+        let token = relais::pass::add_financeur_member(
+            self.db(),
+            fid,
+            &Email::parse(&email).unwrap(),
+            "Agent du financeur",
+            0,
+            self.clock_now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        (fid, self.activate(&email, &token).await)
+    }
+
     async fn activate(&self, email: &str, token: &str) -> User {
         let act = relais::accounts::open_activation(self.db(), token, self.clock_now())
             .await

@@ -22,6 +22,7 @@ mod idp;
 mod lieux;
 mod mandats;
 mod matrix;
+mod pass;
 mod schema;
 mod security;
 mod team;

@@ -344,6 +344,64 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/demo/service-en-ligne", Access::Public),
     ("GET", "/demo/service-en-ligne/connexion", Access::Public),
     ("GET", "/demo/service-en-ligne/retour", Access::Public),
+    ("GET", "/pass", Access::Public),
+    ("GET", "/pass/lieu", Access::PassPlace),
+    ("GET", "/pass/remise", Access::Prescriber),
+    ("POST", "/pass/remise", Access::Prescriber),
+    (
+        "POST",
+        "/pass/utilisations/{uid}/annuler",
+        Access::PassPlace,
+    ),
+    ("GET", "/pass/{code}", Access::Public),
+    ("POST", "/pass/{code}/utiliser", Access::PassPlace),
+    ("GET", "/financeur", Access::Funder),
+    ("GET", "/financeur/export.csv", Access::Funder),
+    ("GET", "/financeur/commandes/nouvelle", Access::Funder),
+    ("POST", "/financeur/commandes", Access::Funder),
+    ("GET", "/financeur/commandes/{cid}", Access::Funder),
+    (
+        "GET",
+        "/financeur/commandes/{cid}/carnets.pdf",
+        Access::Funder,
+    ),
+    ("POST", "/financeur/commandes/{cid}/accuse", Access::Funder),
+    ("POST", "/financeur/commandes/{cid}/bilan", Access::Funder),
+    ("GET", "/admin/pass", Access::Admin),
+    ("POST", "/admin/pass/financeurs", Access::Admin),
+    ("POST", "/admin/pass/financeurs/{fid}/agents", Access::Admin),
+    ("POST", "/admin/pass/prescripteurs", Access::Admin),
+    ("GET", "/admin/pass/commandes/{cid}", Access::Admin),
+    (
+        "GET",
+        "/admin/pass/commandes/{cid}/carnets.pdf",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/pass/commandes/{cid}/paiement",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/pass/commandes/{cid}/allocation",
+        Access::Admin,
+    ),
+    ("POST", "/admin/pass/commandes/{cid}/bilan", Access::Admin),
+    ("POST", "/admin/pass/qualifications/{qid}", Access::Admin),
+    ("POST", "/admin/pass/releves/paiement", Access::Admin),
+    ("GET", "/structures/{sid}/pass", Access::StructureManager),
+    ("POST", "/structures/{sid}/pass", Access::StructureManager),
+    (
+        "GET",
+        "/structures/{sid}/pass/releves/{rid}/csv",
+        Access::StructureManager,
+    ),
+    (
+        "GET",
+        "/structures/{sid}/pass/releves/{rid}/pdf",
+        Access::StructureManager,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,9 +414,11 @@ enum Who {
     MediateurA,
     MediateurB,
     Admin,
+    /// Works for a pass numérique funder (no structure).
+    Financeur,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 9] = [
     Who::Anonymous,
     Who::AidantA,
     Who::AidantB,
@@ -367,10 +427,12 @@ const EVERYONE: [Who; 8] = [
     Who::MediateurA,
     Who::MediateurB,
     Who::Admin,
+    Who::Financeur,
 ];
 
 /// The rule, written independently of the guard. Routes under `{sid}` target
-/// structure A.
+/// structure A. For the pass numérique, structure A is a qualified place and
+/// structure B a prescripteur.
 fn allowed(access: Access, who: Who) -> bool {
     match access {
         Access::Public | Access::Api => true,
@@ -383,6 +445,9 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::Coordinator => who == Who::MediateurA,
         Access::StructureManager => matches!(who, Who::ReferentA | Who::Admin),
         Access::Admin => who == Who::Admin,
+        Access::Funder => who == Who::Financeur,
+        Access::Prescriber => matches!(who, Who::AidantB | Who::ReferentB | Who::MediateurB),
+        Access::PassPlace => matches!(who, Who::AidantA | Who::ReferentA | Who::MediateurA),
     }
 }
 
@@ -488,8 +553,35 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             Some(app.member(b, Role::Mediateur, "mediateur-b").await),
         ),
         (Who::Admin, Some(app.admin().await)),
+        (
+            Who::Financeur,
+            Some(app.funder("Financeur du test").await.1),
+        ),
         (Who::Anonymous, None),
     ];
+    // Structure B hands out carnets; structure A is a qualified place.
+    relais::pass::set_prescripteur(app.db(), b, target.id, app.clock_now())
+        .await
+        .unwrap();
+    let qualification = relais::pass::RawQualification {
+        siret: "73282932000074".into(),
+        commune: "Auxerre (89)".into(),
+        lieu: String::new(),
+        services: vec!["Maîtrise des outils numériques du quotidien".into()],
+        reponses: relais::pass::QUESTIONS
+            .iter()
+            .map(|(k, _)| (*k).to_owned())
+            .collect(),
+        iban: "FR7630006000011234567890189".into(),
+        bic: "BNPAFRPP".into(),
+        titulaire: "Structure A".into(),
+    };
+    let qid = relais::pass::apply(app.db(), a, &qualification, target.id, app.clock_now())
+        .await
+        .unwrap();
+    relais::pass::decide(app.db(), qid, true, "", target.id, app.clock_now())
+        .await
+        .unwrap();
     let css = relais::web::assets::css_href()
         .trim_start_matches("/static/")
         .to_owned();
@@ -513,6 +605,9 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{pid}", "1")
             .replace("{cid}", "1")
             .replace("{kid}", "1")
+            .replace("{fid}", "1")
+            .replace("{qid}", "1")
+            .replace("{code}", "7KQ2M9XD4HTBR0WC")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

@@ -93,6 +93,10 @@ fn asked(raw: Option<String>) -> Result<Asked, String> {
             q.filters.push((k.clone(), v.clone()));
         }
     }
+    if get("pass_numerique") == Some("oui") {
+        q.filters
+            .push((crate::lieux::index::PASS_FIELD.to_owned(), "oui".to_owned()));
+    }
     let page = get("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
@@ -306,6 +310,7 @@ pub struct ResultRow {
     pub status: String,
     pub services: String,
     pub aidants_connect: bool,
+    pub pass: bool,
 }
 
 #[derive(Template)]
@@ -318,6 +323,7 @@ pub struct SearchView {
     pub radii: Vec<(u32, bool)>,
     pub groups: Vec<FacetGroup>,
     pub ouvert: bool,
+    pub pass_numerique: bool,
     pub error: Option<String>,
     pub searched: bool,
     pub total: usize,
@@ -430,6 +436,7 @@ pub async fn search_page(
             .collect(),
         groups,
         ouvert: get("ouvert") == "1",
+        pass_numerique: get("pass_numerique") == "oui",
         error,
         searched: false,
         total: 0,
@@ -476,6 +483,7 @@ pub async fn search_page(
                 status: crate::lieux::hours::status(&h.horaires, now)
                     .unwrap_or_else(|| "Horaires non renseignés".to_owned()),
                 services: v("services").replace('|', ", "),
+                pass: h.pass,
                 aidants_connect: aidants.contains_key(&h.row_id)
                     || v("dispositif_programmes_nationaux")
                         .split('|')
@@ -546,6 +554,8 @@ pub struct PlaceView {
     pub itinerant: bool,
     pub hosted: Vec<crate::lieux::accueil::Hosted>,
     pub aidants_connect: bool,
+    /// Qualified for the pass numérique.
+    pub pass: bool,
     pub date_maj: String,
     pub source: String,
     pub is_admin: bool,
@@ -585,6 +595,13 @@ async fn place_view(
     let Some(values) = search::find(&state.db, id).await? else {
         return Ok(None);
     };
+    let pass = state
+        .db
+        .fetch_optional("SELECT facets FROM lieux WHERE id = $1", crate::args![id])
+        .await?
+        .map(|r| r.int("facets"))
+        .transpose()?
+        .is_some_and(|f| f & crate::lieux::index::PASS_BIT != 0);
     let now = state.now();
     let v = |f: &str| value_of(&values, f).to_owned();
     let mut contacts = Vec::new();
@@ -655,6 +672,7 @@ async fn place_view(
                 .split('|')
                 .any(|d| d == "Aidants Connect"),
         hosted,
+        pass,
         date_maj: crate::time_fr::parse_date(&date_maj)
             .map(crate::time_fr::date_long)
             .unwrap_or(date_maj),

@@ -11,6 +11,7 @@ pub mod idp;
 pub mod journal;
 pub mod lieux;
 pub mod mandats;
+pub mod pass;
 pub mod public;
 pub mod simulator;
 pub mod structure;
@@ -39,6 +40,8 @@ pub(crate) fn landing(session: &Session) -> &'static str {
         "/activites"
     } else if session.is_admin {
         "/admin"
+    } else if session.financeur_id.is_some() {
+        "/financeur"
     } else {
         "/compte"
     }
