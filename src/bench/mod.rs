@@ -9,6 +9,7 @@ pub mod connexions;
 pub mod idp;
 pub mod lieux;
 pub mod mandats;
+pub mod pass;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -51,6 +52,10 @@ pub enum BenchWhat {
     /// transaction → agrégats) et statistiques d'un département sur un an, de 100 000 à
     /// 1 000 000 d'activités en base.
     Activites(crate::bench::activites::ActivitesBenchArgs),
+    /// Le pass numérique : génération de 100 000 pass et de leurs carnets en PDF,
+    /// utilisation d'un pass par le routeur HTTP, tableau d'un financeur sur 1 000 000
+    /// de pass.
+    Pass(crate::bench::pass::PassBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
     Connexions(crate::bench::connexions::ConnexionsBenchArgs),
@@ -231,6 +236,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Activites(a)) => {
             return crate::bench::activites::run(a, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Pass(p)) => {
+            return crate::bench::pass::run(p, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
             return crate::bench::connexions::run(c).await;

@@ -496,6 +496,11 @@ fn shift(op: &Op, dy: f32) -> Op {
             y: y + dy,
             module,
         },
+        Op::Stamp { x, y, stamp } => Op::Stamp {
+            x,
+            y: y + dy,
+            stamp,
+        },
     }
 }
 
@@ -727,6 +732,7 @@ pub fn pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
         &format!("{} — {}", doc.title(), doc.number_line()),
         doc.title(),
         &laid.pages,
+        &[],
     )
 }
 

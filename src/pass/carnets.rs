@@ -54,12 +54,17 @@ fn clip(lines: Vec<String>, max: usize) -> Vec<String> {
 
 /// The carnets as one PDF. `base` is the public address of Relais (the QR codes
 /// and the printed « où l'utiliser » lead there).
+///
+/// What every coupon repeats (value, validity, funder, restrictions, where to use
+/// it, the frame) is one stamp written once in the file; the tagged text says it
+/// once per carnet, then each coupon's number and code, and its QR code as a
+/// figure.
 pub fn pdf(c: &Commande, carnets: &[CarnetCodes], base: &str) -> Result<Vec<u8>, PdfError> {
     const COLS: usize = 2;
     let gap = 10.0;
-    let top = MARGIN + 40.0;
+    let top = MARGIN + 62.0;
     let coupon_w = (PAGE_W - 2.0 * MARGIN - gap) / COLS as f32;
-    let coupon_h = 136.0;
+    let coupon_h = 126.0;
     let valeur = euros(c.valeur_centimes);
     let validity = format!(
         "Valable du {} au {}",
@@ -67,108 +72,111 @@ pub fn pdf(c: &Commande, carnets: &[CarnetCodes], base: &str) -> Result<Vec<u8>,
         crate::activites::date_fr(c.fin)
     );
     let funder = format!("Financé par {}", c.financeur);
-    let territory = clip(
-        wrap(&format!("Territoire : {}", c.territoire_label()), 44),
-        2,
-    );
-    let publics = clip(wrap(&format!("Publics : {}", c.publics_label()), 44), 1);
-    let services = clip(wrap(&format!("Services : {}", c.services_label()), 44), 2);
     let host = base
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
+    let where_to = format!("Où l'utiliser : scannez le code, ou {host}/pass");
+    // The stamp: coordinates from the coupon's top left corner.
+    let mut stamp = vec![
+        Op::Frame {
+            x: 0.0,
+            y: 0.0,
+            w: coupon_w,
+            h: coupon_h,
+        },
+        text_op(true, 11.0, 8.0, 18.0, &format!("Pass numérique {valeur}")),
+        text_op(false, 7.5, 8.0, 62.0, &validity),
+        text_op(false, 7.5, 8.0, 72.0, &funder),
+    ];
+    let mut ly = 82.0;
+    for l in clip(
+        wrap(&format!("Territoire : {}", c.territoire_label()), 44),
+        2,
+    )
+    .iter()
+    .chain(&clip(
+        wrap(&format!("Publics : {}", c.publics_label()), 44),
+        1,
+    ))
+    .chain(&clip(
+        wrap(&format!("Services : {}", c.services_label()), 44),
+        2,
+    )) {
+        stamp.push(text_op(false, 7.0, 8.0, ly, l));
+        ly += 9.0;
+    }
+    stamp.push(text_op(false, 7.0, 8.0, coupon_h - 6.0, &where_to));
+    // The conditions, said once per carnet in the tagged text.
+    let conditions = clip(
+        wrap(
+            &format!(
+                "Chaque pass vaut {valeur} et sert une fois, dans un lieu qualifié. {validity}. {funder}. Territoire : {}. Publics : {}. Services : {}.",
+                c.territoire_label(),
+                c.publics_label(),
+                c.services_label()
+            ),
+            110,
+        ),
+        3,
+    );
     let mut pages = Vec::with_capacity(carnets.len());
     for carnet in carnets {
-        let mut page: Vec<(Role, Vec<Op>)> = Vec::with_capacity(carnet.codes.len() * 3 + 2);
+        let mut page: Vec<(Role, Vec<Op>)> = Vec::with_capacity(carnet.codes.len() * 3 + 3);
+        let heading = format!(
+            "Pass numérique — carnet n° {} sur {} — commande {}",
+            carnet.numero,
+            c.carnets,
+            c.number()
+        );
         page.push((
-            Role::Heading(format!(
-                "Carnet n° {} sur {} — commande {}",
-                carnet.numero,
-                c.carnets,
-                c.number()
-            )),
-            vec![text_op(
-                true,
-                13.0,
-                MARGIN,
-                MARGIN + 8.0,
-                &format!(
-                    "Pass numérique — carnet n° {} sur {} — commande {}",
-                    carnet.numero,
-                    c.carnets,
-                    c.number()
-                ),
-            )],
+            Role::Heading(heading.clone()),
+            vec![text_op(true, 13.0, MARGIN, MARGIN + 8.0, &heading)],
         ));
-        page.push((
-            Role::Paragraph,
-            vec![text_op(
-                false,
-                9.0,
-                MARGIN,
-                MARGIN + 24.0,
-                &format!(
-                    "{} pass de {valeur}. Chaque pass se détache et sert une fois, dans un lieu qualifié : {host}/pass",
-                    carnet.codes.len()
-                ),
-            )],
+        let mut ops: Vec<Op> = conditions
+            .iter()
+            .enumerate()
+            .map(|(i, l)| text_op(false, 8.0, MARGIN, MARGIN + 24.0 + 10.0 * i as f32, l))
+            .collect();
+        ops.push(text_op(
+            false,
+            8.0,
+            MARGIN,
+            MARGIN + 24.0 + 10.0 * conditions.len() as f32,
+            &where_to,
         ));
+        page.push((Role::Paragraph, ops));
         for (i, code) in carnet.codes.iter().enumerate() {
             let x = MARGIN + (i % COLS) as f32 * (coupon_w + gap);
             let y = top + (i / COLS) as f32 * (coupon_h + gap);
-            let url = format!("{}/pass/{code}", base.trim_end_matches('/'));
+            let shown = super::code::display(code);
             page.push((
                 Role::Artifact(ArtifactKind::Layout),
-                vec![Op::Frame {
-                    x,
-                    y,
-                    w: coupon_w,
-                    h: coupon_h,
-                }],
+                vec![Op::Stamp { x, y, stamp: 0 }],
             ));
             let module = 1.5;
             page.push((
-                Role::Figure(format!("Code QR du pass {}", super::code::display(code))),
+                Role::Figure(format!("Code QR du pass {shown}")),
                 vec![Op::Qr {
                     x: x + coupon_w - 8.0 - 33.0 * module,
                     y: y + 8.0,
                     module,
-                    data: url,
+                    data: format!("{}/pass/{code}", base.trim_end_matches('/')),
                 }],
             ));
-            let tx = x + 8.0;
-            let mut ops = vec![
-                text_op(
-                    true,
-                    11.0,
-                    tx,
-                    y + 18.0,
-                    &format!("Pass numérique {valeur}"),
-                ),
-                text_op(
-                    false,
-                    7.5,
-                    tx,
-                    y + 30.0,
-                    &format!("Pass n° {} du carnet", i + 1),
-                ),
-                text_op(true, 10.5, tx, y + 46.0, &super::code::display(code)),
-                text_op(false, 7.5, tx, y + 62.0, &validity),
-                text_op(false, 7.5, tx, y + 72.0, &funder),
-            ];
-            let mut ly = y + 82.0;
-            for l in territory.iter().chain(&publics).chain(&services) {
-                ops.push(text_op(false, 7.0, tx, ly, l));
-                ly += 9.0;
-            }
-            ops.push(text_op(
-                false,
-                7.0,
-                tx,
-                y + coupon_h - 6.0,
-                &format!("Où l'utiliser : scannez le code, ou {host}/pass"),
+            page.push((
+                Role::Paragraph,
+                vec![
+                    text_op(
+                        false,
+                        7.5,
+                        x + 8.0,
+                        y + 30.0,
+                        &format!("Pass n° {} du carnet", i + 1),
+                    ),
+                    text_op(true, 10.5, x + 8.0, y + 46.0, &shown),
+                ],
             ));
-            page.push((Role::Paragraph, ops));
         }
         page.push((
             Role::Artifact(ArtifactKind::Footer),
@@ -192,5 +200,58 @@ pub fn pdf(c: &Commande, carnets: &[CarnetCodes], base: &str) -> Result<Vec<u8>,
         &format!("Carnets de pass numérique — commande {}", c.number()),
         &format!("Commande {}", c.number()),
         &pages,
+        &[stamp],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commande() -> Commande {
+        Commande {
+            id: 7,
+            financeur_id: 1,
+            financeur: "Conseil départemental de l'Yonne".into(),
+            carnets: 20,
+            pass_par_carnet: 10,
+            valeur_centimes: 1_000,
+            territoire_type: "departements".into(),
+            territoire: vec!["89".into()],
+            debut: 20_270_101,
+            fin: 20_271_231,
+            publics: vec!["seniors".into()],
+            services: Vec::new(),
+            created_at: 0,
+            paiement_le: Some(0),
+            paiement_reference: String::new(),
+            alerte_le: None,
+            blocage_le: None,
+            rappel_le: None,
+            accuse_le: None,
+            bilan_le: None,
+            bilan_financeur_le: None,
+            bilan_operateur_le: None,
+            avoir_centimes: None,
+            avoir_le: None,
+        }
+    }
+
+    #[test]
+    fn carnets_print_light() {
+        let c = commande();
+        let carnets: Vec<CarnetCodes> = (1..=20)
+            .map(|n| CarnetCodes {
+                numero: n,
+                codes: (0..10).map(|_| super::super::code::generate()).collect(),
+            })
+            .collect();
+        let pdf = pdf(&c, &carnets, "https://relais.example.fr").unwrap();
+        if let Ok(path) = std::env::var("RELAIS_CARNETS_PDF") {
+            std::fs::write(path, &pdf).unwrap();
+        }
+        // About 13 kB a carnet (the QR codes as bitmaps, the repeated lines shaped
+        // once): 100,000 pass stay a file a printer takes.
+        assert!(pdf.len() < 20 * 20_000, "{} octets", pdf.len());
+    }
 }

@@ -354,7 +354,7 @@ pub fn pdf(r: &Releve, lines: &[Line]) -> Result<Vec<u8>, crate::pdf::PdfError> 
         ));
         pages.push(page);
     }
-    crate::pdf::render(&title, &title, &pages)
+    crate::pdf::render(&title, &title, &pages, &[])
 }
 
 #[cfg(test)]

@@ -907,3 +907,179 @@ async fn mediator_records_activities_with_the_keyboard_in_a_real_browser() {
         server.abort();
     }
 }
+
+/// Signs out (cookies dropped) and signs in as `user`.
+async fn switch_to(c: &Client, app: &TestApp, base: &str, user: &crate::common::User) {
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&format!("{base}/connexion")).await.unwrap();
+    sign_in(c, app, user).await;
+}
+
+/// The pass numérique from the order to the place's payment, each role in the
+/// browser: funder (order), operator (payment, allocation), prescripteur
+/// (hand-out), mediator (check then redeem), référent (statement), operator
+/// (payment run), anyone (the pass, used). axe-core on every page; the pass's
+/// page at 320 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_goes_from_order_to_payment_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let admin = app.admin().await;
+        let (fid, agent) = app.funder("Conseil départemental de l'Yonne").await;
+        let prescripteur = app.structure("France Services de Sens").await;
+        relais::pass::set_prescripteur(app.db(), prescripteur, admin.id, app.clock_now())
+            .await
+            .unwrap();
+        let conseillere = app.member(prescripteur, Role::Aidant, "conseillere").await;
+        let place = app.structure("Espace numérique d'Auxerre").await;
+        let referent = app.member(place, Role::Referent, "referent-pass").await;
+        let mediator = app.member(place, Role::Mediateur, "mediateur-pass").await;
+        let mut fields = relais::pass::RawQualification {
+            siret: String::new(),
+            commune: "Auxerre (89)".into(),
+            lieu: String::new(),
+            services: vec!["Maîtrise des outils numériques du quotidien".into()],
+            reponses: relais::pass::QUESTIONS
+                .iter()
+                .map(|(k, _)| (*k).to_owned())
+                .collect(),
+            iban: "FR7630006000011234567890189".into(),
+            bic: "BNPAFRPP".into(),
+            titulaire: "Espace numérique".into(),
+        };
+        fields.siret = (0..10)
+            .map(|d| format!("4100000000{place:03}{d}"))
+            .find(|s| relais::pass::check_siret(s).is_some())
+            .unwrap();
+        let qid = relais::pass::apply(app.db(), place, &fields, referent.id, app.clock_now())
+            .await
+            .unwrap();
+        relais::pass::decide(app.db(), qid, true, "", admin.id, app.clock_now())
+            .await
+            .unwrap();
+        let (_driver, c) = start_driver().await;
+
+        // The funder orders two carnets of ten pass for the Yonne.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &agent).await;
+        assert_eq!(path(&c).await, "/financeur");
+        axe(&c, "tableau du financeur").await;
+        c.goto(&format!("{base}/financeur/commandes/nouvelle"))
+            .await
+            .unwrap();
+        axe(&c, "nouvelle commande").await;
+        click(&c, "form.form button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Saisissez un nombre de carnets"), "{page}");
+        axe(&c, "nouvelle commande en erreur").await;
+        fill(&c, "#carnets", "2").await;
+        fill(&c, "#territoire", "89").await;
+        let today = relais::activites::today(app.clock_now());
+        c.execute(
+            "document.getElementById('debut').value = arguments[0];
+             document.getElementById('fin').value = arguments[1];",
+            vec![
+                relais::activites::date_iso(today).into(),
+                relais::activites::date_iso(relais::pass::add_days(today, 180)).into(),
+            ],
+        )
+        .await
+        .unwrap();
+        tick(&c, "#public-seniors").await;
+        click(&c, "form.form button[type=submit]").await;
+        let cid = relais::pass::commandes(app.db(), fid).await.unwrap()[0].id;
+        assert_eq!(path(&c).await, format!("/financeur/commandes/{cid}"));
+        axe(&c, "commande du financeur").await;
+        let carnets = c
+            .find(Locator::Css("a[href$='carnets.pdf']"))
+            .await
+            .unwrap();
+        assert!(carnets.text().await.unwrap().contains("carnets à imprimer"));
+
+        // The operator records the payment and confides the carnets.
+        switch_to(&c, &app, &base, &admin).await;
+        c.goto(&format!("{base}/admin/pass")).await.unwrap();
+        axe(&c, "console du pass numérique").await;
+        c.goto(&format!("{base}/admin/pass/commandes/{cid}"))
+            .await
+            .unwrap();
+        axe(&c, "commande pour l'opérateur").await;
+        fill(&c, "#reference", "OP-2027-0042").await;
+        click(&c, "form[action$='/paiement'] button").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("pass actifs"), "{page}");
+        axe(&c, "commande payée").await;
+        click(&c, "form[action$='/allocation'] button").await;
+        assert!(c.source().await.unwrap().contains("Carnets confiés"));
+
+        // The prescripteur's agent hands out carnet 1.
+        let codes = relais::pass::carnets::codes(app.db(), cid, 1, 1)
+            .await
+            .unwrap()
+            .remove(0)
+            .codes;
+        switch_to(&c, &app, &base, &conseillere).await;
+        c.goto(&format!("{base}/pass/remise")).await.unwrap();
+        axe(&c, "remise d'un carnet").await;
+        fill(&c, "#code", &relais::pass::code::display(&codes[4])).await;
+        click(&c, "form.form button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Carnet n° 1 remis"));
+        axe(&c, "carnet remis").await;
+
+        // At the place, the mediator types the code, checks, redeems.
+        switch_to(&c, &app, &base, &mediator).await;
+        c.goto(&format!("{base}/pass/lieu")).await.unwrap();
+        axe(&c, "pass du lieu").await;
+        fill(&c, "#code", &codes[0].to_lowercase()).await;
+        click(&c, "form.form button[type=submit]").await;
+        assert_eq!(path(&c).await, format!("/pass/{}", codes[0]));
+        assert!(c.source().await.unwrap().contains("Ce pass est valable"));
+        axe(&c, "pass valable").await;
+        fits(&c, "pass valable", 320).await;
+        click(&c, "form[action$='/utiliser'] button").await;
+        assert_eq!(path(&c).await, "/pass/lieu");
+        assert!(c.source().await.unwrap().contains("Pass utilisé"));
+        axe(&c, "pass utilisé").await;
+
+        // The next month's statement, read by the place's référent.
+        app.clock.advance(40 * 86_400);
+        relais::pass::expiry::run(app.db(), app.clock_now())
+            .await
+            .unwrap();
+        switch_to(&c, &app, &base, &referent).await;
+        c.goto(&format!("{base}/structures/{place}/pass"))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        assert!(
+            page.contains("10,00 €") && page.contains("à payer"),
+            "{page}"
+        );
+        axe(&c, "relevés du lieu").await;
+
+        // The operator's payment run.
+        switch_to(&c, &app, &base, &admin).await;
+        c.goto(&format!("{base}/admin/pass")).await.unwrap();
+        tick(&c, "input[name=releve]").await;
+        fill(&c, "#reference", "VIR-2027-01").await;
+        click(&c, "form[action$='/releves/paiement'] button").await;
+        assert!(c.source().await.unwrap().contains("Relevés marqués payés"));
+        axe(&c, "relevés payés").await;
+
+        // Anyone with the pass: used, and never who held it.
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&format!("{base}/pass/{}?cp=89000", codes[0]))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        assert!(page.contains("déjà été utilisé"), "{page}");
+        assert!(page.contains("Espace numérique") || page.contains("Aucun lieu qualifié"));
+        axe(&c, "pass utilisé, vu par le public").await;
+        c.close().await.unwrap();
+        server.abort();
+    }
+}
