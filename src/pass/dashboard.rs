@@ -10,6 +10,8 @@ use crate::db::Db;
 pub struct Figures {
     pub commande_id: i64,
     pub carnets: i64,
+    /// « Injectés »: left the funder (confided to a prescripteur, or handed out).
+    pub injectes: i64,
     pub remis: i64,
     pub entames: i64,
     pub termines: i64,
@@ -23,6 +25,7 @@ pub async fn figures(db: &Db, financeur_id: i64) -> Result<Vec<Figures>, crate::
     db.fetch_all(
         "SELECT k.commande_id, COUNT(*) AS carnets,
                 CAST(SUM(CASE WHEN k.remis_le IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS remis,
+                CAST(SUM(CASE WHEN k.remis_le IS NOT NULL OR k.alloue_le IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS injectes,
                 CAST(SUM(CASE WHEN k.utilises > 0 THEN 1 ELSE 0 END) AS BIGINT) AS entames,
                 CAST(SUM(CASE WHEN k.utilises >= c.pass_par_carnet THEN 1 ELSE 0 END) AS BIGINT) AS termines,
                 CAST(SUM(k.utilises) AS BIGINT) AS utilises, MAX(c.pass_par_carnet) AS ppc
@@ -39,6 +42,7 @@ pub async fn figures(db: &Db, financeur_id: i64) -> Result<Vec<Figures>, crate::
         Ok(Figures {
             commande_id: r.int("commande_id")?,
             carnets,
+            injectes: r.int("injectes")?,
             remis: r.int("remis")?,
             entames,
             termines: r.int("termines")?,
@@ -54,6 +58,7 @@ pub async fn figures(db: &Db, financeur_id: i64) -> Result<Vec<Figures>, crate::
 pub fn total(list: &[Figures]) -> Figures {
     list.iter().fold(Figures::default(), |mut t, f| {
         t.carnets += f.carnets;
+        t.injectes += f.injectes;
         t.remis += f.remis;
         t.entames += f.entames;
         t.termines += f.termines;

@@ -241,8 +241,31 @@ crate::both_backends!(
         ] {
             assert!(body.contains(m), "{m}");
         }
+        // Its entry in the directory of places.
+        let read = relais::lieux::read_csv(
+            "id,pivot,nom,commune,code_postal,code_insee,adresse,latitude,longitude,date_maj,source\n\
+             l-pass,21890024000015,Médiathèque d'Auxerre,Auxerre,89000,89024,2 rue de l'Essai,47.79,3.57,2024-05-01,Essai\n"
+                .as_bytes(),
+            relais::lieux::Encoding::Utf8,
+        )
+        .unwrap();
+        relais::lieux::import(app.db(), read, "essai", false, app.clock_now())
+            .await
+            .unwrap();
+        let lieu = app
+            .db()
+            .fetch_one(
+                "SELECT id FROM lieux WHERE lieu_id = 'l-pass'",
+                relais::args![],
+            )
+            .await
+            .unwrap()
+            .int("id")
+            .unwrap()
+            .to_string();
         let siret = siret_for(place);
         let mut fields: Vec<(&str, &str)> = vec![
+            ("lieu", &lieu),
             ("siret", &siret),
             ("commune", "Auxerre (89)"),
             ("service", SERVICE),
@@ -274,9 +297,26 @@ crate::both_backends!(
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
 
-        // Anyone checks a pass: valid, its restrictions, never who holds it.
-        let public = app.client().get(&format!("/pass/{}", first[0])).await;
+        // The directory says so, and filters on it.
+        let directory = app.client().get("/lieux?q=89000&pass_numerique=oui").await;
+        assert!(
+            directory.contains("Accepte le pass numérique") && directory.contains("Médiathèque d"),
+            "{}",
+            directory.body
+        );
+
+        // Anyone checks a pass: valid, its restrictions, never who holds it, and
+        // where to use it near a postcode.
+        let public = app
+            .client()
+            .get(&format!("/pass/{}?cp=89000", first[0]))
+            .await;
         assert!(public.contains("Ce pass est valable"), "{}", public.body);
+        assert!(
+            public.contains(&format!("/lieux/{lieu}")),
+            "{}",
+            public.body
+        );
         assert!(public.contains("Personnes de 60 ans et plus"));
         assert!(
             !public.contains("utiliser\""),

@@ -518,6 +518,11 @@ pub async fn hand_out(
 ) -> AppResult<Response> {
     let f = pairs(&body);
     let code = field(&f, "code");
+    let cp: String = field(&f, "cp")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(5)
+        .collect();
     match pass::hand_out(
         &state.db,
         p.structure_id,
@@ -530,7 +535,7 @@ pub async fn hand_out(
     .await
     {
         Ok(carnet) => {
-            let view = hand_out_view(
+            let mut view = hand_out_view(
                 &state,
                 &ctx,
                 p.structure_id,
@@ -539,6 +544,11 @@ pub async fn hand_out(
                 Some(carnet.numero),
             )
             .await?;
+            // Near where the person lives, when the agent typed it.
+            if cp.len() == 5 {
+                view.places = places_near(&state, &cp).await?;
+                view.cp = cp;
+            }
             render(&view)
         }
         Err(e) => {
@@ -634,6 +644,7 @@ pub async fn funder_csv(State(state): State<AppState>, f: Funder) -> AppResult<R
     for o in orders {
         for (label, n) in [
             ("Carnets émis", o.f.carnets),
+            ("Carnets injectés", o.f.injectes),
             ("Carnets remis", o.f.remis),
             ("Carnets entamés", o.f.entames),
             ("Carnets entièrement utilisés", o.f.termines),
@@ -963,6 +974,11 @@ pub struct AdminView {
     pub qualifications: Vec<pass::Qualification>,
     pub releves: Vec<releves::Releve>,
     pub ops: dashboard::Operations,
+    /// Every funder's hand-outs and redemptions by month and département.
+    pub months: Vec<dashboard::Line>,
+    pub months_chart: String,
+    pub deps: Vec<dashboard::Line>,
+    pub deps_chart: String,
 }
 
 impl AdminView {
@@ -989,7 +1005,12 @@ async fn admin_view(
         financeurs.push((f, members));
     }
     let (orders, total) = order_lines(state, 0).await?;
+    let (months, deps) = dashboard::series(&state.db, 0, 0).await?;
     Ok(AdminView {
+        months_chart: bars(&months),
+        months,
+        deps_chart: bars(&deps),
+        deps,
         shell: Shell::new(ctx, "Pass numérique — opérateur").with_notice(notice),
         errors,
         financeurs,
