@@ -152,11 +152,25 @@ pub fn render(
             _ => None,
         })
         .collect();
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Option<QrBitmap>>(1_024);
+    // Sent by batches of 64: a hand-over per code would wake the other thread
+    // a hundred thousand times.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Option<QrBitmap>>>(16);
+    let mut ready: std::vec::IntoIter<Option<QrBitmap>> = Vec::new().into_iter();
+    let mut next_qr = move || -> Option<QrBitmap> {
+        loop {
+            if let Some(b) = ready.next() {
+                return b;
+            }
+            ready = receiver.recv().ok()?.into_iter();
+        }
+    };
     std::thread::scope(|scope| -> Result<(), PdfError> {
         scope.spawn(move || {
-            for d in qr_ops {
-                if sender.send(qr_bitmap(d)).is_err() {
+            for batch in qr_ops.chunks(64) {
+                if sender
+                    .send(batch.iter().map(|d| qr_bitmap(d)).collect())
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -233,7 +247,7 @@ pub fn render(
                             }
                         }
                         Op::Qr { x, y, module, .. } => {
-                            let bitmap = receiver.recv().ok().flatten();
+                            let bitmap = next_qr();
                             if let Some(b) = bitmap {
                                 let side = b.side as f32 * module;
                                 if let (Ok(image), Some(size)) = (
