@@ -221,10 +221,10 @@ pub async fn create_financeur(
         ));
     }
     let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
-    if !(siret.is_empty() || siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit())) {
+    if !siret.is_empty() && check_siret(&siret).is_none() {
         return Err(PassError::Field(
             "siret",
-            "Le SIRET compte 14 chiffres : vérifiez-le, ou laissez le champ vide.".into(),
+            "Ce SIRET n'est pas valide (14 chiffres et une clé de contrôle) : vérifiez-le, ou laissez le champ vide.".into(),
         ));
     }
     let mut tx = db.begin().await?;
@@ -1194,31 +1194,12 @@ pub fn check_iban(raw: &str) -> Option<String> {
     (rem == 1 && iban.get(..2)?.bytes().all(|b| b.is_ascii_uppercase())).then_some(iban)
 }
 
-/// Checks a SIRET: 14 digits and the Luhn key (La Poste's sites excepted, as
-/// INSEE does).
+/// A SIRET checked by the one SIRET rule of the product ([`crate::domain::Siret`]:
+/// 14 digits, Luhn key, La Poste's rule), normalised.
 pub fn check_siret(raw: &str) -> Option<String> {
-    let s: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.starts_with("356000000") {
-        return Some(s);
-    }
-    let sum: u32 = s
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10).then_some(s)
+    crate::domain::Siret::parse(raw)
+        .ok()
+        .map(|s| s.as_str().to_owned())
 }
 
 /// A qualification request or decision.
