@@ -68,6 +68,22 @@ pub struct Config {
     /// Post-logout redirect URI registered at FranceConnect (default: public URL +
     /// `/mandats/franceconnect/deconnecte`).
     pub fc_post_logout_uri: Option<String>,
+    /// Redirect URI of the usager's own sign-in (their space, a consent at a
+    /// distance), registered at FranceConnect beside the aidant's (default: public
+    /// URL + `/mon-espace/franceconnect/retour`).
+    pub fc_usager_redirect_uri: Option<String>,
+    /// Its post-logout redirect URI (default: public URL +
+    /// `/mon-espace/franceconnect/deconnecte`).
+    pub fc_usager_post_logout_uri: Option<String>,
+    /// The HTTP SMS provider's endpoint ([`crate::sms`]); without it, SMS are
+    /// written to `data_dir/sms` outside production and not offered in production.
+    pub sms_url: Option<String>,
+    /// The bearer token sent to the SMS provider.
+    pub sms_token: Option<String>,
+    /// The sender name shown on the phone.
+    pub sms_sender: String,
+    /// The shared secret the provider's delivery callbacks are signed with.
+    pub sms_callback_secret: Option<String>,
     /// Timeout of each call to FranceConnect, in milliseconds.
     pub fc_timeout_ms: u64,
     /// Days a usager's data is kept after their last mandate ended.
@@ -153,6 +169,12 @@ impl Default for Config {
             fc_simulator: None,
             fc_redirect_uri: None,
             fc_post_logout_uri: None,
+            fc_usager_redirect_uri: None,
+            fc_usager_post_logout_uri: None,
+            sms_url: None,
+            sms_token: None,
+            sms_sender: "RELAIS".to_owned(),
+            sms_callback_secret: None,
             fc_timeout_ms: 4_000,
             retention_days: 365,
             idp_clients: Vec::new(),
@@ -184,6 +206,21 @@ impl fmt::Debug for Config {
             .field("fc_simulator", &self.simulator_enabled())
             .field("fc_redirect_uri", &self.franceconnect_redirect_uri())
             .field("fc_post_logout_uri", &self.franceconnect_post_logout_uri())
+            .field(
+                "fc_usager_redirect_uri",
+                &self.franceconnect_usager_redirect_uri(),
+            )
+            .field(
+                "fc_usager_post_logout_uri",
+                &self.franceconnect_usager_post_logout_uri(),
+            )
+            .field("sms_url", &self.sms_url.as_deref().map(redact_url))
+            .field("sms_token", &self.sms_token.as_ref().map(|_| "<redacted>"))
+            .field("sms_sender", &self.sms_sender)
+            .field(
+                "sms_callback_secret",
+                &self.sms_callback_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("fc_timeout_ms", &self.fc_timeout_ms)
             .field("retention_days", &self.retention_days)
             .field(
@@ -318,6 +355,20 @@ impl Config {
             .unwrap_or_else(|| format!("{}/mandats/franceconnect/deconnecte", self.public_url()))
     }
 
+    /// Where FranceConnect sends a usager back after their own sign-in.
+    pub fn franceconnect_usager_redirect_uri(&self) -> String {
+        self.fc_usager_redirect_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/mon-espace/franceconnect/retour", self.public_url()))
+    }
+
+    /// Where FranceConnect sends a usager back after their own sign-out.
+    pub fn franceconnect_usager_post_logout_uri(&self) -> String {
+        self.fc_usager_post_logout_uri
+            .clone()
+            .unwrap_or_else(|| format!("{}/mon-espace/franceconnect/deconnecte", self.public_url()))
+    }
+
     /// The other origins a form of Relais may lead to through a redirect, as the
     /// CSP's `form-action` must list them (Chromium checks every redirect after a
     /// form post against it): FranceConnect's (the mandate form sends the browser
@@ -331,6 +382,8 @@ impl Config {
             self.franceconnect_issuer(),
             self.franceconnect_redirect_uri(),
             self.franceconnect_post_logout_uri(),
+            self.franceconnect_usager_redirect_uri(),
+            self.franceconnect_usager_post_logout_uri(),
         ]
         .into_iter()
         .chain(self.idp_clients().into_iter().flat_map(|c| {
@@ -405,12 +458,31 @@ impl Config {
         for (name, uri) in [
             ("RELAIS_FC_REDIRECT_URI", &self.fc_redirect_uri),
             ("RELAIS_FC_POST_LOGOUT_URI", &self.fc_post_logout_uri),
+            (
+                "RELAIS_FC_USAGER_REDIRECT_URI",
+                &self.fc_usager_redirect_uri,
+            ),
+            (
+                "RELAIS_FC_USAGER_POST_LOGOUT_URI",
+                &self.fc_usager_post_logout_uri,
+            ),
+            ("RELAIS_SMS_URL", &self.sms_url),
         ] {
             if let Some(u) = uri
                 && url::Url::parse(u).is_err()
             {
                 return Err(ConfigError::Invalid(format!("{name} invalide : {u}")));
             }
+        }
+        if self.sms_url.is_some()
+            && self
+                .sms_callback_secret
+                .as_deref()
+                .is_none_or(|k| k.trim().len() < 16)
+        {
+            return Err(ConfigError::Invalid(
+                "RELAIS_SMS_URL demande RELAIS_SMS_CALLBACK_SECRET (16 caractères au moins), qui authentifie les accusés de réception du fournisseur".into(),
+            ));
         }
         for c in &self.idp_clients {
             let hex_ok = c.secret_sha256.len() == 64

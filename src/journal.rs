@@ -109,6 +109,11 @@ actions! {
     PassEcheance => "pass_echeance", "Pass numérique : étape de fin de validité";
     PassBilan => "pass_bilan", "Pass numérique : bilan de fin de commande accepté";
     PassAvoir => "pass_avoir", "Pass numérique : avoir pour les pass non utilisés";
+    MandatDistancePrepare => "mandat_distance_prepare", "Mandat à distance : lien préparé pour la personne";
+    MandatDistanceEnvoi => "mandat_distance_envoi", "Mandat à distance : lien envoyé par SMS ou e-mail";
+    MandatDistanceAnnule => "mandat_distance_annule", "Mandat à distance : lien annulé";
+    SmsAccuse => "sms_accuse", "Accusé de réception d'un SMS par le fournisseur";
+    DemandeSuppressionUsager => "demande_suppression_usager", "La personne a demandé la suppression de ses données";
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -117,7 +122,7 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 23] = [
+    pub const STRUCTURE: [Action; 28] = [
         Action::MembreInvite,
         Action::MembreAFormer,
         Action::RattachementPropose,
@@ -141,6 +146,11 @@ impl Action {
         Action::RevocationMandat,
         Action::UtilisationAutorisation,
         Action::SuppressionUsager,
+        Action::MandatDistancePrepare,
+        Action::MandatDistanceEnvoi,
+        Action::MandatDistanceAnnule,
+        Action::SmsAccuse,
+        Action::DemandeSuppressionUsager,
     ];
     pub fn parse(raw: &str) -> Option<Action> {
         Self::ALL.iter().copied().find(|a| a.key() == raw)

@@ -36,6 +36,7 @@ pub mod mandats;
 pub mod pass;
 pub mod pdf;
 pub mod sessions;
+pub mod sms;
 pub mod structures;
 pub mod territoires;
 pub mod time_fr;

@@ -278,4 +278,42 @@ pub mod messages {
             ),
         }
     }
+
+    /// The link of a mandate prepared at a distance (email channel).
+    pub fn mandate_link(to: &str, aidant: &str, structure: &str, link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : {structure} vous propose un mandat"),
+            body: format!(
+                "Bonjour,\n\n{aidant}, de la structure « {structure} », vous propose un mandat : \
+                 cette structure pourra faire pour vous certaines démarches en ligne.\n\n\
+                 Pour lire ce mandat et donner votre accord avec FranceConnect, ouvrez ce lien \
+                 (valable 24 heures, une seule fois) :\n{link}\n\n\
+                 Vous n'êtes pas obligé(e) d'accepter. Si vous ne connaissez pas cette structure, \
+                 ignorez ce message : rien ne sera fait.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
+    /// A usager revoked a mandate from their space: the structure is told, without
+    /// the person's name.
+    pub fn revoked_by_usager(to: &str, structure: &str, whole: bool, link: &str) -> Email {
+        let what = if whole {
+            "un mandat"
+        } else {
+            "une démarche d'un mandat"
+        };
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : une personne a révoqué {what} ({structure})"),
+            body: format!(
+                "Bonjour,\n\nUne personne a révoqué elle-même {what} donné à la structure « {structure} », \
+                 depuis son espace Relais. Vos aidants ne peuvent plus agir en son nom pour les démarches \
+                 révoquées.\n\nLe mandat et l'attestation de révocation :\n{link}\n\n\
+                 Ce message ne contient aucun nom : connectez-vous pour voir le mandat.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
 }

@@ -312,6 +312,7 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
             usager: mandats::UsagerRef::Identified(&who),
             renewed_from: None,
             draft_id: None,
+            consent: None,
         },
         now,
     )

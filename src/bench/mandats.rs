@@ -266,6 +266,7 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
                 usager: mandats::UsagerRef::Identified(&who),
                 renewed_from: None,
                 draft_id: None,
+                consent: None,
             },
             clock.now(),
         )

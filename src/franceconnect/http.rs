@@ -89,6 +89,23 @@ impl HttpClient {
         self.send(req, Bytes::from(body), timeout).await
     }
 
+    /// Posts a JSON body, with a bearer token when given (the SMS provider).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        body: String,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        let mut req = Request::post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(req, Bytes::from(body), timeout).await
+    }
+
     async fn send(
         &self,
         req: axum::http::request::Builder,

@@ -92,12 +92,23 @@ pub struct Login {
     pub id_token: String,
 }
 
+/// Whose sign-in: the aidant's mandate creation (the person in front of them) or
+/// the usager's own (their space, a consent at a distance). Each has its redirect
+/// and post-logout URIs, both registered at FranceConnect for the same client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Aidant,
+    Usager,
+}
+
 pub struct Client {
     issuer: String,
     client_id: String,
     client_secret: String,
     redirect_uri: String,
     post_logout_uri: String,
+    usager_redirect_uri: String,
+    usager_post_logout_uri: String,
     timeout: Duration,
     http: HttpClient,
     discovery: Mutex<Option<(Discovery, i64)>>,
@@ -114,6 +125,8 @@ impl Client {
             client_secret: config.fc_client_secret.clone(),
             redirect_uri: config.franceconnect_redirect_uri(),
             post_logout_uri: config.franceconnect_post_logout_uri(),
+            usager_redirect_uri: config.franceconnect_usager_redirect_uri(),
+            usager_post_logout_uri: config.franceconnect_usager_post_logout_uri(),
             timeout: Duration::from_millis(config.fc_timeout_ms),
             http,
             discovery: Mutex::new(None),
@@ -181,9 +194,17 @@ impl Client {
         }
     }
 
+    fn redirect_for(&self, flow: Flow) -> &str {
+        match flow {
+            Flow::Aidant => &self.redirect_uri,
+            Flow::Usager => &self.usager_redirect_uri,
+        }
+    }
+
     /// The authorization URL the usager's browser is sent to.
     pub async fn authorize_url(
         &self,
+        flow: Flow,
         state: &str,
         nonce: &str,
         now: i64,
@@ -194,7 +215,7 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("redirect_uri", self.redirect_for(flow))
             .append_pair(
                 "scope",
                 "openid given_name family_name birthdate gender birthplace birthcountry email preferred_username",
@@ -210,6 +231,7 @@ impl Client {
     /// the identity with the ID token (for the logout).
     pub async fn complete(
         &self,
+        flow: Flow,
         code: &str,
         nonce: &str,
         callback_iss: Option<&str>,
@@ -228,7 +250,7 @@ impl Client {
                 &[
                     ("grant_type", "authorization_code"),
                     ("code", code),
-                    ("redirect_uri", &self.redirect_uri),
+                    ("redirect_uri", self.redirect_for(flow)),
                     ("client_id", &self.client_id),
                     ("client_secret", &self.client_secret),
                 ],
@@ -333,6 +355,7 @@ impl Client {
     /// Where to send the browser to end the FranceConnect session.
     pub async fn logout_url(
         &self,
+        flow: Flow,
         id_token: &str,
         state: &str,
         now: i64,
@@ -343,7 +366,13 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("id_token_hint", id_token)
             .append_pair("state", state)
-            .append_pair("post_logout_redirect_uri", &self.post_logout_uri);
+            .append_pair(
+                "post_logout_redirect_uri",
+                match flow {
+                    Flow::Aidant => &self.post_logout_uri,
+                    Flow::Usager => &self.usager_post_logout_uri,
+                },
+            );
         Ok(url.into())
     }
 

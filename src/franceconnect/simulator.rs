@@ -229,8 +229,14 @@ impl Simulator {
             issuer: format!("{}{SIMULATOR_PREFIX}/api/v2", config.public_url()),
             client_id: config.fc_client_id.clone(),
             client_secret: config.fc_client_secret.clone(),
-            redirect_uris: vec![config.franceconnect_redirect_uri()],
-            post_logout_uris: vec![config.franceconnect_post_logout_uri()],
+            redirect_uris: vec![
+                config.franceconnect_redirect_uri(),
+                config.franceconnect_usager_redirect_uri(),
+            ],
+            post_logout_uris: vec![
+                config.franceconnect_post_logout_uri(),
+                config.franceconnect_usager_post_logout_uri(),
+            ],
             es256: key(KEY_ES256)?,
             es256_next: key(KEY_ES256_NEXT)?,
             es256_unknown: key(KEY_ES256_UNKNOWN)?,

@@ -107,6 +107,10 @@ pub struct Payload {
     pub debut: i64,
     pub fin: i64,
     pub revoque_le: Option<i64>,
+    /// Present (true) when the usager revoked from their own space; absent from
+    /// every other attestation, so older payloads stay byte for byte the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub par_usager: Option<bool>,
     pub modele: String,
     pub emis_le: i64,
 }
@@ -119,19 +123,21 @@ pub async fn issue(
     kind: Kind,
     mandat_id: i64,
     autorisation_id: Option<i64>,
-    account_id: i64,
+    account_id: Option<i64>,
     now: i64,
 ) -> Result<String, crate::db::Error> {
+    // The aidant named is who acted, or — when the usager revoked from their
+    // space — the aidant of the mandate.
     let m = tx
         .fetch_one(
             "SELECT m.structure_id, m.usager_id, m.created_at, m.expires_at, m.template_version,
                 s.name, s.siret, a.full_name, u.sub_hash
          FROM mandats m
          JOIN structures s ON s.id = m.structure_id
-         JOIN accounts a ON a.id = $2
+         JOIN accounts a ON a.id = CASE WHEN $2 = 0 THEN m.aidant_id ELSE $2 END
          JOIN usagers u ON u.id = m.usager_id
          WHERE m.id = $1",
-            crate::args![mandat_id, account_id],
+            crate::args![mandat_id, account_id.unwrap_or(0)],
         )
         .await?;
     let demarches: Vec<String> = {
@@ -167,6 +173,7 @@ pub async fn issue(
         debut: m.get("created_at")?,
         fin: m.get("expires_at")?,
         revoque_le: (kind == Kind::Revocation).then_some(now),
+        par_usager: (kind == Kind::Revocation && account_id.is_none()).then_some(true),
         modele: m.get("template_version")?,
         emis_le: now,
     };
@@ -189,15 +196,20 @@ pub async fn issue(
     .get("id")?;
     journal::append(
         tx,
-        &NewEntry::new(structure_id, Action::CreationAttestation)
-            .account(account_id)
-            .usager(m.get("usager_id")?)
-            .mandat(mandat_id)
-            .details(serde_json::json!({
-                "attestation": id,
-                "type": kind.key(),
-                "signature_sha256": hex::encode(Sha256::digest(signature.as_bytes())),
-            })),
+        &{
+            let e = NewEntry::new(structure_id, Action::CreationAttestation);
+            match account_id {
+                Some(a) => e.account(a),
+                None => e,
+            }
+        }
+        .usager(m.get("usager_id")?)
+        .mandat(mandat_id)
+        .details(serde_json::json!({
+            "attestation": id,
+            "type": kind.key(),
+            "signature_sha256": hex::encode(Sha256::digest(signature.as_bytes())),
+        })),
         now,
     )
     .await?;
@@ -332,6 +344,8 @@ pub struct Document {
     pub start: i64,
     pub end: i64,
     pub revoked_at: Option<i64>,
+    /// The usager revoked it themselves, from their space.
+    pub by_usager: bool,
     pub is_remote: bool,
     pub template_version: String,
     pub verify_url: String,
@@ -411,9 +425,14 @@ impl Document {
                     "Révocation".to_owned(),
                     vec![
                         format!(
-                            "Mandat établi le {} ; révoqué le {} pour les démarches ci-dessus.",
+                            "Mandat établi le {} ; révoqué le {} pour les démarches ci-dessus{}.",
                             time_fr::date_long(self.start),
-                            time_fr::date_long(self.revoked_at.unwrap_or(self.start))
+                            time_fr::date_long(self.revoked_at.unwrap_or(self.start)),
+                            if self.by_usager {
+                                ", par la personne elle-même depuis son espace Relais"
+                            } else {
+                                ""
+                            }
                         ),
                         "À partir de cette date, la structure ne peut plus agir en votre nom \
                          pour ces démarches."
@@ -775,6 +794,7 @@ pub async fn document(
         start: p.debut,
         end: p.fin,
         revoked_at: p.revoque_le,
+        by_usager: p.par_usager == Some(true),
         is_remote: r.get::<i64>("is_remote")? != 0,
         template_version: p.modele.clone(),
         verify_url,
@@ -812,6 +832,7 @@ mod tests {
             start: 1_800_000_000,
             end: 1_800_000_000 + 365 * 86_400,
             revoked_at: Some(1_800_100_000),
+            by_usager: false,
             is_remote: false,
             template_version: "2026-11".into(),
             verify_url: "http://relais.test/verifier/0123456789abcdef0123456789abcdef".into(),

@@ -10,7 +10,9 @@
 //! - [`retention`] deletes usagers whose mandates all ended long ago.
 
 pub mod attestation;
+pub mod distance;
 pub mod drafts;
+pub mod espace;
 pub mod retention;
 
 use serde::{Deserialize, Serialize};
@@ -263,6 +265,16 @@ pub struct NewMandat<'a> {
     /// The draft this mandate comes from: consumed in the same transaction, so a
     /// recap confirmed twice writes one mandate.
     pub draft_id: Option<i64>,
+    /// Given at a distance: the link consumed in the same transaction, so a
+    /// link writes one mandate at most.
+    pub consent: Option<RemoteConsent>,
+}
+
+/// The usager's consent through a link sent by SMS or email ([`distance`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteConsent {
+    pub lien_id: i64,
+    pub channel: &'static str,
 }
 
 pub enum UsagerRef<'a> {
@@ -297,7 +309,7 @@ async fn upsert_usager(tx: &mut Tx, id: &Identity, now: i64) -> Result<i64, crat
         tx.execute(
             "UPDATE usagers SET given_name = $1, family_name = $2, preferred_username = $3,
                  birthdate = $4, gender = $5, birthplace = $6, birthcountry = $7, email = $8,
-                 search_key = $9, updated_at = $10 WHERE id = $11",
+                 search_key = $9, updated_at = $10, deletion_requested_at = NULL WHERE id = $11",
             crate::args![
                 &id.given_name,
                 &id.family_name,
@@ -372,10 +384,11 @@ async fn touch_listing(
 
 /// The common end of every mandate change, inside its transaction: the journal
 /// entry of the change, the usagers-list row refreshed, the signed attestation.
+/// `account_id` is who acted (`None`: the usager themselves, from their space).
 async fn record_and_attest(
     tx: &mut Tx,
     signer: &attestation::Signer,
-    actor: Actor,
+    account_id: Option<i64>,
     entry: NewEntry,
     kind: attestation::Kind,
     autorisation_id: Option<i64>,
@@ -383,14 +396,15 @@ async fn record_and_attest(
 ) -> Result<String, crate::db::Error> {
     let (usager_id, mandat_id) = (entry.usager_id.unwrap_or(0), entry.mandat_id.unwrap_or(0));
     journal::append(tx, &entry, now).await?;
-    refresh_listing(tx, actor.structure_id, usager_id, now).await?;
+    // A structure's chain is numbered by the structure's id.
+    refresh_listing(tx, entry.chain, usager_id, now).await?;
     attestation::issue(
         tx,
         signer,
         kind,
         mandat_id,
         autorisation_id,
-        actor.account_id,
+        account_id,
         now,
     )
     .await
@@ -418,6 +432,19 @@ pub async fn create(
         return Err(MandatError::Refused(
             "Ce mandat a déjà été enregistré (ou la demande a expiré) : consultez la liste des usagers.",
         ));
+    }
+    if let Some(c) = m.consent {
+        let used = tx
+            .execute(
+                "UPDATE mandat_liens SET used_at = $1, destination = ''
+                 WHERE id = $2 AND structure_id = $3 AND used_at IS NULL
+                   AND cancelled_at IS NULL AND expires_at > $1",
+                crate::args![now, c.lien_id, sid],
+            )
+            .await?;
+        if used != 1 {
+            return Err(MandatError::Refused(distance::LINK_GONE));
+        }
     }
     let allowed = allowed_demarches_tx(&mut tx, sid).await?;
     if m.demarches.iter().any(|d| !allowed.contains(d)) {
@@ -460,6 +487,13 @@ pub async fn create(
         )
         .await?
         .get("id")?;
+    if let Some(c) = m.consent {
+        tx.execute(
+            "UPDATE mandat_liens SET mandat_id = $1 WHERE id = $2",
+            crate::args![mandat_id, c.lien_id],
+        )
+        .await?;
+    }
 
     let personal = usager_personal(&mut tx, usager_id).await?;
     let mut replaced = Vec::new();
@@ -513,22 +547,31 @@ pub async fn create(
     } else {
         Action::CreationMandat
     };
+    let mut details = serde_json::json!({
+        "demarches": Demarche::join(m.demarches),
+        "duree_jours": m.duree.days(),
+        "a_distance": m.is_remote,
+        "expire_le": expires_at,
+        "renouvelle": m.renewed_from,
+    });
+    if let (Some(c), Some(o)) = (m.consent, details.as_object_mut()) {
+        o.insert(
+            "consentement".into(),
+            serde_json::json!({
+                "canal": c.channel, "le": now, "lien": c.lien_id, "par": "franceconnect",
+            }),
+        );
+    }
     let entry = NewEntry::new(sid, action)
         .account(actor.account_id)
         .usager(usager_id)
         .mandat(mandat_id)
-        .details(serde_json::json!({
-            "demarches": Demarche::join(m.demarches),
-            "duree_jours": m.duree.days(),
-            "a_distance": m.is_remote,
-            "expire_le": expires_at,
-            "renouvelle": m.renewed_from,
-        }))
+        .details(details)
         .personal(personal);
     let token = record_and_attest(
         &mut tx,
         signer,
-        actor,
+        Some(actor.account_id),
         entry,
         attestation::Kind::Mandat,
         None,
@@ -620,49 +663,127 @@ pub async fn set_allowed_demarches(
     Ok(())
 }
 
-/// Revokes one active autorisation of the structure; returns the revocation
+/// Who revokes: an active member of the structure, or the usager themselves
+/// (from their space).
+#[derive(Debug, Clone, Copy)]
+pub enum Revoker {
+    Member(Actor),
+    Usager(i64),
+}
+
+impl Revoker {
+    fn account(self) -> Option<i64> {
+        match self {
+            Revoker::Member(a) => Some(a.account_id),
+            Revoker::Usager(_) => None,
+        }
+    }
+
+    /// The usager a revocation is limited to (0: any of the structure).
+    fn usager_filter(self) -> i64 {
+        match self {
+            Revoker::Member(_) => 0,
+            Revoker::Usager(id) => id,
+        }
+    }
+
+    /// The journal entry's author and, for a usager, who did it.
+    fn sign(self, entry: NewEntry, details: serde_json::Value) -> NewEntry {
+        match self {
+            Revoker::Member(a) if details.as_object().is_some_and(|o| o.is_empty()) => {
+                entry.account(a.account_id)
+            }
+            Revoker::Member(a) => entry.account(a.account_id).details(details),
+            Revoker::Usager(_) => {
+                let mut d = details;
+                if let Some(o) = d.as_object_mut() {
+                    o.insert("par".into(), serde_json::json!("usager"));
+                }
+                entry.details(d)
+            }
+        }
+    }
+}
+
+/// The structure of a mandate (for a usager: only one of theirs).
+async fn structure_of(
+    db: &Db,
+    by: Revoker,
+    mandat_id: i64,
+) -> Result<Option<i64>, crate::db::Error> {
+    match by {
+        Revoker::Member(a) => Ok(Some(a.structure_id)),
+        Revoker::Usager(uid) => db
+            .fetch_optional(
+                "SELECT structure_id FROM mandats WHERE id = $1 AND usager_id = $2",
+                crate::args![mandat_id, uid],
+            )
+            .await?
+            .map(|r| r.get("structure_id"))
+            .transpose(),
+    }
+}
+
+/// Revokes one active autorisation; returns its mandate and the revocation
 /// attestation's token.
 pub async fn revoke_autorisation(
     db: &Db,
     signer: &attestation::Signer,
-    actor: Actor,
+    by: Revoker,
     autorisation_id: i64,
     now: i64,
 ) -> Result<(i64, String), MandatError> {
-    let sid = actor.structure_id;
+    let gone =
+        "Cette autorisation n'est plus active (déjà révoquée ou expirée) : rien n'a été changé.";
+    let sid = match by {
+        Revoker::Member(a) => a.structure_id,
+        Revoker::Usager(uid) => {
+            let row = db
+                .fetch_optional(
+                    "SELECT structure_id FROM autorisations WHERE id = $1 AND usager_id = $2",
+                    crate::args![autorisation_id, uid],
+                )
+                .await?;
+            match row {
+                Some(r) => r.get("structure_id")?,
+                None => return Err(MandatError::Refused(gone)),
+            }
+        }
+    };
     let mut tx = db.begin().await?;
     db.lock_structure(&mut tx, sid).await?;
     let row = tx
         .fetch_optional(
             "SELECT mandat_id, usager_id, demarche FROM autorisations
-         WHERE id = $1 AND structure_id = $2 AND revoked_at IS NULL AND expires_at > $3",
-            crate::args![autorisation_id, sid, now],
+         WHERE id = $1 AND structure_id = $2 AND revoked_at IS NULL AND expires_at > $3
+           AND ($4 = 0 OR usager_id = $4)",
+            crate::args![autorisation_id, sid, now, by.usager_filter()],
         )
         .await?;
     let Some(row) = row else {
-        return Err(MandatError::Refused(
-            "Cette autorisation n'est plus active (déjà révoquée ou expirée) : rien n'a été changé.",
-        ));
+        return Err(MandatError::Refused(gone));
     };
     let mandat_id: i64 = row.get("mandat_id")?;
     let usager_id: i64 = row.get("usager_id")?;
     let demarche: String = row.get("demarche")?;
     tx.execute(
         "UPDATE autorisations SET revoked_at = $1, revoked_by = $2 WHERE id = $3",
-        crate::args![now, actor.account_id, autorisation_id],
+        crate::args![now, by.account(), autorisation_id],
     )
     .await?;
     let personal = usager_personal(&mut tx, usager_id).await?;
-    let entry = NewEntry::new(sid, Action::RevocationAutorisation)
-        .account(actor.account_id)
-        .usager(usager_id)
-        .mandat(mandat_id)
-        .autorisation(autorisation_id, &demarche)
-        .personal(personal);
+    let entry = by.sign(
+        NewEntry::new(sid, Action::RevocationAutorisation)
+            .usager(usager_id)
+            .mandat(mandat_id)
+            .autorisation(autorisation_id, &demarche)
+            .personal(personal),
+        serde_json::json!({}),
+    );
     let token = record_and_attest(
         &mut tx,
         signer,
-        actor,
+        by.account(),
         entry,
         attestation::Kind::Revocation,
         Some(autorisation_id),
@@ -673,15 +794,19 @@ pub async fn revoke_autorisation(
     Ok((mandat_id, token))
 }
 
-/// Revokes every active autorisation of a mandate of the structure.
+/// Revokes every active autorisation of a mandate.
 pub async fn revoke_mandat(
     db: &Db,
     signer: &attestation::Signer,
-    actor: Actor,
+    by: Revoker,
     mandat_id: i64,
     now: i64,
 ) -> Result<String, MandatError> {
-    let sid = actor.structure_id;
+    let Some(sid) = structure_of(db, by, mandat_id).await? else {
+        return Err(MandatError::Refused(
+            "Ce mandat n'existe pas dans votre structure.",
+        ));
+    };
     let mut tx = db.begin().await?;
     db.lock_structure(&mut tx, sid).await?;
     let m = tx
@@ -700,7 +825,7 @@ pub async fn revoke_mandat(
         .execute(
             "UPDATE autorisations SET revoked_at = $1, revoked_by = $2
          WHERE mandat_id = $3 AND revoked_at IS NULL AND expires_at > $1",
-            crate::args![now, actor.account_id, mandat_id],
+            crate::args![now, by.account(), mandat_id],
         )
         .await?;
     if done == 0 {
@@ -709,16 +834,17 @@ pub async fn revoke_mandat(
         ));
     }
     let personal = usager_personal(&mut tx, usager_id).await?;
-    let entry = NewEntry::new(sid, Action::RevocationMandat)
-        .account(actor.account_id)
-        .usager(usager_id)
-        .mandat(mandat_id)
-        .details(serde_json::json!({ "autorisations_revoquees": done }))
-        .personal(personal);
+    let entry = by.sign(
+        NewEntry::new(sid, Action::RevocationMandat)
+            .usager(usager_id)
+            .mandat(mandat_id)
+            .personal(personal),
+        serde_json::json!({ "autorisations_revoquees": done }),
+    );
     let token = record_and_attest(
         &mut tx,
         signer,
-        actor,
+        by.account(),
         entry,
         attestation::Kind::Revocation,
         None,
@@ -1213,6 +1339,33 @@ pub async fn mandats(
             ],
         )
         .await?;
+    collect_mandats(&rows, now)
+}
+
+/// Every mandate of a usager, in every structure, newest first (their space).
+pub async fn mandats_of_usager(
+    db: &Db,
+    usager_id: i64,
+    now: i64,
+) -> Result<Vec<Mandat>, crate::db::Error> {
+    let rows = db
+        .fetch_all(
+            "SELECT m.id, m.structure_id, m.usager_id, m.aidant_id, ac.full_name, m.duration_days,
+                m.is_remote, m.template_version, m.created_at, m.expires_at,
+                a.id AS aid, a.demarche, a.expires_at AS a_expires, a.revoked_at
+         FROM mandats m
+         JOIN accounts ac ON ac.id = m.aidant_id
+         JOIN autorisations a ON a.mandat_id = m.id
+         WHERE m.usager_id = $1
+         ORDER BY m.created_at DESC, m.id DESC, a.demarche",
+            crate::args![usager_id],
+        )
+        .await?;
+    collect_mandats(&rows, now)
+}
+
+/// Mandates from rows of (mandate × autorisation), in their order.
+fn collect_mandats(rows: &[crate::db::Rec], now: i64) -> Result<Vec<Mandat>, crate::db::Error> {
     let mut out: Vec<Mandat> = Vec::new();
     for r in rows {
         let id: i64 = r.get("id")?;

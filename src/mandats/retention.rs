@@ -7,6 +7,11 @@
 //! - habilitation requests nobody can reach (drafts whose link expired) or decided
 //!   against (refused, withdrawn) `retention_days` ago are deleted
 //!   ([`crate::habilitation::purge`]);
+//! - usagers who asked for the deletion of their data from their space are deleted
+//!   the same way once no mandate of theirs is active ([`super::espace`]);
+//! - ended usager sessions and sign-ins are deleted; links for mandates at a
+//!   distance lose their destination once unusable and go 90 days after
+//!   ([`super::distance::purge`]);
 //! - what the identity provider keeps of finished sign-ins (requests, codes, access
 //!   tokens) is deleted an hour after it expired ([`crate::idp::purge`]).
 
@@ -33,18 +38,22 @@ pub struct Report {
     pub purged_drafts: u64,
     pub deleted_requests: u64,
     pub purged_sign_ins: u64,
+    pub deleted_on_request: u64,
+    pub purged_usager_items: u64,
 }
 
 impl Report {
     pub fn summary(&self) -> String {
         format!(
-            "{} usager(s) supprimé(s), {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s), {} trace(s) de connexion aux services en ligne supprimée(s)",
+            "{} usager(s) supprimé(s) dont {} à leur demande, {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s), {} trace(s) de connexion aux services en ligne supprimée(s), {} session(s) ou lien(s) d'usager purgé(s)",
             self.deleted_usagers,
+            self.deleted_on_request,
             self.pseudonymised_entries,
             self.notified_structures,
             self.purged_drafts,
             self.deleted_requests,
-            self.purged_sign_ins
+            self.purged_sign_ins,
+            self.purged_usager_items
         )
     }
 }
@@ -77,6 +86,8 @@ pub async fn run(
         purged_drafts: super::drafts::purge(db, now).await?,
         deleted_requests: crate::habilitation::purge(db, now, settings.retention_days).await?,
         purged_sign_ins: crate::idp::purge(db, now).await?,
+        purged_usager_items: super::espace::purge(db, now).await?
+            + super::distance::purge(db, now).await?,
         ..Report::default()
     };
     let cutoff = now - settings.retention_days * 86_400;
@@ -93,6 +104,11 @@ pub async fn run(
         let usager_id: i64 = r.get("usager_id")?;
         report.pseudonymised_entries += delete_usager(db, usager_id, now).await?;
         report.deleted_usagers += 1;
+    }
+    for usager_id in super::espace::deletions_due(db, now).await? {
+        report.pseudonymised_entries += delete_usager(db, usager_id, now).await?;
+        report.deleted_usagers += 1;
+        report.deleted_on_request += 1;
     }
     report.notified_structures = notify_expiring(db, mailer, settings, now).await?;
     Ok(report)
@@ -121,6 +137,13 @@ pub async fn delete_usager(db: &Db, usager_id: i64, now: i64) -> Result<u64, cra
         "DELETE FROM idp_requests WHERE usager_id = $1",
         "DELETE FROM idp_tokens WHERE usager_id = $1",
         "DELETE FROM idp_codes WHERE usager_id = $1",
+        "DELETE FROM usager_sessions WHERE usager_id = $1",
+        "DELETE FROM sms_messages WHERE lien_id IN (SELECT id FROM mandat_liens
+             WHERE usager_id = $1 OR mandat_id IN (SELECT id FROM mandats WHERE usager_id = $1))",
+        "DELETE FROM usager_fc_logins WHERE lien_id IN (SELECT id FROM mandat_liens
+             WHERE usager_id = $1 OR mandat_id IN (SELECT id FROM mandats WHERE usager_id = $1))",
+        "DELETE FROM mandat_liens WHERE usager_id = $1
+             OR mandat_id IN (SELECT id FROM mandats WHERE usager_id = $1)",
         "DELETE FROM autorisations WHERE usager_id = $1",
         "DELETE FROM usager_structures WHERE usager_id = $1",
         "DELETE FROM mandat_drafts WHERE usager_id = $1",

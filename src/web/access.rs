@@ -44,6 +44,9 @@ pub enum Access {
     StructureManager,
     /// An administrator.
     Admin,
+    /// A usager signed in to their own space with FranceConnect (a separate
+    /// cookie; nothing to do with an account's session).
+    Usager,
 }
 
 /// Any signed-in person.
@@ -76,6 +79,13 @@ pub struct Manager {
 #[derive(Clone)]
 pub struct Admin(pub Arc<Session>);
 
+/// A usager signed in to their space.
+#[derive(Clone)]
+pub struct Usager(pub crate::mandats::espace::UsagerSession);
+
+/// The cookie of a usager's session in their space.
+pub const USAGER_COOKIE: &str = "relais_usager";
+
 /// Someone working for the funder `financeur_id`.
 #[derive(Clone)]
 pub struct Funder {
@@ -102,6 +112,27 @@ pub async fn guard(
     if access == Access::Api {
         return next.run(req).await;
     }
+    if access == Access::Usager {
+        let cookie = super::context::cookie_value(req.headers(), USAGER_COOKIE)
+            .unwrap_or("")
+            .to_owned();
+        return match crate::mandats::espace::session(&state.db, &cookie, state.now()).await {
+            Ok(Some(s)) => {
+                req.extensions_mut().insert(Usager(s));
+                next.run(req).await
+            }
+            Ok(None) if cookie.is_empty() => Redirect::to("/mon-espace").into_response(),
+            Ok(None) => {
+                let mut res = Redirect::to("/mon-espace?session=terminee").into_response();
+                res.headers_mut().append(
+                    axum::http::header::SET_COOKIE,
+                    super::context::set_cookie(&state, USAGER_COOKIE, "", Some(0)),
+                );
+                res
+            }
+            Err(e) => AppError::from(e).into_response(),
+        };
+    }
     if access == Access::Public {
         if let Some(s) = session {
             req.extensions_mut().insert(SignedIn(s));
@@ -124,7 +155,7 @@ pub async fn guard(
     };
     req.extensions_mut().insert(SignedIn(session.clone()));
     match access {
-        Access::Public | Access::Api | Access::SignedIn => {}
+        Access::Public | Access::Api | Access::SignedIn | Access::Usager => {}
         Access::Mediator => match session.mediator_of_current() {
             Some(structure_id) => {
                 req.extensions_mut().insert(Mediator {
@@ -252,3 +283,4 @@ capability_extractor!(Manager);
 capability_extractor!(Admin);
 capability_extractor!(Funder);
 capability_extractor!(PassStructure);
+capability_extractor!(Usager);

@@ -45,6 +45,8 @@ pub struct Inner {
     pub idp_clients: Vec<crate::config::IdpClientConfig>,
     /// Outgoing HTTP (the demo online service calls the provider with it).
     pub http: HttpClient,
+    /// Text messages (links for mandates at a distance).
+    pub sms: crate::sms::SmsSender,
     /// The demo online service's pending logins (development only).
 
     /// The `Content-Security-Policy` of every response (computed once).
@@ -79,6 +81,7 @@ impl Inner {
             ),
             idp_clients,
             franceconnect: franceconnect::Client::new(&config, http.clone()),
+            sms: crate::sms::SmsSender::from_config(&config, http.clone()),
             http,
             simulator,
             db,
@@ -165,8 +168,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, activites, admin, api, auth, cards, habilitation, idp, journal, lieux, mandats,
-        pass, public, simulator, structure, team, usagers, verify,
+        account, activites, admin, api, auth, cards, distance, espace, habilitation, idp, journal,
+        lieux, mandats, pass, public, simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -306,6 +309,105 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Member,
         post(mandats::confirm),
     )
+    .get("/mandats/a-distance", Access::Member, get(distance::form))
+    .post(
+        "/mandats/a-distance",
+        Access::Member,
+        post(distance::submit),
+    )
+    .get(
+        "/mandats/a-distance/{lid}",
+        Access::Member,
+        get(distance::show),
+    )
+    .post(
+        "/mandats/a-distance/{lid}/annuler",
+        Access::Member,
+        post(distance::cancel),
+    )
+    .get("/mon-espace", Access::Public, get(espace::home))
+    .post("/mon-espace/connexion", Access::Public, post(espace::start))
+    .get(
+        "/mon-espace/comprendre",
+        Access::Public,
+        get(espace::explain),
+    )
+    .get(
+        "/mon-espace/franceconnect/retour",
+        Access::Public,
+        get(espace::callback),
+    )
+    .get(
+        "/mon-espace/franceconnect/deconnecte",
+        Access::Public,
+        get(espace::after_logout),
+    )
+    .post(
+        "/mon-espace/deconnexion",
+        Access::Usager,
+        post(espace::logout),
+    )
+    .get(
+        "/mon-espace/mandats",
+        Access::Usager,
+        get(espace::mandats_page),
+    )
+    .get(
+        "/mon-espace/mandats/{mid}",
+        Access::Usager,
+        get(espace::mandat_page),
+    )
+    .get(
+        "/mon-espace/mandats/{mid}/revoquer",
+        Access::Usager,
+        get(espace::revoke_mandat_confirm),
+    )
+    .post(
+        "/mon-espace/mandats/{mid}/revoquer",
+        Access::Usager,
+        post(espace::revoke_mandat),
+    )
+    .get(
+        "/mon-espace/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Usager,
+        get(espace::revoke_autorisation_confirm),
+    )
+    .post(
+        "/mon-espace/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Usager,
+        post(espace::revoke_autorisation),
+    )
+    .get(
+        "/mon-espace/attestations/{token}",
+        Access::Usager,
+        get(espace::attestation_page),
+    )
+    .get(
+        "/mon-espace/attestations/{token}/pdf",
+        Access::Usager,
+        get(espace::attestation_pdf),
+    )
+    .get(
+        "/mon-espace/suppression",
+        Access::Usager,
+        get(espace::deletion_form),
+    )
+    .post(
+        "/mon-espace/suppression",
+        Access::Usager,
+        post(espace::deletion),
+    )
+    .get(
+        "/consentement/{token}",
+        Access::Public,
+        get(espace::consent_page),
+    )
+    .post(
+        "/consentement/{token}",
+        Access::Public,
+        post(espace::consent_submit),
+    )
+    .post("/sms/statut", Access::Api, post(espace::sms_callback))
     .get("/mandats/{mid}", Access::Member, get(mandats::show))
     .get(
         "/mandats/{mid}/revoquer",

@@ -146,6 +146,10 @@ impl Drop for TestApp {
         if let Ok(mut s) = self.slot.lock() {
             *s = None;
         }
+        let dir = &self.state.config.data_dir;
+        if dir.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -185,6 +189,32 @@ impl TestApp {
 
     pub fn db(&self) -> &Db {
         &self.state.db
+    }
+
+    /// The text messages written to the development outbox, oldest first:
+    /// (provider id, recipient, text).
+    pub fn sms_sent(&self) -> Vec<(String, String, String)> {
+        let dir = self.state.config.data_dir.join("sms");
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap(), e.path()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let (head, body) = text.split_once("\n\n").unwrap();
+                (
+                    p.file_stem().unwrap().to_string_lossy().into_owned(),
+                    head.trim_start_matches("À : ").to_owned(),
+                    body.trim().to_owned(),
+                )
+            })
+            .collect()
     }
 
     pub fn client(&self) -> Client {
@@ -382,12 +412,22 @@ impl TestApp {
     }
 }
 
+/// The secret the test SMS provider signs its delivery reports with.
+pub const SMS_CALLBACK_SECRET: &str = "secret des accusés SMS de test";
+
 pub fn test_config() -> Config {
     Config {
         public_url: Some(ORIGIN.to_owned()),
         trust_forwarded_for: true,
         secret_key: TEST_SECRET.to_owned(),
         fc_timeout_ms: 1_000,
+        // SMS go to files there (the development outbox), one folder per app.
+        data_dir: std::env::temp_dir().join(format!(
+            "relais-test-{}-{}",
+            std::process::id(),
+            unique()
+        )),
+        sms_callback_secret: Some(SMS_CALLBACK_SECRET.to_owned()),
         ..Config::default()
     }
 }
@@ -555,6 +595,22 @@ impl Client {
         self.send(req).await
     }
 
+    /// A JSON POST with one extra header (a provider's callback).
+    pub async fn post_json_with_header(
+        &mut self,
+        path: &str,
+        body: &str,
+        name: &str,
+        value: &str,
+    ) -> Resp {
+        let req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(name, value)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        self.send(req).await
+    }
+
     /// A POST exactly as given (no CSRF token added).
     /// A `multipart/form-data` form (file upload); `_csrf` is sent when `csrf`.
     pub async fn post_multipart(
@@ -681,6 +737,7 @@ pub async fn mandate(
             usager,
             renewed_from: None,
             draft_id: None,
+            consent: None,
         },
         app.clock_now(),
     )

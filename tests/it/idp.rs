@@ -636,10 +636,10 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
     mandats::revoke_autorisation(
         app.db(),
         &app.state.signer,
-        mandats::Actor {
+        mandats::Revoker::Member(mandats::Actor {
             account_id: w.aidant.id,
             structure_id: w.structure,
-        },
+        }),
         logement,
         app.clock_now(),
     )
@@ -658,10 +658,10 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
     mandats::revoke_autorisation(
         app.db(),
         &app.state.signer,
-        mandats::Actor {
+        mandats::Revoker::Member(mandats::Actor {
             account_id: w.aidant.id,
             structure_id: w.structure,
-        },
+        }),
         social,
         app.clock_now(),
     )

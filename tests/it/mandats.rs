@@ -72,7 +72,7 @@ pub(crate) async fn through_franceconnect(
 }
 
 /// Confirms the recap with consent and a fresh TOTP code.
-async fn confirm(app: &TestApp, c: &mut Client, recap: &Resp, user: &User) -> Resp {
+pub(crate) async fn confirm(app: &TestApp, c: &mut Client, recap: &Resp, user: &User) -> Resp {
     let action = crate::common::extract_between(&recap.body, "action=\"/mandats/brouillons/", "\"")
         .expect("formulaire du récapitulatif");
     let code = app.next_code(&user.secret);
@@ -1037,10 +1037,10 @@ crate::both_backends!(
         mandats::revoke_autorisation(
             app.db(),
             &app.state.signer,
-            mandats::Actor {
+            mandats::Revoker::Member(mandats::Actor {
                 account_id: s.aidant.id,
                 structure_id: s.structure,
-            },
+            }),
             social,
             app.clock_now(),
         )

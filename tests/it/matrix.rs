@@ -166,6 +166,45 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/mandats/franceconnect/deconnecte", Access::Member),
     ("GET", "/mandats/brouillons/{draft}", Access::Member),
     ("POST", "/mandats/brouillons/{draft}", Access::Member),
+    ("GET", "/mandats/a-distance", Access::Member),
+    ("POST", "/mandats/a-distance", Access::Member),
+    ("GET", "/mandats/a-distance/{lid}", Access::Member),
+    ("POST", "/mandats/a-distance/{lid}/annuler", Access::Member),
+    ("GET", "/mon-espace", Access::Public),
+    ("POST", "/mon-espace/connexion", Access::Public),
+    ("GET", "/mon-espace/comprendre", Access::Public),
+    ("GET", "/mon-espace/franceconnect/retour", Access::Public),
+    (
+        "GET",
+        "/mon-espace/franceconnect/deconnecte",
+        Access::Public,
+    ),
+    ("POST", "/mon-espace/deconnexion", Access::Usager),
+    ("GET", "/mon-espace/mandats", Access::Usager),
+    ("GET", "/mon-espace/mandats/{mid}", Access::Usager),
+    ("GET", "/mon-espace/mandats/{mid}/revoquer", Access::Usager),
+    ("POST", "/mon-espace/mandats/{mid}/revoquer", Access::Usager),
+    (
+        "GET",
+        "/mon-espace/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Usager,
+    ),
+    (
+        "POST",
+        "/mon-espace/mandats/{mid}/autorisations/{aid}/revoquer",
+        Access::Usager,
+    ),
+    ("GET", "/mon-espace/attestations/{token}", Access::Usager),
+    (
+        "GET",
+        "/mon-espace/attestations/{token}/pdf",
+        Access::Usager,
+    ),
+    ("GET", "/mon-espace/suppression", Access::Usager),
+    ("POST", "/mon-espace/suppression", Access::Usager),
+    ("GET", "/consentement/{token}", Access::Public),
+    ("POST", "/consentement/{token}", Access::Public),
+    ("POST", "/sms/statut", Access::Api),
     ("GET", "/mandats/{mid}", Access::Member),
     ("GET", "/mandats/{mid}/revoquer", Access::Member),
     ("POST", "/mandats/{mid}/revoquer", Access::Member),
@@ -416,9 +455,11 @@ enum Who {
     Admin,
     /// Works for a pass numérique funder (no structure).
     Financeur,
+    /// A person with a mandate, signed in to their space with FranceConnect.
+    Usager,
 }
 
-const EVERYONE: [Who; 9] = [
+const EVERYONE: [Who; 10] = [
     Who::Anonymous,
     Who::AidantA,
     Who::AidantB,
@@ -428,6 +469,7 @@ const EVERYONE: [Who; 9] = [
     Who::MediateurB,
     Who::Admin,
     Who::Financeur,
+    Who::Usager,
 ];
 
 /// The rule, written independently of the guard. Routes under `{sid}` target
@@ -436,7 +478,7 @@ const EVERYONE: [Who; 9] = [
 fn allowed(access: Access, who: Who) -> bool {
     match access {
         Access::Public | Access::Api => true,
-        Access::SignedIn => who != Who::Anonymous,
+        Access::SignedIn => !matches!(who, Who::Anonymous | Who::Usager),
         Access::Member => matches!(
             who,
             Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB
@@ -448,6 +490,7 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::Funder => who == Who::Financeur,
         Access::Prescriber => matches!(who, Who::AidantB | Who::ReferentB | Who::MediateurB),
         Access::PassPlace => matches!(who, Who::AidantA | Who::ReferentA | Who::MediateurA),
+        Access::Usager => who == Who::Usager,
     }
 }
 
@@ -488,6 +531,10 @@ const GARBAGE: &[(&str, &str)] = &[
     ("annee_naissance", "x"),
     ("echelle", "x"),
     ("participants", "x"),
+    ("canal", "x"),
+    ("telephone", "x"),
+    ("accord", "x"),
+    ("empreinte", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -496,7 +543,10 @@ fn generic_bad_request(r: &Resp) -> bool {
 }
 
 fn denied(r: &Resp) -> bool {
-    r.status == axum::http::StatusCode::FORBIDDEN || r.is_login_redirect()
+    r.status == axum::http::StatusCode::FORBIDDEN
+        || r.is_login_redirect()
+        || (r.status.is_redirection() && r.location().starts_with("/mon-espace?"))
+        || (r.status.is_redirection() && r.location() == "/mon-espace")
 }
 
 #[test]
@@ -559,6 +609,14 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
         ),
         (Who::Anonymous, None),
     ];
+    // A person with a mandate in structure A (mandate 1, autorisation 1).
+    crate::espace::mandate_for(
+        &app,
+        people[0].1.as_ref().unwrap(),
+        "angela-dubois",
+        &["social"],
+    )
+    .await;
     // Structure B hands out carnets; structure A is a qualified place.
     relais::pass::set_prescripteur(app.db(), b, target.id, app.clock_now())
         .await
@@ -616,6 +674,11 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
                 .and_then(|(_, u)| u.clone());
             let mut c: Client = match &user {
                 Some(u) => app.login(u).await,
+                None if who == Who::Usager => {
+                    let mut c = app.client();
+                    crate::espace::sign_in(&mut c, "angela-dubois").await;
+                    c
+                }
                 None => app.client(),
             };
             let r = if *method == "GET" {

@@ -11,10 +11,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::step_up_needed;
 use crate::accounts;
+use crate::franceconnect::Flow;
 use crate::journal::{self, Action, NewEntry};
 use crate::mandats::attestation::{self, Kind};
 use crate::mandats::drafts::{self, Choice};
-use crate::mandats::{self, Actor, Demarche, Duree, Identity, MandatError, NewMandat, UsagerRef};
+use crate::mandats::{
+    self, Actor, Demarche, Duree, Identity, MandatError, NewMandat, Revoker, UsagerRef,
+};
 use crate::web::AppState;
 use crate::web::access::Member;
 use crate::web::context::Ctx;
@@ -199,7 +202,7 @@ pub async fn new_submit(
     .await?;
     match state
         .franceconnect
-        .authorize_url(&fc_state, &nonce, now)
+        .authorize_url(Flow::Aidant, &fc_state, &nonce, now)
         .await
     {
         Ok(url) => Ok(Redirect::to(&url).into_response()),
@@ -244,6 +247,7 @@ pub async fn callback(
             state
                 .franceconnect
                 .complete(
+                    Flow::Aidant,
                     &code,
                     draft.nonce.as_deref().unwrap_or(""),
                     get("iss").as_deref(),
@@ -293,7 +297,7 @@ pub async fn callback(
     // End the FranceConnect session at once; its return leads to the recap.
     match state
         .franceconnect
-        .logout_url(&login.id_token, &draft.public_id, now)
+        .logout_url(Flow::Aidant, &login.id_token, &draft.public_id, now)
         .await
     {
         Ok(url) => Ok(Redirect::to(&url).into_response()),
@@ -471,6 +475,7 @@ pub async fn confirm(
             usager,
             renewed_from: draft.renewed_from,
             draft_id: Some(draft.id),
+            consent: None,
         },
         now,
     )
@@ -659,7 +664,15 @@ pub async fn revoke_mandat(
     if !f.yes() {
         return Ok(Redirect::to(&format!("/mandats/{mid}/revoquer")).into_response());
     }
-    match mandats::revoke_mandat(&state.db, &state.signer, actor(&m), mid, state.now()).await {
+    match mandats::revoke_mandat(
+        &state.db,
+        &state.signer,
+        Revoker::Member(actor(&m)),
+        mid,
+        state.now(),
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to(&format!("/mandats/{mid}?info=mandat-revoque")).into_response()),
         Err(MandatError::Refused(msg)) => problem(
             &ctx,
@@ -694,7 +707,14 @@ pub async fn revoke_autorisation(
     if !belongs {
         return Err(AppError::NotFound);
     }
-    match mandats::revoke_autorisation(&state.db, &state.signer, actor(&m), aid, state.now()).await
+    match mandats::revoke_autorisation(
+        &state.db,
+        &state.signer,
+        Revoker::Member(actor(&m)),
+        aid,
+        state.now(),
+    )
+    .await
     {
         Ok(_) => {
             Ok(Redirect::to(&format!("/mandats/{mid}?info=autorisation-revoquee")).into_response())
@@ -714,7 +734,7 @@ pub async fn revoke_autorisation(
 pub struct AttestationView {
     pub shell: Shell,
     pub doc: attestation::Document,
-    pub token: String,
+    pub pdf_href: String,
     pub qr_svg: String,
 }
 
@@ -743,12 +763,23 @@ pub async fn attestation_page(
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let stored = stored_for(&state, &m, &token).await?;
-    let doc = document_for(&state, &stored).await?;
+    let pdf = format!("/attestations/{}/pdf", stored.token);
+    attestation_response(&state, &ctx, &stored, pdf).await
+}
+
+/// The print view of a stored attestation, whoever may read it.
+pub(crate) async fn attestation_response(
+    state: &AppState,
+    ctx: &Ctx,
+    stored: &attestation::Stored,
+    pdf_href: String,
+) -> AppResult<Response> {
+    let doc = document_for(state, stored).await?;
     let qr_svg = crate::accounts::totp::qr_svg(&doc.verify_url).unwrap_or_default();
     render(&AttestationView {
-        shell: Shell::new(&ctx, doc.title()),
+        shell: Shell::new(ctx, doc.title()),
         doc,
-        token: stored.token,
+        pdf_href,
         qr_svg,
     })
 }
@@ -760,7 +791,15 @@ pub async fn attestation_pdf(
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let stored = stored_for(&state, &m, &token).await?;
-    let doc = document_for(&state, &stored).await?;
+    attestation_pdf_response(&state, &stored).await
+}
+
+/// A stored attestation as a tagged PDF, whoever may read it.
+pub(crate) async fn attestation_pdf_response(
+    state: &AppState,
+    stored: &attestation::Stored,
+) -> AppResult<Response> {
+    let doc = document_for(state, stored).await?;
     let bytes = tokio::task::spawn_blocking(move || attestation::pdf(&doc))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cards;
+pub mod distance;
+pub mod espace;
 pub mod habilitation;
 pub mod idp;
 pub mod journal;
