@@ -64,6 +64,14 @@ pub const PASS_CODE_ACCOUNT: Limit = Limit {
     window: WINDOW_SECONDS,
     refund_on_success: false,
 };
+/// FranceConnect sign-ins a usager starts (their space, a consent) from one IP:
+/// each leaves a row for 30 minutes, so they are bounded.
+pub const USAGER_FC_IP: Limit = Limit {
+    scope: "usager-fc-ip",
+    max: 60,
+    window: WINDOW_SECONDS,
+    refund_on_success: false,
+};
 /// Emails sent to one address by the forms: 3 an hour.
 pub const MAIL_ADDRESS: Limit = Limit {
     scope: "mail-address",

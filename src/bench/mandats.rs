@@ -6,7 +6,8 @@
 //! through the HTTP router (session read, query, template), the mandate creation
 //! transaction (`mandats::create`: usager upsert, mandat, autorisations, overlap
 //! revocation, signed attestation, journal), `journal::verify` over `--journal`
-//! entries, and the attestation PDF. Bounded in work; no network.
+//! entries, the attestation PDF, and the usager's own space (a person with 10
+//! mandates and 1,000 uses). Bounded in work; no network.
 
 use crate::db::Exec as _;
 use std::time::{Duration, Instant};
@@ -159,9 +160,8 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
     // The application, in process.
     let (state, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
     let cookie = format!("{}={session}", crate::sessions::COOKIE);
-    let get = |path: String| {
+    let get_as = |path: String, cookie: String| {
         let router = router.clone();
-        let cookie = cookie.clone();
         async move {
             let req = Request::get(path.as_str())
                 .header("cookie", cookie)
@@ -175,6 +175,7 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
             Ok::<(Duration, usize), anyhow::Error>((d, body.len()))
         }
     };
+    let get = |path: String| get_as(path, cookie.clone());
     // A cursor in the middle of the list: the usager at half the structure's rows.
     let middle: i64 = {
         use crate::db::exec::Exec as _;
@@ -274,6 +275,99 @@ pub async fn run(args: &MandatsBenchArgs, database_url: Option<String>) -> anyho
         d.push(t.elapsed());
     }
     report.push(line("création d'un mandat (transaction complète)", d));
+
+    // The usager's own space: one person with 10 mandates (five structures'
+    // worth of démarches) and 1,000 uses in their name.
+    let person = mandats::Identity {
+        sub_hash: crate::crypto::sha256_hex(&format!("banc-espace-{n}")),
+        given_name: "Chantal".into(),
+        family_name: "ESPACE".into(),
+        preferred_username: String::new(),
+        birthdate: "1948-03-01".into(),
+        gender: "female".into(),
+        birthplace: "89024".into(),
+        birthcountry: "99100".into(),
+        email: String::new(),
+    };
+    let mut mandat_ids = Vec::new();
+    for i in 0..10 {
+        let d = Demarche::ALL
+            .get(i % Demarche::ALL.len())
+            .copied()
+            .unwrap_or(Demarche::Papiers);
+        let c = mandats::create(
+            &db,
+            &state.signer,
+            mandats::Actor {
+                account_id: aidant,
+                structure_id: sid,
+            },
+            &mandats::NewMandat {
+                demarches: &[d],
+                duree: Duree::Long,
+                is_remote: false,
+                usager: mandats::UsagerRef::Identified(&person),
+                renewed_from: None,
+                draft_id: None,
+                consent: None,
+            },
+            clock.now(),
+        )
+        .await?;
+        mandat_ids.push((c.mandat_id, c.usager_id, d));
+    }
+    let mut tx = db.begin().await?;
+    for i in 0..1_000 {
+        let Some((mid, uid, d)) = mandat_ids.get(i % mandat_ids.len()).copied() else {
+            break;
+        };
+        let aid: i64 = tx
+            .fetch_one(
+                "SELECT id FROM autorisations WHERE mandat_id = $1",
+                crate::args![mid],
+            )
+            .await?
+            .get("id")?;
+        journal::append(
+            &mut tx,
+            &NewEntry::new(sid, Action::UtilisationAutorisation)
+                .account(aidant)
+                .usager(uid)
+                .autorisation(aid, d.key())
+                .details(serde_json::json!({ "client": "banc" })),
+            now - 1_000 + i64::try_from(i).unwrap_or(0),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let usager_id = mandat_ids.first().map(|m| m.1).unwrap_or(0);
+    let first_mandat = mandat_ids.first().map(|m| m.0).unwrap_or(0);
+    let usager_token =
+        crate::mandats::espace::open_session(&db, usager_id, "jeton-banc", clock.now()).await?;
+    let usager_cookie = format!("{}={usager_token}", crate::web::access::USAGER_COOKIE);
+    for (name, path) in [
+        (
+            "espace de l'usager : 10 mandats, 1 000 utilisations",
+            "/mon-espace/mandats".to_owned(),
+        ),
+        (
+            "espace de l'usager : un mandat et ses 100 utilisations",
+            format!("/mon-espace/mandats/{first_mandat}"),
+        ),
+    ] {
+        let one = |path: String| get_as(path, usager_cookie.clone());
+        for _ in 0..20 {
+            one(path.clone()).await?;
+        }
+        let mut d = Vec::with_capacity(args.requests);
+        let mut size = 0;
+        for _ in 0..args.requests {
+            let (t, s) = one(path.clone()).await?;
+            d.push(t);
+            size = s;
+        }
+        report.push(format!("{}  ({size} octets)", line(name, d)));
+    }
 
     // Journal entries for the verification.
     let existing = journal::verify(&db).await?.entries as usize;

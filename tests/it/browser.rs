@@ -248,6 +248,9 @@ async fn serve_with_franceconnect(
     fc_config.trust_forwarded_for = false;
     fc_config.fc_redirect_uri = Some(format!("{base}/mandats/franceconnect/retour"));
     fc_config.fc_post_logout_uri = Some(format!("{base}/mandats/franceconnect/deconnecte"));
+    fc_config.fc_usager_redirect_uri = Some(format!("{base}/mon-espace/franceconnect/retour"));
+    fc_config.fc_usager_post_logout_uri =
+        Some(format!("{base}/mon-espace/franceconnect/deconnecte"));
     let fc = TestApp::with_clock(backend, fc_config, clock.clone()).await;
     let mut config = test_config();
     config.public_url = Some(base.clone());
@@ -1081,5 +1084,103 @@ async fn a_pass_goes_from_order_to_payment_in_a_real_browser() {
         axe(&c, "pass utilisé, vu par le public").await;
         c.close().await.unwrap();
         server.abort();
+    }
+}
+
+/// The aidant sends a mandate at a distance, the person consents on their own
+/// (FranceConnect on another origin), then signs in to their space, reads it,
+/// revokes and signs out. axe-core on every page, 320 px where people read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mandate_at_a_distance_and_the_usager_space_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, _franceconnect, servers) = serve_with_franceconnect(backend).await;
+        let s = app.structure("Mairie de Saint-Fargeau").await;
+        let aidant = app.member(s, Role::Aidant, "aidant-distance").await;
+        let (_driver, c) = start_driver().await;
+
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &aidant).await;
+        c.goto(&format!("{base}/mandats/nouveau")).await.unwrap();
+        click(&c, "main a[href='/mandats/a-distance']").await;
+        axe(&c, "mandat à distance").await;
+        fits(&c, "mandat à distance", 320).await;
+        tick(&c, "#demarche-social").await;
+        tick(&c, "#duree-182").await;
+        tick(&c, "#canal-email").await;
+        fill(&c, "#email", "van-an@example.fr").await;
+        click(&c, "form.form button[type=submit]").await;
+        assert!(path(&c).await.starts_with("/mandats/a-distance/"));
+        let sent = c.source().await.unwrap();
+        assert!(sent.contains("En attente de l"), "{sent}");
+        axe(&c, "lien envoyé").await;
+        let status_page = c.current_url().await.unwrap();
+
+        // On the person's phone: the link from the email.
+        let mail = app.sent().last().unwrap().body.clone();
+        let start = mail.find("http").unwrap();
+        let link = mail[start..].split_whitespace().next().unwrap().to_owned();
+        c.goto(&link).await.unwrap();
+        axe(&c, "consentement").await;
+        fits(&c, "consentement", 320).await;
+        tick(&c, "#accord-case").await;
+        click(&c, "form.form button[type=submit]").await;
+        let at_fc = c.current_url().await.unwrap();
+        assert_eq!(at_fc.host_str(), Some("localhost"), "{at_fc}");
+        tick(&c, "#id-nguyen-van-an").await;
+        click(&c, "form.form button[type=submit]").await;
+        let done = c.source().await.unwrap();
+        assert!(done.contains("le mandat est créé"), "{done}");
+        assert_eq!(path(&c).await, "/mon-espace/franceconnect/deconnecte");
+        axe(&c, "mandat accepté").await;
+
+        // The aidant sees it appear.
+        c.goto(status_page.as_str()).await.unwrap();
+        assert!(c.source().await.unwrap().contains("Accepté : mandat créé"));
+
+        // The person's own space (the aidant signs out first: a shared computer).
+        click(&c, "nav form button").await;
+        c.goto(&format!("{base}/")).await.unwrap();
+        click(&c, "main a[href='/mon-espace']").await;
+        axe(&c, "mon espace, accueil").await;
+        fits(&c, "mon espace, accueil", 320).await;
+        click(&c, "main a[href='/mon-espace/comprendre']").await;
+        axe(&c, "comprendre le mandat").await;
+        c.goto(&format!("{base}/mon-espace")).await.unwrap();
+        click(&c, "main form button[type=submit]").await;
+        tick(&c, "#id-nguyen-van-an").await;
+        click(&c, "form.form button[type=submit]").await;
+        assert_eq!(path(&c).await, "/mon-espace/mandats");
+        let mine = c.source().await.unwrap();
+        assert!(
+            mine.contains("Mairie de Saint-Fargeau") && mine.contains("en cours"),
+            "{mine}"
+        );
+        axe(&c, "mes mandats").await;
+        fits(&c, "mes mandats", 320).await;
+        click(&c, "main a.button[href^='/mon-espace/mandats/']").await;
+        axe(&c, "mon mandat").await;
+        fits(&c, "mon mandat", 320).await;
+        click(&c, "main a[href$='/revoquer']").await;
+        axe(&c, "arrêter le mandat").await;
+        click(&c, "form.form button[type=submit]").await;
+        let after = c.source().await.unwrap();
+        assert!(after.contains("le mandat est arrêté"), "{after}");
+        axe(&c, "mandat arrêté").await;
+        click(&c, "main a[href='/mon-espace/suppression']").await;
+        axe(&c, "supprimer mes données").await;
+        c.goto(&format!("{base}/mon-espace/mandats")).await.unwrap();
+        click(&c, "main form.inline-form button").await;
+        let bye = c.source().await.unwrap();
+        assert!(bye.contains("Vous êtes déconnecté(e)"), "{bye}");
+        axe(&c, "déconnecté").await;
+
+        c.close().await.unwrap();
+        for server in servers {
+            server.abort();
+        }
     }
 }

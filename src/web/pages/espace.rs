@@ -115,6 +115,23 @@ async fn to_franceconnect(
     terms: &str,
 ) -> AppResult<Response> {
     let now = state.now();
+    let limit = &crate::accounts::throttle::USAGER_FC_IP;
+    let key = crate::accounts::throttle::key(&state.db, limit, &ctx.client_ip);
+    if let Some(wait) = crate::accounts::throttle::over(&state.db, limit, &key, now).await? {
+        tracing::warn!(request_id = %ctx.request_id, "trop de connexions FranceConnect commencées depuis cette adresse");
+        return message(
+            ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de tentatives",
+            vec![
+                "Trop de connexions ont été commencées depuis cet appareil ou ce réseau."
+                    .to_owned(),
+                format!("Réessayez dans {} minute(s).", (wait + 59) / 60),
+            ],
+            Some(("/mon-espace", "Revenir à l'accueil")),
+        );
+    }
+    crate::accounts::throttle::count_failure(&state.db, limit, &key, now).await?;
     let (fc_state, nonce, browser) =
         espace::start_login(&state.db, purpose, lien_id, terms, now).await?;
     match state
