@@ -281,6 +281,23 @@ pub fn born(gender: &str) -> &'static str {
     if gender == "female" { "née" } else { "né" }
 }
 
+/// An integer as French writes it: `1234567` → `1 234 567` (narrow no-break
+/// spaces between thousands).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + 8);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// A number and its noun, agreed in French: « 0 entrée », « 1 entrée »,
 /// « 3 entrées » (singular below two), never « entrée(s) ». `one` and `many`
 /// may carry their adjectives: `count(n, "lieu trouvé", "lieux trouvés")`.
@@ -294,6 +311,14 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_500_000), "1\u{202f}500\u{202f}000");
+        assert_eq!(super::thousands(-1234), "-1\u{202f}234");
+    }
+
     #[test]
     fn counts_agree_in_french() {
         assert_eq!(super::count(0_i64, "entrée", "entrées"), "0 entrée");

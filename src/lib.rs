@@ -35,6 +35,7 @@ pub mod mail;
 pub mod mandats;
 pub mod pass;
 pub mod pdf;
+pub mod pilotage;
 pub mod sessions;
 pub mod sms;
 pub mod structures;

@@ -36,6 +36,8 @@ pub struct Session {
     pub coordinateur: bool,
     /// The pass numérique funder the person works for.
     pub financeur_id: Option<i64>,
+    /// Follows a territory's steering figures (`territoire_comptes`).
+    pub territoire: bool,
     /// The current structure hands out pass numérique carnets.
     pub pass_prescripteur: bool,
     /// The current structure is a place qualified to redeem pass numérique.
@@ -146,7 +148,9 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
                     (SELECT COUNT(*) FROM pass_prescripteurs p
                      WHERE p.structure_id = s.structure_id) AS prescripteur,
                     (SELECT COUNT(*) FROM pass_lieux q
-                     WHERE q.structure_id = s.structure_id AND q.statut = 'qualifie') AS pass_lieu
+                     WHERE q.structure_id = s.structure_id AND q.statut = 'qualifie') AS pass_lieu,
+                    (SELECT COUNT(*) FROM territoire_comptes tc
+                     WHERE tc.account_id = s.account_id) AS territoire
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
@@ -199,6 +203,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         financeur_id: row.opt_int("financeur")?,
         pass_prescripteur: row.int("prescripteur")? > 0,
         pass_lieu: row.int("pass_lieu")? > 0,
+        territoire: row.int("territoire")? > 0,
         csrf_token: row.text("csrf_token")?,
         created_at,
         mfa_at: row.int("mfa_at")?,

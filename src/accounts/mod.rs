@@ -233,11 +233,12 @@ pub async fn authenticate(
     };
     by_account.succeeded(db).await?;
     by_ip.succeeded(db).await?;
-    // Someone with no active structure signs in only as an administrator or a
-    // pass numérique funder's agent.
+    // Someone with no active structure signs in only as an administrator, a
+    // pass numérique funder's agent or a territorial account.
     if !account.is_admin
         && !memberships(db, account.id).await?.iter().any(|m| m.active)
         && crate::pass::financeur_of(db, account.id).await?.is_none()
+        && crate::pilotage::of_account(db, account.id).await?.is_none()
     {
         return Err(LoginError::NoActiveStructure);
     }

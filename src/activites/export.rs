@@ -124,10 +124,16 @@ pub async fn for_each_page(
                 )
                 .await?
             }
-            Scope::Region(code) => {
+            Scope::Region(_) | Scope::Departements(_) => {
                 c.fetch_all(
                     page_sql!("$1 LIKE '%,' || a.departement || ',%'"),
-                    crate::args![&super::stats::region_set(code), from, to, after, PAGE],
+                    crate::args![
+                        &super::stats::departement_set(&f.scope),
+                        from,
+                        to,
+                        after,
+                        PAGE
+                    ],
                 )
                 .await?
             }

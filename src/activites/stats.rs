@@ -22,6 +22,8 @@ pub enum Scope {
     Departement(String),
     /// A région code (`27`): its départements.
     Region(String),
+    /// A set of départements (a hub France connectée).
+    Departements(Vec<String>),
     National,
     /// A coordinator's team: each member with the day they left (`YYYYMMDD`), if
     /// they did — their activities count up to that day.
@@ -486,8 +488,8 @@ async fn compute_with(db: &Db, f: &Filter, people: bool) -> Result<Stats, crate:
             },
         ),
         Scope::Team(_) => return build(Gathered::new()),
-        Scope::Region(code) => {
-            let set = region_set(code);
+        Scope::Region(_) | Scope::Departements(_) => {
+            let set = departement_set(&f.scope);
             let (cells, months) = if lieu == 0 {
                 (
                     c.fetch_all(
@@ -599,6 +601,16 @@ pub fn region_set(code: &str) -> String {
         return String::new();
     }
     format!(",{},", deps.join(","))
+}
+
+/// The départements of a région or hub scope as one text for `LIKE` (empty,
+/// matching nothing, for any other scope or an empty set).
+pub fn departement_set(scope: &Scope) -> String {
+    match scope {
+        Scope::Region(code) => region_set(code),
+        Scope::Departements(list) if !list.is_empty() => format!(",{},", list.join(",")),
+        _ => String::new(),
+    }
 }
 
 /// One département's figures on the national page.
@@ -757,7 +769,11 @@ pub async fn compute_for_thematique(
             }
             all
         }
-        Scope::Departement(_) | Scope::Region(_) | Scope::National | Scope::Communes(_) => {
+        Scope::Departement(_)
+        | Scope::Region(_)
+        | Scope::Departements(_)
+        | Scope::National
+        | Scope::Communes(_) => {
             return Ok(None);
         }
     };

@@ -203,6 +203,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(23, "activites_communes", "0023_activites_communes.sql"),
     migration!(24, "pass", "0024_pass.sql"),
     migration!(25, "espace_usager", "0025_espace_usager.sql"),
+    migration!(26, "pilotage", "0026_pilotage.sql"),
 ];
 
 impl Db {

@@ -786,6 +786,22 @@ pub async fn issue_code(
         now,
     )
     .await?;
+    // The steering dashboards' counter of uses (month, département, démarche).
+    tx.execute(
+        "INSERT INTO utilisations_mois (mois, departement, demarche, n)
+         SELECT $1, CASE WHEN substr(commune_insee, 1, 2) IN ('97', '98')
+                         THEN substr(commune_insee, 1, 3) ELSE substr(commune_insee, 1, 2) END,
+                $2, 1
+         FROM structures WHERE id = $3
+         ON CONFLICT (mois, departement, demarche)
+         DO UPDATE SET n = utilisations_mois.n + 1",
+        crate::args![
+            crate::activites::today(now) / 100,
+            &demarche,
+            acting.structure_id
+        ],
+    )
+    .await?;
     tx.commit().await?;
     let mut u =
         url::Url::parse(&r.redirect_uri).map_err(|e| crate::db::Error::Data(e.to_string()))?;

@@ -1795,15 +1795,11 @@ pub async fn utilisations(
 pub fn euros(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let c = cents.abs();
-    let units = (c / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i).is_multiple_of(3) {
-            grouped.push('\u{202f}');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}{grouped},{:02} €", c % 100)
+    format!(
+        "{sign}{},{:02} €",
+        crate::domain::thousands(c / 100),
+        c % 100
+    )
 }
 
 #[cfg(test)]

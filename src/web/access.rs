@@ -44,6 +44,9 @@ pub enum Access {
     StructureManager,
     /// An administrator.
     Admin,
+    /// Someone following a territory's steering figures (national, région, hub,
+    /// département): aggregates of that territory only.
+    Territory,
     /// A usager signed in to their own space with FranceConnect (a separate
     /// cookie; nothing to do with an account's session).
     Usager,
@@ -78,6 +81,13 @@ pub struct Manager {
 /// An administrator.
 #[derive(Clone)]
 pub struct Admin(pub Arc<Session>);
+
+/// Someone following a territory, with its départements.
+#[derive(Clone)]
+pub struct Territory {
+    pub session: Arc<Session>,
+    pub territoire: crate::pilotage::Territoire,
+}
 
 /// A usager signed in to their space.
 #[derive(Clone)]
@@ -238,6 +248,21 @@ pub async fn guard(
                 structure_id: sid,
             });
         }
+        Access::Territory => {
+            if !session.territoire {
+                return AppError::Forbidden.into_response();
+            }
+            match crate::pilotage::of_account(&state.db, session.account_id).await {
+                Ok(Some(territoire)) => {
+                    req.extensions_mut().insert(Territory {
+                        session: session.clone(),
+                        territoire,
+                    });
+                }
+                Ok(None) => return AppError::Forbidden.into_response(),
+                Err(e) => return AppError::from(e).into_response(),
+            }
+        }
         Access::Admin => {
             if !session.is_admin {
                 return AppError::Forbidden.into_response();
@@ -284,3 +309,4 @@ capability_extractor!(Admin);
 capability_extractor!(Funder);
 capability_extractor!(PassStructure);
 capability_extractor!(Usager);
+capability_extractor!(Territory);

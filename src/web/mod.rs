@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod charts;
 pub mod context;
 pub mod ctx;
 pub mod error;
@@ -169,7 +170,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
         account, activites, admin, api, auth, cards, distance, espace, habilitation, idp, journal,
-        lieux, mandats, pass, public, simulator, structure, team, usagers, verify,
+        lieux, mandats, pass, pilotage, public, simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -283,6 +284,34 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(admin::create_structure),
     )
     .get("/admin/comptes", Access::Admin, get(admin::accounts))
+    .get("/admin/territoires", Access::Admin, get(pilotage::admin))
+    .post(
+        "/admin/territoires/hubs",
+        Access::Admin,
+        post(pilotage::create_hub),
+    )
+    .post(
+        "/admin/territoires/comptes",
+        Access::Admin,
+        post(pilotage::add_account),
+    )
+    .get("/pilotage", Access::Territory, get(pilotage::dashboard))
+    .get(
+        "/pilotage/export.csv",
+        Access::Territory,
+        get(pilotage::export),
+    )
+    .get(
+        "/pilotage/conseillers",
+        Access::Territory,
+        get(pilotage::conseillers_form),
+    )
+    .post(
+        "/pilotage/conseillers",
+        Access::Territory,
+        post(pilotage::conseillers_import),
+    )
+    .get("/chiffres", Access::Public, get(pilotage::public))
     .get("/mandats/nouveau", Access::Member, get(mandats::new_form))
     .post(
         "/mandats/nouveau",

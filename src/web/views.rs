@@ -39,6 +39,8 @@ pub struct Nav {
     pub is_funder: bool,
     pub is_prescriber: bool,
     pub is_pass_place: bool,
+    /// Follows a territory's steering figures.
+    pub is_territory: bool,
 }
 
 impl Shell {
@@ -62,6 +64,7 @@ impl Shell {
                 is_funder: s.financeur_id.is_some(),
                 is_prescriber: s.prescriber_of_current().is_some(),
                 is_pass_place: s.pass_place_of_current().is_some(),
+                is_territory: s.territoire,
             }
         });
         Shell {

@@ -360,6 +360,24 @@ impl TestApp {
         (fid, self.activate(&email, &token).await)
     }
 
+    /// Someone following `territoire`'s steering figures.
+    pub async fn territorial(&self, territoire: &relais::pilotage::Territoire) -> User {
+        let email = format!("pilotage-{}@exemple.fr", unique());
+        let token = relais::pilotage::add_account(
+            self.db(),
+            &Email::parse(&email).unwrap(),
+            "Chargée de pilotage",
+            territoire,
+            self.admin().await.id,
+            self.clock_now(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        self.activate(&email, &token).await
+    }
+
     async fn activate(&self, email: &str, token: &str) -> User {
         let act = relais::accounts::open_activation(self.db(), token, self.clock_now())
             .await

@@ -24,6 +24,7 @@ mod lieux;
 mod mandats;
 mod matrix;
 mod pass;
+mod pilotage;
 mod schema;
 mod security;
 mod team;

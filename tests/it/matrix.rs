@@ -166,6 +166,14 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/mandats/franceconnect/deconnecte", Access::Member),
     ("GET", "/mandats/brouillons/{draft}", Access::Member),
     ("POST", "/mandats/brouillons/{draft}", Access::Member),
+    ("GET", "/admin/territoires", Access::Admin),
+    ("POST", "/admin/territoires/hubs", Access::Admin),
+    ("POST", "/admin/territoires/comptes", Access::Admin),
+    ("GET", "/pilotage", Access::Territory),
+    ("GET", "/pilotage/export.csv", Access::Territory),
+    ("GET", "/pilotage/conseillers", Access::Territory),
+    ("POST", "/pilotage/conseillers", Access::Territory),
+    ("GET", "/chiffres", Access::Public),
     ("GET", "/mandats/a-distance", Access::Member),
     ("POST", "/mandats/a-distance", Access::Member),
     ("GET", "/mandats/a-distance/{lid}", Access::Member),
@@ -457,9 +465,11 @@ enum Who {
     Financeur,
     /// A person with a mandate, signed in to their space with FranceConnect.
     Usager,
+    /// Follows the national steering figures.
+    Pilotage,
 }
 
-const EVERYONE: [Who; 10] = [
+const EVERYONE: [Who; 11] = [
     Who::Anonymous,
     Who::AidantA,
     Who::AidantB,
@@ -470,6 +480,7 @@ const EVERYONE: [Who; 10] = [
     Who::Admin,
     Who::Financeur,
     Who::Usager,
+    Who::Pilotage,
 ];
 
 /// The rule, written independently of the guard. Routes under `{sid}` target
@@ -491,6 +502,7 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::Prescriber => matches!(who, Who::AidantB | Who::ReferentB | Who::MediateurB),
         Access::PassPlace => matches!(who, Who::AidantA | Who::ReferentA | Who::MediateurA),
         Access::Usager => who == Who::Usager,
+        Access::Territory => who == Who::Pilotage,
     }
 }
 
@@ -535,6 +547,10 @@ const GARBAGE: &[(&str, &str)] = &[
     ("telephone", "x"),
     ("accord", "x"),
     ("empreinte", "x"),
+    ("departements", "x"),
+    ("niveau", "x"),
+    ("nom", "\u{0}"),
+    ("contenu", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -606,6 +622,13 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
         (
             Who::Financeur,
             Some(app.funder("Financeur du test").await.1),
+        ),
+        (
+            Who::Pilotage,
+            Some(
+                app.territorial(&relais::pilotage::Territoire::national())
+                    .await,
+            ),
         ),
         (Who::Anonymous, None),
     ];

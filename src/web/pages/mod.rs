@@ -14,6 +14,7 @@ pub mod journal;
 pub mod lieux;
 pub mod mandats;
 pub mod pass;
+pub mod pilotage;
 pub mod public;
 pub mod simulator;
 pub mod structure;
@@ -44,6 +45,8 @@ pub(crate) fn landing(session: &Session) -> &'static str {
         "/admin"
     } else if session.financeur_id.is_some() {
         "/financeur"
+    } else if session.territoire {
+        "/pilotage"
     } else {
         "/compte"
     }

@@ -1,0 +1,361 @@
+//! A territory's dashboard against the plan's targets, for one year: people
+//! accompanied (from the activities' aggregates), conseillers numériques (the
+//! imported figures), places of mediation (the directory), Aidants Connect
+//! (structures, aidants, active mandates, uses per démarche and month from the
+//! identity provider's counters), pass numérique (the redemptions' counters).
+//! Each part is read with a handful of grouped queries, then gathered per
+//! département in Rust: the cost does not grow with the number of people.
+
+use std::collections::BTreeMap;
+
+use super::{Conseillers, Territoire, departement_of};
+use crate::db::Db;
+use crate::mandats::Demarche;
+
+/// One département's line (the map and the table beside it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ligne {
+    pub code: String,
+    pub nom: String,
+    pub population: i64,
+    pub accompagnements: i64,
+    pub nouveaux: i64,
+    pub lieux: i64,
+    pub france_services: i64,
+    pub population_couverte: i64,
+    pub conseillers: Conseillers,
+    pub structures: i64,
+    pub aidants: i64,
+    pub mandats_actifs: i64,
+    pub utilisations: i64,
+    pub pass_remis: i64,
+    pub pass_utilises: i64,
+}
+
+impl Ligne {
+    pub fn lieux_pour_10000(&self) -> f64 {
+        per(self.lieux, self.population, 10_000.0)
+    }
+    pub fn conseillers_pour_100000(&self) -> f64 {
+        per(self.conseillers.en_poste, self.population, 100_000.0)
+    }
+    pub fn part_couverte(&self) -> f64 {
+        per(self.population_couverte, self.population, 100.0)
+    }
+    /// This territory's share of the national target of people, in proportion to
+    /// its population.
+    pub fn objectif_personnes(&self, population_nationale: i64) -> i64 {
+        if population_nationale == 0 {
+            return 0;
+        }
+        let share = super::OBJECTIF_PERSONNES_AN as f64 * self.population as f64
+            / population_nationale as f64;
+        share.round() as i64
+    }
+}
+
+fn per(n: i64, population: i64, unit: f64) -> f64 {
+    if population == 0 {
+        0.0
+    } else {
+        n as f64 * unit / population as f64
+    }
+}
+
+/// Pass numérique of one funder in the territory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassFinanceur {
+    pub financeur: String,
+    /// Pass ordered (national scope only: orders have no département).
+    pub commandes: Option<i64>,
+    pub carnets_remis: i64,
+    pub utilises: i64,
+}
+
+/// Uses of a month, per démarche (in the order of [`Demarche::ALL`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoisUtilisations {
+    pub mois: i64,
+    pub label: String,
+    pub par_demarche: Vec<i64>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tableau {
+    pub territoire: Territoire,
+    pub annee: i64,
+    /// The territory's totals (its départements summed; people counted distinct).
+    pub total: Ligne,
+    /// Distinct tracked people plus anonymous participants, and new people.
+    pub personnes: i64,
+    pub nouveaux: i64,
+    pub population_nationale: i64,
+    pub lignes: Vec<Ligne>,
+    pub utilisations: Vec<MoisUtilisations>,
+    pub pass: Vec<PassFinanceur>,
+}
+
+impl Tableau {
+    pub fn objectif_personnes(&self) -> i64 {
+        self.total.objectif_personnes(self.population_nationale)
+    }
+    /// Progress towards the year's target, in percent.
+    pub fn avancement(&self) -> f64 {
+        per(self.personnes, self.objectif_personnes(), 100.0)
+    }
+    pub fn objectif_conseillers(&self) -> i64 {
+        let share = super::OBJECTIF_CONSEILLERS as f64 * self.total.population as f64
+            / self.population_nationale.max(1) as f64;
+        share.round() as i64
+    }
+}
+
+/// Gathers a territory's dashboard for `annee`, with its départements' lines.
+pub async fn compute(
+    db: &Db,
+    territoire: &Territoire,
+    annee: i64,
+    now: i64,
+) -> Result<Tableau, crate::db::Error> {
+    let t = crate::territoires::get();
+    let mut lignes: BTreeMap<String, Ligne> = BTreeMap::new();
+    for code in &territoire.departements {
+        lignes.insert(
+            code.clone(),
+            Ligne {
+                code: code.clone(),
+                nom: t.departement_name(code).unwrap_or(code).to_owned(),
+                ..Ligne::default()
+            },
+        );
+    }
+    let mut population_nationale = 0;
+    for c in t.communes() {
+        population_nationale += i64::from(c.population);
+        if let Some(l) = lignes.get_mut(&c.departement) {
+            l.population += i64::from(c.population);
+        }
+    }
+    let (from, to) = (annee * 100 + 1, annee * 100 + 12);
+    let set = territoire.set();
+
+    // People accompanied: distinct people over the territory; accompaniments and
+    // new people per département from the territories' aggregates.
+    let filter = crate::activites::stats::Filter {
+        scope: territoire.stats_scope(),
+        from,
+        to,
+        kind: None,
+        lieu_id: None,
+    };
+    let totals = crate::activites::stats::compute_totals(db, &filter)
+        .await?
+        .totals;
+    for d in crate::activites::stats::by_departement(db, from, to).await? {
+        if let Some(l) = lignes.get_mut(&d.code) {
+            l.accompagnements = d.accompagnements;
+            l.nouveaux = d.nouveaux;
+        }
+    }
+
+    // Places of mediation, France Services, population living in a commune with one.
+    let fs_bit = crate::lieux::index::bit("dispositif_programmes_nationaux", "France Services")
+        .and_then(|b| i64::try_from(b).ok())
+        .unwrap_or(0);
+    let rows = db
+        .fetch_all(
+            "SELECT code_insee, COUNT(*) AS n,
+                    CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
+             FROM lieux WHERE code_insee <> '' GROUP BY code_insee",
+            crate::args![fs_bit],
+        )
+        .await?;
+    for r in &rows {
+        let code: String = r.get("code_insee")?;
+        let dep = departement_of(&code);
+        if let Some(l) = lignes.get_mut(dep) {
+            l.lieux += r.get::<i64>("n")?;
+            l.france_services += r.get::<i64>("fs")?;
+            l.population_couverte += t.commune(&code).map_or(0, |c| i64::from(c.population));
+        }
+    }
+
+    // Conseillers numériques.
+    for (dep, c) in super::conseillers(db).await? {
+        if let Some(l) = lignes.get_mut(&dep) {
+            l.conseillers = c;
+        }
+    }
+
+    // Aidants Connect: structures with active aidants, aidants, active mandates.
+    let rows = db
+        .fetch_all(
+            "SELECT st.commune_insee, COUNT(DISTINCT st.id) AS structures,
+                    COUNT(DISTINCT m.account_id) AS aidants
+             FROM structures st
+             JOIN memberships m ON m.structure_id = st.id
+             JOIN accounts a ON a.id = m.account_id
+             WHERE st.is_demo = 0 AND m.deactivated_at IS NULL AND a.disabled_at IS NULL
+               AND m.role IN ('aidant', 'referent')
+             GROUP BY st.commune_insee",
+            &[],
+        )
+        .await?;
+    for r in &rows {
+        let code: String = r.get("commune_insee")?;
+        if let Some(l) = lignes.get_mut(departement_of(&code)) {
+            l.structures += r.get::<i64>("structures")?;
+            l.aidants += r.get::<i64>("aidants")?;
+        }
+    }
+    let rows = db
+        .fetch_all(
+            "SELECT st.commune_insee, COUNT(*) AS n FROM mandats md
+             JOIN structures st ON st.id = md.structure_id
+             WHERE md.expires_at > $1 AND st.is_demo = 0
+               AND EXISTS (SELECT 1 FROM autorisations a WHERE a.mandat_id = md.id
+                           AND a.revoked_at IS NULL AND a.expires_at > $1)
+             GROUP BY st.commune_insee",
+            crate::args![now],
+        )
+        .await?;
+    for r in &rows {
+        let code: String = r.get("commune_insee")?;
+        if let Some(l) = lignes.get_mut(departement_of(&code)) {
+            l.mandats_actifs += r.get::<i64>("n")?;
+        }
+    }
+    let rows = db
+        .fetch_all(
+            "SELECT mois, departement, demarche, n FROM utilisations_mois
+             WHERE mois BETWEEN $1 AND $2 AND ($3 = '' OR $3 LIKE '%,' || departement || ',%')",
+            crate::args![from, to, &set],
+        )
+        .await?;
+    let mut months: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for r in &rows {
+        let n: i64 = r.get("n")?;
+        let dep: String = r.get("departement")?;
+        if let Some(l) = lignes.get_mut(&dep) {
+            l.utilisations += n;
+        }
+        let mois: i64 = r.get("mois")?;
+        let per_demarche = months
+            .entry(mois)
+            .or_insert_with(|| vec![0; Demarche::ALL.len()]);
+        if let Some(i) = Demarche::ALL
+            .iter()
+            .position(|d| d.key() == r.get::<String>("demarche").unwrap_or_default())
+            && let Some(x) = per_demarche.get_mut(i)
+        {
+            *x += n;
+        }
+    }
+    let utilisations = crate::activites::stats::fill_months(from, to, &[])
+        .into_iter()
+        .map(|m| {
+            let par_demarche = months
+                .get(&m.mois)
+                .cloned()
+                .unwrap_or_else(|| vec![0; Demarche::ALL.len()]);
+            MoisUtilisations {
+                total: par_demarche.iter().sum(),
+                mois: m.mois,
+                label: m.label,
+                par_demarche,
+            }
+        })
+        .collect();
+
+    // Pass numérique, by funder.
+    let rows = db
+        .fetch_all(
+            "SELECT f.id, f.nom, m.departement, CAST(SUM(m.remis) AS BIGINT) AS remis,
+                    CAST(SUM(m.utilises) AS BIGINT) AS utilises
+             FROM pass_mois m
+             JOIN pass_commandes c ON c.id = m.commande_id
+             JOIN pass_financeurs f ON f.id = c.financeur_id
+             WHERE m.mois BETWEEN $1 AND $2
+             GROUP BY f.id, f.nom, m.departement",
+            crate::args![from, to],
+        )
+        .await?;
+    let mut pass: BTreeMap<i64, PassFinanceur> = BTreeMap::new();
+    for r in &rows {
+        let dep: String = r.get("departement")?;
+        let (remis, utilises): (i64, i64) = (r.get("remis")?, r.get("utilises")?);
+        if let Some(l) = lignes.get_mut(&dep) {
+            l.pass_remis += remis;
+            l.pass_utilises += utilises;
+            let e = pass.entry(r.get("id")?).or_insert_with(|| PassFinanceur {
+                financeur: r.get("nom").unwrap_or_default(),
+                commandes: None,
+                carnets_remis: 0,
+                utilises: 0,
+            });
+            e.carnets_remis += remis;
+            e.utilises += utilises;
+        }
+    }
+    if territoire.niveau == super::Niveau::National {
+        let rows = db
+            .fetch_all(
+                "SELECT f.id, f.nom, CAST(SUM(c.carnets * c.pass_par_carnet) AS BIGINT) AS pass
+                 FROM pass_commandes c JOIN pass_financeurs f ON f.id = c.financeur_id
+                 GROUP BY f.id, f.nom",
+                &[],
+            )
+            .await?;
+        for r in &rows {
+            let e = pass.entry(r.get("id")?).or_insert_with(|| PassFinanceur {
+                financeur: r.get("nom").unwrap_or_default(),
+                commandes: None,
+                carnets_remis: 0,
+                utilises: 0,
+            });
+            e.commandes = Some(r.get("pass")?);
+        }
+    }
+
+    let lignes: Vec<Ligne> = lignes.into_values().collect();
+    let mut total = lignes.iter().fold(
+        Ligne {
+            code: territoire.code.clone(),
+            nom: territoire.nom.clone(),
+            ..Ligne::default()
+        },
+        |mut acc, l| {
+            acc.population += l.population;
+            acc.accompagnements += l.accompagnements;
+            acc.nouveaux += l.nouveaux;
+            acc.lieux += l.lieux;
+            acc.france_services += l.france_services;
+            acc.population_couverte += l.population_couverte;
+            acc.conseillers.en_poste += l.conseillers.en_poste;
+            acc.conseillers.en_formation += l.conseillers.en_formation;
+            acc.conseillers.prevus += l.conseillers.prevus;
+            acc.structures += l.structures;
+            acc.aidants += l.aidants;
+            acc.mandats_actifs += l.mandats_actifs;
+            acc.utilisations += l.utilisations;
+            acc.pass_remis += l.pass_remis;
+            acc.pass_utilises += l.pass_utilises;
+            acc
+        },
+    );
+    // The territory's own figure (counts activities whose département is unknown
+    // nationally, which no département line has).
+    total.accompagnements = totals.accompagnements;
+    Ok(Tableau {
+        territoire: territoire.clone(),
+        annee,
+        total,
+        personnes: totals.personnes,
+        nouveaux: totals.nouveaux,
+        population_nationale,
+        lignes,
+        utilisations,
+        pass: pass.into_values().collect(),
+    })
+}
