@@ -544,6 +544,9 @@ fn spawn_daily_jobs(
             if let Err(e) = relais::pass::expiry::run_if_due(&db, clock.now()).await {
                 tracing::warn!(cause = %e, "tâche quotidienne du pass numérique impossible");
             }
+            if let Err(e) = relais::pilotage::donnees::run_if_due(&db, clock.now()).await {
+                tracing::warn!(cause = %e, "publication quotidienne des données ouvertes impossible");
+            }
         }
     });
 }

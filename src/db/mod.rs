@@ -204,6 +204,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(24, "pass", "0024_pass.sql"),
     migration!(25, "espace_usager", "0025_espace_usager.sql"),
     migration!(26, "pilotage", "0026_pilotage.sql"),
+    migration!(27, "donnees_ouvertes", "0027_donnees_ouvertes.sql"),
 ];
 
 impl Db {

@@ -14,6 +14,7 @@ const SCHEMA_JSON: &str = include_str!("standard-mediation-num-1.0.2.schema.json
 pub enum FieldType {
     String,
     Number,
+    Integer,
     Date,
 }
 
@@ -41,12 +42,20 @@ impl Field {
 pub struct Schema {
     pub version: String,
     pub fields: Vec<Field>,
+    /// Values that stand for « no value » (Table Schema `missingValues`).
+    pub missing_values: Vec<String>,
+}
+
+fn default_missing() -> Vec<String> {
+    vec![String::new()]
 }
 
 #[derive(Deserialize)]
 struct RawSchema {
     version: String,
     fields: Vec<RawField>,
+    #[serde(default = "default_missing", rename = "missingValues")]
+    missing_values: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +115,7 @@ impl Schema {
                     .unwrap_or_default(),
                 kind: match f.kind.as_str() {
                     "number" => FieldType::Number,
+                    "integer" => FieldType::Integer,
                     "date" => FieldType::Date,
                     _ => FieldType::String,
                 },
@@ -120,6 +130,7 @@ impl Schema {
         Ok(Schema {
             version: raw.version,
             fields,
+            missing_values: raw.missing_values,
         })
     }
 
@@ -132,6 +143,7 @@ impl Schema {
                 Schema {
                     version: String::new(),
                     fields: Vec::new(),
+                    missing_values: default_missing(),
                 }
             }
         });
@@ -148,7 +160,7 @@ impl Schema {
 
     /// Checks one value; `None` when valid, else the reason in French.
     pub fn check(&self, field: &Field, value: &str) -> Option<String> {
-        if value.is_empty() {
+        if value.is_empty() || self.missing_values.iter().any(|m| m == value) {
             return field
                 .required
                 .then(|| "valeur obligatoire manquante".to_owned());
@@ -157,6 +169,11 @@ impl Schema {
             FieldType::Number => {
                 if value.parse::<f64>().map_or(true, |v| !v.is_finite()) {
                     return Some(format!("« {value} » n'est pas un nombre"));
+                }
+            }
+            FieldType::Integer => {
+                if value.parse::<i64>().is_err() {
+                    return Some(format!("« {value} » n'est pas un nombre entier"));
                 }
             }
             FieldType::Date => {

@@ -4,7 +4,9 @@
 //! national role, the dashboards against the targets ([`tableau`]), the tile-grid
 //! map of départements ([`carte`]) and statistical confidentiality ([`secret`]).
 
+pub mod acteurs;
 pub mod carte;
+pub mod donnees;
 pub mod secret;
 pub mod tableau;
 

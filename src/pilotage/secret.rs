@@ -1,83 +1,139 @@
 //! Statistical confidentiality of published counts of people.
 //!
-//! - **Primary**: a cell counting 1 to 4 people is not published (0 is: no person
-//!   to protect).
-//! - **Secondary**: in a group whose total is published (a table's rows and their
-//!   total), the masked cells must not be recoverable by subtraction: a group never
-//!   has exactly one masked cell, and its masked cells never add up to less than
-//!   [`THRESHOLD`]; the smallest published positive cells are masked too until it
-//!   holds (all of them, and the total, when it cannot).
-//! - A table with totals in both directions (territories × months) applies the rule
-//!   to its rows and its columns in turn until nothing changes.
+//! - **Primary**: a count of 1 to 4 people is not published (0 is: no person to
+//!   protect).
+//! - **Secondary**: published figures are bound by sums (a row and its total, a
+//!   column and its total, the totals and the grand total). In every such
+//!   equation the masked figures are never exactly one (it would be the
+//!   difference), and when the total is published the masked members add up to
+//!   at least [`THRESHOLD`] (else their sum, below 5, would be known). The
+//!   smallest published positive members are masked until every equation holds;
+//!   masks only grow, so it ends.
+//!
+//! [`protect`] applies it to a table (territories × months) with its row totals,
+//! column totals and grand total — what the open data and « Relais en chiffres »
+//! publish, from the same protected table so that no figure of one can be
+//! recomputed from the other.
 
 /// The smallest count of people published.
 pub const THRESHOLD: i64 = 5;
 
-/// One published cell: `None` when masked.
+/// One published figure: `None` when masked.
 pub type Cell = Option<i64>;
 
 fn sensitive(v: i64) -> bool {
     v > 0 && v < THRESHOLD
 }
 
-/// Masks a group of cells whose total is published; returns whether the total
-/// itself must be masked (when nothing else can protect the masked cells).
-fn protect_group(values: &[i64], masked: &mut [bool]) -> bool {
-    for (v, m) in values.iter().zip(masked.iter_mut()) {
-        if sensitive(*v) {
-            *m = true;
+/// Figures linked by equations `sum(members) = total` (indices into `values`).
+struct System {
+    values: Vec<i64>,
+    masked: Vec<bool>,
+    equations: Vec<(Vec<usize>, usize)>,
+}
+
+impl System {
+    fn new(values: Vec<i64>, equations: Vec<(Vec<usize>, usize)>) -> System {
+        let masked = values.iter().map(|v| sensitive(*v)).collect();
+        System {
+            values,
+            masked,
+            equations,
         }
     }
-    loop {
-        let hidden: Vec<i64> = values
+
+    fn is_masked(&self, i: usize) -> bool {
+        self.masked.get(i).copied().unwrap_or(true)
+    }
+
+    fn value(&self, i: usize) -> i64 {
+        self.values.get(i).copied().unwrap_or(0)
+    }
+
+    /// The member to mask next in an equation that does not hold: the smallest
+    /// published positive member, else any published member.
+    fn next_member(&self, members: &[usize]) -> Option<usize> {
+        members
             .iter()
-            .zip(masked.iter())
-            .filter(|(_, m)| **m)
-            .map(|(v, _)| *v)
-            .collect();
-        let sum: i64 = hidden.iter().sum();
-        let safe = hidden.is_empty() || (hidden.len() >= 2 && sum >= THRESHOLD) || sum == 0;
-        // A single masked cell is recoverable whatever its value (0 included:
-        // masking a lone 0 would tell nothing, but a lone masked cell is never left).
-        let lone = hidden.len() == 1;
-        if safe && !lone {
-            return false;
-        }
-        // The smallest published positive cell, then any published cell.
-        let next = values
-            .iter()
-            .enumerate()
-            .filter(|(i, v)| !masked.get(*i).copied().unwrap_or(true) && **v > 0)
-            .min_by_key(|(i, v)| (**v, *i))
-            .map(|(i, _)| i)
-            .or_else(|| masked.iter().position(|m| !*m));
-        match next {
-            Some(i) => {
-                if let Some(m) = masked.get_mut(i) {
-                    *m = true;
+            .copied()
+            .filter(|i| !self.is_masked(*i) && self.value(*i) > 0)
+            .min_by_key(|i| (self.value(*i), *i))
+            .or_else(|| members.iter().copied().find(|i| !self.is_masked(*i)))
+    }
+
+    /// One pass over the equations; whether a mask was added.
+    fn pass(&mut self) -> bool {
+        let mut changed = false;
+        for k in 0..self.equations.len() {
+            let Some((members, total)) = self.equations.get(k).cloned() else {
+                continue;
+            };
+            let hidden: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|i| self.is_masked(*i))
+                .collect();
+            let hidden_sum: i64 = hidden.iter().map(|i| self.value(*i)).sum();
+            let total_masked = self.is_masked(total);
+            let holds = if total_masked {
+                // The total can only be hidden if some member is.
+                !hidden.is_empty()
+            } else {
+                hidden.is_empty()
+                    || (hidden.len() >= 2 && (hidden_sum >= THRESHOLD || hidden_sum == 0))
+            };
+            if holds {
+                continue;
+            }
+            match self.next_member(&members) {
+                Some(i) => {
+                    if let Some(m) = self.masked.get_mut(i) {
+                        *m = true;
+                    }
+                }
+                None => {
+                    if let Some(m) = self.masked.get_mut(total) {
+                        *m = true;
+                    }
                 }
             }
-            // Every cell is masked and still not safe: the total goes too.
-            None => return sum > 0,
+            changed = true;
         }
+        changed
+    }
+
+    fn solve(mut self) -> Vec<Cell> {
+        while self.pass() {}
+        self.values
+            .iter()
+            .zip(&self.masked)
+            .map(|(v, m)| (!m).then_some(*v))
+            .collect()
     }
 }
 
 /// A list of counts published with their total: the cells and the total.
 pub fn one_way(values: &[i64]) -> (Vec<Cell>, Cell) {
-    let total: i64 = values.iter().sum();
-    let mut masked = vec![false; values.len()];
-    let hide_total = protect_group(values, &mut masked) || sensitive(total);
-    let cells = values
-        .iter()
-        .zip(&masked)
-        .map(|(v, m)| (!m && !hide_total).then_some(*v))
-        .collect();
-    (cells, (!hide_total).then_some(total))
+    let n = values.len();
+    let mut all = values.to_vec();
+    all.push(values.iter().sum());
+    let out = System::new(all, vec![((0..n).collect(), n)]).solve();
+    let total = out.get(n).copied().flatten();
+    (out.into_iter().take(n).collect(), total)
 }
 
-/// A table (rows × columns) published with its row totals and column totals.
-pub fn two_way(table: &[Vec<i64>]) -> Vec<Vec<Cell>> {
+/// A protected table and its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    pub cells: Vec<Vec<Cell>>,
+    pub row_totals: Vec<Cell>,
+    pub column_totals: Vec<Cell>,
+    pub total: Cell,
+}
+
+/// Protects a table (rows × columns) published with its row totals, column
+/// totals and grand total.
+pub fn protect(table: &[Vec<i64>]) -> Protected {
     let rows = table.len();
     let cols = table.iter().map(Vec::len).max().unwrap_or(0);
     let get = |r: usize, c: usize| {
@@ -87,57 +143,46 @@ pub fn two_way(table: &[Vec<i64>]) -> Vec<Vec<Cell>> {
             .copied()
             .unwrap_or(0)
     };
-    let mut masked = vec![vec![false; cols]; rows];
-    for _ in 0..(rows + cols + 2) {
-        let mut changed = false;
-        for (r, row_mask) in masked.iter_mut().enumerate() {
-            let values: Vec<i64> = (0..cols).map(|c| get(r, c)).collect();
-            let before = row_mask.clone();
-            if protect_group(&values, row_mask) {
-                row_mask.iter_mut().for_each(|m| *m = true);
-            }
-            changed |= *row_mask != before;
-        }
+    // Layout: cells row by row, then row totals, then column totals, then the total.
+    let cell = |r: usize, c: usize| r * cols + c;
+    let row_total = |r: usize| rows * cols + r;
+    let col_total = |c: usize| rows * cols + rows + c;
+    let grand = rows * cols + rows + cols;
+    let mut values = Vec::with_capacity(grand + 1);
+    for r in 0..rows {
         for c in 0..cols {
-            let values: Vec<i64> = (0..rows).map(|r| get(r, c)).collect();
-            let mut col_mask: Vec<bool> = masked
-                .iter()
-                .map(|row| row.get(c).copied().unwrap_or(false))
-                .collect();
-            let before = col_mask.clone();
-            if protect_group(&values, &mut col_mask) {
-                col_mask.iter_mut().for_each(|m| *m = true);
-            }
-            if col_mask != before {
-                changed = true;
-                for (row, m) in masked.iter_mut().zip(col_mask) {
-                    if let Some(x) = row.get_mut(c) {
-                        *x = m;
-                    }
-                }
-            }
-        }
-        if !changed {
-            break;
+            values.push(get(r, c));
         }
     }
-    (0..rows)
-        .map(|r| {
-            (0..cols)
-                .map(|c| {
-                    (!masked
-                        .get(r)
-                        .and_then(|m| m.get(c))
-                        .copied()
-                        .unwrap_or(true))
-                    .then_some(get(r, c))
-                })
-                .collect()
-        })
-        .collect()
+    for r in 0..rows {
+        values.push((0..cols).map(|c| get(r, c)).sum());
+    }
+    for c in 0..cols {
+        values.push((0..rows).map(|r| get(r, c)).sum());
+    }
+    values.push(table.iter().flatten().sum());
+    let mut equations = Vec::with_capacity(rows + cols + 2);
+    for r in 0..rows {
+        equations.push(((0..cols).map(|c| cell(r, c)).collect(), row_total(r)));
+    }
+    for c in 0..cols {
+        equations.push(((0..rows).map(|r| cell(r, c)).collect(), col_total(c)));
+    }
+    equations.push(((0..rows).map(row_total).collect(), grand));
+    equations.push(((0..cols).map(col_total).collect(), grand));
+    let out = System::new(values, equations).solve();
+    let at = |i: usize| out.get(i).copied().flatten();
+    Protected {
+        cells: (0..rows)
+            .map(|r| (0..cols).map(|c| at(cell(r, c))).collect())
+            .collect(),
+        row_totals: (0..rows).map(|r| at(row_total(r))).collect(),
+        column_totals: (0..cols).map(|c| at(col_total(c))).collect(),
+        total: at(grand),
+    }
 }
 
-/// How a cell is written: the number, or « < 5 » / « secret » when masked.
+/// How a figure is written: the number, or « secret » when masked.
 pub fn show(cell: Cell) -> String {
     match cell {
         Some(v) => crate::domain::thousands(v),
@@ -149,22 +194,27 @@ pub fn show(cell: Cell) -> String {
 mod tests {
     use super::*;
 
-    /// What someone knowing the published cells and totals can deduce: the value of
-    /// any masked cell that is alone in a group, or the sum of a group's masked
-    /// cells when it is below the threshold.
-    fn recoverable(values: &[i64], cells: &[Cell], total: Cell) -> bool {
-        let Some(total) = total else {
-            return false;
-        };
-        let published: i64 = cells.iter().flatten().sum();
-        let hidden = cells.iter().filter(|c| c.is_none()).count();
-        let rest = total - published;
-        (hidden == 1)
-            || (hidden >= 2 && rest > 0 && rest < THRESHOLD)
-            || values
-                .iter()
-                .zip(cells)
-                .any(|(v, c)| c.is_some() && sensitive(*v))
+    /// What someone holding the published figures can deduce from one equation:
+    /// a lone masked figure, or masked members whose sum is below the threshold.
+    fn leaks(members: &[(i64, Cell)], total: (i64, Cell)) -> bool {
+        let hidden: Vec<i64> = members
+            .iter()
+            .filter(|(_, c)| c.is_none())
+            .map(|(v, _)| *v)
+            .collect();
+        let total_hidden = total.1.is_none();
+        let count = hidden.len() + usize::from(total_hidden);
+        if count == 1 {
+            return true;
+        }
+        !total_hidden && {
+            let s: i64 = hidden.iter().sum();
+            s > 0 && s < THRESHOLD
+        }
+    }
+
+    fn published_small(values: &[(i64, Cell)]) -> bool {
+        values.iter().any(|(v, c)| c.is_some() && sensitive(*v))
     }
 
     #[test]
@@ -188,17 +238,20 @@ mod tests {
         assert_eq!((cells, total), (vec![None, None], None));
     }
 
-    #[test]
-    fn no_masked_cell_can_be_recovered_on_generated_tables() {
-        // A small deterministic generator: many tables with small counts.
+    fn generator() -> impl FnMut() -> u64 {
         let mut seed = 0x2545_f491_u64;
-        let mut next = move || {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
-        for _ in 0..2_000 {
+        }
+    }
+
+    #[test]
+    fn no_masked_figure_can_be_recovered_in_generated_lists() {
+        let mut next = generator();
+        for _ in 0..3_000 {
             let n = 1 + (next() % 8) as usize;
             let values: Vec<i64> = (0..n)
                 .map(|_| match next() % 4 {
@@ -208,32 +261,53 @@ mod tests {
                 })
                 .collect();
             let (cells, total) = one_way(&values);
-            assert!(
-                !recoverable(&values, &cells, total),
-                "{values:?} → {cells:?} / {total:?}"
-            );
-            assert!(cells.iter().flatten().all(|v| *v == 0 || *v >= THRESHOLD));
+            let pairs: Vec<(i64, Cell)> = values.iter().copied().zip(cells).collect();
+            let t = (values.iter().sum(), total);
+            assert!(!leaks(&pairs, t), "{values:?} → {pairs:?} / {total:?}");
+            assert!(!published_small(&pairs) && !published_small(&[t]));
         }
     }
 
     #[test]
-    fn two_way_tables_protect_rows_and_columns() {
-        let table = vec![vec![3, 20, 30], vec![15, 2, 40], vec![50, 60, 70]];
-        let out = two_way(&table);
-        for (r, row) in out.iter().enumerate() {
-            let values = table.get(r).unwrap();
-            let total: i64 = values.iter().sum();
-            assert!(!recoverable(values, row, Some(total)), "row {r}: {row:?}");
+    fn no_masked_figure_can_be_recovered_in_generated_tables() {
+        let mut next = generator();
+        for _ in 0..1_500 {
+            let rows = 1 + (next() % 5) as usize;
+            let cols = 1 + (next() % 5) as usize;
+            let table: Vec<Vec<i64>> = (0..rows)
+                .map(|_| {
+                    (0..cols)
+                        .map(|_| match next() % 4 {
+                            0 => 0,
+                            1 => (next() % 5) as i64,
+                            _ => (next() % 40) as i64,
+                        })
+                        .collect()
+                })
+                .collect();
+            let p = protect(&table);
+            let get = |r: usize, c: usize| *table.get(r).unwrap().get(c).unwrap();
+            let pc = |r: usize, c: usize| *p.cells.get(r).unwrap().get(c).unwrap();
+            let mut row_totals = Vec::new();
+            for r in 0..rows {
+                let members: Vec<(i64, Cell)> = (0..cols).map(|c| (get(r, c), pc(r, c))).collect();
+                let t: i64 = members.iter().map(|m| m.0).sum();
+                let total = (t, *p.row_totals.get(r).unwrap());
+                assert!(!leaks(&members, total), "row {r} of {table:?}: {p:?}");
+                assert!(!published_small(&members) && !published_small(&[total]));
+                row_totals.push(total);
+            }
+            let mut col_totals = Vec::new();
+            for c in 0..cols {
+                let members: Vec<(i64, Cell)> = (0..rows).map(|r| (get(r, c), pc(r, c))).collect();
+                let t: i64 = members.iter().map(|m| m.0).sum();
+                let total = (t, *p.column_totals.get(c).unwrap());
+                assert!(!leaks(&members, total), "column {c} of {table:?}: {p:?}");
+                col_totals.push(total);
+            }
+            let g: i64 = table.iter().flatten().sum();
+            assert!(!leaks(&row_totals, (g, p.total)), "{table:?}: {p:?}");
+            assert!(!leaks(&col_totals, (g, p.total)), "{table:?}: {p:?}");
         }
-        for c in 0..3 {
-            let values: Vec<i64> = table.iter().map(|row| *row.get(c).unwrap()).collect();
-            let cells: Vec<Cell> = out.iter().map(|row| *row.get(c).unwrap()).collect();
-            let total: i64 = values.iter().sum();
-            assert!(
-                !recoverable(&values, &cells, Some(total)),
-                "column {c}: {cells:?}"
-            );
-        }
-        assert_eq!(out.get(2).unwrap().get(2), Some(&Some(70)));
     }
 }

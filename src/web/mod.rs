@@ -297,6 +297,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     )
     .get("/pilotage", Access::Territory, get(pilotage::dashboard))
     .get(
+        "/pilotage/acteurs",
+        Access::Territory,
+        get(pilotage::acteurs),
+    )
+    .get(
         "/pilotage/export.csv",
         Access::Territory,
         get(pilotage::export),
@@ -312,6 +317,16 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         post(pilotage::conseillers_import),
     )
     .get("/chiffres", Access::Public, get(pilotage::public))
+    .get(
+        "/donnees-ouvertes",
+        Access::Public,
+        get(pilotage::open_data),
+    )
+    .get(
+        "/donnees-ouvertes/{fichier}",
+        Access::Public,
+        get(pilotage::open_data_file),
+    )
     .get("/mandats/nouveau", Access::Member, get(mandats::new_form))
     .post(
         "/mandats/nouveau",

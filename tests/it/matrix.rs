@@ -171,9 +171,12 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/admin/territoires/comptes", Access::Admin),
     ("GET", "/pilotage", Access::Territory),
     ("GET", "/pilotage/export.csv", Access::Territory),
+    ("GET", "/pilotage/acteurs", Access::Territory),
     ("GET", "/pilotage/conseillers", Access::Territory),
     ("POST", "/pilotage/conseillers", Access::Territory),
     ("GET", "/chiffres", Access::Public),
+    ("GET", "/donnees-ouvertes", Access::Public),
+    ("GET", "/donnees-ouvertes/{fichier}", Access::Public),
     ("GET", "/mandats/a-distance", Access::Member),
     ("POST", "/mandats/a-distance", Access::Member),
     ("GET", "/mandats/a-distance/{lid}", Access::Member),
@@ -689,6 +692,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{fid}", "1")
             .replace("{qid}", "1")
             .replace("{code}", "7KQ2M9XD4HTBR0WC")
+            .replace("{fichier}", "statistiques.csv")
             .replace("{file}", &css);
         for who in EVERYONE {
             let user = people

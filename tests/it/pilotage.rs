@@ -227,6 +227,40 @@ crate::both_backends!(
                 as i64
         );
 
+        // The actors of the territory: places to update, structures, communes without a place.
+        let mut c = app.login(&yonne).await;
+        let page = c.get("/pilotage/acteurs").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.contains("Médiathèque d'Auxerre") && page.contains("Mettre à jour les données")
+        );
+        assert!(page.contains("CCAS d'Auxerre") && !page.contains("Mairie de Dijon"));
+        let joigny = page.body.find("Joigny").expect("Joigny has no place");
+        assert!(
+            !page.body[..joigny].contains("Villeneuve-sur-Yonne"),
+            "largest first"
+        );
+        assert_eq!(
+            c.get("/pilotage/acteurs?departement=21").await.status,
+            StatusCode::NOT_FOUND
+        );
+        let a = relais::pilotage::acteurs::gather(
+            app.db(),
+            &Territoire::departement("89").unwrap(),
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((a.lieux_total, a.lieux_a_mettre_a_jour), (2, 2));
+        let s = a.structures.first().unwrap();
+        assert_eq!((s.aidants, s.mandats_actifs, s.activites), (1, 3, 7));
+        let communes89 = relais::territoires::get()
+            .communes()
+            .iter()
+            .filter(|c| c.departement == "89")
+            .count();
+        assert_eq!(a.communes_sans_lieu, communes89 - 2);
+
         // A hub: exactly its départements.
         let h = app.territorial(&hub.territoire()).await;
         let mut c = app.login(&h).await;

@@ -189,6 +189,9 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
                 crate::lieux::schema::FieldType::Number => {
                     json!({ "type": "number", "description": f.title })
                 }
+                crate::lieux::schema::FieldType::Integer => {
+                    json!({ "type": "integer", "description": f.title })
+                }
                 crate::lieux::schema::FieldType::Date => {
                     json!({ "type": "string", "format": "date", "description": f.title })
                 }

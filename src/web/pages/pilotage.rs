@@ -320,6 +320,43 @@ pub async fn export(
 }
 
 // ---------------------------------------------------------------------------
+// The actors of the territory (recenser, conseiller, outiller)
+
+#[derive(Template)]
+#[template(path = "pilotage_acteurs.html")]
+pub struct ActeursView {
+    pub shell: Shell,
+    pub territoire: Territoire,
+    pub own: Territoire,
+    pub departement: String,
+    pub a: pilotage::acteurs::Acteurs,
+}
+
+impl ActeursView {
+    pub fn n<T: std::borrow::Borrow<i64>>(&self, v: T) -> String {
+        crate::domain::thousands(*v.borrow())
+    }
+}
+
+pub async fn acteurs(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    t: Territory,
+    Query(q): Query<DashQuery>,
+) -> AppResult<Response> {
+    let now = state.now();
+    let (territoire, _) = scope_of(&t, &q, now)?;
+    let a = pilotage::acteurs::gather(&state.db, &territoire, now).await?;
+    render(&ActeursView {
+        shell: Shell::new(&ctx, format!("Acteurs du territoire — {}", territoire.nom)),
+        own: t.territoire.clone(),
+        departement: q.departement.clone(),
+        territoire,
+        a,
+    })
+}
+
+// ---------------------------------------------------------------------------
 // The national role's import of the conseillers numériques figures
 
 #[derive(Template)]
@@ -623,24 +660,37 @@ pub async fn public(
     };
     let annee = this_year(now);
     let tab = tableau::compute(&state.db, &territoire, annee, now).await?;
-    // People: published only from 5, and never recoverable from the total.
-    let acc: Vec<i64> = tab.lignes.iter().map(|l| l.accompagnements).collect();
-    let (acc_cells, acc_total) = secret::one_way(&acc);
+    // People: published only from 5, never recoverable from a total, from the
+    // same protected table as the open data (départements × months).
+    let year = pilotage::donnees::year_table(&state.db, annee).await?;
+    let acc = secret::protect(&year.accompagnements);
+    let acc_of = |code: &str| {
+        year.departements
+            .iter()
+            .position(|d| d == code)
+            .and_then(|i| acc.row_totals.get(i).copied())
+            .flatten()
+    };
     let man: Vec<i64> = tab.lignes.iter().map(|l| l.mandats_actifs).collect();
     let (man_cells, man_total) = secret::one_way(&man);
     let lines = tab
         .lignes
         .iter()
-        .zip(acc_cells.iter().zip(&man_cells))
-        .map(|(l, (a, m))| PublicLine {
+        .zip(&man_cells)
+        .map(|(l, m)| PublicLine {
             code: l.code.clone(),
             nom: l.nom.clone(),
-            accompagnements: secret::show(*a),
+            accompagnements: secret::show(acc_of(&l.code)),
             lieux: l.lieux,
             conseillers: l.conseillers.en_poste,
             mandats: secret::show(*m),
         })
         .collect();
+    let acc_total = if territoire.niveau == Niveau::National {
+        acc.total
+    } else {
+        acc_of(&territoire.code)
+    };
     let personnes = secret::one_way(&[tab.personnes]).1;
     let values: Vec<(String, f64)> = tab
         .lignes
@@ -677,7 +727,114 @@ pub async fn public(
         map_svg,
         lines,
         total_accompagnements: secret::show(acc_total),
-        total_mandats: secret::show(man_total),
+        total_mandats: secret::show(if territoire.niveau == Niveau::National {
+            man_total
+        } else {
+            man_cells.first().copied().flatten()
+        }),
         t: tab,
     })
+}
+
+// ---------------------------------------------------------------------------
+// Open data
+
+#[derive(Template)]
+#[template(path = "donnees_ouvertes.html")]
+pub struct OpenDataView {
+    pub shell: Shell,
+    pub files: Vec<(pilotage::donnees::Published, String, String)>,
+    pub last: Option<String>,
+}
+
+pub async fn open_data(State(state): State<AppState>, ctx: Ctx) -> AppResult<Response> {
+    let list = pilotage::donnees::list(&state.db).await?;
+    let last = list
+        .iter()
+        .map(|f| f.publie_le)
+        .max()
+        .map(crate::time_fr::date_time);
+    render(&OpenDataView {
+        shell: Shell::new(&ctx, "Données ouvertes"),
+        files: list
+            .into_iter()
+            .map(|f| {
+                let size = if f.taille >= 1_000_000 {
+                    format!("{:.1} Mo", f.taille as f64 / 1_000_000.0).replace('.', ",")
+                } else {
+                    format!("{} ko", (f.taille + 999) / 1_000)
+                };
+                let what = match f.nom.as_str() {
+                    "lieux.csv" | "lieux.json" => "Les lieux de médiation numérique, au standard national (schéma v1.0.2)",
+                    "statistiques.csv" | "statistiques.json" => "Statistiques par département et par mois, année en cours et précédente, sous secret statistique",
+                    "statistiques.schema.json" => "Le schéma (Table Schema) des statistiques",
+                    _ => "",
+                }
+                .to_owned();
+                (f, size, what)
+            })
+            .collect(),
+        last,
+    })
+}
+
+pub async fn open_data_file(
+    State(state): State<AppState>,
+    axum::extract::Path(nom): axum::extract::Path<String>,
+) -> AppResult<Response> {
+    let Some((kind, content, at)) = pilotage::donnees::file(&state.db, &nom).await? else {
+        return Err(AppError::NotFound);
+    };
+    let last_modified = httpdate(at);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "public, max-age=3600".to_owned(),
+            ),
+            (axum::http::header::LAST_MODIFIED, last_modified),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{nom}\""),
+            ),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// An HTTP date (`Thu, 03 Dec 2026 04:00:00 GMT`).
+fn httpdate(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = crate::time_fr::civil_from_days(days);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        .get(usize::try_from(days.rem_euclid(7)).unwrap_or(0))
+        .copied()
+        .unwrap_or("Mon");
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .get(usize::try_from(m).unwrap_or(1).saturating_sub(1))
+    .copied()
+    .unwrap_or("Jan");
+    format!(
+        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates() {
+        assert_eq!(super::httpdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::httpdate(1_796_270_400),
+            "Thu, 03 Dec 2026 04:00:00 GMT"
+        );
+    }
 }
