@@ -68,6 +68,8 @@ pub struct PassFinanceur {
     pub financeur: String,
     /// Pass ordered (national scope only: orders have no département).
     pub commandes: Option<i64>,
+    /// Pass of those orders never used, since the beginning (national scope only).
+    pub non_utilises: Option<i64>,
     pub carnets_remis: i64,
     pub utilises: i64,
 }
@@ -291,6 +293,7 @@ pub async fn compute(
             let e = pass.entry(r.get("id")?).or_insert_with(|| PassFinanceur {
                 financeur: r.get("nom").unwrap_or_default(),
                 commandes: None,
+                non_utilises: None,
                 carnets_remis: 0,
                 utilises: 0,
             });
@@ -301,7 +304,10 @@ pub async fn compute(
     if territoire.niveau == super::Niveau::National {
         let rows = db
             .fetch_all(
-                "SELECT f.id, f.nom, CAST(SUM(c.carnets * c.pass_par_carnet) AS BIGINT) AS pass
+                "SELECT f.id, f.nom, CAST(SUM(c.carnets * c.pass_par_carnet) AS BIGINT) AS pass,
+                        CAST(COALESCE((SELECT SUM(k.utilises) FROM pass_carnets k
+                                       JOIN pass_commandes c2 ON c2.id = k.commande_id
+                                       WHERE c2.financeur_id = f.id), 0) AS BIGINT) AS utilises
                  FROM pass_commandes c JOIN pass_financeurs f ON f.id = c.financeur_id
                  GROUP BY f.id, f.nom",
                 &[],
@@ -311,10 +317,13 @@ pub async fn compute(
             let e = pass.entry(r.get("id")?).or_insert_with(|| PassFinanceur {
                 financeur: r.get("nom").unwrap_or_default(),
                 commandes: None,
+                non_utilises: None,
                 carnets_remis: 0,
                 utilises: 0,
             });
-            e.commandes = Some(r.get("pass")?);
+            let ordered: i64 = r.get("pass")?;
+            e.commandes = Some(ordered);
+            e.non_utilises = Some(ordered - r.get::<i64>("utilises")?);
         }
     }
 

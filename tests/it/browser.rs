@@ -1184,3 +1184,96 @@ async fn a_mandate_at_a_distance_and_the_usager_space_in_a_real_browser() {
         }
     }
 }
+
+/// A territorial account's dashboard, the actors page, the conseillers import,
+/// the administrators' territories, and the public figures with their
+/// département picker and open data: axe-core on every page, 320 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steering_dashboards_and_public_figures_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Mairie de Joigny").await;
+        app.db()
+            .execute(
+                "UPDATE structures SET commune_insee = '89206' WHERE id = $1",
+                relais::args![s],
+            )
+            .await
+            .unwrap();
+        app.member(s, Role::Aidant, "aidant-joigny").await;
+        relais::pilotage::donnees::publish(app.db(), app.clock_now())
+            .await
+            .unwrap();
+        let national = app
+            .territorial(&relais::pilotage::Territoire::national())
+            .await;
+        let admin = app.admin().await;
+        let (_driver, c) = start_driver().await;
+
+        c.goto(&format!("{base}/chiffres")).await.unwrap();
+        assert!(c.source().await.unwrap().contains("Relais en chiffres"));
+        axe(&c, "Relais en chiffres").await;
+        fits(&c, "Relais en chiffres", 320).await;
+        c.find(Locator::Css("#departement"))
+            .await
+            .unwrap()
+            .select_by_value("89")
+            .await
+            .unwrap();
+        click(&c, "form.filters button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Yonne (89)"));
+        axe(&c, "chiffres de l'Yonne").await;
+        c.goto(&format!("{base}/donnees-ouvertes")).await.unwrap();
+        assert!(c.source().await.unwrap().contains("statistiques.csv"));
+        axe(&c, "données ouvertes").await;
+
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &national).await;
+        assert_eq!(path(&c).await, "/pilotage");
+        let page = c.source().await.unwrap();
+        assert!(
+            page.contains("France entière") && page.contains("carte-titre"),
+            "{page}"
+        );
+        axe(&c, "pilotage national").await;
+        fits(&c, "pilotage national", 320).await;
+        c.find(Locator::Css("#departement"))
+            .await
+            .unwrap()
+            .select_by_value("89")
+            .await
+            .unwrap();
+        click(&c, "form.filters button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Pilotage — Yonne (89)"));
+        axe(&c, "pilotage de l'Yonne").await;
+        click(&c, "main a[href^='/pilotage/acteurs']").await;
+        assert!(c.source().await.unwrap().contains("Mairie de Joigny"));
+        axe(&c, "acteurs du territoire").await;
+        fits(&c, "acteurs du territoire", 320).await;
+        c.goto(&format!("{base}/pilotage/conseillers"))
+            .await
+            .unwrap();
+        axe(&c, "conseillers numériques").await;
+        click(&c, "form.form button[type=submit]").await;
+        assert_eq!(path(&c).await, "/pilotage");
+        assert!(c.source().await.unwrap().contains("sont à jour"));
+        click(&c, "nav form button").await;
+
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/admin/territoires")).await.unwrap();
+        axe(&c, "territoires (administration)").await;
+        fill(&c, "#hub-nom", "Hub de Bourgogne-Franche-Comté").await;
+        fill(&c, "#hub-departements", "21, 25, 39, 58, 70, 71, 89, 90").await;
+        click(&c, "form[action='/admin/territoires/hubs'] button").await;
+        assert!(c.source().await.unwrap().contains("Le hub est créé"));
+        axe(&c, "hub créé").await;
+
+        c.close().await.unwrap();
+        server.abort();
+    }
+}
