@@ -409,6 +409,48 @@ async fn fill(
     Ok(())
 }
 
+/// One commune per département (the first 100), and the next ids to hand out.
+async fn population_start(db: &Db) -> anyhow::Result<(Vec<(String, String)>, Next)> {
+    let mut places: Vec<(String, String)> = Vec::new();
+    for c in crate::territoires::get().communes() {
+        if !places.iter().any(|(_, d)| *d == c.departement) {
+            places.push((c.code.clone(), c.departement.clone()));
+        }
+        if places.len() == 100 {
+            break;
+        }
+    }
+    let max = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.fetch_one(sql, &[]).await?.int("m") }
+    };
+    let next = Next {
+        account: max("SELECT COALESCE(MAX(id), 0) AS m FROM accounts").await? + 1,
+        beneficiaire: max("SELECT COALESCE(MAX(id), 0) AS m FROM beneficiaires").await? + 1,
+        activite: max("SELECT COALESCE(MAX(id), 0) AS m FROM activites").await? + 1,
+    };
+    Ok((places, next))
+}
+
+/// Adds about `activities` activities (with their mediators, people and
+/// aggregates) to `structure`, spread over 100 départements (other benches).
+pub(crate) async fn populate(
+    db: &Db,
+    structure: i64,
+    activities: usize,
+    now: i64,
+) -> anyhow::Result<()> {
+    let (places, mut next) = population_start(db).await?;
+    let mediators = activities / PER_MEDIATOR;
+    let mut done = 0;
+    while done < mediators {
+        let step = (mediators - done).min(400);
+        fill(db, structure, done, step, &places, &mut next, now).await?;
+        done += step;
+    }
+    Ok(())
+}
+
 pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
     let clock = std::sync::Arc::new(SystemClock);
     let now = clock.now();
@@ -432,36 +474,11 @@ pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> any
     )
     .await?;
     let session = crate::sessions::create(&db, me, now).await?;
-    // One commune per département, the first 100 départements.
-    let mut places: Vec<(String, String)> = Vec::new();
-    for c in crate::territoires::get().communes() {
-        if !places.iter().any(|(_, d)| *d == c.departement) {
-            places.push((c.code.clone(), c.departement.clone()));
-        }
-        if places.len() == 100 {
-            break;
-        }
-    }
+    let (places, mut next) = population_start(&db).await?;
     let measured_dep = places
         .first()
         .map(|p| p.1.clone())
         .context("départements")?;
-    let base = |table: &'static str| {
-        let db = db.clone();
-        async move {
-            let sql = match table {
-                "accounts" => "SELECT COALESCE(MAX(id), 0) AS m FROM accounts",
-                "beneficiaires" => "SELECT COALESCE(MAX(id), 0) AS m FROM beneficiaires",
-                _ => "SELECT COALESCE(MAX(id), 0) AS m FROM activites",
-            };
-            db.fetch_one(sql, &[]).await?.int("m")
-        }
-    };
-    let mut next = Next {
-        account: base("accounts").await? + 1,
-        beneficiaire: base("beneficiaires").await? + 1,
-        activite: base("activites").await? + 1,
-    };
     println!("Base : {kind}");
     let mut mediators = 0;
     for target in &args.etapes {

@@ -88,7 +88,7 @@ fn pick<'a>(rng: &mut impl Rng, list: &'a [String], max: usize) -> String {
 }
 
 /// Generated places, valid against the standard.
-fn places(n: usize) -> Read {
+pub(crate) fn places(n: usize) -> Read {
     let schema = Schema::standard();
     let vocab = |f: &str| {
         schema

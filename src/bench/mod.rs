@@ -10,6 +10,7 @@ pub mod idp;
 pub mod lieux;
 pub mod mandats;
 pub mod pass;
+pub mod pilotage;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -56,6 +57,10 @@ pub enum BenchWhat {
     /// utilisation d'un pass par le routeur HTTP, tableau d'un financeur sur 1 000 000
     /// de pass.
     Pass(crate::bench::pass::PassBenchArgs),
+    /// Le pilotage : tableau national et d'un département, page publique et
+    /// données ouvertes, sur 1 000 000 d'activités, 200 000 mandats, 1 000 000 de
+    /// pass et 50 000 lieux.
+    Pilotage(crate::bench::pilotage::PilotageBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
     Connexions(crate::bench::connexions::ConnexionsBenchArgs),
@@ -239,6 +244,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Pass(p)) => {
             return crate::bench::pass::run(p, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Pilotage(p)) => {
+            return crate::bench::pilotage::run(p, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
             return crate::bench::connexions::run(c).await;

@@ -50,7 +50,13 @@ fn line(name: &str, mut d: Vec<Duration>) -> String {
 }
 
 /// An order of `pass` pass (carnets of 10) in the Yonne, valid a year, paid.
-async fn paid_order(db: &Db, fid: i64, by: i64, pass: i64, now: i64) -> anyhow::Result<i64> {
+pub(crate) async fn paid_order(
+    db: &Db,
+    fid: i64,
+    by: i64,
+    pass: i64,
+    now: i64,
+) -> anyhow::Result<i64> {
     let today = crate::activites::today(now);
     let o = crate::pass::Order {
         carnets: (pass / 10).max(1),

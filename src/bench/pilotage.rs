@@ -1,0 +1,270 @@
+//! `relais bench pilotage`: the steering dashboards on a national-sized database
+//! (1,000,000 activities, 200,000 mandates, 1,000,000 pass, 50,000 places by
+//! default): the national dashboard and a département's (the gathering, then the
+//! page through the router), the public page, and the daily open-data job.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+use crate::clock::{Clock, SystemClock};
+use crate::db::Db;
+use crate::db::Exec as _;
+use crate::pilotage::Territoire;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PilotageBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub activites: usize,
+    #[arg(long, default_value_t = 200_000)]
+    pub mandats: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub pass: i64,
+    #[arg(long, default_value_t = 50_000)]
+    pub lieux: usize,
+    /// Measured requests per measure.
+    #[arg(long, default_value_t = 30)]
+    pub requests: usize,
+}
+
+fn line(name: &str, mut d: Vec<Duration>) -> String {
+    d.sort();
+    format!(
+        "{name:<56} n={:>4}  p50 {:>8.1} ms  p99 {:>8.1} ms",
+        d.len(),
+        crate::bench::percentile(&d, 0.5).as_secs_f64() * 1e3,
+        crate::bench::percentile(&d, 0.99).as_secs_f64() * 1e3
+    )
+}
+
+/// `n` active mandates over structures spread on 100 départements (bulk).
+async fn mandates(db: &Db, aidant: i64, n: usize, now: i64) -> anyhow::Result<()> {
+    let t = crate::territoires::get();
+    let mut communes: Vec<String> = Vec::new();
+    for c in t.communes() {
+        if !communes
+            .iter()
+            .any(|x| crate::pilotage::departement_of(x) == c.departement)
+        {
+            communes.push(c.code.clone());
+        }
+        if communes.len() == 100 {
+            break;
+        }
+    }
+    let mut tx = db.begin().await?;
+    let mut structures = Vec::new();
+    for (i, code) in communes.iter().enumerate() {
+        let id: i64 = tx
+            .fetch_one(
+                "INSERT INTO structures (name, siret, address, commune_insee, kind, created_at)
+                 VALUES ($1, $2, '', $3, 'mairie', $4) RETURNING id",
+                crate::args![
+                    format!("Structure de pilotage {i}"),
+                    format!("9{:08}{:05}", now % 100_000_000, i),
+                    code,
+                    now
+                ],
+            )
+            .await?
+            .get("id")?;
+        tx.execute(
+            "INSERT INTO memberships (account_id, structure_id, role, created_at)
+             VALUES ($1, $2, 'aidant', $3)",
+            crate::args![aidant, id, now],
+        )
+        .await?;
+        structures.push(id);
+    }
+    for m in 0..n {
+        let sid = structures.get(m % structures.len()).copied().unwrap_or(0);
+        let uid: i64 = tx
+            .fetch_one(
+                "INSERT INTO usagers (sub_hash, given_name, family_name, birthdate, gender,
+                     birthcountry, search_key, created_at, updated_at)
+                 VALUES ($1, 'Jeanne', 'PILOTAGE', '1950-01-01', 'female', '99100', 'jeanne pilotage', $2, $2)
+                 RETURNING id",
+                crate::args![crate::crypto::sha256_hex(&format!("pilotage-{now}-{m}")), now],
+            )
+            .await?
+            .get("id")?;
+        let mid: i64 = tx
+            .fetch_one(
+                "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote,
+                     template_version, created_at, expires_at)
+                 VALUES ($1, $2, $3, 365, 0, $4, $5, $6) RETURNING id",
+                crate::args![
+                    sid,
+                    uid,
+                    aidant,
+                    crate::mandats::TEMPLATE_VERSION,
+                    now,
+                    now + 300 * 86_400
+                ],
+            )
+            .await?
+            .get("id")?;
+        tx.execute(
+            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at)
+             VALUES ($1, $2, $3, 'social', $4, $5)",
+            crate::args![mid, sid, uid, now, now + 300 * 86_400],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn run(args: &PilotageBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
+    let clock = std::sync::Arc::new(SystemClock);
+    let now = clock.now();
+    let dir = std::env::temp_dir().join(format!("relais-bench-pilotage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
+    crate::migrate(&db, now).await?;
+    let kind = if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    println!("Pilotage sur {kind}");
+    let (sid, me) = crate::bench::structure_and_member(
+        &db,
+        now,
+        6_000_000,
+        "pilotage",
+        crate::domain::Role::Mediateur,
+    )
+    .await?;
+
+    let t = Instant::now();
+    crate::bench::activites::populate(&db, sid, args.activites, now).await?;
+    println!(
+        "{} activités en {:.1} s",
+        args.activites,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    mandates(&db, me, args.mandats, now).await?;
+    println!(
+        "{} mandats en {:.1} s",
+        args.mandats,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let fid =
+        crate::pass::create_financeur(&db, "Financeur de pilotage", "departement", "", me, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for _ in 0..5 {
+        crate::bench::pass::paid_order(&db, fid, me, args.pass / 5, now).await?;
+    }
+    println!("{} pass en {:.1} s", args.pass, t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    crate::lieux::import(
+        &db,
+        crate::bench::lieux::places(args.lieux),
+        "banc",
+        false,
+        now,
+    )
+    .await?;
+    println!("{} lieux en {:.1} s", args.lieux, t.elapsed().as_secs_f64());
+    db.run_script("ANALYZE").await?;
+
+    let year = crate::activites::today(now) / 10_000;
+    let mut report = Vec::new();
+    for (name, territoire) in [
+        ("tableau national (calcul)", Territoire::national()),
+        (
+            "tableau d'un département (calcul)",
+            Territoire::departement("01").unwrap_or_else(Territoire::national),
+        ),
+    ] {
+        crate::pilotage::tableau::compute(&db, &territoire, year, now).await?;
+        let mut d = Vec::with_capacity(args.requests);
+        for _ in 0..args.requests {
+            let t = Instant::now();
+            crate::pilotage::tableau::compute(&db, &territoire, year, now).await?;
+            d.push(t.elapsed());
+        }
+        report.push(line(name, d));
+    }
+
+    // Through the router: a national account's page, a département's, the public page.
+    let (_state, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
+    let email = format!("banc-pilotage-{now}@exemple.fr");
+    let national = crate::pilotage::add_account(
+        &db,
+        &crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e))?,
+        "Banc de pilotage",
+        &Territoire::national(),
+        me,
+        now,
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!(e))?;
+    drop(national);
+    let account: i64 = db
+        .fetch_one(
+            "SELECT id FROM accounts WHERE email = $1",
+            crate::args![&email],
+        )
+        .await?
+        .get("id")?;
+    let session = crate::sessions::create(&db, account, now).await?;
+    let cookie = format!("{}={session}", crate::sessions::COOKIE);
+    for (name, path) in [
+        ("page /pilotage nationale", "/pilotage".to_owned()),
+        (
+            "page /pilotage d'un département",
+            "/pilotage?departement=01".to_owned(),
+        ),
+        ("page publique /chiffres", "/chiffres".to_owned()),
+    ] {
+        let get = || {
+            let router = router.clone();
+            let cookie = cookie.clone();
+            let path = path.clone();
+            async move {
+                let req = Request::get(path.as_str())
+                    .header("cookie", cookie)
+                    .body(Body::empty())?;
+                let t = Instant::now();
+                let res = router.oneshot(req).await?;
+                let status = res.status();
+                let body = axum::body::to_bytes(res.into_body(), 8 << 20).await?;
+                anyhow::ensure!(status.is_success(), "{path} : {status}");
+                Ok::<(Duration, usize), anyhow::Error>((t.elapsed(), body.len()))
+            }
+        };
+        get().await?;
+        let mut d = Vec::with_capacity(args.requests);
+        let mut size = 0;
+        for _ in 0..args.requests {
+            let (t, s) = get().await?;
+            d.push(t);
+            size = s;
+        }
+        report.push(format!("{}  ({size} octets)", line(name, d)));
+    }
+
+    let t = Instant::now();
+    let r = crate::pilotage::donnees::publish(&db, now).await?;
+    report.push(format!(
+        "tâche des données ouvertes : {} en {:.1} s",
+        r.summary(),
+        t.elapsed().as_secs_f64()
+    ));
+    println!();
+    for l in report {
+        println!("{l}");
+    }
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
