@@ -205,6 +205,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "espace_usager", "0025_espace_usager.sql"),
     migration!(26, "pilotage", "0026_pilotage.sql"),
     migration!(27, "donnees_ouvertes", "0027_donnees_ouvertes.sql"),
+    migration!(28, "pilotage_index", "0028_pilotage_index.sql"),
 ];
 
 impl Db {

@@ -58,7 +58,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         &'static str,
         Option<&'static str>,
         bool,
-    ); 4] = [
+    ); 5] = [
         (
             "Administrateur",
             "admin@demo.relais.localhost",
@@ -87,6 +87,14 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
             Some("mediateur"),
             false,
         ),
+        // Not a member: follows the Yonne's steering figures (a préfecture).
+        (
+            "Pilotage (Yonne)",
+            "pilotage@demo.relais.localhost",
+            "Paule Pilotage (démo)",
+            Some("pilotage"),
+            false,
+        ),
     ];
     let mut out = Vec::new();
     let mut admin_id = None;
@@ -102,7 +110,14 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         if is_admin {
             admin_id = Some(id);
         }
-        if let Some(role) = role {
+        if role == Some("pilotage") {
+            tx.execute(
+                "INSERT INTO territoire_comptes (account_id, niveau, code, created_at)
+                 VALUES ($1, 'departement', '89', $2)",
+                crate::args![id, now],
+            )
+            .await?;
+        } else if let Some(role) = role {
             tx.execute("INSERT INTO memberships (account_id, structure_id, role, created_at) VALUES ($1, $2, $3, $4)", crate::args![id, sid, role, now])
                 .await?;
             if role == "mediateur" {

@@ -211,20 +211,59 @@ pub async fn compute(
             l.aidants += r.get::<i64>("aidants")?;
         }
     }
-    let rows = db
+    // Active mandates (with an active autorisation) per structure, through the
+    // partial index of active autorisations; only the territory's structures.
+    let structures = db
         .fetch_all(
-            "SELECT st.commune_insee, COUNT(*) AS n FROM mandats md
-             JOIN structures st ON st.id = md.structure_id
-             WHERE md.expires_at > $1 AND st.is_demo = 0
-               AND EXISTS (SELECT 1 FROM autorisations a WHERE a.mandat_id = md.id
-                           AND a.revoked_at IS NULL AND a.expires_at > $1)
-             GROUP BY st.commune_insee",
-            crate::args![now],
+            "SELECT id, commune_insee FROM structures WHERE is_demo = 0",
+            &[],
         )
         .await?;
-    for r in &rows {
+    let mut commune_of: std::collections::HashMap<i64, String> = Default::default();
+    for r in &structures {
         let code: String = r.get("commune_insee")?;
-        if let Some(l) = lignes.get_mut(departement_of(&code)) {
+        if territoire.contains(departement_of(&code)) {
+            commune_of.insert(r.get("id")?, code);
+        }
+    }
+    let rows = if territoire.niveau == super::Niveau::National {
+        db.fetch_all(
+            "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+             WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY structure_id",
+            crate::args![now],
+        )
+        .await?
+    } else {
+        let ids: Vec<i64> = commune_of.keys().copied().collect();
+        let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+        match db.backend() {
+            crate::db::Backend::Sqlite => {
+                db.fetch_all(
+                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+                     WHERE revoked_at IS NULL AND expires_at > $1
+                       AND structure_id IN (SELECT value FROM json_each($2))
+                     GROUP BY structure_id",
+                    crate::args![now, &list],
+                )
+                .await?
+            }
+            crate::db::Backend::Postgres => {
+                db.fetch_all(
+                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+                     WHERE revoked_at IS NULL AND expires_at > $1
+                       AND structure_id IN (SELECT CAST(jsonb_array_elements_text($2::text::jsonb) AS BIGINT))
+                     GROUP BY structure_id",
+                    crate::args![now, &list],
+                )
+                .await?
+            }
+        }
+    };
+    for r in &rows {
+        let sid: i64 = r.get("structure_id")?;
+        if let Some(code) = commune_of.get(&sid)
+            && let Some(l) = lignes.get_mut(departement_of(code))
+        {
             l.mandats_actifs += r.get::<i64>("n")?;
         }
     }

@@ -593,7 +593,7 @@ crate::both_backends!(
     the_demo_setup_signs_in_and_finds_its_places,
     |app: TestApp| async move {
         let accounts = relais::demo::seed(app.db(), app.clock_now()).await.unwrap();
-        assert_eq!(accounts.len(), 4);
+        assert_eq!(accounts.len(), 5);
         // Each printed account signs in with its password and a code of its key.
         for a in &accounts {
             let user = crate::common::User {
@@ -602,7 +602,11 @@ crate::both_backends!(
                 password: a.password.clone(),
                 secret: a.totp_secret.clone(),
             };
-            app.login(&user).await;
+            let mut c = app.login(&user).await;
+            if a.email.starts_with("pilotage@") {
+                let page = c.get("/pilotage").await;
+                assert!(page.contains("Pilotage — Yonne (89)"), "{}", page.body);
+            }
         }
         // The directory holds the three fictitious places, the structure hosted at
         // the first: found by commune, with its référent and aidant.
