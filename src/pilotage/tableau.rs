@@ -113,6 +113,188 @@ impl Tableau {
     }
 }
 
+/// What is counted per commune for the dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ParCommune {
+    lieux: i64,
+    france_services: i64,
+    structures: i64,
+    aidants: i64,
+    mandats_actifs: i64,
+}
+
+/// Places, France Services, structures with active aidants, aidants and active
+/// mandates per commune, for the communes `keep` accepts (`all`: every
+/// commune, without filtering the structures' query).
+async fn par_commune(
+    db: &Db,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    all: bool,
+    now: i64,
+) -> Result<BTreeMap<String, ParCommune>, crate::db::Error> {
+    let mut out: BTreeMap<String, ParCommune> = BTreeMap::new();
+    let fs_bit = crate::lieux::index::bit("dispositif_programmes_nationaux", "France Services")
+        .and_then(|b| i64::try_from(b).ok())
+        .unwrap_or(0);
+    let rows = db
+        .fetch_all(
+            "SELECT code_insee, COUNT(*) AS n,
+                    CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
+             FROM lieux WHERE code_insee <> '' GROUP BY code_insee",
+            crate::args![fs_bit],
+        )
+        .await?;
+    for r in &rows {
+        let code: String = r.get("code_insee")?;
+        if keep(&code) {
+            let e = out.entry(code).or_default();
+            e.lieux += r.get::<i64>("n")?;
+            e.france_services += r.get::<i64>("fs")?;
+        }
+    }
+    let rows = db
+        .fetch_all(
+            "SELECT st.commune_insee, COUNT(DISTINCT st.id) AS structures,
+                    COUNT(DISTINCT m.account_id) AS aidants
+             FROM structures st
+             JOIN memberships m ON m.structure_id = st.id
+             JOIN accounts a ON a.id = m.account_id
+             WHERE st.is_demo = 0 AND m.deactivated_at IS NULL AND a.disabled_at IS NULL
+               AND m.role IN ('aidant', 'referent')
+             GROUP BY st.commune_insee",
+            &[],
+        )
+        .await?;
+    for r in &rows {
+        let code: String = r.get("commune_insee")?;
+        if keep(&code) {
+            let e = out.entry(code).or_default();
+            e.structures += r.get::<i64>("structures")?;
+            e.aidants += r.get::<i64>("aidants")?;
+        }
+    }
+    // Active mandates (with an active autorisation) per structure, through the
+    // partial index of active autorisations; only the kept structures.
+    let structures = db
+        .fetch_all(
+            "SELECT id, commune_insee FROM structures WHERE is_demo = 0",
+            &[],
+        )
+        .await?;
+    let mut commune_of: std::collections::HashMap<i64, String> = Default::default();
+    for r in &structures {
+        let code: String = r.get("commune_insee")?;
+        if keep(&code) {
+            commune_of.insert(r.get("id")?, code);
+        }
+    }
+    let rows = if all {
+        db.fetch_all(
+            "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+             WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY structure_id",
+            crate::args![now],
+        )
+        .await?
+    } else {
+        let ids: Vec<i64> = commune_of.keys().copied().collect();
+        let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+        match db.backend() {
+            crate::db::Backend::Sqlite => {
+                db.fetch_all(
+                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+                     WHERE revoked_at IS NULL AND expires_at > $1
+                       AND structure_id IN (SELECT value FROM json_each($2))
+                     GROUP BY structure_id",
+                    crate::args![now, &list],
+                )
+                .await?
+            }
+            crate::db::Backend::Postgres => {
+                db.fetch_all(
+                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
+                     WHERE revoked_at IS NULL AND expires_at > $1
+                       AND structure_id IN (SELECT CAST(jsonb_array_elements_text($2::text::jsonb) AS BIGINT))
+                     GROUP BY structure_id",
+                    crate::args![now, &list],
+                )
+                .await?
+            }
+        }
+    };
+    for r in &rows {
+        let sid: i64 = r.get("structure_id")?;
+        if let Some(code) = commune_of.get(&sid) {
+            out.entry(code.clone()).or_default().mandats_actifs += r.get::<i64>("n")?;
+        }
+    }
+    Ok(out)
+}
+
+/// A commune's or an intercommunality's figures (what the départements' data
+/// allows at that scale: no conseillers nor uses, which are kept per département).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Local {
+    pub nom: String,
+    pub communes: usize,
+    pub ligne: Ligne,
+    pub personnes: i64,
+}
+
+/// The figures of a set of communes (a commune, or an EPCI's members) for a year.
+pub async fn local(
+    db: &Db,
+    nom: &str,
+    codes: &[String],
+    annee: i64,
+    now: i64,
+) -> Result<Local, crate::db::Error> {
+    let t = crate::territoires::get();
+    let by_commune = par_commune(
+        db,
+        &|code: &str| codes.iter().any(|c| c == code),
+        false,
+        now,
+    )
+    .await?;
+    let mut ligne = Ligne {
+        nom: nom.to_owned(),
+        ..Ligne::default()
+    };
+    for code in codes {
+        ligne.population += t.commune(code).map_or(0, |c| i64::from(c.population));
+    }
+    for (code, p) in &by_commune {
+        ligne.lieux += p.lieux;
+        ligne.france_services += p.france_services;
+        if p.lieux > 0 {
+            ligne.population_couverte += t.commune(code).map_or(0, |c| i64::from(c.population));
+        }
+        ligne.structures += p.structures;
+        ligne.aidants += p.aidants;
+        ligne.mandats_actifs += p.mandats_actifs;
+    }
+    let totals = crate::activites::stats::compute_totals(
+        db,
+        &crate::activites::stats::Filter {
+            scope: crate::activites::stats::Scope::Communes(codes.to_vec()),
+            from: annee * 100 + 1,
+            to: annee * 100 + 12,
+            kind: None,
+            lieu_id: None,
+        },
+    )
+    .await?
+    .totals;
+    ligne.accompagnements = totals.accompagnements;
+    ligne.nouveaux = totals.nouveaux;
+    Ok(Local {
+        nom: nom.to_owned(),
+        communes: codes.len(),
+        ligne,
+        personnes: totals.personnes,
+    })
+}
+
 /// Gathers a territory's dashboard for `annee`, with its départements' lines.
 pub async fn compute(
     db: &Db,
@@ -161,25 +343,24 @@ pub async fn compute(
         }
     }
 
-    // Places of mediation, France Services, population living in a commune with one.
-    let fs_bit = crate::lieux::index::bit("dispositif_programmes_nationaux", "France Services")
-        .and_then(|b| i64::try_from(b).ok())
-        .unwrap_or(0);
-    let rows = db
-        .fetch_all(
-            "SELECT code_insee, COUNT(*) AS n,
-                    CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
-             FROM lieux WHERE code_insee <> '' GROUP BY code_insee",
-            crate::args![fs_bit],
-        )
-        .await?;
-    for r in &rows {
-        let code: String = r.get("code_insee")?;
-        let dep = departement_of(&code);
-        if let Some(l) = lignes.get_mut(dep) {
-            l.lieux += r.get::<i64>("n")?;
-            l.france_services += r.get::<i64>("fs")?;
-            l.population_couverte += t.commune(&code).map_or(0, |c| i64::from(c.population));
+    // Places, France Services, structures, aidants, active mandates per commune.
+    let by_commune = par_commune(
+        db,
+        &|code: &str| territoire.contains(departement_of(code)),
+        territoire.niveau == super::Niveau::National,
+        now,
+    )
+    .await?;
+    for (code, p) in &by_commune {
+        if let Some(l) = lignes.get_mut(departement_of(code)) {
+            l.lieux += p.lieux;
+            l.france_services += p.france_services;
+            if p.lieux > 0 {
+                l.population_couverte += t.commune(code).map_or(0, |c| i64::from(c.population));
+            }
+            l.structures += p.structures;
+            l.aidants += p.aidants;
+            l.mandats_actifs += p.mandats_actifs;
         }
     }
 
@@ -187,84 +368,6 @@ pub async fn compute(
     for (dep, c) in super::conseillers(db).await? {
         if let Some(l) = lignes.get_mut(&dep) {
             l.conseillers = c;
-        }
-    }
-
-    // Aidants Connect: structures with active aidants, aidants, active mandates.
-    let rows = db
-        .fetch_all(
-            "SELECT st.commune_insee, COUNT(DISTINCT st.id) AS structures,
-                    COUNT(DISTINCT m.account_id) AS aidants
-             FROM structures st
-             JOIN memberships m ON m.structure_id = st.id
-             JOIN accounts a ON a.id = m.account_id
-             WHERE st.is_demo = 0 AND m.deactivated_at IS NULL AND a.disabled_at IS NULL
-               AND m.role IN ('aidant', 'referent')
-             GROUP BY st.commune_insee",
-            &[],
-        )
-        .await?;
-    for r in &rows {
-        let code: String = r.get("commune_insee")?;
-        if let Some(l) = lignes.get_mut(departement_of(&code)) {
-            l.structures += r.get::<i64>("structures")?;
-            l.aidants += r.get::<i64>("aidants")?;
-        }
-    }
-    // Active mandates (with an active autorisation) per structure, through the
-    // partial index of active autorisations; only the territory's structures.
-    let structures = db
-        .fetch_all(
-            "SELECT id, commune_insee FROM structures WHERE is_demo = 0",
-            &[],
-        )
-        .await?;
-    let mut commune_of: std::collections::HashMap<i64, String> = Default::default();
-    for r in &structures {
-        let code: String = r.get("commune_insee")?;
-        if territoire.contains(departement_of(&code)) {
-            commune_of.insert(r.get("id")?, code);
-        }
-    }
-    let rows = if territoire.niveau == super::Niveau::National {
-        db.fetch_all(
-            "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
-             WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY structure_id",
-            crate::args![now],
-        )
-        .await?
-    } else {
-        let ids: Vec<i64> = commune_of.keys().copied().collect();
-        let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
-        match db.backend() {
-            crate::db::Backend::Sqlite => {
-                db.fetch_all(
-                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
-                     WHERE revoked_at IS NULL AND expires_at > $1
-                       AND structure_id IN (SELECT value FROM json_each($2))
-                     GROUP BY structure_id",
-                    crate::args![now, &list],
-                )
-                .await?
-            }
-            crate::db::Backend::Postgres => {
-                db.fetch_all(
-                    "SELECT structure_id, COUNT(DISTINCT mandat_id) AS n FROM autorisations
-                     WHERE revoked_at IS NULL AND expires_at > $1
-                       AND structure_id IN (SELECT CAST(jsonb_array_elements_text($2::text::jsonb) AS BIGINT))
-                     GROUP BY structure_id",
-                    crate::args![now, &list],
-                )
-                .await?
-            }
-        }
-    };
-    for r in &rows {
-        let sid: i64 = r.get("structure_id")?;
-        if let Some(code) = commune_of.get(&sid)
-            && let Some(l) = lignes.get_mut(departement_of(code))
-        {
-            l.mandats_actifs += r.get::<i64>("n")?;
         }
     }
     let rows = db

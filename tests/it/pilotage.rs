@@ -227,6 +227,22 @@ crate::both_backends!(
                 as i64
         );
 
+        // A commune and its intercommunality, inside the territory only.
+        let mut c = app.login(&yonne).await;
+        let local = c.get("/pilotage?commune=89024").await;
+        let body = crate::common::unescape(&local.body);
+        let row = &body[body
+            .find("<th scope=\"row\">Auxerre (89)</th>")
+            .expect("Auxerre")..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        // Population, people, accompaniments, places, …, structures, mandates.
+        assert!(row.contains("<td>7</td><td>7</td><td>1</td>"), "{row}");
+        assert!(row.ends_with("<td>1</td><td>3</td>"), "{row}");
+        assert!(body.contains("L'intercommunalité de Auxerre"));
+        let other = c.get("/pilotage?commune=21231").await;
+        assert!(other.contains("n'est pas dans votre territoire"));
+        assert!(!other.contains("<th scope=\"row\">Dijon (21)</th>"));
+
         // The actors of the territory: places to update, structures, communes without a place.
         let mut c = app.login(&yonne).await;
         let page = c.get("/pilotage/acteurs").await;

@@ -31,6 +31,7 @@ fn this_year(now: i64) -> i64 {
 #[serde(default)]
 pub struct DashQuery {
     departement: String,
+    commune: String,
     annee: String,
     indicateur: String,
     table: String,
@@ -113,6 +114,10 @@ pub struct DashView {
     pub is_national: bool,
     pub query: String,
     pub info: Option<&'static str>,
+    /// The commune asked, and its figures and its intercommunality's.
+    pub commune: String,
+    pub locaux: Vec<tableau::Local>,
+    pub errors: FormErrors,
 }
 
 impl DashView {
@@ -205,8 +210,48 @@ pub async fn dashboard(
             territoire.code.as_str()
         }
     );
+    // A commune and its intercommunality, inside the account's territory only.
+    let commune: String = q.commune.trim().chars().take(100).collect();
+    let mut errors = FormErrors::default();
+    let mut locaux = Vec::new();
+    if !commune.is_empty() {
+        let t = crate::territoires::get();
+        match t.resolve(&commune) {
+            Ok(c) if territoire.contains(&c.departement) => {
+                locaux.push(
+                    tableau::local(&state.db, &c.label(), &[c.code.clone()], annee, now).await?,
+                );
+                if let Some(epci) = &c.epci {
+                    let members: Vec<String> = t
+                        .members_of(epci)
+                        .iter()
+                        .filter(|m| territoire.contains(&m.departement))
+                        .map(|m| m.code.clone())
+                        .collect();
+                    let name = format!(
+                        "L'intercommunalité de {} ({})",
+                        c.nom,
+                        crate::domain::count(members.len(), "commune", "communes")
+                    );
+                    locaux.push(tableau::local(&state.db, &name, &members, annee, now).await?);
+                }
+            }
+            Ok(c) => errors.add(
+                "commune",
+                format!(
+                    "{} n'est pas dans votre territoire : choisissez une commune de {}.",
+                    c.label(),
+                    territoire.nom
+                ),
+            ),
+            Err(m) => errors.add("commune", m),
+        }
+    }
     let current = this_year(now);
     render(&DashView {
+        commune,
+        locaux,
+        errors,
         shell: Shell::new(&ctx, format!("Pilotage — {}", territoire.nom)),
         progress_svg: charts::progress(tab.avancement()),
         figures: figures(&tab),
