@@ -219,7 +219,14 @@ pub async fn dashboard(
         match t.resolve(&commune) {
             Ok(c) if territoire.contains(&c.departement) => {
                 locaux.push(
-                    tableau::local(&state.db, &c.label(), &[c.code.clone()], annee, now).await?,
+                    tableau::local(
+                        &state.db,
+                        &c.label(),
+                        std::slice::from_ref(&c.code),
+                        annee,
+                        now,
+                    )
+                    .await?,
                 );
                 if let Some(epci) = &c.epci {
                     let members: Vec<String> = t
