@@ -58,7 +58,7 @@ fn month_of(i: usize) -> i64 {
 }
 
 /// Writes `json` rows through one statement per backend.
-async fn bulk(
+pub(crate) async fn bulk(
     db: &Db,
     sqlite: &'static str,
     postgres: &'static str,

@@ -78,42 +78,87 @@ async fn mandates(db: &Db, aidant: i64, n: usize, now: i64) -> anyhow::Result<()
         .await?;
         structures.push(id);
     }
-    for m in 0..n {
-        let sid = structures.get(m % structures.len()).copied().unwrap_or(0);
-        let uid: i64 = tx
-            .fetch_one(
-                "INSERT INTO usagers (sub_hash, given_name, family_name, birthdate, gender,
-                     birthcountry, search_key, created_at, updated_at)
-                 VALUES ($1, 'Jeanne', 'PILOTAGE', '1950-01-01', 'female', '99100', 'jeanne pilotage', $2, $2)
-                 RETURNING id",
-                crate::args![crate::crypto::sha256_hex(&format!("pilotage-{now}-{m}")), now],
-            )
-            .await?
-            .get("id")?;
-        let mid: i64 = tx
-            .fetch_one(
-                "INSERT INTO mandats (structure_id, usager_id, aidant_id, duration_days, is_remote,
-                     template_version, created_at, expires_at)
-                 VALUES ($1, $2, $3, 365, 0, $4, $5, $6) RETURNING id",
-                crate::args![
-                    sid,
-                    uid,
-                    aidant,
-                    crate::mandats::TEMPLATE_VERSION,
-                    now,
-                    now + 300 * 86_400
-                ],
-            )
-            .await?
-            .get("id")?;
-        tx.execute(
-            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at, expires_at)
-             VALUES ($1, $2, $3, 'social', $4, $5)",
-            crate::args![mid, sid, uid, now, now + 300 * 86_400],
+    tx.commit().await?;
+    // Usagers, mandates and autorisations in bulk, by batches, with explicit ids.
+    let max = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.fetch_one(sql, &[]).await?.int("m") }
+    };
+    let first_usager = max("SELECT COALESCE(MAX(id), 0) AS m FROM usagers").await? + 1;
+    let first_mandat = max("SELECT COALESCE(MAX(id), 0) AS m FROM mandats").await? + 1;
+    let expires = now + 300 * 86_400;
+    let mut m = 0;
+    while m < n {
+        let batch = (n - m).min(20_000);
+        let mut usagers = Vec::with_capacity(batch);
+        let mut rows = Vec::with_capacity(batch);
+        for k in m..m + batch {
+            let i = i64::try_from(k).unwrap_or(0);
+            let sid = structures.get(k % structures.len()).copied().unwrap_or(0);
+            usagers.push(serde_json::json!([
+                first_usager + i,
+                crate::crypto::sha256_hex(&format!("pilotage-{now}-{k}"))
+            ]));
+            rows.push(serde_json::json!([
+                first_mandat + i,
+                sid,
+                first_usager + i,
+                aidant,
+                now,
+                expires
+            ]));
+        }
+        let usagers = serde_json::Value::Array(usagers).to_string();
+        let rows = serde_json::Value::Array(rows).to_string();
+        crate::bench::activites::bulk(
+            db,
+            "INSERT INTO usagers (id, sub_hash, given_name, family_name, birthdate, gender,
+                 birthcountry, search_key, created_at, updated_at)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'Jeanne',
+                    'PILOTAGE', '1950-01-01', 'female', '99100', 'jeanne pilotage', 0, 0
+             FROM json_each($1)",
+            "INSERT INTO usagers (id, sub_hash, given_name, family_name, birthdate, gender,
+                 birthcountry, search_key, created_at, updated_at)
+             SELECT (v->>0)::bigint, v->>1, 'Jeanne', 'PILOTAGE', '1950-01-01', 'female',
+                    '99100', 'jeanne pilotage', 0, 0
+             FROM jsonb_array_elements($1::text::jsonb) v",
+            usagers,
         )
         .await?;
+        crate::bench::activites::bulk(
+            db,
+            "INSERT INTO mandats (id, structure_id, usager_id, aidant_id, duration_days, is_remote,
+                 template_version, created_at, expires_at)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                    json_extract(value, '$[2]'), json_extract(value, '$[3]'), 365, 0, '2026-11',
+                    json_extract(value, '$[4]'), json_extract(value, '$[5]')
+             FROM json_each($1)",
+            "INSERT INTO mandats (id, structure_id, usager_id, aidant_id, duration_days, is_remote,
+                 template_version, created_at, expires_at)
+             SELECT (v->>0)::bigint, (v->>1)::bigint, (v->>2)::bigint, (v->>3)::bigint, 365, 0,
+                    '2026-11', (v->>4)::bigint, (v->>5)::bigint
+             FROM jsonb_array_elements($1::text::jsonb) v",
+            rows.clone(),
+        )
+        .await?;
+        crate::bench::activites::bulk(
+            db,
+            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at,
+                 expires_at)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                    json_extract(value, '$[2]'), 'social', json_extract(value, '$[4]'),
+                    json_extract(value, '$[5]')
+             FROM json_each($1)",
+            "INSERT INTO autorisations (mandat_id, structure_id, usager_id, demarche, created_at,
+                 expires_at)
+             SELECT (v->>0)::bigint, (v->>1)::bigint, (v->>2)::bigint, 'social',
+                    (v->>4)::bigint, (v->>5)::bigint
+             FROM jsonb_array_elements($1::text::jsonb) v",
+            rows,
+        )
+        .await?;
+        m += batch;
     }
-    tx.commit().await?;
     Ok(())
 }
 
