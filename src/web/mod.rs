@@ -302,6 +302,11 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         get(pilotage::acteurs),
     )
     .get(
+        "/pilotage/acteurs.csv",
+        Access::Territory,
+        get(pilotage::acteurs_export),
+    )
+    .get(
         "/pilotage/export.csv",
         Access::Territory,
         get(pilotage::export),

@@ -172,6 +172,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/pilotage", Access::Territory),
     ("GET", "/pilotage/export.csv", Access::Territory),
     ("GET", "/pilotage/acteurs", Access::Territory),
+    ("GET", "/pilotage/acteurs.csv", Access::Territory),
     ("GET", "/pilotage/conseillers", Access::Territory),
     ("POST", "/pilotage/conseillers", Access::Territory),
     ("GET", "/chiffres", Access::Public),

@@ -239,6 +239,29 @@ crate::both_backends!(
         assert!(row.contains("<td>7</td><td>7</td><td>1</td>"), "{row}");
         assert!(row.ends_with("<td>1</td><td>3</td>"), "{row}");
         assert!(body.contains("L'intercommunalité de Auxerre"));
+        let rows = crate::common::spreadsheet(
+            &c.get("/pilotage/export.csv?table=commune&commune=89024")
+                .await
+                .body,
+        );
+        assert_eq!(
+            rows.len(),
+            3,
+            "the commune and its intercommunality: {rows:?}"
+        );
+        assert_eq!(
+            crate::common::column(&rows, "mandats_actifs").first(),
+            Some(&"3")
+        );
+        assert_eq!(
+            c.get("/pilotage/export.csv?table=commune&commune=21231")
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let rows =
+            crate::common::spreadsheet(&c.get("/pilotage/acteurs.csv?table=communes").await.body);
+        assert_eq!(rows.len(), 101, "the 100 largest communes without a place");
         let other = c.get("/pilotage?commune=21231").await;
         assert!(other.contains("n'est pas dans votre territoire"));
         assert!(!other.contains("<th scope=\"row\">Dijon (21)</th>"));

@@ -116,6 +116,8 @@ pub struct DashView {
     pub info: Option<&'static str>,
     /// The commune asked, and its figures and its intercommunality's.
     pub commune: String,
+    /// `commune`, encoded for a link.
+    pub commune_query: String,
     pub locaux: Vec<tableau::Local>,
     pub errors: FormErrors,
 }
@@ -210,52 +212,18 @@ pub async fn dashboard(
             territoire.code.as_str()
         }
     );
-    // A commune and its intercommunality, inside the account's territory only.
     let commune: String = q.commune.trim().chars().take(100).collect();
     let mut errors = FormErrors::default();
-    let mut locaux = Vec::new();
-    if !commune.is_empty() {
-        let t = crate::territoires::get();
-        match t.resolve(&commune) {
-            Ok(c) if territoire.contains(&c.departement) => {
-                locaux.push(
-                    tableau::local(
-                        &state.db,
-                        &c.label(),
-                        std::slice::from_ref(&c.code),
-                        annee,
-                        now,
-                    )
-                    .await?,
-                );
-                if let Some(epci) = &c.epci {
-                    let members: Vec<String> = t
-                        .members_of(epci)
-                        .iter()
-                        .filter(|m| territoire.contains(&m.departement))
-                        .map(|m| m.code.clone())
-                        .collect();
-                    let name = format!(
-                        "L'intercommunalité de {} ({})",
-                        c.nom,
-                        crate::domain::count(members.len(), "commune", "communes")
-                    );
-                    locaux.push(tableau::local(&state.db, &name, &members, annee, now).await?);
-                }
-            }
-            Ok(c) => errors.add(
-                "commune",
-                format!(
-                    "{} n'est pas dans votre territoire : choisissez une commune de {}.",
-                    c.label(),
-                    territoire.nom
-                ),
-            ),
-            Err(m) => errors.add("commune", m),
+    let locaux = match locaux_of(&state, &territoire, &commune, annee, now).await? {
+        Ok(list) => list,
+        Err(message) => {
+            errors.add("commune", message);
+            Vec::new()
         }
-    }
+    };
     let current = this_year(now);
     render(&DashView {
+        commune_query: url::form_urlencoded::byte_serialize(commune.as_bytes()).collect(),
         commune,
         locaux,
         errors,
@@ -281,6 +249,58 @@ pub async fn dashboard(
     })
 }
 
+/// A commune (typed as people do) and its intercommunality's figures, inside the
+/// territory only (its members outside are left out); none when `commune` is
+/// empty; the reason in French when it cannot be used.
+async fn locaux_of(
+    state: &AppState,
+    territoire: &Territoire,
+    commune: &str,
+    annee: i64,
+    now: i64,
+) -> AppResult<Result<Vec<tableau::Local>, String>> {
+    if commune.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let t = crate::territoires::get();
+    let c = match t.resolve(commune) {
+        Ok(c) if territoire.contains(&c.departement) => c,
+        Ok(c) => {
+            return Ok(Err(format!(
+                "{} n'est pas dans votre territoire : choisissez une commune de {}.",
+                c.label(),
+                territoire.nom
+            )));
+        }
+        Err(m) => return Ok(Err(m)),
+    };
+    let mut out = vec![
+        tableau::local(
+            &state.db,
+            &c.label(),
+            std::slice::from_ref(&c.code),
+            annee,
+            now,
+        )
+        .await?,
+    ];
+    if let Some(epci) = &c.epci {
+        let members: Vec<String> = t
+            .members_of(epci)
+            .iter()
+            .filter(|m| territoire.contains(&m.departement))
+            .map(|m| m.code.clone())
+            .collect();
+        let name = format!(
+            "L'intercommunalité de {} ({})",
+            c.nom,
+            crate::domain::count(members.len(), "commune", "communes")
+        );
+        out.push(tableau::local(&state.db, &name, &members, annee, now).await?);
+    }
+    Ok(Ok(out))
+}
+
 /// The dashboard's tables as CSV for a French spreadsheet.
 pub async fn export(
     State(state): State<AppState>,
@@ -291,6 +311,39 @@ pub async fn export(
     let (territoire, annee) = scope_of(&t, &q, now)?;
     let tab = tableau::compute(&state.db, &territoire, annee, now).await?;
     match q.table.as_str() {
+        "commune" => {
+            let commune: String = q.commune.trim().chars().take(100).collect();
+            let list = locaux_of(&state, &territoire, &commune, annee, now)
+                .await?
+                .map_err(|_| AppError::NotFound)?;
+            csv_download(
+                &format!("commune-{annee}.csv"),
+                &[
+                    "territoire",
+                    "communes",
+                    "population",
+                    "personnes_accompagnees",
+                    "accompagnements",
+                    "lieux",
+                    "population_couverte",
+                    "structures_aidants_connect",
+                    "mandats_actifs",
+                ],
+                list.iter().map(|l| {
+                    vec![
+                        Cell::Text(&l.nom),
+                        Cell::Int(i64::try_from(l.communes).unwrap_or(0)),
+                        Cell::Int(l.ligne.population),
+                        Cell::Int(l.personnes),
+                        Cell::Int(l.ligne.accompagnements),
+                        Cell::Int(l.ligne.lieux),
+                        Cell::Int(l.ligne.population_couverte),
+                        Cell::Int(l.ligne.structures),
+                        Cell::Int(l.ligne.mandats_actifs),
+                    ]
+                }),
+            )
+        }
         "utilisations" => {
             let mut header: Vec<&str> = vec!["mois"];
             header.extend(Demarche::ALL.iter().map(|d| d.key()));
@@ -406,6 +459,73 @@ pub async fn acteurs(
         territoire,
         a,
     })
+}
+
+/// The actors' tables as CSV (`table=lieux|structures|communes`).
+pub async fn acteurs_export(
+    State(state): State<AppState>,
+    t: Territory,
+    Query(q): Query<DashQuery>,
+) -> AppResult<Response> {
+    let now = state.now();
+    let (territoire, _) = scope_of(&t, &q, now)?;
+    let a = pilotage::acteurs::gather(&state.db, &territoire, now).await?;
+    match q.table.as_str() {
+        "lieux" => csv_download(
+            "lieux-a-mettre-a-jour.csv",
+            &[
+                "lieu",
+                "commune",
+                "date_maj",
+                "activites_12_mois",
+                "a_mettre_a_jour",
+                "sans_activite",
+            ],
+            a.lieux.iter().map(|l| {
+                vec![
+                    Cell::Text(&l.nom),
+                    Cell::Text(&l.commune),
+                    Cell::Text(&l.date_maj),
+                    Cell::Int(l.activites),
+                    Cell::Text(if l.a_mettre_a_jour { "oui" } else { "non" }),
+                    Cell::Text(if l.sans_activite { "oui" } else { "non" }),
+                ]
+            }),
+        ),
+        "structures" => csv_download(
+            "structures.csv",
+            &[
+                "structure",
+                "commune",
+                "aidants_actifs",
+                "mediateurs",
+                "mandats_actifs",
+                "activites_12_mois",
+            ],
+            a.structures.iter().map(|s| {
+                vec![
+                    Cell::Text(&s.nom),
+                    Cell::Text(&s.commune),
+                    Cell::Int(s.aidants),
+                    Cell::Int(s.mediateurs),
+                    Cell::Int(s.mandats_actifs),
+                    Cell::Int(s.activites),
+                ]
+            }),
+        ),
+        "communes" => csv_download(
+            "communes-sans-lieu.csv",
+            &["code_insee", "commune", "population"],
+            a.communes.iter().map(|c| {
+                vec![
+                    Cell::Code(&c.code),
+                    Cell::Text(&c.nom),
+                    Cell::Int(i64::from(c.population)),
+                ]
+            }),
+        ),
+        _ => Err(AppError::NotFound),
+    }
 }
 
 // ---------------------------------------------------------------------------
