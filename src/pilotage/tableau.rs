@@ -129,21 +129,43 @@ struct ParCommune {
 async fn par_commune(
     db: &Db,
     keep: &(dyn Fn(&str) -> bool + Sync),
-    all: bool,
+    departements: Option<&[String]>,
     now: i64,
 ) -> Result<BTreeMap<String, ParCommune>, crate::db::Error> {
+    let all = departements.is_none();
     let mut out: BTreeMap<String, ParCommune> = BTreeMap::new();
     let fs_bit = crate::lieux::index::bit("dispositif_programmes_nationaux", "France Services")
         .and_then(|b| i64::try_from(b).ok())
         .unwrap_or(0);
-    let rows = db
-        .fetch_all(
-            "SELECT code_insee, COUNT(*) AS n,
-                    CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
-             FROM lieux WHERE code_insee <> '' GROUP BY code_insee",
-            crate::args![fs_bit],
-        )
-        .await?;
+    // Every place at once for the whole country; else each département's range of
+    // INSEE codes through the index (`89` ≤ code < `89~`).
+    let rows = match departements {
+        None => {
+            db.fetch_all(
+                "SELECT code_insee, COUNT(*) AS n,
+                        CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
+                 FROM lieux WHERE code_insee <> '' GROUP BY code_insee",
+                crate::args![fs_bit],
+            )
+            .await?
+        }
+        Some(list) => {
+            let mut all = Vec::new();
+            for d in list {
+                all.extend(
+                    db.fetch_all(
+                        "SELECT code_insee, COUNT(*) AS n,
+                                CAST(SUM(CASE WHEN (facets & $1) <> 0 THEN 1 ELSE 0 END) AS BIGINT) AS fs
+                         FROM lieux WHERE code_insee >= $2 AND code_insee < $3
+                         GROUP BY code_insee",
+                        crate::args![fs_bit, d, format!("{d}~")],
+                    )
+                    .await?,
+                );
+            }
+            all
+        }
+    };
     for r in &rows {
         let code: String = r.get("code_insee")?;
         if keep(&code) {
@@ -249,10 +271,13 @@ pub async fn local(
     now: i64,
 ) -> Result<Local, crate::db::Error> {
     let t = crate::territoires::get();
+    let mut deps: Vec<String> = codes.iter().map(|c| departement_of(c).to_owned()).collect();
+    deps.sort();
+    deps.dedup();
     let by_commune = par_commune(
         db,
         &|code: &str| codes.iter().any(|c| c == code),
-        false,
+        Some(&deps),
         now,
     )
     .await?;
@@ -347,7 +372,8 @@ pub async fn compute(
     let by_commune = par_commune(
         db,
         &|code: &str| territoire.contains(departement_of(code)),
-        territoire.niveau == super::Niveau::National,
+        (territoire.niveau != super::Niveau::National)
+            .then_some(territoire.departements.as_slice()),
         now,
     )
     .await?;
