@@ -105,6 +105,24 @@ pub struct PageQuery {
     pub role: Option<String>,
 }
 
+/// The fields of a urlencoded form body, bounded (200 fields, 2,000 characters a
+/// value), for handlers that read repeated or optional fields by hand.
+pub fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .take(200)
+        .map(|(k, v)| (k.into_owned(), v.chars().take(2_000).collect()))
+        .collect()
+}
+
+/// One field of [`pairs`], trimmed ("" when absent).
+pub fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// One part of a `multipart/form-data` body.
 #[derive(Debug, Clone)]
 pub struct Part {

@@ -12,7 +12,12 @@ use crate::mandats::{confirm, follow, through_franceconnect};
 
 /// From a response that leads to FranceConnect: picks `identity` in the
 /// simulator and follows the way back.
-async fn through_simulator(c: &mut Client, to_fc: Resp, identity: &str, scenario: &str) -> Resp {
+pub(crate) async fn through_simulator(
+    c: &mut Client,
+    to_fc: Resp,
+    identity: &str,
+    scenario: &str,
+) -> Resp {
     assert_eq!(to_fc.status, StatusCode::SEE_OTHER, "{}", to_fc.body);
     let picker = follow(c, to_fc).await;
     assert!(

@@ -51,24 +51,7 @@ pub(crate) async fn through_franceconnect(
     let mut fields: Vec<(&str, &str)> = demarches.iter().map(|d| ("demarche", *d)).collect();
     fields.push(("duree", duree));
     let r = c.post("/mandats/nouveau", &fields).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let picker = follow(c, r).await;
-    assert_eq!(picker.status, StatusCode::OK, "{}", picker.body);
-    assert!(picker.contains("Ceci n'est pas FranceConnect"));
-    let requete = crate::common::extract_between(&picker.body, "name=\"requete\" value=\"", "\"")
-        .map(|s| crate::common::unescape(&s))
-        .unwrap();
-    let r = c
-        .post(
-            "/franceconnect-simulateur/api/v2/authorize",
-            &[
-                ("requete", &requete),
-                ("identite", identity),
-                ("scenario", scenario),
-            ],
-        )
-        .await;
-    follow(c, r).await
+    crate::espace::through_simulator(c, r, identity, scenario).await
 }
 
 /// Confirms the recap with consent and a fresh TOTP code.

@@ -21,20 +21,7 @@ use crate::web::error::{AppError, AppResult};
 use crate::web::forms::{FormErrors, PageQuery};
 use crate::web::views::{Shell, csv_download, render, render_status};
 
-fn pairs(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body)
-        .take(200)
-        .map(|(k, v)| (k.into_owned(), v.chars().take(2_000).collect()))
-        .collect()
-}
-
-fn field(pairs: &[(String, String)], name: &str) -> String {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
+use crate::web::forms::{field, pairs};
 
 fn pass_error(e: PassError, errors: &mut FormErrors, general: &'static str) -> AppResult<()> {
     match e {

@@ -19,7 +19,7 @@ use crate::web::access::{Admin, Territory};
 use crate::web::charts;
 use crate::web::context::Ctx;
 use crate::web::error::{AppError, AppResult};
-use crate::web::forms::{FormErrors, Upload};
+use crate::web::forms::{FormErrors, Upload, field, pairs};
 use crate::web::views::{Shell, csv_download, render, render_status};
 
 /// The current year (Paris).
@@ -664,19 +664,6 @@ pub async fn admin(
         _ => None,
     };
     render(&admin_view(&state, &ctx, FormErrors::default(), info).await?)
-}
-
-fn pairs(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn field(f: &[(String, String)], name: &str) -> String {
-    f.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().chars().take(500).collect())
-        .unwrap_or_default()
 }
 
 pub async fn create_hub(
