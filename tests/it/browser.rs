@@ -45,7 +45,20 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use crate::common::free_port;
 
-async fn start_driver() -> (tokio::process::Child, Client) {
+/// ChromeDriver and the browser profile of one test: the driver is stopped and
+/// the profile removed when the test ends, passed or not.
+struct Driver {
+    _child: tokio::process::Child,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+async fn start_driver() -> (Driver, Client) {
     let port = free_port();
     let child = tokio::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -77,7 +90,13 @@ async fn start_driver() -> (tokio::process::Child, Client) {
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         builder.capabilities(caps.clone());
         match builder.connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => return (child, c),
+            Ok(c) => {
+                let driver = Driver {
+                    _child: child,
+                    profile,
+                };
+                return (driver, c);
+            }
             Err(e) => last_error = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

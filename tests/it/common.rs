@@ -51,11 +51,58 @@ pub fn backends() -> Vec<Backend> {
 
 /// A fresh, migrated database for one test.
 pub async fn fresh_db(backend: Backend) -> Db {
-    let db = Db::connect(&empty_db_url(backend).await, TEST_SECRET)
-        .await
-        .unwrap();
+    fresh_db_with_url(backend).await.0
+}
+
+/// A fresh, migrated database and its URL (to remove its file afterwards).
+async fn fresh_db_with_url(backend: Backend) -> (Db, String) {
+    let url = empty_db_url(backend).await;
+    let db = Db::connect(&url, TEST_SECRET).await.unwrap();
     relais::migrate(&db, START).await.unwrap();
-    db
+    (db, url)
+}
+
+/// Where the SQLite databases of the tests live.
+fn sqlite_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("relais-it")
+}
+
+/// Removes a test's SQLite database and its companions. Connections still open
+/// keep their (unlinked) file until they close, so this is safe at any time.
+pub fn remove_sqlite_files(url: &str) {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return;
+    };
+    if !std::path::Path::new(path).starts_with(sqlite_dir()) {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm", ".demarrage"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
+/// SQLite files left by earlier runs of the suite (a test that panicked, a run
+/// interrupted) are removed once per run, like the PostgreSQL databases: CI
+/// machines are reused and their disk is not endless.
+fn remove_stale_sqlite_files(dir: &std::path::Path, pid: u32) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .strip_prefix("t-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            let alive = owner
+                .is_some_and(|p| p == pid || std::path::Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    });
 }
 
 /// The URL of a new, empty database (nothing migrated): what a server finds on
@@ -65,8 +112,9 @@ pub async fn empty_db_url(backend: Backend) -> String {
     let pid = std::process::id();
     match backend {
         Backend::Sqlite => {
-            let dir = std::env::temp_dir().join("relais-it");
+            let dir = sqlite_dir();
             std::fs::create_dir_all(&dir).unwrap();
+            remove_stale_sqlite_files(&dir, pid);
             let path = dir.join(format!("t-{pid}-{n}.db"));
             for suffix in ["", "-wal", "-shm", ".demarrage"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -130,6 +178,8 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub mailer: Mailer,
+    /// The test database's URL: its SQLite file is removed on drop.
+    db_url: String,
 }
 
 /// A person with an activated account.
@@ -150,6 +200,7 @@ impl Drop for TestApp {
         if dir.starts_with(std::env::temp_dir()) {
             let _ = std::fs::remove_dir_all(dir);
         }
+        remove_sqlite_files(&self.db_url);
     }
 }
 
@@ -165,7 +216,7 @@ impl TestApp {
 
     /// An app sharing `clock` with another (FranceConnect on another origin).
     pub async fn with_clock(backend: Backend, config: Config, clock: Arc<ManualClock>) -> TestApp {
-        let db = fresh_db(backend).await;
+        let (db, db_url) = fresh_db_with_url(backend).await;
         let mailer = Mailer::memory();
         let dummy_hash = relais::accounts::password::hash("mot de passe factice".into())
             .await
@@ -184,6 +235,7 @@ impl TestApp {
             state,
             clock,
             mailer,
+            db_url,
         }
     }
 
