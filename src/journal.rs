@@ -114,6 +114,13 @@ actions! {
     MandatDistanceAnnule => "mandat_distance_annule", "Mandat à distance : lien annulé";
     SmsAccuse => "sms_accuse", "Accusé de réception d'un SMS par le fournisseur";
     DemandeSuppressionUsager => "demande_suppression_usager", "La personne a demandé la suppression de ses données";
+    RappelDemande => "rappel_demande", "Solidarité Numérique : demande de rappel reçue";
+    RappelPris => "rappel_pris", "Solidarité Numérique : demande prise en charge";
+    RappelNote => "rappel_note", "Solidarité Numérique : note ajoutée";
+    RappelAppel => "rappel_appel", "Solidarité Numérique : appel passé";
+    RappelCloture => "rappel_cloture", "Solidarité Numérique : demande clôturée";
+    RappelOriente => "rappel_oriente", "Solidarité Numérique : demande orientée vers une autre file";
+    RappelParticipation => "rappel_participation", "Solidarité Numérique : la structure répond ou cesse de répondre aux demandes";
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -122,7 +129,7 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 28] = [
+    pub const STRUCTURE: [Action; 35] = [
         Action::MembreInvite,
         Action::MembreAFormer,
         Action::RattachementPropose,
@@ -151,6 +158,13 @@ impl Action {
         Action::MandatDistanceAnnule,
         Action::SmsAccuse,
         Action::DemandeSuppressionUsager,
+        Action::RappelDemande,
+        Action::RappelPris,
+        Action::RappelNote,
+        Action::RappelAppel,
+        Action::RappelCloture,
+        Action::RappelOriente,
+        Action::RappelParticipation,
     ];
     pub fn parse(raw: &str) -> Option<Action> {
         Self::ALL.iter().copied().find(|a| a.key() == raw)

@@ -36,6 +36,7 @@ pub mod mandats;
 pub mod pass;
 pub mod pdf;
 pub mod pilotage;
+pub mod rappels;
 pub mod sessions;
 pub mod sms;
 pub mod structures;

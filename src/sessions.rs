@@ -42,6 +42,9 @@ pub struct Session {
     pub pass_prescripteur: bool,
     /// The current structure is a place qualified to redeem pass numérique.
     pub pass_lieu: bool,
+    /// The current structure answers Solidarité Numérique requests: `national`
+    /// (the helpline) or `local` (a place near people).
+    pub rappels: Option<String>,
     pub csrf_token: String,
     pub created_at: i64,
     pub mfa_at: i64,
@@ -82,6 +85,23 @@ impl Session {
         self.member_of_current()
             .filter(|_| self.pass_lieu)
             .map(|(s, _)| s)
+    }
+
+    /// Active member (any role) of the current structure when it answers
+    /// Solidarité Numérique requests.
+    pub fn helpline_of_current(&self) -> Option<crate::rappels::Agent> {
+        let (structure_id, _) = self.member_of_current()?;
+        let account_id = self.account_id;
+        match self.rappels.as_deref()? {
+            "national" => Some(crate::rappels::Agent::National {
+                structure_id,
+                account_id,
+            }),
+            _ => Some(crate::rappels::Agent::Local {
+                structure_id,
+                account_id,
+            }),
+        }
     }
 
     pub fn mediator_of_current(&self) -> Option<i64> {
@@ -150,7 +170,9 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
                     (SELECT COUNT(*) FROM pass_lieux q
                      WHERE q.structure_id = s.structure_id AND q.statut = 'qualifie') AS pass_lieu,
                     (SELECT COUNT(*) FROM territoire_comptes tc
-                     WHERE tc.account_id = s.account_id) AS territoire
+                     WHERE tc.account_id = s.account_id) AS territoire,
+                    (SELECT rs.niveau FROM rappel_structures rs
+                     WHERE rs.structure_id = s.structure_id) AS rappels
              FROM sessions s
              JOIN accounts a ON a.id = s.account_id
              LEFT JOIN memberships m ON m.account_id = s.account_id AND m.structure_id = s.structure_id
@@ -204,6 +226,7 @@ pub async fn load(db: &Db, raw: &str, now: i64) -> Result<Option<Session>, crate
         pass_prescripteur: row.int("prescripteur")? > 0,
         pass_lieu: row.int("pass_lieu")? > 0,
         territoire: row.int("territoire")? > 0,
+        rappels: row.opt_text("rappels")?,
         csrf_token: row.text("csrf_token")?,
         created_at,
         mfa_at: row.int("mfa_at")?,

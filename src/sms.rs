@@ -144,12 +144,14 @@ pub fn check_signature(secret: &str, body: &[u8], header: &str) -> bool {
     crate::crypto::ct_eq(&signature(secret, body), &header.to_ascii_lowercase())
 }
 
-/// A French mobile number in E.164 (`+336…`, `+337…`), from how people write it:
-/// `06 12 34 56 78`, `06.12.34.56.78`, `+33 6 12 34 56 78`, `0033612345678`.
-pub fn parse_mobile(raw: &str) -> Result<String, &'static str> {
+/// A French phone number in E.164 (`+33…`), from how people write it:
+/// `01 70 77 23 72`, `06.12.34.56.78`, `+33 6 12 34 56 78`, `0033612345678`.
+/// Numbers starting 01 to 07 or 09 (not the premium-rate 08).
+pub fn parse_phone(raw: &str) -> Result<String, &'static str> {
     let digits: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}'))
+        .take(40)
         .collect();
     let national = if let Some(rest) = digits.strip_prefix("+33") {
         rest.to_owned()
@@ -158,20 +160,46 @@ pub fn parse_mobile(raw: &str) -> Result<String, &'static str> {
     } else if let Some(rest) = digits.strip_prefix('0') {
         rest.to_owned()
     } else {
-        return Err(
-            "Saisissez un numéro de téléphone portable français, par exemple 06 12 34 56 78.",
-        );
+        return Err("Saisissez un numéro de téléphone français, par exemple 06 12 34 56 78.");
     };
     let national = national.strip_prefix('0').unwrap_or(&national);
     if national.len() != 9
         || !national.bytes().all(|b| b.is_ascii_digit())
-        || !(national.starts_with('6') || national.starts_with('7'))
+        || national.starts_with('8')
+        || national.starts_with('0')
     {
+        return Err(
+            "Ce numéro n'est pas un numéro français à 10 chiffres (par exemple 06 12 34 56 78 ou 03 86 00 00 00) : vérifiez-le.",
+        );
+    }
+    Ok(format!("+33{national}"))
+}
+
+/// A French mobile number in E.164 (`+336…`, `+337…`), written as [`parse_phone`]
+/// reads it.
+pub fn parse_mobile(raw: &str) -> Result<String, &'static str> {
+    let number = parse_phone(raw).map_err(
+        |_| "Saisissez un numéro de téléphone portable français, par exemple 06 12 34 56 78.",
+    )?;
+    if !(number.starts_with("+336") || number.starts_with("+337")) {
         return Err(
             "Ce numéro n'est pas un numéro de portable français (10 chiffres commençant par 06 ou 07) : vérifiez-le.",
         );
     }
-    Ok(format!("+33{national}"))
+    Ok(number)
+}
+
+/// `+33612345678` → `06 12 34 56 78` (to dial).
+pub fn display_phone(e164: &str) -> String {
+    let national = format!("0{}", e164.strip_prefix("+33").unwrap_or(e164));
+    let mut out = String::with_capacity(14);
+    for (i, c) in national.chars().enumerate() {
+        if i > 0 && i % 2 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `+33612345678` → `06 •• •• •• 78`.
@@ -223,6 +251,13 @@ mod tests {
             assert!(parse_mobile(bad).is_err(), "{bad}");
         }
         assert_eq!(mask_mobile("+33612345678"), "06 •• •• •• 78");
+        // Any French number for a call back, never a premium-rate one.
+        assert_eq!(parse_phone("01 70 77 23 72"), Ok("+33170772372".into()));
+        assert_eq!(parse_phone("09.70.00.00.00"), Ok("+33970000000".into()));
+        for bad in ["08 99 00 00 00", "00 00 00 00 00", "1234", ""] {
+            assert!(parse_phone(bad).is_err(), "{bad}");
+        }
+        assert_eq!(display_phone("+33170772372"), "01 70 77 23 72");
         assert_eq!(mask_email("marie@example.fr"), "m•••@example.fr");
     }
 

@@ -134,6 +134,14 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<Structure>, crate::db::Erro
         .transpose()
 }
 
+pub async fn find_by_siret(db: &Db, siret: &Siret) -> Result<Option<Structure>, crate::db::Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM structures WHERE siret = $1");
+    db.fetch_optional(sql, crate::args![siret.as_str()])
+        .await?
+        .map(|r| Structure::from_row(&r))
+        .transpose()
+}
+
 /// A structure in the administrators' list, with its head counts.
 #[derive(Debug, Clone)]
 pub struct StructureSummary {

@@ -72,6 +72,21 @@ pub const USAGER_FC_IP: Limit = Limit {
     window: WINDOW_SECONDS,
     refund_on_success: false,
 };
+/// Solidarité Numérique callback requests from one IP: 20 an hour (a France
+/// Services or a library shares one address among many people).
+pub const RAPPEL_IP: Limit = Limit {
+    scope: "rappel-ip",
+    max: 20,
+    window: 3600,
+    refund_on_success: false,
+};
+/// Callback requests for one phone number: 2 a day.
+pub const RAPPEL_TELEPHONE: Limit = Limit {
+    scope: "rappel-telephone",
+    max: 2,
+    window: 86_400,
+    refund_on_success: false,
+};
 /// Emails sent to one address by the forms: 3 an hour.
 pub const MAIL_ADDRESS: Limit = Limit {
     scope: "mail-address",

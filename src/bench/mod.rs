@@ -11,6 +11,7 @@ pub mod lieux;
 pub mod mandats;
 pub mod pass;
 pub mod pilotage;
+pub mod rappels;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -61,6 +62,9 @@ pub enum BenchWhat {
     /// données ouvertes, sur 1 000 000 d'activités, 200 000 mandats, 1 000 000 de
     /// pass et 50 000 lieux.
     Pilotage(crate::bench::pilotage::PilotageBenchArgs),
+    /// Solidarité Numérique : files des écoutants, page d'une demande, chiffres du
+    /// service et enregistrement d'une demande, sur 100 000 demandes.
+    Rappels(crate::bench::rappels::RappelsBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
     Connexions(crate::bench::connexions::ConnexionsBenchArgs),
@@ -247,6 +251,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Pilotage(p)) => {
             return crate::bench::pilotage::run(p, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Rappels(r)) => {
+            return crate::bench::rappels::run(r, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
             return crate::bench::connexions::run(c).await;

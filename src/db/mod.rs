@@ -206,6 +206,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(26, "pilotage", "0026_pilotage.sql"),
     migration!(27, "donnees_ouvertes", "0027_donnees_ouvertes.sql"),
     migration!(28, "pilotage_index", "0028_pilotage_index.sql"),
+    migration!(29, "rappels", "0029_rappels.sql"),
 ];
 
 impl Db {

@@ -135,6 +135,9 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
     tx.commit().await?;
     if let Some(admin) = admin_id {
         seed_places(db, admin, now).await?;
+        // The demo structure calls back Solidarité Numérique's requests near
+        // Auxerre: a request sent from `/rappel` with 89000 lands in its queue.
+        crate::rappels::set_participation(db, sid, Some("local"), admin, now).await?;
     }
     if let Some(m) = mediator {
         for r in db

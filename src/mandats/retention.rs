@@ -13,7 +13,9 @@
 //!   distance lose their destination once unusable and go 90 days after
 //!   ([`super::distance::purge`]);
 //! - what the identity provider keeps of finished sign-ins (requests, codes, access
-//!   tokens) is deleted an hour after it expired ([`crate::idp::purge`]).
+//!   tokens) is deleted an hour after it expired ([`crate::idp::purge`]);
+//! - Solidarité Numérique callback requests lose the person's data three months
+//!   after closure ([`crate::rappels::purge`]).
 
 use crate::db::Db;
 use crate::db::Exec as _;
@@ -40,12 +42,14 @@ pub struct Report {
     pub purged_sign_ins: u64,
     pub deleted_on_request: u64,
     pub purged_usager_items: u64,
+    /// Solidarité Numérique requests stripped of the person's data.
+    pub purged_callbacks: u64,
 }
 
 impl Report {
     pub fn summary(&self) -> String {
         format!(
-            "{} usager(s) supprimé(s) dont {} à leur demande, {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s), {} trace(s) de connexion aux services en ligne supprimée(s), {} session(s) ou lien(s) d'usager purgé(s)",
+            "{} usager(s) supprimé(s) dont {} à leur demande, {} entrée(s) du journal pseudonymisée(s), {} structure(s) prévenue(s), {} brouillon(s) purgé(s), {} demande(s) d'habilitation supprimée(s), {} trace(s) de connexion aux services en ligne supprimée(s), {} session(s) ou lien(s) d'usager purgé(s), {} demande(s) de rappel anonymisée(s)",
             self.deleted_usagers,
             self.deleted_on_request,
             self.pseudonymised_entries,
@@ -53,7 +57,8 @@ impl Report {
             self.purged_drafts,
             self.deleted_requests,
             self.purged_sign_ins,
-            self.purged_usager_items
+            self.purged_usager_items,
+            self.purged_callbacks
         )
     }
 }
@@ -88,6 +93,7 @@ pub async fn run(
         purged_sign_ins: crate::idp::purge(db, now).await?,
         purged_usager_items: super::espace::purge(db, now).await?
             + super::distance::purge(db, now).await?,
+        purged_callbacks: crate::rappels::purge(db, now).await?,
         ..Report::default()
     };
     let cutoff = now - settings.retention_days * 86_400;

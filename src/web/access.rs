@@ -50,6 +50,9 @@ pub enum Access {
     /// A usager signed in to their own space with FranceConnect (a separate
     /// cookie; nothing to do with an account's session).
     Usager,
+    /// An active member of the current structure when it answers Solidarité
+    /// Numérique requests (the national helpline, or a local structure).
+    Helpline,
 }
 
 /// Any signed-in person.
@@ -87,6 +90,13 @@ pub struct Admin(pub Arc<Session>);
 pub struct Territory {
     pub session: Arc<Session>,
     pub territoire: crate::pilotage::Territoire,
+}
+
+/// An agent of the helpline (national) or of a structure answering its requests.
+#[derive(Clone)]
+pub struct Helpline {
+    pub session: Arc<Session>,
+    pub agent: crate::rappels::Agent,
 }
 
 /// A usager signed in to their space.
@@ -209,6 +219,15 @@ pub async fn guard(
                 None => return AppError::Forbidden.into_response(),
             }
         }
+        Access::Helpline => match session.helpline_of_current() {
+            Some(agent) => {
+                req.extensions_mut().insert(Helpline {
+                    session: session.clone(),
+                    agent,
+                });
+            }
+            None => return AppError::Forbidden.into_response(),
+        },
         Access::Member => match session.aidant_of_current() {
             Some((structure_id, role)) => {
                 req.extensions_mut().insert(Member {
@@ -310,3 +329,4 @@ capability_extractor!(Funder);
 capability_extractor!(PassStructure);
 capability_extractor!(Usager);
 capability_extractor!(Territory);
+capability_extractor!(Helpline);

@@ -170,7 +170,8 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
         account, activites, admin, api, auth, cards, distance, espace, habilitation, idp, journal,
-        lieux, mandats, pass, pilotage, public, simulator, structure, team, usagers, verify,
+        lieux, mandats, pass, pilotage, public, rappels, simulator, structure, team, usagers,
+        verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -294,6 +295,28 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/admin/territoires/comptes",
         Access::Admin,
         post(pilotage::add_account),
+    )
+    .get("/rappel", Access::Public, get(rappels::form))
+    .post("/rappel", Access::Public, post(rappels::submit))
+    .get("/rappels", Access::Helpline, get(rappels::queue))
+    .get(
+        "/rappels/chiffres",
+        Access::Helpline,
+        get(rappels::chiffres),
+    )
+    .get(
+        "/rappels/chiffres.csv",
+        Access::Helpline,
+        get(rappels::chiffres_csv),
+    )
+    .get("/rappels/{did}", Access::Helpline, get(rappels::show))
+    .post("/rappels/{did}", Access::Helpline, post(rappels::act))
+    .get("/admin/rappels", Access::Admin, get(rappels::admin))
+    .post("/admin/rappels", Access::Admin, post(rappels::admin_set))
+    .post(
+        "/structures/{sid}/rappels",
+        Access::StructureManager,
+        post(rappels::structure_set),
     )
     .get("/pilotage", Access::Territory, get(pilotage::dashboard))
     .get(

@@ -41,6 +41,8 @@ pub struct Nav {
     pub is_pass_place: bool,
     /// Follows a territory's steering figures.
     pub is_territory: bool,
+    /// Answers Solidarité Numérique requests.
+    pub is_helpline: bool,
 }
 
 impl Shell {
@@ -65,6 +67,7 @@ impl Shell {
                 is_prescriber: s.prescriber_of_current().is_some(),
                 is_pass_place: s.pass_place_of_current().is_some(),
                 is_territory: s.territoire,
+                is_helpline: s.helpline_of_current().is_some(),
             }
         });
         Shell {
@@ -96,6 +99,7 @@ pub fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "deconnecte" => "Votre session Relais est fermée. À bientôt.",
         "demarches" => "Les démarches autorisées sont enregistrées.",
+        "rappels" => "Réglage Solidarité Numérique enregistré.",
         "autre-structure" => "La personne fait maintenant aussi partie de l'autre structure.",
         "a-former" => {
             "Cette personne est ajoutée à l'équipe « en attente de formation » : elle recevra son invitation une fois sa formation Aidants Connect enregistrée."

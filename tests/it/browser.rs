@@ -1296,3 +1296,76 @@ async fn steering_dashboards_and_public_figures_in_a_real_browser() {
         server.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_is_requested_and_handled_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Ligne nationale").await;
+        let agent = app
+            .member(s, relais::domain::Role::Aidant, "ecoutante")
+            .await;
+        relais::rappels::set_participation(
+            app.db(),
+            s,
+            Some("national"),
+            agent.id,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        let (_driver, c) = start_driver().await;
+        // A person asks to be called back from the home page, with the keyboard's
+        // usual fields; a mistake first.
+        c.goto(&format!("{base}/")).await.unwrap();
+        click(&c, "a[href='/rappel']").await;
+        axe(&c, "demande de rappel").await;
+        fill(&c, "#rappel-prenom", "Odile").await;
+        fill(&c, "#rappel-telephone", "06 12 34").await;
+        fill(&c, "#rappel-cp", "89000").await;
+        c.find(Locator::Css("#rappel-besoin option[value=email]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tick(&c, "#creneau-matin").await;
+        tick(&c, "#rappel-consentement").await;
+        click(&c, "form.form button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("vérifiez-le"), "{page}");
+        axe(&c, "demande de rappel avec une erreur").await;
+        fill(&c, "#rappel-telephone", "06 12 34 56 78").await;
+        click(&c, "form.form button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Votre demande est enregistrée"), "{page}");
+        axe(&c, "demande enregistrée").await;
+        // The helpline's agent calls back and closes the request.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &agent).await;
+        c.goto(&format!("{base}/rappels")).await.unwrap();
+        axe(&c, "file des demandes").await;
+        click(&c, "table tbody th a").await;
+        axe(&c, "une demande").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("06 12 34 56 78"), "{page}");
+        click(&c, "input[value=prendre] ~ p button").await;
+        tick(&c, "#appel-joint").await;
+        fill(&c, "#appel-texte", "Boîte e-mail rouverte ensemble.").await;
+        click(&c, "input[value=appel] ~ p button").await;
+        assert!(c.source().await.unwrap().contains("Appel noté."));
+        tick(&c, "#issue-resolu").await;
+        click(&c, "input[value=cloture] ~ p button").await;
+        assert!(c.source().await.unwrap().contains("Demande clôturée."));
+        c.goto(&format!("{base}/rappels/chiffres")).await.unwrap();
+        axe(&c, "chiffres du service").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("<strong>1</strong> clôturées"), "{page}");
+        c.close().await.unwrap();
+        server.abort();
+    }
+}

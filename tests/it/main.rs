@@ -25,6 +25,7 @@ mod mandats;
 mod matrix;
 mod pass;
 mod pilotage;
+mod rappels;
 mod schema;
 mod security;
 mod team;

@@ -453,6 +453,20 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/structures/{sid}/pass/releves/{rid}/pdf",
         Access::StructureManager,
     ),
+    ("GET", "/rappel", Access::Public),
+    ("POST", "/rappel", Access::Public),
+    ("GET", "/rappels", Access::Helpline),
+    ("GET", "/rappels/chiffres", Access::Helpline),
+    ("GET", "/rappels/chiffres.csv", Access::Helpline),
+    ("GET", "/rappels/{did}", Access::Helpline),
+    ("POST", "/rappels/{did}", Access::Helpline),
+    ("GET", "/admin/rappels", Access::Admin),
+    ("POST", "/admin/rappels", Access::Admin),
+    (
+        "POST",
+        "/structures/{sid}/rappels",
+        Access::StructureManager,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,9 +485,11 @@ enum Who {
     Usager,
     /// Follows the national steering figures.
     Pilotage,
+    /// An agent of the national Solidarité Numérique helpline.
+    Ecoutant,
 }
 
-const EVERYONE: [Who; 11] = [
+const EVERYONE: [Who; 12] = [
     Who::Anonymous,
     Who::AidantA,
     Who::AidantB,
@@ -485,6 +501,7 @@ const EVERYONE: [Who; 11] = [
     Who::Financeur,
     Who::Usager,
     Who::Pilotage,
+    Who::Ecoutant,
 ];
 
 /// The rule, written independently of the guard. Routes under `{sid}` target
@@ -496,7 +513,7 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::SignedIn => !matches!(who, Who::Anonymous | Who::Usager),
         Access::Member => matches!(
             who,
-            Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB
+            Who::AidantA | Who::AidantB | Who::ReferentA | Who::ReferentB | Who::Ecoutant
         ),
         Access::Mediator => matches!(who, Who::MediateurA | Who::MediateurB),
         Access::Coordinator => who == Who::MediateurA,
@@ -507,6 +524,7 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::PassPlace => matches!(who, Who::AidantA | Who::ReferentA | Who::MediateurA),
         Access::Usager => who == Who::Usager,
         Access::Territory => who == Who::Pilotage,
+        Access::Helpline => who == Who::Ecoutant,
     }
 }
 
@@ -555,6 +573,16 @@ const GARBAGE: &[(&str, &str)] = &[
     ("niveau", "x"),
     ("nom", "\u{0}"),
     ("contenu", "x"),
+    ("acte", "x"),
+    ("resultat", "x"),
+    ("issue", "x"),
+    ("texte", "\u{0}"),
+    ("code_postal", "x"),
+    ("besoin", "x"),
+    ("creneaux", "x"),
+    ("precisions", "x"),
+    ("consentement", "x"),
+    ("rappels", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -634,8 +662,24 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
                     .await,
             ),
         ),
+        (Who::Ecoutant, {
+            let c = app.structure("Ligne nationale").await;
+            let e = app.member(c, Role::Aidant, "ecoutant").await;
+            relais::rappels::set_participation(
+                app.db(),
+                c,
+                Some("national"),
+                e.id,
+                app.clock_now(),
+            )
+            .await
+            .unwrap();
+            Some(e)
+        }),
         (Who::Anonymous, None),
     ];
+    // A callback request in the national queue (request 1).
+    crate::rappels::request(&app, "Odile", "06 12 34 56 78", "89000").await;
     // A person with a mandate in structure A (mandate 1, autorisation 1).
     crate::espace::mandate_for(
         &app,
@@ -692,6 +736,7 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{kid}", "1")
             .replace("{fid}", "1")
             .replace("{qid}", "1")
+            .replace("{did}", "1")
             .replace("{code}", "7KQ2M9XD4HTBR0WC")
             .replace("{fichier}", "statistiques.csv")
             .replace("{file}", &css);

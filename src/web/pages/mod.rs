@@ -16,6 +16,7 @@ pub mod mandats;
 pub mod pass;
 pub mod pilotage;
 pub mod public;
+pub mod rappels;
 pub mod simulator;
 pub mod structure;
 pub mod team;

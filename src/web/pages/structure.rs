@@ -30,6 +30,8 @@ pub struct SettingsView {
     pub structure_name: String,
     pub demarches: Vec<DemarcheChoice>,
     pub activity: Vec<MonthActivity>,
+    /// How the structure answers Solidarité Numérique requests, if it does.
+    pub rappels: Option<String>,
     pub errors: FormErrors,
 }
 
@@ -56,6 +58,7 @@ async fn view(
             })
             .collect(),
         activity: structures::activity(&state.db, m.structure_id, state.now(), 12).await?,
+        rappels: crate::rappels::participation(&state.db, m.structure_id).await?,
         errors,
     })
 }
