@@ -37,6 +37,7 @@ pub mod pass;
 pub mod pdf;
 pub mod pilotage;
 pub mod rappels;
+pub mod ressources;
 pub mod sessions;
 pub mod sms;
 pub mod structures;

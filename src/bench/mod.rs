@@ -12,6 +12,7 @@ pub mod mandats;
 pub mod pass;
 pub mod pilotage;
 pub mod rappels;
+pub mod ressources;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -65,6 +66,8 @@ pub enum BenchWhat {
     /// Solidarité Numérique : files des écoutants, page d'une demande, chiffres du
     /// service et enregistrement d'une demande, sur 100 000 demandes.
     Rappels(crate::bench::rappels::RappelsBenchArgs),
+    /// Le centre de ressources : recherche publique sur 20 000 ressources publiées.
+    Ressources(crate::bench::ressources::RessourcesBenchArgs),
     /// Une rafale de connexions refusées en parallèle : mémoire résidente au premier
     /// démarrage, pendant la rafale et après.
     Connexions(crate::bench::connexions::ConnexionsBenchArgs),
@@ -254,6 +257,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchWhat::Rappels(r)) => {
             return crate::bench::rappels::run(r, args.database_url.clone()).await;
+        }
+        Some(BenchWhat::Ressources(r)) => {
+            return crate::bench::ressources::run(r, args.database_url.clone()).await;
         }
         Some(BenchWhat::Connexions(c)) => {
             return crate::bench::connexions::run(c).await;

@@ -25,6 +25,8 @@ pub enum Arg<'a> {
     Int(i64),
     Real(f64),
     Text(&'a str),
+    /// Bytes (`BLOB` on SQLite, `BYTEA` on PostgreSQL): attachments.
+    Bytes(&'a [u8]),
     /// PostgreSQL wants the type of a NULL parameter.
     NullInt,
     NullReal,
@@ -80,6 +82,18 @@ impl ToArg for String {
     }
 }
 
+impl ToArg for [u8] {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+
+impl ToArg for Vec<u8> {
+    fn to_arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+
 impl ToArg for Option<i64> {
     fn to_arg(&self) -> Arg<'_> {
         self.map_or(Arg::NullInt, Arg::Int)
@@ -131,6 +145,7 @@ pub enum Val {
     Int(i64),
     Real(f64),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 /// One row read, owned; columns are found by name.
@@ -179,6 +194,15 @@ impl FromVal for String {
         match v {
             Val::Text(s) => Ok(s.clone()),
             _ => Err(decode_error(column, "texte")),
+        }
+    }
+}
+
+impl FromVal for Vec<u8> {
+    fn from_val(column: &str, v: &Val) -> Result<Self, Error> {
+        match v {
+            Val::Bytes(b) => Ok(b.clone()),
+            _ => Err(decode_error(column, "octets")),
         }
     }
 }
@@ -296,6 +320,7 @@ fn sqlx_query<'q>(
             Arg::Int(i) => q.bind(i),
             Arg::Real(x) => q.bind(x),
             Arg::Text(s) => q.bind(s),
+            Arg::Bytes(b) => q.bind(b),
             Arg::NullInt => q.bind(None::<i64>),
             Arg::NullReal => q.bind(None::<f64>),
             Arg::NullText => q.bind(None::<String>),
@@ -315,12 +340,7 @@ fn from_any(row: &sqlx::any::AnyRow, names: &Arc<[String]>) -> Result<Rec, Error
             K::Null => Val::Null,
             K::Text => row.try_get::<String, _>(i).map(Val::Text)?,
             K::Real | K::Double => row.try_get::<f64, _>(i).map(Val::Real)?,
-            K::Blob => {
-                return Err(decode_error(
-                    names.get(i).map_or("?", String::as_str),
-                    "texte",
-                ));
-            }
+            K::Blob => row.try_get::<Vec<u8>, _>(i).map(Val::Bytes)?,
             K::Bool => row.try_get::<bool, _>(i).map(|b| Val::Int(i64::from(b)))?,
             K::SmallInt | K::Integer | K::BigInt => row.try_get::<i64, _>(i).map(Val::Int)?,
         };
@@ -509,6 +529,7 @@ impl NativeConn {
                 Arg::Int(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Real(v) => stmt.raw_bind_parameter(i, v),
                 Arg::Text(v) => stmt.raw_bind_parameter(i, v),
+                Arg::Bytes(v) => stmt.raw_bind_parameter(i, v),
                 Arg::NullInt | Arg::NullReal | Arg::NullText => {
                     stmt.raw_bind_parameter(i, rusqlite::types::Null)
                 }
@@ -547,10 +568,7 @@ impl NativeConn {
                     ValueRef::Integer(v) => Val::Int(v),
                     ValueRef::Real(v) => Val::Real(v),
                     ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(_) => {
-                        let name = names.get(i).map_or("?", String::as_str);
-                        return Err(decode_error(name, "texte"));
-                    }
+                    ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
                 });
             }
             out.push(Rec {

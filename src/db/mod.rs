@@ -207,6 +207,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(27, "donnees_ouvertes", "0027_donnees_ouvertes.sql"),
     migration!(28, "pilotage_index", "0028_pilotage_index.sql"),
     migration!(29, "rappels", "0029_rappels.sql"),
+    migration!(30, "ressources", "0030_ressources.sql"),
 ];
 
 impl Db {

@@ -141,6 +141,7 @@ fn query<'q>(
             Arg::Int(i) => q.bind(i),
             Arg::Real(x) => q.bind(x),
             Arg::Text(s) => q.bind(s),
+            Arg::Bytes(b) => q.bind(b),
             Arg::NullInt => q.bind(None::<i64>),
             Arg::NullReal => q.bind(None::<f64>),
             Arg::NullText => q.bind(None::<&str>),
@@ -172,6 +173,7 @@ fn to_rec(row: &PgRow, names: &Arc<[String]>) -> Result<Rec, Error> {
             "FLOAT8" => Val::Real(row.try_get::<f64, _>(i)?),
             "FLOAT4" => Val::Real(f64::from(row.try_get::<f32, _>(i)?)),
             "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => Val::Text(row.try_get::<String, _>(i)?),
+            "BYTEA" => Val::Bytes(row.try_get::<Vec<u8>, _>(i)?),
             other => {
                 let column = names.get(i).map_or("?", String::as_str);
                 return Err(Error::Data(format!(

@@ -138,6 +138,8 @@ pub async fn seed(db: &Db, now: i64) -> Result<Vec<DemoAccount>, DemoError> {
         // The demo structure calls back Solidarité Numérique's requests near
         // Auxerre: a request sent from `/rappel` with 89000 lands in its queue.
         crate::rappels::set_participation(db, sid, Some("local"), admin, now).await?;
+        // The resource centre's starter set, published, and its collection.
+        crate::ressources::fiches::seed(db, admin, now).await?;
     }
     if let Some(m) = mediator {
         for r in db

@@ -53,6 +53,12 @@ pub enum Access {
     /// An active member of the current structure when it answers Solidarité
     /// Numérique requests (the national helpline, or a local structure).
     Helpline,
+    /// Someone who writes resources: an active member of the current structure
+    /// (for it), an administrator or a hub's account (without structure).
+    Author,
+    /// Someone who reviews resources and records local authorities' initiatives:
+    /// an administrator or a hub's account.
+    Curator,
 }
 
 /// Any signed-in person.
@@ -97,6 +103,32 @@ pub struct Territory {
 pub struct Helpline {
     pub session: Arc<Session>,
     pub agent: crate::rappels::Agent,
+}
+
+/// Someone who writes resources, and for which structure.
+#[derive(Clone)]
+pub struct Author {
+    pub session: Arc<Session>,
+    pub auteur: crate::ressources::Auteur,
+}
+
+/// An administrator or a hub's account (reviews resources).
+#[derive(Clone)]
+pub struct Curator(pub Arc<Session>);
+
+/// Whether the account curates resources: an administrator or a hub's account.
+pub async fn is_curator(state: &AppState, session: &Session) -> Result<bool, crate::db::Error> {
+    Ok(session.is_admin || is_hub(state, session).await?)
+}
+
+/// Whether the account follows a hub (a hub's account curates resources).
+async fn is_hub(state: &AppState, session: &Session) -> Result<bool, crate::db::Error> {
+    if !session.territoire {
+        return Ok(false);
+    }
+    Ok(crate::pilotage::of_account(&state.db, session.account_id)
+        .await?
+        .is_some_and(|t| t.niveau == crate::pilotage::Niveau::Hub))
 }
 
 /// A usager signed in to their space.
@@ -219,6 +251,34 @@ pub async fn guard(
                 None => return AppError::Forbidden.into_response(),
             }
         }
+        Access::Author => {
+            let structure_id = match session.member_of_current() {
+                Some((sid, _)) => Some(sid),
+                None if session.is_admin => None,
+                None => match is_hub(&state, &session).await {
+                    Ok(true) => None,
+                    Ok(false) => return AppError::Forbidden.into_response(),
+                    Err(e) => return AppError::from(e).into_response(),
+                },
+            };
+            req.extensions_mut().insert(Author {
+                session: session.clone(),
+                auteur: crate::ressources::Auteur {
+                    account_id: session.account_id,
+                    structure_id,
+                },
+            });
+        }
+        Access::Curator => {
+            let ok = match is_curator(&state, &session).await {
+                Ok(b) => b,
+                Err(e) => return AppError::from(e).into_response(),
+            };
+            if !ok {
+                return AppError::Forbidden.into_response();
+            }
+            req.extensions_mut().insert(Curator(session.clone()));
+        }
         Access::Helpline => match session.helpline_of_current() {
             Some(agent) => {
                 req.extensions_mut().insert(Helpline {
@@ -330,3 +390,5 @@ capability_extractor!(PassStructure);
 capability_extractor!(Usager);
 capability_extractor!(Territory);
 capability_extractor!(Helpline);
+capability_extractor!(Author);
+capability_extractor!(Curator);

@@ -23,8 +23,10 @@ pub const CSRF_COOKIE: &str = "relais_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 const MAX_FORM_BYTES: usize = 256 * 1024;
 /// Routes that receive files, and how much they may receive.
-pub const UPLOAD_ROUTES: [&str; 5] = [
+pub const UPLOAD_ROUTES: [&str; 7] = [
     "/admin/lieux",
+    "/ressources/{rsid}/fichiers",
+    "/initiatives/import",
     "/admin/formations/import",
     "/admin/cartes/import",
     "/activites/import",
@@ -393,7 +395,10 @@ fn finish(state: &AppState, ctx: &Ctx, mut res: Response) -> Response {
         }
     }
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, state.csp.clone());
+    // A handler may set a stricter policy of its own (attachments: `sandbox`).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, state.csp.clone());
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -108,9 +108,16 @@ pub struct PageQuery {
 /// The fields of a urlencoded form body, bounded (200 fields, 2,000 characters a
 /// value), for handlers that read repeated or optional fields by hand.
 pub fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    pairs_up_to(body, 2_000)
+}
+
+/// [`pairs`] for forms with a long text (a resource's body): a value keeps at
+/// most `max_chars` + 1 characters, so that a check on `max_chars` still sees
+/// a value that was too long (and says so) instead of a cut one.
+pub fn pairs_up_to(body: &[u8], max_chars: usize) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
         .take(200)
-        .map(|(k, v)| (k.into_owned(), v.chars().take(2_000).collect()))
+        .map(|(k, v)| (k.into_owned(), v.chars().take(max_chars + 1).collect()))
         .collect()
 }
 

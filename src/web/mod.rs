@@ -169,9 +169,9 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, activites, admin, api, auth, cards, distance, espace, habilitation, idp, journal,
-        lieux, mandats, pass, pilotage, public, rappels, simulator, structure, team, usagers,
-        verify,
+        account, activites, admin, api, auth, cards, distance, espace, habilitation, idp,
+        initiatives, journal, lieux, mandats, pass, pilotage, public, rappels, ressources,
+        simulator, structure, team, usagers, verify,
     };
     let r = Routes {
         router: Router::new(),
@@ -296,6 +296,111 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         Access::Admin,
         post(pilotage::add_account),
     )
+    .get("/ressources", Access::Public, get(ressources::search))
+    .get(
+        "/ressources/flux.atom",
+        Access::Public,
+        get(ressources::feed),
+    )
+    .get(
+        "/ressources/mes-ressources",
+        Access::Author,
+        get(ressources::mine),
+    )
+    .get(
+        "/ressources/nouvelle",
+        Access::Author,
+        get(ressources::new_form),
+    )
+    .post(
+        "/ressources/nouvelle",
+        Access::Author,
+        post(ressources::create),
+    )
+    .get(
+        "/ressources/relecture",
+        Access::Curator,
+        get(ressources::review_list),
+    )
+    .post(
+        "/ressources/collections",
+        Access::Author,
+        post(ressources::collection_create),
+    )
+    .get(
+        "/ressources/collections/{cid}",
+        Access::Public,
+        get(ressources::collection),
+    )
+    .post(
+        "/ressources/collections/{cid}",
+        Access::Author,
+        post(ressources::collection_edit),
+    )
+    .get("/ressources/{rsid}", Access::Public, get(ressources::show))
+    .get(
+        "/ressources/{rsid}/modifier",
+        Access::Author,
+        get(ressources::edit_form),
+    )
+    .post(
+        "/ressources/{rsid}/modifier",
+        Access::Author,
+        post(ressources::update),
+    )
+    .post(
+        "/ressources/{rsid}/proposer",
+        Access::Author,
+        post(ressources::submit),
+    )
+    .post(
+        "/ressources/{rsid}/fichiers",
+        Access::Author,
+        post(ressources::upload),
+    )
+    .get(
+        "/ressources/{rsid}/fichiers/{fid}",
+        Access::Public,
+        get(ressources::file),
+    )
+    .post(
+        "/ressources/{rsid}/fichiers/{fid}/supprimer",
+        Access::Author,
+        post(ressources::delete_file),
+    )
+    .get(
+        "/ressources/{rsid}/versions",
+        Access::SignedIn,
+        get(ressources::versions),
+    )
+    .get(
+        "/ressources/{rsid}/relire",
+        Access::Curator,
+        get(ressources::review),
+    )
+    .post(
+        "/ressources/{rsid}/decision",
+        Access::Curator,
+        post(ressources::decide),
+    )
+    .get("/initiatives", Access::Public, get(initiatives::list))
+    .get("/initiatives.csv", Access::Public, get(initiatives::export))
+    .get(
+        "/initiatives/nouvelle",
+        Access::Curator,
+        get(initiatives::new_form),
+    )
+    .post(
+        "/initiatives/nouvelle",
+        Access::Curator,
+        post(initiatives::create),
+    )
+    .post(
+        "/initiatives/import",
+        Access::Curator,
+        post(initiatives::import),
+    )
+    .get("/initiatives/{iid}", Access::Public, get(initiatives::show))
     .get("/rappel", Access::Public, get(rappels::form))
     .post("/rappel", Access::Public, post(rappels::submit))
     .get("/rappels", Access::Helpline, get(rappels::queue))

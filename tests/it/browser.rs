@@ -1369,3 +1369,93 @@ async fn a_callback_is_requested_and_handled_in_a_real_browser() {
         server.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_is_written_published_and_found_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Médiathèque").await;
+        let author = app.member(s, relais::domain::Role::Aidant, "autrice").await;
+        let admin = app.admin().await;
+        relais::ressources::fiches::seed(app.db(), admin.id, app.clock_now())
+            .await
+            .unwrap();
+        let (_driver, c) = start_driver().await;
+        // The author writes a resource in Markdown and proposes it.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &author).await;
+        c.goto(&format!("{base}/ressources/nouvelle"))
+            .await
+            .unwrap();
+        axe(&c, "nouvelle ressource").await;
+        fill(
+            &c,
+            "#r-titre",
+            "Utiliser le mode « numériser » du téléphone",
+        )
+        .await;
+        fill(
+            &c,
+            "#r-resume",
+            "Transformer une photo de document en PDF lisible.",
+        )
+        .await;
+        fill(
+            &c,
+            "#r-corps",
+            "## Pas à pas\n\n1. Ouvrir l'appareil photo\n2. Choisir **Numériser**",
+        )
+        .await;
+        tick(&c, "#public-aidants").await;
+        tick(&c, "#thematique-prendre_en_main_du_materiel").await;
+        click(&c, "form.form button[type=submit]").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Version enregistrée"), "{page}");
+        axe(&c, "ressource enregistrée").await;
+        click(&c, "form[action$='/proposer'] button").await;
+        assert!(
+            c.source()
+                .await
+                .unwrap()
+                .contains("proposée à la relecture")
+        );
+        c.goto(&format!("{base}/ressources/mes-ressources"))
+            .await
+            .unwrap();
+        axe(&c, "mes ressources").await;
+        // An administrator publishes it.
+        click(&c, "form[action='/deconnexion'] button").await;
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/ressources/relecture"))
+            .await
+            .unwrap();
+        axe(&c, "ressources à relire").await;
+        click(&c, "table tbody th a").await;
+        axe(&c, "relecture").await;
+        tick(&c, "#d-publier").await;
+        click(&c, "form[action$='/decision'] button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Ressource publiée"));
+        click(&c, "form[action='/deconnexion'] button").await;
+        // Anyone finds it, opens it, browses a collection and the initiatives.
+        c.goto(&format!("{base}/ressources")).await.unwrap();
+        axe(&c, "centre de ressources").await;
+        fill(&c, "#r-q", "numeriser").await;
+        click(&c, "form[role=search] button[type=submit]").await;
+        click(&c, "ol.results a").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("<h2>Pas à pas</h2>"), "{page}");
+        axe(&c, "une ressource").await;
+        c.goto(&format!("{base}/ressources")).await.unwrap();
+        click(&c, "ul.cards a").await;
+        axe(&c, "une collection").await;
+        c.goto(&format!("{base}/initiatives")).await.unwrap();
+        axe(&c, "initiatives").await;
+        c.close().await.unwrap();
+        server.abort();
+    }
+}

@@ -26,6 +26,7 @@ mod matrix;
 mod pass;
 mod pilotage;
 mod rappels;
+mod ressources;
 mod schema;
 mod security;
 mod team;

@@ -467,6 +467,35 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/structures/{sid}/rappels",
         Access::StructureManager,
     ),
+    ("GET", "/ressources", Access::Public),
+    ("GET", "/ressources/flux.atom", Access::Public),
+    ("GET", "/ressources/mes-ressources", Access::Author),
+    ("GET", "/ressources/nouvelle", Access::Author),
+    ("POST", "/ressources/nouvelle", Access::Author),
+    ("GET", "/ressources/relecture", Access::Curator),
+    ("POST", "/ressources/collections", Access::Author),
+    ("GET", "/ressources/collections/{cid}", Access::Public),
+    ("POST", "/ressources/collections/{cid}", Access::Author),
+    ("GET", "/ressources/{rsid}", Access::Public),
+    ("GET", "/ressources/{rsid}/modifier", Access::Author),
+    ("POST", "/ressources/{rsid}/modifier", Access::Author),
+    ("POST", "/ressources/{rsid}/proposer", Access::Author),
+    ("POST", "/ressources/{rsid}/fichiers", Access::Author),
+    ("GET", "/ressources/{rsid}/fichiers/{fid}", Access::Public),
+    (
+        "POST",
+        "/ressources/{rsid}/fichiers/{fid}/supprimer",
+        Access::Author,
+    ),
+    ("GET", "/ressources/{rsid}/versions", Access::SignedIn),
+    ("GET", "/ressources/{rsid}/relire", Access::Curator),
+    ("POST", "/ressources/{rsid}/decision", Access::Curator),
+    ("GET", "/initiatives", Access::Public),
+    ("GET", "/initiatives.csv", Access::Public),
+    ("GET", "/initiatives/nouvelle", Access::Curator),
+    ("POST", "/initiatives/nouvelle", Access::Curator),
+    ("POST", "/initiatives/import", Access::Curator),
+    ("GET", "/initiatives/{iid}", Access::Public),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,6 +554,18 @@ fn allowed(access: Access, who: Who) -> bool {
         Access::Usager => who == Who::Usager,
         Access::Territory => who == Who::Pilotage,
         Access::Helpline => who == Who::Ecoutant,
+        Access::Author => matches!(
+            who,
+            Who::AidantA
+                | Who::AidantB
+                | Who::ReferentA
+                | Who::ReferentB
+                | Who::MediateurA
+                | Who::MediateurB
+                | Who::Ecoutant
+                | Who::Admin
+        ),
+        Access::Curator => who == Who::Admin,
     }
 }
 
@@ -583,6 +624,24 @@ const GARBAGE: &[(&str, &str)] = &[
     ("precisions", "x"),
     ("consentement", "x"),
     ("rappels", "x"),
+    ("titre", "x"),
+    ("resume", "x"),
+    ("corps", "\u{0}"),
+    ("publics", "x"),
+    ("thematiques", "x"),
+    ("format", "x"),
+    ("licence", "x"),
+    ("liens", "x"),
+    ("motif", "x"),
+    ("ressource", "x"),
+    ("retirer", "x"),
+    ("territoire", "x"),
+    ("annee", "x"),
+    ("budget", "x"),
+    ("description", "x"),
+    ("partenaires", "x"),
+    ("resultats", "x"),
+    ("contact", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -680,6 +739,15 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
     ];
     // A callback request in the national queue (request 1).
     crate::rappels::request(&app, "Odile", "06 12 34 56 78", "89000").await;
+    // Resource 1 of structure A, published, with attachment 1; collection 1 of
+    // structure A; initiative 1.
+    let admin_id = people
+        .iter()
+        .find(|(w, _)| *w == Who::Admin)
+        .and_then(|(_, u)| u.as_ref())
+        .unwrap()
+        .id;
+    crate::ressources::published(&app, a, target.id, admin_id).await;
     // A person with a mandate in structure A (mandate 1, autorisation 1).
     crate::espace::mandate_for(
         &app,
@@ -737,6 +805,8 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{fid}", "1")
             .replace("{qid}", "1")
             .replace("{did}", "1")
+            .replace("{rsid}", "1")
+            .replace("{iid}", "1")
             .replace("{code}", "7KQ2M9XD4HTBR0WC")
             .replace("{fichier}", "statistiques.csv")
             .replace("{file}", &css);

@@ -45,13 +45,8 @@ impl FormView {
 }
 
 fn form_view(ctx: &Ctx, f: rappels::Form, errors: FormErrors) -> FormView {
-    let title = if errors.is_empty() {
-        "Être rappelé par Solidarité Numérique"
-    } else {
-        "Erreur : être rappelé par Solidarité Numérique"
-    };
     FormView {
-        shell: Shell::new(ctx, title),
+        shell: Shell::new(ctx, "Être rappelé par Solidarité Numérique"),
         numero: NUMERO,
         f,
         besoins: rappels::BESOINS,
@@ -361,13 +356,8 @@ async fn demande_view(
         Vec::new()
     };
     let t = crate::territoires::get();
-    let title = if errors.is_empty() {
-        format!("Demande de rappel n° {id}")
-    } else {
-        format!("Erreur : demande de rappel n° {id}")
-    };
     Ok(DemandeView {
-        shell: Shell::new(ctx, title),
+        shell: Shell::new(ctx, format!("Demande de rappel n° {id}")),
         telephone: d
             .telephone
             .as_deref()
