@@ -121,6 +121,10 @@ actions! {
     RappelCloture => "rappel_cloture", "Solidarité Numérique : demande clôturée";
     RappelOriente => "rappel_oriente", "Solidarité Numérique : demande orientée vers une autre file";
     RappelParticipation => "rappel_participation", "Solidarité Numérique : la structure répond ou cesse de répondre aux demandes";
+    EquipementCampagne => "equipement_campagne", "Kits d'inclusion : campagne ouverte";
+    EquipementDemande => "equipement_demande", "Kits d'inclusion : demande d'équipement déposée";
+    EquipementDecision => "equipement_decision", "Kits d'inclusion : demande accordée ou refusée";
+    EquipementLivraison => "equipement_livraison", "Kits d'inclusion : équipements livrés";
 }
 
 /// The chain of the national administration (habilitation decisions, training
@@ -129,7 +133,7 @@ pub const ADMIN_CHAIN: i64 = 0;
 
 impl Action {
     /// The actions of a structure's chain (what a référent filters on).
-    pub const STRUCTURE: [Action; 35] = [
+    pub const STRUCTURE: [Action; 38] = [
         Action::MembreInvite,
         Action::MembreAFormer,
         Action::RattachementPropose,
@@ -165,6 +169,9 @@ impl Action {
         Action::RappelCloture,
         Action::RappelOriente,
         Action::RappelParticipation,
+        Action::EquipementDemande,
+        Action::EquipementDecision,
+        Action::EquipementLivraison,
     ];
     pub fn parse(raw: &str) -> Option<Action> {
         Self::ALL.iter().copied().find(|a| a.key() == raw)

@@ -24,6 +24,7 @@ pub mod csv_import;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod equipements;
 pub mod formations;
 pub mod franceconnect;
 pub mod habilitation;

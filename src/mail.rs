@@ -279,6 +279,25 @@ pub mod messages {
         }
     }
 
+    /// Devices lent by the structure not returned on time (no borrower named).
+    pub fn loans_overdue(to: &str, structure: &str, count: usize, link: &str) -> Email {
+        let what = if count == 1 {
+            "1 appareil prêté n'est pas revenu".to_owned()
+        } else {
+            format!("{count} appareils prêtés ne sont pas revenus")
+        };
+        Email {
+            to: to.to_owned(),
+            subject: format!("Relais : {what} à la date prévue ({structure})"),
+            body: format!(
+                "Bonjour,\n\n{what} à la date prévue dans la structure « {structure} ».\n\n\
+                 Voyez l'inventaire et enregistrez les retours :\n{link}\n\n\
+                 Ce message ne contient aucun nom : connectez-vous pour voir les prêts.\n\n\
+                 — L'équipe Relais"
+            ),
+        }
+    }
+
     /// The link of a mandate prepared at a distance (email channel).
     pub fn mandate_link(to: &str, aidant: &str, structure: &str, link: &str) -> Email {
         Email {

@@ -541,6 +541,12 @@ fn spawn_daily_jobs(
             if let Err(e) = relais::activites::beneficiaires::run_if_due(&db, clock.now()).await {
                 tracing::warn!(cause = %e, "tâche quotidienne de conservation des bénéficiaires impossible");
             }
+            if let Err(e) =
+                relais::equipements::run_if_due(&db, &mailer, &settings.public_url, clock.now())
+                    .await
+            {
+                tracing::warn!(cause = %e, "tâche quotidienne des prêts d'équipement impossible");
+            }
             if let Err(e) = relais::pass::expiry::run_if_due(&db, clock.now()).await {
                 tracing::warn!(cause = %e, "tâche quotidienne du pass numérique impossible");
             }

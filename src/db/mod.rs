@@ -208,6 +208,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(28, "pilotage_index", "0028_pilotage_index.sql"),
     migration!(29, "rappels", "0029_rappels.sql"),
     migration!(30, "ressources", "0030_ressources.sql"),
+    migration!(31, "equipements", "0031_equipements.sql"),
 ];
 
 impl Db {

@@ -169,8 +169,8 @@ impl Routes {
 pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     use axum::routing::{get, post};
     use pages::{
-        account, activites, admin, api, auth, cards, distance, espace, habilitation, idp,
-        initiatives, journal, lieux, mandats, pass, pilotage, public, rappels, ressources,
+        account, activites, admin, api, auth, cards, distance, equipements, espace, habilitation,
+        idp, initiatives, journal, lieux, mandats, pass, pilotage, public, rappels, ressources,
         simulator, structure, team, usagers, verify,
     };
     let r = Routes {
@@ -295,6 +295,47 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         "/admin/territoires/comptes",
         Access::Admin,
         post(pilotage::add_account),
+    )
+    .get("/admin/equipements", Access::Admin, get(equipements::admin))
+    .post(
+        "/admin/equipements",
+        Access::Admin,
+        post(equipements::create_campaign),
+    )
+    .get(
+        "/admin/equipements/chiffres.csv",
+        Access::Admin,
+        get(equipements::figures_csv),
+    )
+    .get(
+        "/admin/equipements/campagnes/{cpid}",
+        Access::Admin,
+        get(equipements::campaign),
+    )
+    .post(
+        "/admin/equipements/demandes/{eqd}/decision",
+        Access::Admin,
+        post(equipements::decide),
+    )
+    .post(
+        "/admin/equipements/demandes/{eqd}/livraison",
+        Access::Admin,
+        post(equipements::deliver),
+    )
+    .get(
+        "/structures/{sid}/equipements",
+        Access::StructureManager,
+        get(equipements::structure),
+    )
+    .post(
+        "/structures/{sid}/equipements/demandes",
+        Access::StructureManager,
+        post(equipements::apply),
+    )
+    .post(
+        "/structures/{sid}/equipements/{eid}/{action}",
+        Access::StructureManager,
+        post(equipements::device),
     )
     .get("/ressources", Access::Public, get(ressources::search))
     .get(

@@ -141,7 +141,8 @@ const LAYOUT_PROBLEMS: &str = "
             if (r.right > vw + 1 && !e.closest('.table-wrap')) out.push('  dépasse : ' + e.tagName + '.' + e.className + '#' + e.id + ' → ' + Math.round(r.right));
         }
     }
-    const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+    const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden'
+        && !e.closest('details:not([open]) > :not(summary)');
     const buttons = [...document.querySelectorAll('main button, main a.button')].filter(shown);
     const name = e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60);
     for (const e of buttons) {
@@ -1455,6 +1456,89 @@ async fn a_resource_is_written_published_and_found_in_a_real_browser() {
         axe(&c, "une collection").await;
         c.goto(&format!("{base}/initiatives")).await.unwrap();
         axe(&c, "initiatives").await;
+        c.close().await.unwrap();
+        server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equipment_kit_is_asked_allocated_and_lent_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    for backend in backends() {
+        let (app, base, server) = serve(backend).await;
+        let s = app.structure("Mairie d'Auxerre").await;
+        let referent = app
+            .member(s, relais::domain::Role::Referent, "referente")
+            .await;
+        let admin = app.admin().await;
+        let (_driver, c) = start_driver().await;
+        // An administrator opens a campaign.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/admin/equipements")).await.unwrap();
+        axe(&c, "kits d'inclusion").await;
+        fill(&c, "#c-nom", "Kits 2027").await;
+        fill(&c, "#c-budget", "50 000").await;
+        let day = relais::time_fr::iso(app.clock_now() + 30 * 86_400);
+        c.execute(
+            "document.getElementById('c-cloture').value = arguments[0];",
+            vec![serde_json::json!(&day[..10])],
+        )
+        .await
+        .unwrap();
+        click(&c, "form.form button[type=submit]").await;
+        assert!(c.source().await.unwrap().contains("Campagne ouverte"));
+        click(&c, "form[action='/deconnexion'] button").await;
+        // The structure applies.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &referent).await;
+        c.goto(&format!("{base}/structures/{s}/equipements"))
+            .await
+            .unwrap();
+        axe(&c, "équipements de la structure").await;
+        fill(&c, "#q-tablette", "2").await;
+        fill(&c, "#d-usages", "Permanences hors les murs.").await;
+        click(&c, "form[action$='/demandes'] button").await;
+        assert!(c.source().await.unwrap().contains("Demande déposée"));
+        click(&c, "form[action='/deconnexion'] button").await;
+        // The administrator allocates and delivers.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &admin).await;
+        c.goto(&format!("{base}/admin/equipements")).await.unwrap();
+        click(&c, "table tbody th a").await;
+        axe(&c, "une campagne").await;
+        tick(&c, "input[value=allouer]").await;
+        fill(&c, "input[name^=prix-]", "300").await;
+        click(&c, "form[action$='/decision'] button").await;
+        assert!(c.source().await.unwrap().contains("Décision enregistrée"));
+        fill(&c, "input[name=fournisseur]", "Atelier du Réemploi").await;
+        c.execute(
+            "document.querySelector('input[name=date]').value = arguments[0];",
+            vec![serde_json::json!(
+                &relais::time_fr::iso(app.clock_now())[..10]
+            )],
+        )
+        .await
+        .unwrap();
+        tick(&c, "input[value=reconditionne]").await;
+        fill(&c, "textarea[name=numeros]", "TB-001\nTB-002").await;
+        click(&c, "form[action$='/livraison'] button").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Livraison enregistrée"), "{page}");
+        axe(&c, "campagne livrée").await;
+        click(&c, "form[action='/deconnexion'] button").await;
+        // The inventory shows the devices.
+        c.goto(&format!("{base}/connexion")).await.unwrap();
+        sign_in(&c, &app, &referent).await;
+        c.goto(&format!("{base}/structures/{s}/equipements"))
+            .await
+            .unwrap();
+        let page = c.source().await.unwrap();
+        assert!(page.contains("TB-002"), "{page}");
+        axe(&c, "inventaire").await;
         c.close().await.unwrap();
         server.abort();
     }

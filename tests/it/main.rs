@@ -16,6 +16,7 @@ mod auth;
 mod browser;
 mod cards;
 mod cluster;
+mod equipements;
 mod espace;
 mod franceconnect;
 mod habilitation;

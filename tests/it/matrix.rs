@@ -496,6 +496,35 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/initiatives/nouvelle", Access::Curator),
     ("POST", "/initiatives/import", Access::Curator),
     ("GET", "/initiatives/{iid}", Access::Public),
+    ("GET", "/admin/equipements", Access::Admin),
+    ("POST", "/admin/equipements", Access::Admin),
+    ("GET", "/admin/equipements/chiffres.csv", Access::Admin),
+    ("GET", "/admin/equipements/campagnes/{cpid}", Access::Admin),
+    (
+        "POST",
+        "/admin/equipements/demandes/{eqd}/decision",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/equipements/demandes/{eqd}/livraison",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/structures/{sid}/equipements",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipements/demandes",
+        Access::StructureManager,
+    ),
+    (
+        "POST",
+        "/structures/{sid}/equipements/{eid}/{action}",
+        Access::StructureManager,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -642,6 +671,18 @@ const GARBAGE: &[(&str, &str)] = &[
     ("partenaires", "x"),
     ("resultats", "x"),
     ("contact", "x"),
+    ("campagne", "x"),
+    ("quantite-tablette", "x"),
+    ("usages", "\u{0}"),
+    ("ligne", "x"),
+    ("fournisseur", "\u{0}"),
+    ("numeros", "\u{0}"),
+    ("origine", "x"),
+    ("emprunteur", "x"),
+    ("personne", "\u{0}"),
+    ("retour", "x"),
+    ("cloture", "x"),
+    ("types", "x"),
 ];
 
 /// The generic error page of a refused request (what a form must never end on).
@@ -806,6 +847,10 @@ crate::both_backends!(authorisation_matrix, |app: TestApp| async move {
             .replace("{qid}", "1")
             .replace("{did}", "1")
             .replace("{rsid}", "1")
+            .replace("{cpid}", "1")
+            .replace("{eqd}", "1")
+            .replace("{eid}", "1")
+            .replace("{action}", "etat")
             .replace("{iid}", "1")
             .replace("{code}", "7KQ2M9XD4HTBR0WC")
             .replace("{fichier}", "statistiques.csv")

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod cards;
 pub mod distance;
+pub mod equipements;
 pub mod espace;
 pub mod habilitation;
 pub mod idp;
