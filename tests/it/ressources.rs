@@ -611,3 +611,61 @@ crate::both_backends!(
         assert_eq!(all.len(), 12);
     }
 );
+
+crate::both_backends!(
+    hubs_review_and_departements_do_not,
+    |app: TestApp| async move {
+        let hub_id = relais::pilotage::create_hub(
+            app.db(),
+            "Hub Bourgogne-Franche-Comté",
+            &["21".to_owned(), "89".to_owned()],
+            app.clock_now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let hub = relais::pilotage::hub(app.db(), hub_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .territoire();
+        let hub_account = app.territorial(&hub).await;
+        let dep_account = app
+            .territorial(&relais::pilotage::Territoire::departement("89").unwrap())
+            .await;
+        let s = app.structure("Médiathèque").await;
+        let author = app.member(s, Role::Aidant, "auteur").await;
+        let mut a = app.login(&author).await;
+        let r = a
+            .post("/ressources/nouvelle", &fields("Fiche du hub", "Contenu."))
+            .await;
+        let id = id_from(r.location());
+        a.post(&format!("/ressources/{id}/proposer"), &[]).await;
+        // A hub's account reviews, publishes, and writes for Relais (no structure).
+        let mut h = app.login(&hub_account).await;
+        assert!(
+            h.get("/ressources/relecture")
+                .await
+                .contains("Fiche du hub")
+        );
+        assert!(
+            decide(&mut h, id, "publier", "")
+                .await
+                .status
+                .is_redirection()
+        );
+        assert!(
+            app.client()
+                .get(&format!("/ressources/{id}"))
+                .await
+                .status
+                .is_success()
+        );
+        assert!(h.get("/ressources/nouvelle").await.status.is_success());
+        // A département's account does neither.
+        let mut d = app.login(&dep_account).await;
+        assert_eq!(d.get("/ressources/relecture").await.status, 403);
+        assert_eq!(d.get("/ressources/nouvelle").await.status, 403);
+        assert_eq!(decide(&mut d, id, "depublier", "non").await.status, 403);
+    }
+);
