@@ -223,6 +223,84 @@ pub(crate) async fn in_process_app(
     Ok((state, router))
 }
 
+/// A bench's database: the one given (`--database-url`), or a fresh SQLite file
+/// in a temporary folder removed by [`BenchDb::close`]; migrated.
+pub(crate) struct BenchDb {
+    pub db: Db,
+    pub url: String,
+    /// « SQLite » or « PostgreSQL », for the report.
+    pub kind: &'static str,
+    dir: std::path::PathBuf,
+}
+
+impl BenchDb {
+    pub(crate) async fn open(
+        name: &str,
+        database_url: Option<String>,
+        now: i64,
+    ) -> anyhow::Result<BenchDb> {
+        let dir = std::env::temp_dir().join(format!("relais-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let url =
+            database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+        let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
+        crate::migrate(&db, now).await?;
+        let kind = if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        Ok(BenchDb { db, url, kind, dir })
+    }
+
+    pub(crate) async fn close(self) {
+        self.db.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One line of a report: `name n=… p50 … p99 …` (milliseconds).
+pub(crate) fn report_line(name: &str, mut d: Vec<Duration>) -> String {
+    d.sort();
+    format!(
+        "{name:<52} n={:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms",
+        d.len(),
+        percentile(&d, 0.5).as_secs_f64() * 1e3,
+        percentile(&d, 0.99).as_secs_f64() * 1e3
+    )
+}
+
+/// `GET path` through the router `n` times (after one warm-up), with the session
+/// cookie if any: the times, and the size of the last page. A page that is not
+/// a success stops the bench.
+pub(crate) async fn measure_get(
+    router: &axum::Router,
+    cookie: Option<&str>,
+    path: &str,
+    n: usize,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    use tower::ServiceExt;
+    let mut times = Vec::with_capacity(n);
+    let mut size = 0;
+    for i in 0..=n {
+        let mut req = axum::http::Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let req = req.body(axum::body::Body::empty())?;
+        let t = std::time::Instant::now();
+        let res = router.clone().oneshot(req).await?;
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 8 << 20).await?;
+        anyhow::ensure!(status.is_success(), "{path} : {status}");
+        if i > 0 {
+            times.push(t.elapsed());
+        }
+        size = body.len();
+    }
+    Ok((times, size))
+}
+
 /// The `p` quantile (0–1) of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

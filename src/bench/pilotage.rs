@@ -5,10 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt;
-
 use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::db::Exec as _;
@@ -271,30 +267,8 @@ pub async fn run(args: &PilotageBenchArgs, database_url: Option<String>) -> anyh
         ),
         ("page publique /chiffres", "/chiffres".to_owned()),
     ] {
-        let get = || {
-            let router = router.clone();
-            let cookie = cookie.clone();
-            let path = path.clone();
-            async move {
-                let req = Request::get(path.as_str())
-                    .header("cookie", cookie)
-                    .body(Body::empty())?;
-                let t = Instant::now();
-                let res = router.oneshot(req).await?;
-                let status = res.status();
-                let body = axum::body::to_bytes(res.into_body(), 8 << 20).await?;
-                anyhow::ensure!(status.is_success(), "{path} : {status}");
-                Ok::<(Duration, usize), anyhow::Error>((t.elapsed(), body.len()))
-            }
-        };
-        get().await?;
-        let mut d = Vec::with_capacity(args.requests);
-        let mut size = 0;
-        for _ in 0..args.requests {
-            let (t, s) = get().await?;
-            d.push(t);
-            size = s;
-        }
+        let (d, size) =
+            crate::bench::measure_get(&router, Some(&cookie), &path, args.requests).await?;
         report.push(format!("{}  ({size} octets)", line(name, d)));
     }
 

@@ -4,11 +4,7 @@
 //! request's page, the service figures over 90 days, and recording a request
 //! (routing, insert, journal).
 
-use std::time::{Duration, Instant};
-
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt;
+use std::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
@@ -21,16 +17,6 @@ pub struct RappelsBenchArgs {
     /// Measured requests per measure.
     #[arg(long, default_value_t = 100)]
     pub requests: usize,
-}
-
-fn line(name: &str, mut d: Vec<Duration>) -> String {
-    d.sort();
-    format!(
-        "{name:<52} n={:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms",
-        d.len(),
-        crate::bench::percentile(&d, 0.5).as_secs_f64() * 1e3,
-        crate::bench::percentile(&d, 0.99).as_secs_f64() * 1e3
-    )
 }
 
 /// `n` requests in the national queue: a third to call, a tenth in progress, the
@@ -95,29 +81,20 @@ async fn populate(db: &Db, agent: i64, n: usize, now: i64) -> anyhow::Result<()>
 pub async fn run(args: &RappelsBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
     let clock = std::sync::Arc::new(SystemClock);
     let now = clock.now();
-    let dir = std::env::temp_dir().join(format!("relais-bench-rappels-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let url =
-        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
-    crate::migrate(&db, now).await?;
-    let kind = if url.starts_with("sqlite") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    println!("Solidarité Numérique sur {kind}");
+    let b = crate::bench::BenchDb::open("rappels", database_url, now).await?;
+    let db = &b.db;
+    println!("Solidarité Numérique sur {}", b.kind);
     let (sid, me) = crate::bench::structure_and_member(
-        &db,
+        db,
         now,
         7_000_000,
         "rappels",
         crate::domain::Role::Aidant,
     )
     .await?;
-    crate::rappels::set_participation(&db, sid, Some("national"), me, now).await?;
+    crate::rappels::set_participation(db, sid, Some("national"), me, now).await?;
     let t = Instant::now();
-    populate(&db, me, args.demandes, now).await?;
+    populate(db, me, args.demandes, now).await?;
     println!(
         "{} demandes en {:.1} s",
         args.demandes,
@@ -125,8 +102,8 @@ pub async fn run(args: &RappelsBenchArgs, database_url: Option<String>) -> anyho
     );
     db.run_script("ANALYZE").await?;
 
-    let (_state, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
-    let session = crate::sessions::create(&db, me, now).await?;
+    let (_state, router) = crate::bench::in_process_app(db, &b.url, clock.clone()).await?;
+    let session = crate::sessions::create(db, me, now).await?;
     let cookie = format!("{}={session}", crate::sessions::COOKIE);
     let one: i64 = db
         .fetch_one(
@@ -159,31 +136,12 @@ pub async fn run(args: &RappelsBenchArgs, database_url: Option<String>) -> anyho
             "/rappels/chiffres?jours=90".to_owned(),
         ),
     ] {
-        let get = || {
-            let router = router.clone();
-            let cookie = cookie.clone();
-            let path = path.clone();
-            async move {
-                let req = Request::get(path.as_str())
-                    .header("cookie", cookie)
-                    .body(Body::empty())?;
-                let t = Instant::now();
-                let res = router.oneshot(req).await?;
-                let status = res.status();
-                let body = axum::body::to_bytes(res.into_body(), 8 << 20).await?;
-                anyhow::ensure!(status.is_success(), "{path} : {status}");
-                Ok::<(Duration, usize), anyhow::Error>((t.elapsed(), body.len()))
-            }
-        };
-        get().await?;
-        let mut d = Vec::with_capacity(args.requests);
-        let mut size = 0;
-        for _ in 0..args.requests {
-            let (t, s) = get().await?;
-            d.push(t);
-            size = s;
-        }
-        report.push(format!("{}  ({size} octets)", line(name, d)));
+        let (d, size) =
+            crate::bench::measure_get(&router, Some(&cookie), &path, args.requests).await?;
+        report.push(format!(
+            "{}  ({size} octets)",
+            crate::bench::report_line(name, d)
+        ));
     }
 
     let form = crate::rappels::Form {
@@ -199,10 +157,10 @@ pub async fn run(args: &RappelsBenchArgs, database_url: Option<String>) -> anyho
     let mut times = Vec::with_capacity(args.requests);
     for _ in 0..args.requests {
         let t = Instant::now();
-        crate::rappels::create(&db, &d, now).await?;
+        crate::rappels::create(db, &d, now).await?;
         times.push(t.elapsed());
     }
-    report.push(line(
+    report.push(crate::bench::report_line(
         "demande enregistrée (routage, écriture, journal)",
         times,
     ));
@@ -210,7 +168,6 @@ pub async fn run(args: &RappelsBenchArgs, database_url: Option<String>) -> anyho
     for l in report {
         println!("{l}");
     }
-    db.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    b.close().await;
     Ok(())
 }

@@ -4,11 +4,7 @@
 //! the newest first, one common word, two words, a rare word, words with
 //! filters, and the search page through the router.
 
-use std::time::{Duration, Instant};
-
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt;
+use std::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
@@ -21,16 +17,6 @@ pub struct RessourcesBenchArgs {
     /// Measured searches per measure.
     #[arg(long, default_value_t = 200)]
     pub requests: usize,
-}
-
-fn line(name: &str, mut d: Vec<Duration>) -> String {
-    d.sort();
-    format!(
-        "{name:<52} n={:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms",
-        d.len(),
-        crate::bench::percentile(&d, 0.5).as_secs_f64() * 1e3,
-        crate::bench::percentile(&d, 0.99).as_secs_f64() * 1e3
-    )
 }
 
 /// A deterministic word of the vocabulary: a few real ones most often (Zipf-like),
@@ -129,20 +115,11 @@ async fn populate(db: &Db, auteur: Auteur, n: usize, now: i64) -> anyhow::Result
 pub async fn run(args: &RessourcesBenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
     let clock = std::sync::Arc::new(SystemClock);
     let now = clock.now();
-    let dir = std::env::temp_dir().join(format!("relais-bench-ressources-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let url =
-        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-    let db = Db::connect(&url, crate::config::DEFAULT_SECRET).await?;
-    crate::migrate(&db, now).await?;
-    let kind = if url.starts_with("sqlite") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    println!("Centre de ressources sur {kind}");
+    let b = crate::bench::BenchDb::open("ressources", database_url, now).await?;
+    let db = &b.db;
+    println!("Centre de ressources sur {}", b.kind);
     let (_sid, me) = crate::bench::structure_and_member(
-        &db,
+        db,
         now,
         8_000_000,
         "ressources",
@@ -154,7 +131,7 @@ pub async fn run(args: &RessourcesBenchArgs, database_url: Option<String>) -> an
         structure_id: None,
     };
     let t = Instant::now();
-    populate(&db, auteur, args.ressources, now).await?;
+    populate(db, auteur, args.ressources, now).await?;
     println!(
         "{} ressources publiées en {:.1} s",
         args.ressources,
@@ -182,36 +159,29 @@ pub async fn run(args: &RessourcesBenchArgs, database_url: Option<String>) -> an
             page: 1,
             ..Recherche::default()
         };
-        let found = ressources::search(&db, &r).await?.lignes.len();
+        let found = ressources::search(db, &r).await?.lignes.len();
         let mut d = Vec::with_capacity(args.requests);
         for _ in 0..args.requests {
             let t = Instant::now();
-            ressources::search(&db, &r).await?;
+            ressources::search(db, &r).await?;
             d.push(t.elapsed());
         }
-        report.push(format!("{}  ({found} affichées)", line(name, d)));
+        report.push(format!(
+            "{}  ({found} affichées)",
+            crate::bench::report_line(name, d)
+        ));
     }
-    let (_state, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
-    let mut d = Vec::with_capacity(args.requests);
-    let mut size = 0;
-    for _ in 0..args.requests {
-        let req = Request::get("/ressources?q=mot+passe").body(Body::empty())?;
-        let t = Instant::now();
-        let res = router.clone().oneshot(req).await?;
-        anyhow::ensure!(res.status().is_success(), "/ressources : {}", res.status());
-        let body = axum::body::to_bytes(res.into_body(), 8 << 20).await?;
-        d.push(t.elapsed());
-        size = body.len();
-    }
+    let (_state, router) = crate::bench::in_process_app(db, &b.url, clock.clone()).await?;
+    let (d, size) =
+        crate::bench::measure_get(&router, None, "/ressources?q=mot+passe", args.requests).await?;
     report.push(format!(
         "{}  ({size} octets)",
-        line("page /ressources?q=mot+passe (routeur)", d)
+        crate::bench::report_line("page /ressources?q=mot+passe (routeur)", d)
     ));
     println!();
     for l in report {
         println!("{l}");
     }
-    db.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    b.close().await;
     Ok(())
 }
