@@ -410,3 +410,145 @@ crate::both_backends!(
         );
     }
 );
+
+crate::both_backends!(
+    open_data_is_published_at_stable_urls_and_checks_against_its_schema,
+    |app: TestApp| async move {
+        use relais::lieux::schema::Schema;
+        use relais::pilotage::donnees;
+        let read =
+            relais::lieux::read_csv(PLACES.as_bytes(), relais::lieux::Encoding::Utf8).unwrap();
+        relais::lieux::import(app.db(), read, "essai", false, app.clock_now())
+            .await
+            .unwrap();
+        let (auxerre, _) = structure_in(&app, "CCAS d'Auxerre", "89024").await;
+        let (paris, _) = structure_in(&app, "Mairie du 11e", "75056").await;
+        let (dijon, _) = structure_in(&app, "Mairie de Dijon", "21231").await;
+        accompaniments(&app, auxerre, "89024", 12).await;
+        accompaniments(&app, paris, "75056", 3).await;
+        accompaniments(&app, dijon, "21231", 40).await;
+        let mut c = app.client();
+        // Before the first run: the page says so, the files are not there.
+        assert_eq!(
+            c.get("/donnees-ouvertes/statistiques.csv").await.status,
+            StatusCode::NOT_FOUND
+        );
+        let report = donnees::publish(app.db(), app.clock_now()).await.unwrap();
+        assert_eq!(report.files, 5);
+        assert_eq!(report.lieux, 4);
+        let page = c.get("/donnees-ouvertes").await;
+        assert_eq!(page.status, StatusCode::OK);
+        for name in [
+            "lieux.csv",
+            "lieux.json",
+            "statistiques.csv",
+            "statistiques.json",
+            "statistiques.schema.json",
+        ] {
+            assert!(
+                page.contains(&format!("/donnees-ouvertes/{name}")),
+                "{name} listed"
+            );
+        }
+        let fetch = |r: crate::common::Resp, kind: &str| {
+            assert_eq!(r.status, StatusCode::OK);
+            let got = r
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert!(got.starts_with(kind), "{got} instead of {kind}");
+            assert!(r.headers.get("last-modified").is_some());
+            r.body
+        };
+        // The statistics validate against the schema published beside them.
+        let schema_text = fetch(
+            c.get("/donnees-ouvertes/statistiques.schema.json").await,
+            "application/schema+json",
+        );
+        let schema = Schema::parse(&schema_text).unwrap();
+        let stats = fetch(
+            c.get("/donnees-ouvertes/statistiques.csv").await,
+            "text/csv",
+        );
+        assert_eq!(donnees::validate_csv(&schema, &stats), Vec::<String>::new());
+        // The figures are the rows' and small ones are secret, with their
+        // complement: no published count of people below 5.
+        let month = {
+            let d = relais::activites::today(app.clock_now());
+            format!("{}-{:02}", d / 10_000, d / 100 % 100)
+        };
+        let line = |code: &str, periode: &str| {
+            stats
+                .lines()
+                .find(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    f.get(1) == Some(&code) && f.get(3) == Some(&periode)
+                })
+                .unwrap_or_else(|| panic!("{code} {periode} in {stats}"))
+                .to_owned()
+        };
+        assert!(line("21", &month).contains(&format!("{month},40,")));
+        assert!(line("75", &month).contains(&format!("{month},secret,")));
+        assert!(line("89", &month).contains(&format!("{month},secret,")));
+        assert!(line("FR", &month).contains(&format!("{month},55,")));
+        for l in stats.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            for cell in [f.get(f.len() - 3), f.get(f.len() - 2)]
+                .into_iter()
+                .flatten()
+            {
+                if let Ok(n) = cell.parse::<i64>() {
+                    assert!(n == 0 || n >= 5, "{l}");
+                }
+            }
+        }
+        // The JSON says the same, line by line.
+        let json: serde_json::Value = serde_json::from_str(&fetch(
+            c.get("/donnees-ouvertes/statistiques.json").await,
+            "application/json",
+        ))
+        .unwrap();
+        let list = json.as_array().unwrap();
+        assert_eq!(list.len(), stats.lines().count() - 1);
+        let dijon_json = list
+            .iter()
+            .find(|o| o["code"] == "21" && o["periode"] == month.as_str())
+            .unwrap();
+        assert_eq!(dijon_json["accompagnements"], 40);
+        let paris_json = list
+            .iter()
+            .find(|o| o["code"] == "75" && o["periode"] == month.as_str())
+            .unwrap();
+        assert_eq!(paris_json["accompagnements"], "secret");
+        // The places, in the national standard: its own schema (not ours) accepts them.
+        let standard = std::fs::read_to_string(
+            "../shared/data/lieux/standard-mediation-num-1.0.2.schema.json",
+        )
+        .unwrap();
+        let standard = Schema::parse(&standard).unwrap();
+        let places = fetch(c.get("/donnees-ouvertes/lieux.csv").await, "text/csv");
+        assert_eq!(
+            donnees::validate_csv(&standard, &places),
+            Vec::<String>::new()
+        );
+        assert_eq!(places.lines().count(), 5, "{places}");
+        let places_json: serde_json::Value = serde_json::from_str(&fetch(
+            c.get("/donnees-ouvertes/lieux.json").await,
+            "application/json",
+        ))
+        .unwrap();
+        assert_eq!(places_json.as_array().map(Vec::len), Some(4));
+        // Anything else is not a file.
+        assert_eq!(
+            c.get("/donnees-ouvertes/..%2Fconfig.toml").await.status,
+            StatusCode::NOT_FOUND
+        );
+        // A second run replaces the files, at the same URLs.
+        accompaniments(&app, paris, "75056", 5).await;
+        donnees::publish(app.db(), app.clock_now()).await.unwrap();
+        let again = c.get("/donnees-ouvertes/statistiques.csv").await.body;
+        assert!(again.contains(&format!("75,Paris,{month},8,")), "{again}");
+    }
+);
