@@ -291,18 +291,51 @@ pub fn personal_hash(salt: &str, data: &str) -> String {
 /// Appends an entry inside `tx`. The caller's transaction must hold the chain's
 /// structure lock ([`Db::lock_structure`]) so appends to one chain are serial.
 pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, crate::db::Error> {
-    let action = e.action.map(Action::key).unwrap_or("inconnue");
     crate::db::exec::lock_structure(tx, e.chain).await?;
-    // What the journal records survives a crash, whatever the server's default.
-    crate::db::exec::durable_commit(tx).await?;
     let last = tx
         .fetch_optional(
             "SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
             crate::args![e.chain],
         )
         .await?;
-    let (seq, prev_hash) = match last {
-        Some(r) => (r.int("seq")? + 1, r.text("hash")?),
+    let head = match last {
+        Some(r) => Some((r.int("seq")?, r.text("hash")?)),
+        None => None,
+    };
+    append_after(tx, e, head, now).await
+}
+
+/// What a statement reads of a chain's last entry to append after it with
+/// [`append_after`]: add `LEFT JOIN LATERAL (…) head ON true` with this text (the
+/// chain's id in its `$n`) and select `head.seq, head.hash`. Used where a hot path
+/// reads the head in a statement it sends anyway (the identity provider's code).
+#[macro_export]
+macro_rules! journal_head_lateral {
+    ($chain:literal) => {
+        concat!(
+            "LEFT JOIN LATERAL (SELECT seq, hash FROM journal WHERE chain = ",
+            $chain,
+            " ORDER BY seq DESC LIMIT 1) head ON true"
+        )
+    };
+}
+
+/// Appends an entry after `head` (the chain's last entry's `seq` and `hash`,
+/// `None` for an empty chain), which the caller read inside `tx` **after** taking
+/// the chain's lock — in a statement of its own, saving a round trip. Anything
+/// else would fork the chain, which [`verify`] reports.
+pub async fn append_after<E: Exec>(
+    tx: &mut E,
+    e: &NewEntry,
+    head: Option<(i64, String)>,
+    now: i64,
+) -> Result<i64, crate::db::Error> {
+    let action = e.action.map(Action::key).unwrap_or("inconnue");
+    crate::db::exec::lock_structure(tx, e.chain).await?;
+    // What the journal records survives a crash, whatever the server's default.
+    crate::db::exec::durable_commit(tx).await?;
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
     };
     let (personal, p_hash) = match &e.personal {

@@ -680,6 +680,26 @@ pub async fn autorisations(
     )
 }
 
+/// Counts one use in `utilisations_mois` (month, département of the structure,
+/// démarche) for the steering dashboards; `$from` joins what gives the démarche.
+macro_rules! utilisations_mois_upsert {
+    ($demarche:literal, $mois:literal, $structure:literal, $from:literal) => {
+        concat!(
+            "INSERT INTO utilisations_mois (mois, departement, demarche, n)
+             SELECT ",
+            $mois,
+            ", CASE WHEN substr(s.commune_insee, 1, 2) IN ('97', '98')
+                    THEN substr(s.commune_insee, 1, 3) ELSE substr(s.commune_insee, 1, 2) END, ",
+            $demarche,
+            ", 1 FROM structures s",
+            $from,
+            " WHERE s.id = ",
+            $structure,
+            " ON CONFLICT (mois, departement, demarche) DO UPDATE SET n = utilisations_mois.n + 1"
+        )
+    };
+}
+
 /// Who acts, for the code.
 #[derive(Debug, Clone, Copy)]
 pub struct Acting {
@@ -703,26 +723,21 @@ pub async fn issue_code(
 ) -> Result<Option<String>, crate::db::Error> {
     let mut tx = db.begin().await?;
     crate::db::exec::lock_structure(&mut tx, acting.structure_id).await?;
-    let row = tx
-        .fetch_optional(
-            "SELECT demarche FROM autorisations
-             WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
-            crate::args![autorisation_id, acting.structure_id, usager_id, now],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let demarche = row.text("demarche")?;
-    if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
-        return Ok(None);
-    }
     let code = crypto::random_token();
     let code_hash = crypto::sha256_hex(&code);
     let r = &pending.request;
     let challenge = r.code_challenge.as_deref();
     let expires_at = now + CODE_TTL;
-    let args = crate::args![
+    let mois = crate::activites::today(now) / 100;
+    let entry = |demarche: &str| {
+        NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
+            .account(acting.account_id)
+            .usager(usager_id)
+            .autorisation(autorisation_id, demarche)
+            .details(json!({ "client": r.client_id }))
+    };
+    // The code's columns, $1 to $12, in both branches.
+    let code_args = crate::args![
         code_hash,
         r.client_id,
         r.redirect_uri,
@@ -732,76 +747,100 @@ pub async fn issue_code(
         acting.structure_id,
         usager_id,
         autorisation_id,
-        demarche,
         acting.auth_time,
         now,
         expires_at,
-        pending.id,
     ];
-    // The request is consumed and the code written: on PostgreSQL in one
-    // statement (the code exists only if the request did), on SQLite in two.
-    let issued = match tx.backend() {
+    match tx.backend() {
+        // One statement after the lock: the autorisation checked (active, this
+        // usager's, with this structure, within the request's scope), the request
+        // consumed, the code written, the month's use counted, and the journal's
+        // head read for the entry that follows. Nothing is written unless all hold.
         crate::db::Backend::Postgres => {
-            tx.execute(
-                "WITH consumed AS (DELETE FROM idp_requests WHERE id = $14 RETURNING id)
-                 INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
-                     account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
-                     created_at, expires_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM consumed",
-                args,
-            )
-            .await?
+            let scope: String = pending
+                .scope()
+                .iter()
+                .map(|d| format!(",{}", d.key()))
+                .chain(std::iter::once(",".to_owned()))
+                .collect();
+            let row = tx
+                .fetch_optional(
+                    concat!(
+                        "WITH a AS (
+                             SELECT demarche FROM autorisations
+                             WHERE id = $9 AND structure_id = $7 AND usager_id = $8
+                               AND revoked_at IS NULL AND expires_at > $11
+                               AND position(',' || demarche || ',' IN $14) > 0),
+                         consumed AS (
+                             DELETE FROM idp_requests WHERE id = $13 AND EXISTS (SELECT 1 FROM a)
+                             RETURNING id),
+                         code AS (
+                             INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce,
+                                 code_challenge, account_id, structure_id, usager_id,
+                                 autorisation_id, demarche, auth_time, created_at, expires_at)
+                             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, a.demarche, $10, $11, $12
+                             FROM consumed, a
+                             RETURNING demarche),
+                         counted AS (",
+                        utilisations_mois_upsert!("code.demarche", "$15", "$7", ", code"),
+                        ")
+                         SELECT code.demarche, head.seq, head.hash FROM code ",
+                        crate::journal_head_lateral!("$7")
+                    ),
+                    &[&code_args[..], crate::args![pending.id, scope, mois]].concat(),
+                )
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let demarche = row.text("demarche")?;
+            let head = match row.opt_int("seq")? {
+                Some(seq) => Some((seq, row.text("hash")?)),
+                None => None,
+            };
+            journal::append_after(&mut tx, &entry(&demarche), head, now).await?;
         }
+        // In process, statements cost microseconds: one step at a time.
         crate::db::Backend::Sqlite => {
+            let row = tx
+                .fetch_optional(
+                    "SELECT demarche FROM autorisations
+                     WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
+                    crate::args![autorisation_id, acting.structure_id, usager_id, now],
+                )
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let demarche = row.text("demarche")?;
+            if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
+                return Ok(None);
+            }
             let consumed = tx
                 .execute(
                     "DELETE FROM idp_requests WHERE id = $1",
                     crate::args![pending.id],
                 )
                 .await?;
-            if consumed == 1 {
-                tx.execute(
-                    "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
-                         account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
-                         created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    &args[..13],
-                )
-                .await?
-            } else {
-                0
+            if consumed != 1 {
+                return Ok(None);
             }
+            tx.execute(
+                "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
+                     account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
+                     created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, $11, $12)",
+                &[&code_args[..], crate::args![demarche]].concat(),
+            )
+            .await?;
+            journal::append(&mut tx, &entry(&demarche), now).await?;
+            tx.execute(
+                utilisations_mois_upsert!("$2", "$1", "$3", ""),
+                crate::args![mois, &demarche, acting.structure_id],
+            )
+            .await?;
         }
-    };
-    if issued != 1 {
-        return Ok(None);
     }
-    journal::append(
-        &mut tx,
-        &NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
-            .account(acting.account_id)
-            .usager(usager_id)
-            .autorisation(autorisation_id, &demarche)
-            .details(json!({ "client": r.client_id })),
-        now,
-    )
-    .await?;
-    // The steering dashboards' counter of uses (month, département, démarche).
-    tx.execute(
-        "INSERT INTO utilisations_mois (mois, departement, demarche, n)
-         SELECT $1, CASE WHEN substr(commune_insee, 1, 2) IN ('97', '98')
-                         THEN substr(commune_insee, 1, 3) ELSE substr(commune_insee, 1, 2) END,
-                $2, 1
-         FROM structures WHERE id = $3
-         ON CONFLICT (mois, departement, demarche)
-         DO UPDATE SET n = utilisations_mois.n + 1",
-        crate::args![
-            crate::activites::today(now) / 100,
-            &demarche,
-            acting.structure_id
-        ],
-    )
-    .await?;
     tx.commit().await?;
     let mut u =
         url::Url::parse(&r.redirect_uri).map_err(|e| crate::db::Error::Data(e.to_string()))?;

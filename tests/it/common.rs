@@ -318,6 +318,12 @@ impl TestApp {
         secret
     }
 
+    /// Fails unless every chain of the journal verifies (hashes, links, signed heads).
+    pub async fn assert_journal_intact(&self) {
+        let v = relais::journal::verify(self.db()).await.unwrap();
+        assert_eq!(v.first_broken, None, "journal broken");
+    }
+
     /// The details of the journal entries of `chain` with `action`, oldest first.
     pub async fn journal_details(&self, chain: i64, action: &str) -> Vec<String> {
         self.db()

@@ -404,13 +404,7 @@ crate::both_backends!(
                 .len(),
             1
         );
-        assert!(
-            relais::journal::verify(app.db())
-                .await
-                .unwrap()
-                .first_broken
-                .is_none()
-        );
+        app.assert_journal_intact().await;
         // Her session went with her data.
         assert_eq!(
             c.get("/mon-espace/mandats").await.status,
@@ -678,13 +672,7 @@ crate::both_backends!(a_mandate_given_at_a_distance, |app: TestApp| async move {
     let r = through_simulator(&mut someone, to_fc, "jeanne-dupont", "normal").await;
     assert!(r.contains("C'est fait"), "{}", r.body);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM mandats").await, 2);
-    assert!(
-        relais::journal::verify(app.db())
-            .await
-            .unwrap()
-            .first_broken
-            .is_none()
-    );
+    app.assert_journal_intact().await;
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

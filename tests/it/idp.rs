@@ -624,6 +624,20 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         StatusCode::CONFLICT,
         "démarche outside rep_scope refused"
     );
+    // Refused: no code, no journal entry, no use counted (the step is one
+    // statement on PostgreSQL: nothing of it may remain).
+    let written = |sql: &'static str| {
+        let db = app.db().clone();
+        async move { db.fetch_one(sql, &[]).await.unwrap().int("n").unwrap() }
+    };
+    let uses_journaled =
+        "SELECT COUNT(*) AS n FROM journal WHERE action = 'utilisation_autorisation'";
+    assert_eq!(written("SELECT COUNT(*) AS n FROM idp_codes").await, 0);
+    assert_eq!(written(uses_journaled).await, 0);
+    assert_eq!(
+        written("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM utilisations_mois").await,
+        0
+    );
     let r = w
         .client
         .post(
@@ -632,6 +646,13 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         )
         .await;
     let code = code_of(&r);
+    assert_eq!(written("SELECT COUNT(*) AS n FROM idp_codes").await, 1);
+    assert_eq!(written(uses_journaled).await, 1);
+    assert_eq!(
+        written("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM utilisations_mois").await,
+        1
+    );
+    app.assert_journal_intact().await;
     // Revoked between authorize and token: refused.
     mandats::revoke_autorisation(
         app.db(),
