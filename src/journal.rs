@@ -292,17 +292,26 @@ pub fn personal_hash(salt: &str, data: &str) -> String {
 /// structure lock ([`Db::lock_structure`]) so appends to one chain are serial.
 pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, crate::db::Error> {
     crate::db::exec::lock_structure(tx, e.chain).await?;
-    let last = tx
-        .fetch_optional(
-            "SELECT seq, hash FROM journal WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-            crate::args![e.chain],
-        )
-        .await?;
-    let head = match last {
-        Some(r) => Some((r.int("seq")?, r.text("hash")?)),
-        None => None,
-    };
+    let head = tx
+        .fetch_optional(crate::journal_head!("$1"), crate::args![e.chain])
+        .await?
+        .map(|r| Ok::<_, crate::db::Error>((r.int("seq")?, r.text("hash")?)))
+        .transpose()?;
     append_after(tx, e, head, now).await
+}
+
+/// The statement that reads a chain's last entry (`seq`, `hash`), the chain's id
+/// in `$chain`: the one definition of « the head » for [`append`] and
+/// [`journal_head_lateral!`].
+#[macro_export]
+macro_rules! journal_head {
+    ($chain:literal) => {
+        concat!(
+            "SELECT seq, hash FROM journal WHERE chain = ",
+            $chain,
+            " ORDER BY seq DESC LIMIT 1"
+        )
+    };
 }
 
 /// What a statement reads of a chain's last entry to append after it with
@@ -313,9 +322,9 @@ pub async fn append<E: Exec>(tx: &mut E, e: &NewEntry, now: i64) -> Result<i64, 
 macro_rules! journal_head_lateral {
     ($chain:literal) => {
         concat!(
-            "LEFT JOIN LATERAL (SELECT seq, hash FROM journal WHERE chain = ",
-            $chain,
-            " ORDER BY seq DESC LIMIT 1) head ON true"
+            "LEFT JOIN LATERAL (",
+            $crate::journal_head!($chain),
+            ") head ON true"
         )
     };
 }

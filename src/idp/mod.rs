@@ -794,10 +794,10 @@ pub async fn issue_code(
                 return Ok(None);
             };
             let demarche = row.text("demarche")?;
-            let head = match row.opt_int("seq")? {
-                Some(seq) => Some((seq, row.text("hash")?)),
-                None => None,
-            };
+            let head = row
+                .opt_int("seq")?
+                .map(|seq| Ok::<_, crate::db::Error>((seq, row.text("hash")?)))
+                .transpose()?;
             journal::append_after(&mut tx, &entry(&demarche), head, now).await?;
         }
         // In process, statements cost microseconds: one step at a time.
