@@ -1325,6 +1325,7 @@ async fn a_callback_is_requested_and_handled_in_a_real_browser() {
         c.goto(&format!("{base}/")).await.unwrap();
         click(&c, "a[href='/rappel']").await;
         axe(&c, "demande de rappel").await;
+        fits(&c, "demande de rappel", 320).await;
         fill(&c, "#rappel-prenom", "Odile").await;
         fill(&c, "#rappel-telephone", "06 12 34").await;
         fill(&c, "#rappel-cp", "89000").await;
@@ -1340,6 +1341,7 @@ async fn a_callback_is_requested_and_handled_in_a_real_browser() {
         let page = c.source().await.unwrap();
         assert!(page.contains("vérifiez-le"), "{page}");
         axe(&c, "demande de rappel avec une erreur").await;
+        fits(&c, "demande de rappel avec une erreur", 320).await;
         fill(&c, "#rappel-telephone", "06 12 34 56 78").await;
         click(&c, "form.form button[type=submit]").await;
         let page = c.source().await.unwrap();
@@ -1350,8 +1352,10 @@ async fn a_callback_is_requested_and_handled_in_a_real_browser() {
         sign_in(&c, &app, &agent).await;
         c.goto(&format!("{base}/rappels")).await.unwrap();
         axe(&c, "file des demandes").await;
+        fits(&c, "file des demandes", 320).await;
         click(&c, "table tbody th a").await;
         axe(&c, "une demande").await;
+        fits(&c, "une demande", 320).await;
         let page = c.source().await.unwrap();
         assert!(page.contains("06 12 34 56 78"), "{page}");
         click(&c, "input[value=prendre] ~ p button").await;
@@ -1364,6 +1368,7 @@ async fn a_callback_is_requested_and_handled_in_a_real_browser() {
         assert!(c.source().await.unwrap().contains("Demande clôturée."));
         c.goto(&format!("{base}/rappels/chiffres")).await.unwrap();
         axe(&c, "chiffres du service").await;
+        fits(&c, "chiffres du service", 320).await;
         let page = c.source().await.unwrap();
         assert!(page.contains("<strong>1</strong> clôturées"), "{page}");
         c.close().await.unwrap();
@@ -1393,6 +1398,7 @@ async fn a_resource_is_written_published_and_found_in_a_real_browser() {
             .await
             .unwrap();
         axe(&c, "nouvelle ressource").await;
+        fits(&c, "nouvelle ressource", 320).await;
         fill(
             &c,
             "#r-titre",
@@ -1436,8 +1442,10 @@ async fn a_resource_is_written_published_and_found_in_a_real_browser() {
             .await
             .unwrap();
         axe(&c, "ressources à relire").await;
+        fits(&c, "ressources à relire", 320).await;
         click(&c, "table tbody th a").await;
         axe(&c, "relecture").await;
+        fits(&c, "relecture", 320).await;
         tick(&c, "#d-publier").await;
         click(&c, "form[action$='/decision'] button[type=submit]").await;
         assert!(c.source().await.unwrap().contains("Ressource publiée"));
@@ -1445,17 +1453,21 @@ async fn a_resource_is_written_published_and_found_in_a_real_browser() {
         // Anyone finds it, opens it, browses a collection and the initiatives.
         c.goto(&format!("{base}/ressources")).await.unwrap();
         axe(&c, "centre de ressources").await;
+        fits(&c, "centre de ressources", 320).await;
         fill(&c, "#r-q", "numeriser").await;
         click(&c, "form[role=search] button[type=submit]").await;
         click(&c, "ol.results a").await;
         let page = c.source().await.unwrap();
         assert!(page.contains("<h2>Pas à pas</h2>"), "{page}");
         axe(&c, "une ressource").await;
+        fits(&c, "une ressource", 320).await;
         c.goto(&format!("{base}/ressources")).await.unwrap();
         click(&c, "ul.cards a").await;
         axe(&c, "une collection").await;
+        fits(&c, "une collection", 320).await;
         c.goto(&format!("{base}/initiatives")).await.unwrap();
         axe(&c, "initiatives").await;
+        fits(&c, "initiatives", 320).await;
         c.close().await.unwrap();
         server.abort();
     }
@@ -1480,6 +1492,7 @@ async fn an_equipment_kit_is_asked_allocated_and_lent_in_a_real_browser() {
         sign_in(&c, &app, &admin).await;
         c.goto(&format!("{base}/admin/equipements")).await.unwrap();
         axe(&c, "kits d'inclusion").await;
+        fits(&c, "kits d'inclusion", 320).await;
         fill(&c, "#c-nom", "Kits 2027").await;
         fill(&c, "#c-budget", "50 000").await;
         let day = relais::time_fr::iso(app.clock_now() + 30 * 86_400);
@@ -1499,6 +1512,7 @@ async fn an_equipment_kit_is_asked_allocated_and_lent_in_a_real_browser() {
             .await
             .unwrap();
         axe(&c, "équipements de la structure").await;
+        fits(&c, "équipements de la structure", 320).await;
         fill(&c, "#q-tablette", "2").await;
         fill(&c, "#d-usages", "Permanences hors les murs.").await;
         click(&c, "form[action$='/demandes'] button").await;
@@ -1510,6 +1524,7 @@ async fn an_equipment_kit_is_asked_allocated_and_lent_in_a_real_browser() {
         c.goto(&format!("{base}/admin/equipements")).await.unwrap();
         click(&c, "table tbody th a").await;
         axe(&c, "une campagne").await;
+        fits(&c, "une campagne", 320).await;
         tick(&c, "input[value=allouer]").await;
         fill(&c, "input[name^=prix-]", "300").await;
         click(&c, "form[action$='/decision'] button").await;
@@ -1539,6 +1554,7 @@ async fn an_equipment_kit_is_asked_allocated_and_lent_in_a_real_browser() {
         let page = c.source().await.unwrap();
         assert!(page.contains("TB-002"), "{page}");
         axe(&c, "inventaire").await;
+        fits(&c, "inventaire", 320).await;
         c.close().await.unwrap();
         server.abort();
     }
