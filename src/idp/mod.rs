@@ -397,29 +397,49 @@ pub struct Pending {
     pub request: AuthorizeRequest,
     pub session_hash: Option<String>,
     pub confirmed_at: Option<i64>,
+    /// Whether the aidant's proof is recent enough ([`request_confirmed!`]).
+    pub confirmed: bool,
     pub usager_id: Option<i64>,
     pub created_at: i64,
 }
 
-impl Pending {
-    /// Whether the aidant has proved a TOTP code recently enough for this request:
-    /// `prompt=login` asks a proof made after the request arrived — strictly after:
-    /// a sign-in in the same second as the request may have preceded it, so it asks
-    /// the code again; `max_age`, a proof younger than it; otherwise a proof made
-    /// since the request arrived.
-    pub fn confirmed(&self, mfa_at: i64, now: i64) -> bool {
-        if self.confirmed_at.is_some() {
-            return true;
-        }
-        if self.request.prompt_login {
-            return mfa_at > self.created_at;
-        }
-        match self.request.max_age {
-            Some(age) => now - mfa_at <= age,
-            None => mfa_at >= self.created_at,
-        }
-    }
+/// Whether the aidant has proved a TOTP code recently enough for a request, as a
+/// condition on `idp_requests` (`$p` its alias with the dot, or empty; `$mfa` when
+/// the aidant last proved a code; `$now`) — the one definition, read by
+/// [`pending_for_session`] and by the statements that act on a request:
+/// confirmed in the flow (`confirmed_at`), or else `prompt=login` asks a proof made
+/// after the request arrived — strictly after: a sign-in in the same second as the
+/// request may have preceded it, so it asks the code again; `max_age`, a proof
+/// younger than it; otherwise a proof made since the request arrived.
+macro_rules! request_confirmed {
+    ($p:literal, $mfa:literal, $now:literal) => {
+        concat!(
+            "(",
+            $p,
+            "confirmed_at IS NOT NULL OR CASE WHEN ",
+            $p,
+            "prompt_login <> 0 THEN ",
+            $mfa,
+            " > ",
+            $p,
+            "created_at WHEN ",
+            $p,
+            "max_age IS NOT NULL THEN ",
+            $now,
+            " - ",
+            $mfa,
+            " <= ",
+            $p,
+            "max_age ELSE ",
+            $mfa,
+            " >= ",
+            $p,
+            "created_at END)"
+        )
+    };
+}
 
+impl Pending {
     /// The démarches offered: the request's `rep_scope`, or all.
     pub fn scope(&self) -> Vec<Demarche> {
         self.request
@@ -465,20 +485,26 @@ pub async fn save_request(
 
 /// Loads a pending request and binds it to the first session that opens it; any
 /// other session gets `None`.
+/// `mfa_at`: when the session last proved a TOTP code.
 pub async fn pending_for_session(
     db: &Db,
     public_id: &str,
     session_hash: &str,
+    mfa_at: i64,
     now: i64,
 ) -> Result<Option<Pending>, crate::db::Error> {
     let Some(r) = db
         .conn()
         .await?
         .fetch_optional(
-            "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge, rep_scope,
-                    prompt_login, session_hash, confirmed_at, usager_id, created_at, max_age
-             FROM idp_requests WHERE public_id = $1 AND expires_at > $2",
-            crate::args![public_id, now],
+            concat!(
+                "SELECT id, public_id, client_id, redirect_uri, state, nonce, code_challenge,
+                        rep_scope, prompt_login, session_hash, confirmed_at, usager_id, created_at,
+                        max_age, ",
+                request_confirmed!("", "$3", "$2"),
+                " AS confirmed FROM idp_requests WHERE public_id = $1 AND expires_at > $2"
+            ),
+            crate::args![public_id, now, mfa_at],
         )
         .await?
     else {
@@ -515,6 +541,7 @@ pub async fn pending_for_session(
         },
         session_hash: Some(session_hash.to_owned()),
         confirmed_at: r.opt_int("confirmed_at")?,
+        confirmed: r.int("confirmed")? != 0,
         usager_id: r.opt_int("usager_id")?,
         created_at: r.int("created_at")?,
     }))
@@ -529,13 +556,73 @@ pub async fn confirm_request(db: &Db, id: i64, now: i64) -> Result<(), crate::db
     Ok(())
 }
 
-pub async fn choose_usager(db: &Db, id: i64, usager_id: i64) -> Result<(), crate::db::Error> {
+/// The request the aidant's session acts on: its public id, the session's hash,
+/// and when the session last proved a TOTP code.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRef<'a> {
+    pub public_id: &'a str,
+    pub session_hash: &'a str,
+    pub mfa_at: i64,
+}
+
+/// The every démarche, as a request without `rep_scope` offers them.
+fn all_demarches() -> String {
+    Demarche::join(&Demarche::ALL)
+}
+
+/// Chooses the usager of a request, in one statement: the request this session's,
+/// alive and confirmed ([`request_confirmed!`]), and the structure holding an active
+/// autorisation of that usager within the request's scope. The usager must also
+/// have an email address FranceConnect accepts ([`crate::domain::Email`]): the
+/// statement returns it, and a choice whose address is not valid is taken back at
+/// once ([`issue_code`] checks it again, so no code can be issued in between).
+/// Returns whether the usager was chosen; when not, the caller reads the request
+/// to tell why.
+pub async fn choose_usager(
+    db: &Db,
+    request: RequestRef<'_>,
+    structure_id: i64,
+    usager_id: i64,
+    now: i64,
+) -> Result<bool, crate::db::Error> {
+    let row = db
+        .conn()
+        .await?
+        .fetch_optional(
+            concat!(
+                "UPDATE idp_requests SET usager_id = $1
+                 WHERE public_id = $2 AND session_hash = $3 AND expires_at > $4 AND ",
+                request_confirmed!("", "$5", "$4"),
+                " AND EXISTS (
+                     SELECT 1 FROM autorisations a
+                     WHERE a.structure_id = $6 AND a.usager_id = $1 AND a.revoked_at IS NULL
+                       AND a.expires_at > $4
+                       AND ',' || COALESCE(idp_requests.rep_scope, $7) || ',' LIKE '%,' || a.demarche || ',%')
+                 RETURNING (SELECT email FROM usagers WHERE id = $1) AS email"
+            ),
+            crate::args![
+                usager_id,
+                request.public_id,
+                request.session_hash,
+                now,
+                request.mfa_at,
+                structure_id,
+                all_demarches(),
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    if crate::domain::Email::parse(&row.opt_text("email")?.unwrap_or_default()).is_ok() {
+        return Ok(true);
+    }
     db.execute(
-        "UPDATE idp_requests SET usager_id = $1 WHERE id = $2",
-        crate::args![usager_id, id],
+        "UPDATE idp_requests SET usager_id = NULL WHERE public_id = $1 AND usager_id = $2",
+        crate::args![request.public_id, usager_id],
     )
     .await?;
-    Ok(())
+    Ok(false)
 }
 
 pub async fn drop_request(db: &Db, id: i64) -> Result<(), crate::db::Error> {
@@ -637,32 +724,6 @@ pub async fn usagers(
     Ok(out)
 }
 
-/// Whether the structure may act for this usager within `scope`: an active
-/// autorisation for one of its démarches, and an email address (FranceConnect's
-/// claims need one). One indexed read, whatever the number of usagers.
-pub async fn may_act_for(
-    db: &Db,
-    structure_id: i64,
-    usager_id: i64,
-    scope: &[Demarche],
-    now: i64,
-) -> Result<bool, crate::db::Error> {
-    let rows = db
-        .fetch_all(
-            "SELECT a.demarche, u.email FROM autorisations a JOIN usagers u ON u.id = a.usager_id
-             WHERE a.structure_id = $1 AND a.usager_id = $2 AND a.revoked_at IS NULL
-               AND a.expires_at > $3",
-            crate::args![structure_id, usager_id, now],
-        )
-        .await?;
-    for r in rows {
-        if Demarche::parse(&r.text("demarche")?).is_ok_and(|d| scope.contains(&d)) {
-            return Ok(crate::domain::Email::parse(&r.text("email")?).is_ok());
-        }
-    }
-    Ok(false)
-}
-
 /// The usager's active autorisations with the structure, within `scope`.
 pub async fn autorisations(
     db: &Db,
@@ -705,150 +766,209 @@ macro_rules! utilisations_mois_upsert {
 pub struct Acting {
     pub account_id: i64,
     pub structure_id: i64,
-    /// When the aidant last proved a TOTP code.
-    pub auth_time: i64,
 }
 
-/// Issues the code for an autorisation and journals its use, in one transaction;
-/// the pending request is consumed. Returns the redirect to the client, or `None`
-/// when the autorisation is no longer active (or the request already used).
+/// A code issued: where the browser goes back, and to which client.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub redirect: String,
+    pub client_id: String,
+}
+
+/// Issues the code for an autorisation of the request's usager and journals its
+/// use, in one transaction; the request is consumed. The request must be this
+/// session's, alive, confirmed ([`request_confirmed!`]) with a usager chosen; the
+/// autorisation active, the usager's, with the structure and within the request's
+/// scope; the usager's email one FranceConnect accepts. Returns `None`, having
+/// written nothing, when any of that does not hold: the caller reads the request
+/// to tell the aidant why.
 pub async fn issue_code(
     db: &Db,
-    pending: &Pending,
+    request: RequestRef<'_>,
     acting: Acting,
-    usager_id: i64,
     autorisation_id: i64,
     issuer: &str,
     now: i64,
-) -> Result<Option<String>, crate::db::Error> {
+) -> Result<Option<Issued>, crate::db::Error> {
     let mut tx = db.begin().await?;
     crate::db::exec::lock_structure(&mut tx, acting.structure_id).await?;
     let code = crypto::random_token();
     let code_hash = crypto::sha256_hex(&code);
-    let r = &pending.request;
-    let challenge = r.code_challenge.as_deref();
     let expires_at = now + CODE_TTL;
     let mois = crate::activites::today(now) / 100;
-    let entry = |demarche: &str| {
-        NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
-            .account(acting.account_id)
-            .usager(usager_id)
-            .autorisation(autorisation_id, demarche)
-            .details(json!({ "client": r.client_id }))
-    };
-    // The code's columns, $1 to $12, in both branches.
-    let code_args = crate::args![
-        code_hash,
-        r.client_id,
-        r.redirect_uri,
-        r.nonce,
-        challenge,
-        acting.account_id,
-        acting.structure_id,
-        usager_id,
-        autorisation_id,
-        acting.auth_time,
-        now,
-        expires_at,
-    ];
-    match tx.backend() {
-        // One statement after the lock: the autorisation checked (active, this
-        // usager's, with this structure, within the request's scope), the request
-        // consumed, the code written, the month's use counted, and the journal's
-        // head read for the entry that follows. Nothing is written unless all hold.
+    // What both branches give back: the code's démarche and usager, the redirect,
+    // the email to check, and (PostgreSQL) the journal's head.
+    let row = match tx.backend() {
+        // One statement after the lock: the request read, the autorisation checked,
+        // the request consumed, the code written, the month's use counted, and the
+        // journal's head read for the entry that follows. Nothing is written unless
+        // all hold.
         crate::db::Backend::Postgres => {
-            let scope: String = pending
-                .scope()
-                .iter()
-                .map(|d| format!(",{}", d.key()))
-                .chain(std::iter::once(",".to_owned()))
-                .collect();
-            let row = tx
-                .fetch_optional(
-                    concat!(
-                        "WITH a AS (
-                             SELECT demarche FROM autorisations
-                             WHERE id = $9 AND structure_id = $7 AND usager_id = $8
-                               AND revoked_at IS NULL AND expires_at > $11
-                               AND position(',' || demarche || ',' IN $14) > 0),
-                         consumed AS (
-                             DELETE FROM idp_requests WHERE id = $13 AND EXISTS (SELECT 1 FROM a)
-                             RETURNING id),
-                         code AS (
-                             INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce,
-                                 code_challenge, account_id, structure_id, usager_id,
-                                 autorisation_id, demarche, auth_time, created_at, expires_at)
-                             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, a.demarche, $10, $11, $12
-                             FROM consumed, a
-                             RETURNING demarche),
-                         counted AS (",
-                        utilisations_mois_upsert!("code.demarche", "$15", "$7", ", code"),
-                        ")
-                         SELECT code.demarche, head.seq, head.hash FROM code ",
-                        crate::journal_head_lateral!("$7")
-                    ),
-                    &[&code_args[..], crate::args![pending.id, scope, mois]].concat(),
-                )
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let demarche = row.text("demarche")?;
-            let head = row
-                .opt_int("seq")?
-                .map(|seq| Ok::<_, crate::db::Error>((seq, row.text("hash")?)))
-                .transpose()?;
-            journal::append_after(&mut tx, &entry(&demarche), head, now).await?;
+            tx.fetch_optional(
+                concat!(
+                    "WITH r AS (
+                         SELECT id, client_id, redirect_uri, state, nonce, code_challenge, usager_id,
+                                GREATEST(confirmed_at, $5) AS auth_time,
+                                ',' || COALESCE(rep_scope, $10) || ',' AS scope
+                         FROM idp_requests
+                         WHERE public_id = $8 AND session_hash = $9 AND expires_at > $6
+                           AND usager_id IS NOT NULL AND ",
+                    request_confirmed!("", "$5", "$6"),
+                    "),
+                     a AS (
+                         SELECT a.demarche, u.email FROM r
+                         JOIN autorisations a ON a.usager_id = r.usager_id
+                         JOIN usagers u ON u.id = a.usager_id
+                         WHERE a.id = $4 AND a.structure_id = $3 AND a.revoked_at IS NULL
+                           AND a.expires_at > $6 AND position(',' || a.demarche || ',' IN r.scope) > 0),
+                     consumed AS (
+                         DELETE FROM idp_requests WHERE id = (SELECT id FROM r) AND EXISTS (SELECT 1 FROM a)
+                         RETURNING id),
+                     code AS (
+                         INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce,
+                             code_challenge, account_id, structure_id, usager_id,
+                             autorisation_id, demarche, auth_time, created_at, expires_at)
+                         SELECT $1, r.client_id, r.redirect_uri, r.nonce, r.code_challenge, $2, $3,
+                                r.usager_id, $4, a.demarche, r.auth_time, $6, $7
+                         FROM consumed, r, a
+                         RETURNING demarche),
+                     counted AS (",
+                    utilisations_mois_upsert!("code.demarche", "$11", "$3", ", code"),
+                    ")
+                     SELECT code.demarche, r.usager_id, r.client_id, r.redirect_uri, r.state, a.email,
+                            head.seq, head.hash
+                     FROM code, r, a ",
+                    crate::journal_head_lateral!("$3")
+                ),
+                crate::args![
+                    code_hash,
+                    acting.account_id,
+                    acting.structure_id,
+                    autorisation_id,
+                    request.mfa_at,
+                    now,
+                    expires_at,
+                    request.public_id,
+                    request.session_hash,
+                    all_demarches(),
+                    mois,
+                ],
+            )
+            .await?
         }
         // In process, statements cost microseconds: one step at a time.
         crate::db::Backend::Sqlite => {
-            let row = tx
+            let Some(r) = tx
                 .fetch_optional(
-                    "SELECT demarche FROM autorisations
-                     WHERE id = $1 AND structure_id = $2 AND usager_id = $3 AND revoked_at IS NULL AND expires_at > $4",
-                    crate::args![autorisation_id, acting.structure_id, usager_id, now],
+                    concat!(
+                        "SELECT r.id, r.client_id, r.redirect_uri, r.state, r.nonce, r.code_challenge,
+                                r.usager_id, r.confirmed_at, r.rep_scope, a.demarche, u.email
+                         FROM idp_requests r
+                         JOIN autorisations a ON a.usager_id = r.usager_id
+                         JOIN usagers u ON u.id = a.usager_id
+                         WHERE r.public_id = $1 AND r.session_hash = $2 AND r.expires_at > $3
+                           AND a.id = $4 AND a.structure_id = $5 AND a.revoked_at IS NULL
+                           AND a.expires_at > $3 AND ",
+                        request_confirmed!("r.", "$6", "$3")
+                    ),
+                    crate::args![
+                        request.public_id,
+                        request.session_hash,
+                        now,
+                        autorisation_id,
+                        acting.structure_id,
+                        request.mfa_at,
+                    ],
                 )
-                .await?;
-            let Some(row) = row else {
+                .await?
+            else {
                 return Ok(None);
             };
-            let demarche = row.text("demarche")?;
-            if !Demarche::parse(&demarche).is_ok_and(|d| pending.scope().contains(&d)) {
+            let demarche = r.text("demarche")?;
+            let rep_scope = r.opt_text("rep_scope")?;
+            let in_scope = Demarche::parse(&demarche).is_ok_and(|d| {
+                rep_scope
+                    .as_deref()
+                    .is_none_or(|l| Demarche::parse_list(l).contains(&d))
+            });
+            if !in_scope {
                 return Ok(None);
             }
-            let consumed = tx
-                .execute(
-                    "DELETE FROM idp_requests WHERE id = $1",
-                    crate::args![pending.id],
-                )
-                .await?;
-            if consumed != 1 {
-                return Ok(None);
-            }
+            let auth_time = r
+                .opt_int("confirmed_at")?
+                .map_or(request.mfa_at, |c| c.max(request.mfa_at));
+            tx.execute(
+                "DELETE FROM idp_requests WHERE id = $1",
+                crate::args![r.int("id")?],
+            )
+            .await?;
             tx.execute(
                 "INSERT INTO idp_codes (code_hash, client_id, redirect_uri, nonce, code_challenge,
                      account_id, structure_id, usager_id, autorisation_id, demarche, auth_time,
                      created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, $11, $12)",
-                &[&code_args[..], crate::args![demarche]].concat(),
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                crate::args![
+                    code_hash,
+                    r.text("client_id")?,
+                    r.text("redirect_uri")?,
+                    r.text("nonce")?,
+                    r.opt_text("code_challenge")?,
+                    acting.account_id,
+                    acting.structure_id,
+                    r.int("usager_id")?,
+                    autorisation_id,
+                    demarche,
+                    auth_time,
+                    now,
+                    expires_at,
+                ],
             )
             .await?;
-            journal::append(&mut tx, &entry(&demarche), now).await?;
             tx.execute(
                 utilisations_mois_upsert!("$2", "$1", "$3", ""),
-                crate::args![mois, &demarche, acting.structure_id],
+                crate::args![mois, demarche, acting.structure_id],
             )
             .await?;
+            Some(r)
+        }
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    // FranceConnect's claims need an address it accepts; dropping `tx` undoes all.
+    if crate::domain::Email::parse(&row.text("email")?).is_err() {
+        return Ok(None);
+    }
+    let demarche = row.text("demarche")?;
+    let client_id = row.text("client_id")?;
+    let entry = NewEntry::new(acting.structure_id, Action::UtilisationAutorisation)
+        .account(acting.account_id)
+        .usager(row.int("usager_id")?)
+        .autorisation(autorisation_id, &demarche)
+        .details(json!({ "client": client_id }));
+    match tx.backend() {
+        crate::db::Backend::Postgres => {
+            let head = row
+                .opt_int("seq")?
+                .map(|seq| Ok::<_, crate::db::Error>((seq, row.text("hash")?)))
+                .transpose()?;
+            journal::append_after(&mut tx, &entry, head, now).await?;
+        }
+        crate::db::Backend::Sqlite => {
+            journal::append(&mut tx, &entry, now).await?;
         }
     }
     tx.commit().await?;
-    let mut u =
-        url::Url::parse(&r.redirect_uri).map_err(|e| crate::db::Error::Data(e.to_string()))?;
+    let mut u = url::Url::parse(&row.text("redirect_uri")?)
+        .map_err(|e| crate::db::Error::Data(e.to_string()))?;
     u.query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", &r.state)
+        .append_pair("state", &row.text("state")?)
         .append_pair("iss", issuer);
-    Ok(Some(u.into()))
+    Ok(Some(Issued {
+        redirect: u.into(),
+        client_id,
+    }))
 }
 
 /// A token-endpoint error: HTTP status and OAuth error code.

@@ -590,12 +590,42 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // An address FranceConnect would not accept, though not empty: the choice is
+    // made by one statement and taken back at once, with the same message.
+    let chosen = |app: &TestApp| {
+        let db = app.db().clone();
+        async move {
+            db.fetch_one("SELECT usager_id FROM idp_requests", &[])
+                .await
+                .unwrap()
+                .opt_int("usager_id")
+                .unwrap()
+        }
+    };
+    app.db()
+        .execute(
+            "UPDATE usagers SET email = 'jeanne chez exemple.fr' WHERE id = $1",
+            relais::args![uid3],
+        )
+        .await
+        .unwrap();
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/usager"),
+            &[("usager", &uid3.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.contains("une adresse e-mail"), "{}", r.body);
+    assert_eq!(chosen(&app).await, None);
     w.client
         .post(
             &format!("{page_path}/usager"),
             &[("usager", &w.usager.to_string())],
         )
         .await;
+    assert_eq!(chosen(&app).await, Some(w.usager));
     let page = w.client.get(&page_path).await;
     assert!(
         page.contains("Logement") && !page.contains("Social - Santé"),
@@ -638,6 +668,33 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         written("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM utilisations_mois").await,
         0
     );
+    // The usager's address became unacceptable after the choice: the code step
+    // checks it again and writes nothing.
+    let email = |v: &'static str| {
+        let db = app.db().clone();
+        let uid = w.usager;
+        async move {
+            db.execute(
+                "UPDATE usagers SET email = $1 WHERE id = $2",
+                relais::args![v, uid],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    email("").await;
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/demarche"),
+            &[("autorisation", &logement.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(written("SELECT COUNT(*) AS n FROM idp_codes").await, 0);
+    assert_eq!(written(uses_journaled).await, 0);
+    assert_eq!(written("SELECT COUNT(*) AS n FROM idp_requests").await, 1);
+    email("jeanne@exemple.fr").await;
     let r = w
         .client
         .post(
@@ -694,6 +751,47 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 });
+
+// A request not yet bound to a session (it arrived before the aidant signed in)
+// is bound by the first step that acts on it, even a choice posted straight away.
+crate::both_backends!(
+    a_choice_binds_a_request_opened_by_nobody,
+    |app: TestApp| async move {
+        let mut w = world(&app, &[Demarche::Travail]).await;
+        let r = w
+            .client
+            .get(&format!("/oidc/authorize?{}", query(&[])))
+            .await;
+        let page_path = r.location().to_owned();
+        open(&app, &mut w.client, &w.aidant, &page_path).await;
+        app.db()
+            .execute("UPDATE idp_requests SET session_hash = NULL", &[])
+            .await
+            .unwrap();
+        let r = w
+            .client
+            .post(
+                &format!("{page_path}/usager"),
+                &[("usager", &w.usager.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), page_path);
+        let row = app
+            .db()
+            .fetch_one("SELECT session_hash, usager_id FROM idp_requests", &[])
+            .await
+            .unwrap();
+        assert!(row.opt_text("session_hash").unwrap().is_some());
+        assert_eq!(row.opt_int("usager_id").unwrap(), Some(w.usager));
+        assert!(
+            w.client
+                .get(&page_path)
+                .await
+                .contains("Pour quelle démarche")
+        );
+    }
+);
 
 crate::both_backends!(
     structures_are_isolated_in_the_provider,

@@ -107,7 +107,14 @@ pub struct FlowView {
 }
 
 async fn pending(state: &AppState, m: &Member, id: &str) -> AppResult<Option<Pending>> {
-    Ok(idp::pending_for_session(&state.db, id, &m.session.id_hash, state.now()).await?)
+    Ok(idp::pending_for_session(
+        &state.db,
+        id,
+        &m.session.id_hash,
+        m.session.mfa_at,
+        state.now(),
+    )
+    .await?)
 }
 
 fn expired(ctx: &Ctx) -> AppResult<Response> {
@@ -140,8 +147,7 @@ async fn flow_view(
 ) -> AppResult<FlowView> {
     let now = state.now();
     let scope = p.scope();
-    let confirmed = p.confirmed(m.session.mfa_at, now);
-    let (step, usagers, usager_name, autorisations) = if !confirmed {
+    let (step, usagers, usager_name, autorisations) = if !p.confirmed {
         ("code", Vec::new(), String::new(), Vec::new())
     } else if let Some(uid) = p.usager_id {
         let name = crate::mandats::usager_for_structure(&state.db, m.structure_id, uid)
@@ -247,10 +253,16 @@ impl ChoiceForm {
     }
 }
 
-fn confirmed(state: &AppState, m: &Member, p: &Pending) -> bool {
-    p.confirmed(m.session.mfa_at, state.now())
+fn request_ref<'a>(m: &'a Member, id: &'a str) -> idp::RequestRef<'a> {
+    idp::RequestRef {
+        public_id: id,
+        session_hash: &m.session.id_hash,
+        mfa_at: m.session.mfa_at,
+    }
 }
 
+/// The usager chosen: one statement checks everything when all is well; the
+/// request is read only to tell the aidant why when not.
 pub async fn choose_usager(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -258,37 +270,44 @@ pub async fn choose_usager(
     Path(id): Path<String>,
     AppForm(f): AppForm<ChoiceForm>,
 ) -> AppResult<Response> {
-    let Some(p) = pending(&state, &m, &id).await? else {
-        return expired(&ctx);
-    };
-    if !confirmed(&state, &m, &p) {
-        return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
-    }
     // The one usager chosen, checked by itself: the list shows only the first 50
     // (a search finds the others).
-    let allowed = idp::may_act_for(
-        &state.db,
-        m.structure_id,
-        ChoiceForm::id(&f.usager),
-        &p.scope(),
-        state.now(),
-    )
-    .await?;
-    if !allowed {
-        let mut errors = FormErrors::default();
-        errors.add(
-            "usager",
-            "Choisissez une personne de la liste : elle doit avoir un mandat actif avec votre structure pour cette démarche, et une adresse e-mail.",
-        );
-        return render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &flow_view(&state, &ctx, &m, &p, "", errors).await?,
-        );
+    let usager = ChoiceForm::id(&f.usager);
+    let choose = || {
+        idp::choose_usager(
+            &state.db,
+            request_ref(&m, &id),
+            m.structure_id,
+            usager,
+            state.now(),
+        )
+    };
+    if !choose().await? {
+        // Opened first by this request (it binds the request to the session),
+        // expired, not confirmed, or a usager not allowed.
+        let Some(p) = pending(&state, &m, &id).await? else {
+            return expired(&ctx);
+        };
+        if !p.confirmed {
+            return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
+        }
+        if !choose().await? {
+            let mut errors = FormErrors::default();
+            errors.add(
+                "usager",
+                "Choisissez une personne de la liste : elle doit avoir un mandat actif avec votre structure pour cette démarche, et une adresse e-mail.",
+            );
+            return render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &flow_view(&state, &ctx, &m, &p, "", errors).await?,
+            );
+        }
     }
-    idp::choose_usager(&state.db, p.id, ChoiceForm::id(&f.usager)).await?;
     Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response())
 }
 
+/// The démarche chosen: the code is issued in one transaction that checks
+/// everything; the request is read only to tell the aidant why when not.
 pub async fn choose_demarche(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -296,52 +315,42 @@ pub async fn choose_demarche(
     Path(id): Path<String>,
     AppForm(f): AppForm<ChoiceForm>,
 ) -> AppResult<Response> {
-    let Some(p) = pending(&state, &m, &id).await? else {
-        return expired(&ctx);
-    };
-    let Some(uid) = p.usager_id.filter(|_| confirmed(&state, &m, &p)) else {
-        return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
-    };
-    let auth_time = p
-        .confirmed_at
-        .unwrap_or(m.session.mfa_at)
-        .max(m.session.mfa_at);
     let issued = idp::issue_code(
         &state.db,
-        &p,
+        request_ref(&m, &id),
         idp::Acting {
             account_id: m.session.account_id,
             structure_id: m.structure_id,
-            auth_time,
         },
-        uid,
         ChoiceForm::id(&f.autorisation),
         &idp::issuer(&state.config),
         state.now(),
     )
     .await?;
-    match issued {
-        Some(url) => {
-            tracing::info!(
-                structure_id = m.structure_id,
-                by = m.session.account_id,
-                client = %p.request.client_id,
-                "autorisation utilisée"
-            );
-            Ok(Redirect::to(&url).into_response())
-        }
-        None => {
-            let mut errors = FormErrors::default();
-            errors.add(
-                "autorisation",
-                "Cette démarche n'est plus couverte par un mandat actif : choisissez-en une autre, ou renouvelez le mandat.",
-            );
-            render_status(
-                StatusCode::CONFLICT,
-                &flow_view(&state, &ctx, &m, &p, "", errors).await?,
-            )
-        }
+    if let Some(issued) = issued {
+        tracing::info!(
+            structure_id = m.structure_id,
+            by = m.session.account_id,
+            client = %issued.client_id,
+            "autorisation utilisée"
+        );
+        return Ok(Redirect::to(&issued.redirect).into_response());
     }
+    let Some(p) = pending(&state, &m, &id).await? else {
+        return expired(&ctx);
+    };
+    if !p.confirmed || p.usager_id.is_none() {
+        return Ok(Redirect::to(&format!("/oidc/autorisation/{id}")).into_response());
+    }
+    let mut errors = FormErrors::default();
+    errors.add(
+        "autorisation",
+        "Cette démarche n'est plus couverte par un mandat actif : choisissez-en une autre, ou renouvelez le mandat.",
+    );
+    render_status(
+        StatusCode::CONFLICT,
+        &flow_view(&state, &ctx, &m, &p, "", errors).await?,
+    )
 }
 
 pub async fn cancel(
