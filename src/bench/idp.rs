@@ -32,6 +32,12 @@ pub struct IdpBenchArgs {
     /// Concurrent tasks.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Structures the flows are spread over, each with its aidant (signed in),
+    /// usager and mandate: 1 puts every flow on one journal chain (the worst
+    /// case: its appends are serial); as many as tasks is the national
+    /// situation, where simultaneous sign-ins come from different structures.
+    #[arg(long, default_value_t = 1)]
+    pub structures: usize,
     /// Drive running servers over HTTP at this public URL (a load balancer in
     /// front of several servers) instead of the router in process; they must use
     /// the `--database-url` given here.
@@ -269,8 +275,6 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         || config.public_url(),
         |u| u.trim_end_matches('/').to_owned(),
     );
-    let n = now % 1_000_000;
-    let (sid, aidant) = crate::bench::structure_and_aidant(&db, now, 4_000_000, "idp").await?;
     let dummy = crate::accounts::password::hash(crate::crypto::random_token())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -287,59 +291,9 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
     if let Ok(mut s) = slot.lock() {
         *s = Some(router.clone());
     }
-    let who = mandats::Identity {
-        sub_hash: crate::crypto::sha256_hex(&format!("banc-idp-{n}")),
-        given_name: "Jeanne".into(),
-        family_name: "BANC".into(),
-        preferred_username: String::new(),
-        birthdate: "1950-01-01".into(),
-        gender: "female".into(),
-        birthplace: "89024".into(),
-        birthcountry: "99100".into(),
-        email: "jeanne.banc@exemple.fr".into(),
-    };
-    let created = mandats::create(
-        &db,
-        &state.signer,
-        mandats::Actor {
-            account_id: aidant,
-            structure_id: sid,
-        },
-        &mandats::NewMandat {
-            demarches: &[Demarche::Social],
-            duree: Duree::Long,
-            is_remote: false,
-            usager: mandats::UsagerRef::Identified(&who),
-            renewed_from: None,
-            draft_id: None,
-            consent: None,
-        },
-        now,
-    )
-    .await?;
-    let autorisation = mandats::active_autorisations(&db, sid, created.usager_id, now)
-        .await?
-        .first()
-        .map(|a| a.0)
-        .context("autorisation")?;
-    let raw = crate::sessions::create(&db, aidant, now).await?;
-    let csrf: String = db
-        .fetch_one(
-            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
-            crate::args![crate::crypto::sha256_hex(&raw)],
-        )
-        .await?
-        .get("csrf_token")?;
-    if args.via.is_some() {
-        // In process the clock stands still: every request arrives in the second of
-        // the sign-in, so no TOTP confirmation is asked. Running servers use the
-        // real clock: the session's second factor is dated an hour ahead, so that
-        // over HTTP too the flow is measured without the confirmation step.
-        db.execute(
-            "UPDATE sessions SET mfa_at = $1 WHERE id_hash = $2",
-            crate::args![now + 3_600, crate::crypto::sha256_hex(&raw)],
-        )
-        .await?;
+    let mut aidants = Vec::new();
+    for i in 0..args.structures.max(1) {
+        aidants.push(aidant_with_usager(&db, &state, now, i, args.via.is_some()).await?);
     }
     let target = match &args.via {
         None => Target::Router(router.clone()),
@@ -352,20 +306,27 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
             base: base.clone(),
         },
     };
-    let ctx = Arc::new(Ctx {
-        router: target.clone(),
-        cookie: format!("{}={raw}", crate::sessions::COOKIE),
-        csrf,
-        usager: created.usager_id,
-        autorisation,
-        base,
-    });
+    let ctxs: Arc<Vec<Ctx>> = Arc::new(
+        aidants
+            .into_iter()
+            .map(|a| Ctx {
+                router: target.clone(),
+                cookie: format!("{}={}", crate::sessions::COOKIE, a.session),
+                csrf: a.csrf,
+                usager: a.usager,
+                autorisation: a.autorisation,
+                base: base.clone(),
+            })
+            .collect(),
+    );
     // Warm-up (keys created, caches filled).
-    for i in 0..50 {
-        flow(&ctx, true, i).await?;
+    for (i, ctx) in ctxs.iter().enumerate() {
+        for j in 0..50 {
+            flow(ctx, true, i * 50 + j).await?;
+        }
     }
     println!(
-        "Relais bench idp — {}, {} , {} tâches",
+        "Relais bench idp — {}, {} , {} tâches, {} structure(s)",
         match &args.via {
             None => "en processus (routeur HTTP complet, sans socket)".to_owned(),
             Some(u) => format!("par HTTP vers {u}"),
@@ -375,7 +336,8 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         } else {
             "PostgreSQL"
         },
-        args.concurrency
+        args.concurrency,
+        ctxs.len()
     );
     for (name, path) in [
         (
@@ -404,10 +366,13 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         ("flux complet authorize → token → userinfo", false),
         ("même flux avec les 2 pages lues par l'aidant", true),
     ] {
-        let c = ctx.clone();
+        let c = ctxs.clone();
         let (rate, p50, p99) = load(args.flows, args.concurrency, move |i| {
             let c = c.clone();
-            async move { flow(&c, pages, i).await }
+            async move {
+                let ctx = c.get(i % c.len()).context("structure de banc")?;
+                flow(ctx, pages, i).await
+            }
         })
         .await?;
         println!(
@@ -435,8 +400,9 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
     }
     // Where a sequential flow spends its time.
     let mut per: Vec<Vec<Duration>> = vec![Vec::new(); 5];
+    let first = ctxs.first().context("structure de banc")?;
     for i in 0..300 {
-        let steps = flow_steps(&ctx, false, 1_000_000 + i).await?;
+        let steps = flow_steps(first, false, 1_000_000 + i).await?;
         for (k, d) in steps.iter().enumerate() {
             if let Some(v) = per.get_mut(k) {
                 v.push(*d);
@@ -464,4 +430,86 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// What one structure's aidant brings to the flows.
+struct Aidant {
+    session: String,
+    csrf: String,
+    usager: i64,
+    autorisation: i64,
+}
+
+/// The `i`-th structure of the bench: its aidant signed in, a usager and a mandate.
+async fn aidant_with_usager(
+    db: &Db,
+    state: &crate::web::AppState,
+    now: i64,
+    i: usize,
+    via: bool,
+) -> anyhow::Result<Aidant> {
+    let n = now % 1_000_000;
+    let offset = 4_000_000 + 1_000_000 * i64::try_from(i)?;
+    let (sid, aidant) =
+        crate::bench::structure_and_aidant(db, now, offset, &format!("idp-{i}")).await?;
+    let who = mandats::Identity {
+        sub_hash: crate::crypto::sha256_hex(&format!("banc-idp-{n}-{i}")),
+        given_name: "Jeanne".into(),
+        family_name: "BANC".into(),
+        preferred_username: String::new(),
+        birthdate: "1950-01-01".into(),
+        gender: "female".into(),
+        birthplace: "89024".into(),
+        birthcountry: "99100".into(),
+        email: "jeanne.banc@exemple.fr".into(),
+    };
+    let created = mandats::create(
+        db,
+        &state.signer,
+        mandats::Actor {
+            account_id: aidant,
+            structure_id: sid,
+        },
+        &mandats::NewMandat {
+            demarches: &[Demarche::Social],
+            duree: Duree::Long,
+            is_remote: false,
+            usager: mandats::UsagerRef::Identified(&who),
+            renewed_from: None,
+            draft_id: None,
+            consent: None,
+        },
+        now,
+    )
+    .await?;
+    let autorisation = mandats::active_autorisations(db, sid, created.usager_id, now)
+        .await?
+        .first()
+        .map(|a| a.0)
+        .context("autorisation")?;
+    let raw = crate::sessions::create(db, aidant, now).await?;
+    let csrf: String = db
+        .fetch_one(
+            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
+            crate::args![crate::crypto::sha256_hex(&raw)],
+        )
+        .await?
+        .get("csrf_token")?;
+    if via {
+        // In process the clock stands still: every request arrives in the second of
+        // the sign-in, so no TOTP confirmation is asked. Running servers use the
+        // real clock: the session's second factor is dated an hour ahead, so that
+        // over HTTP too the flow is measured without the confirmation step.
+        db.execute(
+            "UPDATE sessions SET mfa_at = $1 WHERE id_hash = $2",
+            crate::args![now + 3_600, crate::crypto::sha256_hex(&raw)],
+        )
+        .await?;
+    }
+    Ok(Aidant {
+        session: raw,
+        csrf,
+        usager: created.usager_id,
+        autorisation,
+    })
 }

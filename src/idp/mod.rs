@@ -1027,6 +1027,49 @@ pub fn pairwise_sub(client_id: &str, usager_sub_hash: &str) -> String {
     )
 }
 
+/// The code presented at the token endpoint, judged: the claims' columns, `used`
+/// and `valid` (see [`exchange`]). `$1` the code's hash, `$2` now, `$3` the client,
+/// `$4` the redirect URI, `$5` the S256 of the verifier (NULL without one).
+macro_rules! token_code {
+    () => {
+        "SELECT c.code_hash, c.client_id, c.nonce, c.account_id, c.structure_id, c.usager_id,
+                c.autorisation_id, c.demarche, c.auth_time, u.sub_hash, ac.full_name, ac.public_id,
+                s.name AS structure_name, s.siret,
+                (c.used_at IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM idp_tokens t WHERE t.code_hash = c.code_hash)) AS used,
+                (c.expires_at > $2 AND c.client_id = $3 AND c.redirect_uri = $4
+                 AND COALESCE(c.code_challenge = $5, c.code_challenge IS NULL AND $5 IS NULL)
+                 AND EXISTS (SELECT 1 FROM autorisations a WHERE a.id = c.autorisation_id
+                             AND a.revoked_at IS NULL AND a.expires_at > $2)) AS valid
+         FROM idp_codes c
+         JOIN usagers u ON u.id = c.usager_id
+         JOIN accounts ac ON ac.id = c.account_id
+         JOIN structures s ON s.id = c.structure_id
+         WHERE c.code_hash = $1"
+    };
+}
+
+/// Inserts the access token of a code read `FROM $source` (which gives the code's
+/// columns), unless the code already has one.
+macro_rules! token_insert {
+    ($token_hash:literal, $now:literal, $expires:literal, $source:literal) => {
+        concat!(
+            "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id,
+                 autorisation_id, created_at, expires_at)
+             SELECT ",
+            $token_hash,
+            ", code_hash, client_id, structure_id, usager_id,
+                 autorisation_id, ",
+            $now,
+            ", ",
+            $expires,
+            " FROM ",
+            $source,
+            " ON CONFLICT (code_hash) DO NOTHING"
+        )
+    };
+}
+
 /// The token endpoint.
 pub async fn exchange(
     db: &Db,
@@ -1049,29 +1092,79 @@ pub async fn exchange(
     }
     let server = |_| (500, "server_error");
     let code_hash = crypto::sha256_hex(get("code"));
-    // No transaction: the code is read, then its token inserted only if none was
-    // (`idp_tokens.code_hash` is unique), so a code serves once even when two
-    // requests race — two statements, the fewest round trips on PostgreSQL.
-    let Some(c) = db
-        .fetch_optional(
-            "SELECT c.client_id, c.redirect_uri, c.nonce, c.code_challenge, c.account_id, c.structure_id,
-                    c.usager_id, c.autorisation_id, c.demarche, c.auth_time, c.expires_at, c.used_at,
-                    u.sub_hash, ac.full_name, ac.public_id, s.name AS structure_name, s.siret,
-                    (SELECT COUNT(*) FROM autorisations a
-                      WHERE a.id = c.autorisation_id AND a.revoked_at IS NULL AND a.expires_at > $2) AS active,
-                    (SELECT COUNT(*) FROM idp_tokens t WHERE t.code_hash = c.code_hash) AS issued
-             FROM idp_codes c
-             JOIN usagers u ON u.id = c.usager_id
-             JOIN accounts ac ON ac.id = c.account_id
-             JOIN structures s ON s.id = c.structure_id
-             WHERE c.code_hash = $1",
-            crate::args![&code_hash, now],
-        )
-        .await
-        .map_err(server)?
-    else {
+    // PKCE (RFC 7636): the S256 of a verifier of 43 to 128 unreserved characters
+    // must equal the request's challenge; no verifier at all when the request had
+    // no challenge (RFC 9700 §2.1.1: a verifier there would be a downgrade).
+    // FranceConnect sends none. A malformed verifier matches nothing (a challenge
+    // is 43 characters). Compared in SQL: an attacker cannot choose the SHA-256
+    // being compared, so the comparison's timing tells nothing.
+    let verifier = get("code_verifier");
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let pkce = match (verifier.is_empty(), well_formed) {
+        (true, _) => None,
+        (false, true) => Some(BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()))),
+        (false, false) => Some(String::new()),
+    };
+    let access = crypto::random_token();
+    let token_hash = crypto::sha256_hex(&access);
+    let token_expires = now + ACCESS_TOKEN_TTL;
+    // The code judged by one statement (`token_code!`): `used` (a token was
+    // issued, or the code was marked used before migration 0013) and `valid`
+    // (alive, this client's, this redirect, PKCE, autorisation still active).
+    // The token is inserted only if valid, unused and the aidant has a public id,
+    // `ON CONFLICT (code_hash) DO NOTHING` on a unique index: a code serves once
+    // even when two requests race, without a transaction. On PostgreSQL the
+    // judgment and the insert are one statement; SQLite runs them in turn.
+    let judged = match db.backend() {
+        crate::db::Backend::Postgres => {
+            db.fetch_optional(
+                concat!(
+                    "WITH c AS (",
+                    token_code!(),
+                    "), t AS (",
+                    token_insert!(
+                        "$6",
+                        "$2",
+                        "$7",
+                        "c WHERE valid AND NOT used AND public_id IS NOT NULL"
+                    ),
+                    " RETURNING 1 AS one)
+                 SELECT c.*, (SELECT COUNT(*) FROM t) AS inserted FROM c"
+                ),
+                crate::args![
+                    &code_hash,
+                    now,
+                    &client.client_id,
+                    get("redirect_uri"),
+                    pkce.as_deref(),
+                    &token_hash,
+                    token_expires,
+                ],
+            )
+            .await
+        }
+        crate::db::Backend::Sqlite => {
+            db.fetch_optional(
+                concat!("SELECT c.*, 0 AS inserted FROM (", token_code!(), ") c"),
+                crate::args![
+                    &code_hash,
+                    now,
+                    &client.client_id,
+                    get("redirect_uri"),
+                    pkce.as_deref(),
+                ],
+            )
+            .await
+        }
+    };
+    let Some(c) = judged.map_err(server)? else {
         return Err((400, "invalid_grant"));
     };
+    let s = |name: &str| c.text(name).map_err(server);
+    let i = |name: &str| c.int(name).map_err(server);
     // A second use: whatever the code issued is revoked (RFC 6749 §4.1.2).
     let replayed = || async {
         db.execute(
@@ -1082,38 +1175,10 @@ pub async fn exchange(
         .map_err(server)?;
         Err((400, "invalid_grant"))
     };
-    // `used_at` was how a code was marked before migration 0013.
-    if c.int("issued").map_err(server)? > 0 || c.opt_int("used_at").map_err(server)?.is_some() {
+    if i("used")? != 0 {
         return replayed().await;
     }
-    let s = |name: &str| c.text(name).map_err(server);
-    let i = |name: &str| c.int(name).map_err(server);
-    if i("expires_at")? <= now
-        || s("client_id")? != client.client_id
-        || s("redirect_uri")? != get("redirect_uri")
-    {
-        return Err((400, "invalid_grant"));
-    }
-    // PKCE (RFC 7636): a verifier of 43 to 128 unreserved characters matching the
-    // challenge; and no verifier at all when the request had no challenge (RFC 9700
-    // §2.1.1: a verifier there would be a downgrade). FranceConnect sends none.
-    let verifier = get("code_verifier");
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    match c.opt_text("code_challenge").map_err(server)? {
-        Some(challenge) => {
-            let computed = BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()));
-            if !well_formed || !crypto::ct_eq(&computed, &challenge) {
-                return Err((400, "invalid_grant"));
-            }
-        }
-        None if !verifier.is_empty() => return Err((400, "invalid_grant")),
-        None => {}
-    }
-    let autorisation_id = i("autorisation_id")?;
-    if i("active")? == 0 {
+    if i("valid")? == 0 {
         return Err((400, "invalid_grant"));
     }
     // The aidant's public identifier, given on first use (never the row number).
@@ -1138,27 +1203,20 @@ pub async fn exchange(
             .map_err(server)?
         }
     };
-    let access = crypto::random_token();
-    let inserted = db
-        .execute(
-            "INSERT INTO idp_tokens (token_hash, code_hash, client_id, structure_id, usager_id, autorisation_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (code_hash) DO NOTHING",
-            crate::args![
-                &crypto::sha256_hex(&access),
-                &code_hash,
-                &client.client_id,
-                i("structure_id")?,
-                i("usager_id")?,
-                autorisation_id,
-                now,
-                now + ACCESS_TOKEN_TTL,
-            ],
-        )
-        .await
-        .map_err(server)?;
+    // Judged valid and unused but not inserted by the statement above (SQLite,
+    // or the aidant's first sign-in): inserted now.
+    let inserted = match i("inserted")? {
+        0 => db
+            .execute(
+                token_insert!("$1", "$2", "$3", "idp_codes WHERE code_hash = $4"),
+                crate::args![&token_hash, now, token_expires, &code_hash],
+            )
+            .await
+            .map_err(server)?,
+        n => u64::try_from(n).unwrap_or(0),
+    };
     if inserted != 1 {
-        // Another request used the code between the read and the insert.
+        // Another request used the code between the judgment and the insert.
         return replayed().await;
     }
     let claims = json!({
