@@ -833,6 +833,22 @@ pub async fn lock_structure<E: Exec>(tx: &mut E, structure_id: i64) -> Result<()
     tx.lock(super::STRUCTURE_LOCK_BASE + structure_id).await
 }
 
+/// Selected by a statement that runs on its own (in its `RETURNING` or `SELECT`
+/// list), lets PostgreSQL answer that statement's commit without waiting for the
+/// disk (`synchronous_commit = off` for its transaction only). For short-lived
+/// protocol state a person recreates by starting again — a sign-in request and
+/// the usager chosen for it — whose loss in a crash of the database server costs
+/// one more click: never for what the journal records ([`durable_commit`]) nor
+/// for what guards a security rule (a code's single use, a token's). SQLite has
+/// no such setting (`synchronous = NORMAL` for the whole file): the statement's
+/// SQLite text goes without it.
+#[macro_export]
+macro_rules! pg_commit_without_waiting {
+    () => {
+        "set_config('synchronous_commit', 'off', true) AS commit_sans_attente"
+    };
+}
+
 /// Makes this transaction's commit durable (flushed to disk before `COMMIT`
 /// returns) whatever the server's default: on PostgreSQL an operator may set
 /// `synchronous_commit = off` for speed, and what must survive a crash — the

@@ -449,6 +449,17 @@ impl Pending {
     }
 }
 
+/// Writes a request (`$1`…`$12`); on PostgreSQL its commit does not wait for
+/// the disk ([`crate::pg_commit_without_waiting!`]): lost in a crash, the aidant
+/// starts the sign-in again.
+macro_rules! request_insert {
+    () => {
+        "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
+             rep_scope, prompt_login, created_at, expires_at, max_age, session_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    };
+}
+
 /// Records a request. When the browser already has a session (the aidant is
 /// signed in), the request is bound to it at once; otherwise to the first
 /// session that opens it ([`pending_for_session`]).
@@ -460,10 +471,16 @@ pub async fn save_request(
 ) -> Result<String, crate::db::Error> {
     let public_id = crypto::random_token();
     let rep_scope = r.rep_scope.as_deref().map(Demarche::join);
+    let sql = match db.backend() {
+        crate::db::Backend::Postgres => concat!(
+            request_insert!(),
+            " RETURNING ",
+            crate::pg_commit_without_waiting!()
+        ),
+        crate::db::Backend::Sqlite => request_insert!(),
+    };
     db.execute(
-        "INSERT INTO idp_requests (public_id, client_id, redirect_uri, state, nonce, code_challenge,
-             rep_scope, prompt_login, created_at, expires_at, max_age, session_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        sql,
         crate::args![
             &public_id,
             &r.client_id,
@@ -570,6 +587,23 @@ fn all_demarches() -> String {
     Demarche::join(&Demarche::ALL)
 }
 
+/// The statement of [`choose_usager`], its `RETURNING` list open at the end.
+macro_rules! usager_choice {
+    () => {
+        concat!(
+            "UPDATE idp_requests SET usager_id = $1
+             WHERE public_id = $2 AND session_hash = $3 AND expires_at > $4 AND ",
+            request_confirmed!("", "$5", "$4"),
+            " AND EXISTS (
+                 SELECT 1 FROM autorisations a
+                 WHERE a.structure_id = $6 AND a.usager_id = $1 AND a.revoked_at IS NULL
+                   AND a.expires_at > $4
+                   AND ',' || COALESCE(idp_requests.rep_scope, $7) || ',' LIKE '%,' || a.demarche || ',%')
+             RETURNING (SELECT email FROM usagers WHERE id = $1) AS email"
+        )
+    };
+}
+
 /// Chooses the usager of a request, in one statement: the request this session's,
 /// alive and confirmed ([`request_confirmed!`]), and the structure holding an active
 /// autorisation of that usager within the request's scope. The usager must also
@@ -585,21 +619,19 @@ pub async fn choose_usager(
     usager_id: i64,
     now: i64,
 ) -> Result<bool, crate::db::Error> {
+    // On PostgreSQL the choice's commit does not wait for the disk
+    // ([`crate::pg_commit_without_waiting!`]): lost in a crash, it is made again.
+    let sql = match db.backend() {
+        crate::db::Backend::Postgres => {
+            concat!(usager_choice!(), ", ", crate::pg_commit_without_waiting!())
+        }
+        crate::db::Backend::Sqlite => usager_choice!(),
+    };
     let row = db
         .conn()
         .await?
         .fetch_optional(
-            concat!(
-                "UPDATE idp_requests SET usager_id = $1
-                 WHERE public_id = $2 AND session_hash = $3 AND expires_at > $4 AND ",
-                request_confirmed!("", "$5", "$4"),
-                " AND EXISTS (
-                     SELECT 1 FROM autorisations a
-                     WHERE a.structure_id = $6 AND a.usager_id = $1 AND a.revoked_at IS NULL
-                       AND a.expires_at > $4
-                       AND ',' || COALESCE(idp_requests.rep_scope, $7) || ',' LIKE '%,' || a.demarche || ',%')
-                 RETURNING (SELECT email FROM usagers WHERE id = $1) AS email"
-            ),
+            sql,
             crate::args![
                 usager_id,
                 request.public_id,

@@ -287,6 +287,38 @@ async fn journaled_transactions_commit_durably_whatever_the_server_default() {
     }
 }
 
+/// PostgreSQL: a statement selecting `pg_commit_without_waiting!()` (a sign-in
+/// request, the usager chosen for it) commits without waiting for the disk, and
+/// only that statement: the connection's next statement is durable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_without_waiting_is_that_statements_only() {
+    use relais::db::exec::Exec;
+    for backend in crate::common::backends() {
+        if backend != relais::db::Backend::Postgres {
+            continue;
+        }
+        let db = crate::common::fresh_db(backend).await;
+        let mut conn = db.conn().await.unwrap();
+        let during = conn
+            .fetch_one(
+                concat!(
+                    "SELECT ",
+                    relais::pg_commit_without_waiting!(),
+                    ", current_setting('synchronous_commit') AS pendant"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(during.text("pendant").unwrap(), "off");
+        let after = conn
+            .fetch_one("SHOW synchronous_commit", &[])
+            .await
+            .unwrap();
+        assert_eq!(after.text("synchronous_commit").unwrap(), "on");
+    }
+}
+
 /// Servers starting together on an empty database, then on the filled one: none
 /// fails, the migrations, the first keys and the demonstration are made once
 /// (issue 19: the second server used to exit with « une structure avec ce SIRET
