@@ -590,6 +590,26 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A usager whose only autorisation is outside the request's scope is refused.
+    let uid2: i64 = app
+        .db()
+        .fetch_one("SELECT id FROM usagers WHERE family_name = 'USAGÈRE2'", &[])
+        .await
+        .unwrap()
+        .get("id")
+        .unwrap();
+    let r = w
+        .client
+        .post(
+            &format!("{page_path}/usager"),
+            &[("usager", &uid2.to_string())],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outside rep_scope"
+    );
     // An address FranceConnect would not accept, though not empty: the choice is
     // made by one statement and taken back at once, with the same message.
     let chosen = |app: &TestApp| {
