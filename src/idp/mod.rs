@@ -582,9 +582,26 @@ pub struct RequestRef<'a> {
     pub mfa_at: i64,
 }
 
-/// The every démarche, as a request without `rep_scope` offers them.
+/// Every démarche, as a request without `rep_scope` offers them.
 fn all_demarches() -> String {
     Demarche::join(&Demarche::ALL)
+}
+
+/// Whether the démarche key `$demarche` is in `$scope`, a request's `rep_scope`
+/// (keys joined by commas, [`Demarche::join`]; NULL for every démarche, which
+/// `$all` gives, [`all_demarches`]): the one SQL definition, both backends.
+macro_rules! demarche_in_scope {
+    ($demarche:literal, $scope:literal, $all:literal) => {
+        concat!(
+            "',' || COALESCE(",
+            $scope,
+            ", ",
+            $all,
+            ") || ',' LIKE '%,' || ",
+            $demarche,
+            " || ',%'"
+        )
+    };
 }
 
 /// The statement of [`choose_usager`], its `RETURNING` list open at the end.
@@ -597,8 +614,9 @@ macro_rules! usager_choice {
             " AND EXISTS (
                  SELECT 1 FROM autorisations a
                  WHERE a.structure_id = $6 AND a.usager_id = $1 AND a.revoked_at IS NULL
-                   AND a.expires_at > $4
-                   AND ',' || COALESCE(idp_requests.rep_scope, $7) || ',' LIKE '%,' || a.demarche || ',%')
+                   AND a.expires_at > $4 AND ",
+            demarche_in_scope!("a.demarche", "idp_requests.rep_scope", "$7"),
+            ")
              RETURNING (SELECT email FROM usagers WHERE id = $1) AS email"
         )
     };
@@ -840,8 +858,7 @@ pub async fn issue_code(
                 concat!(
                     "WITH r AS (
                          SELECT id, client_id, redirect_uri, state, nonce, code_challenge, usager_id,
-                                GREATEST(confirmed_at, $5) AS auth_time,
-                                ',' || COALESCE(rep_scope, $10) || ',' AS scope
+                                GREATEST(confirmed_at, $5) AS auth_time, rep_scope
                          FROM idp_requests
                          WHERE public_id = $8 AND session_hash = $9 AND expires_at > $6
                            AND usager_id IS NOT NULL AND ",
@@ -852,7 +869,9 @@ pub async fn issue_code(
                          JOIN autorisations a ON a.usager_id = r.usager_id
                          JOIN usagers u ON u.id = a.usager_id
                          WHERE a.id = $4 AND a.structure_id = $3 AND a.revoked_at IS NULL
-                           AND a.expires_at > $6 AND position(',' || a.demarche || ',' IN r.scope) > 0),
+                           AND a.expires_at > $6 AND ",
+                    demarche_in_scope!("a.demarche", "r.rep_scope", "$10"),
+                    "),
                      consumed AS (
                          DELETE FROM idp_requests WHERE id = (SELECT id FROM r) AND EXISTS (SELECT 1 FROM a)
                          RETURNING id),
@@ -894,13 +913,15 @@ pub async fn issue_code(
                 .fetch_optional(
                     concat!(
                         "SELECT r.id, r.client_id, r.redirect_uri, r.state, r.nonce, r.code_challenge,
-                                r.usager_id, r.confirmed_at, r.rep_scope, a.demarche, u.email
+                                r.usager_id, r.confirmed_at, a.demarche, u.email
                          FROM idp_requests r
                          JOIN autorisations a ON a.usager_id = r.usager_id
                          JOIN usagers u ON u.id = a.usager_id
                          WHERE r.public_id = $1 AND r.session_hash = $2 AND r.expires_at > $3
                            AND a.id = $4 AND a.structure_id = $5 AND a.revoked_at IS NULL
                            AND a.expires_at > $3 AND ",
+                        demarche_in_scope!("a.demarche", "r.rep_scope", "$7"),
+                        " AND ",
                         request_confirmed!("r.", "$6", "$3")
                     ),
                     crate::args![
@@ -910,6 +931,7 @@ pub async fn issue_code(
                         autorisation_id,
                         acting.structure_id,
                         request.mfa_at,
+                        all_demarches(),
                     ],
                 )
                 .await?
@@ -917,15 +939,6 @@ pub async fn issue_code(
                 return Ok(None);
             };
             let demarche = r.text("demarche")?;
-            let rep_scope = r.opt_text("rep_scope")?;
-            let in_scope = Demarche::parse(&demarche).is_ok_and(|d| {
-                rep_scope
-                    .as_deref()
-                    .is_none_or(|l| Demarche::parse_list(l).contains(&d))
-            });
-            if !in_scope {
-                return Ok(None);
-            }
             let auth_time = r
                 .opt_int("confirmed_at")?
                 .map_or(request.mfa_at, |c| c.max(request.mfa_at));
@@ -1150,6 +1163,9 @@ pub async fn exchange(
     // `ON CONFLICT (code_hash) DO NOTHING` on a unique index: a code serves once
     // even when two requests race, without a transaction. On PostgreSQL the
     // judgment and the insert are one statement; SQLite runs them in turn.
+    // `token_code!`'s arguments, $1 to $5, in both branches.
+    let redirect_uri = get("redirect_uri");
+    let judge_args = crate::args![code_hash, now, client.client_id, redirect_uri, pkce];
     let judged = match db.backend() {
         crate::db::Backend::Postgres => {
             db.fetch_optional(
@@ -1166,28 +1182,14 @@ pub async fn exchange(
                     " RETURNING 1 AS one)
                  SELECT c.*, (SELECT COUNT(*) FROM t) AS inserted FROM c"
                 ),
-                crate::args![
-                    &code_hash,
-                    now,
-                    &client.client_id,
-                    get("redirect_uri"),
-                    pkce.as_deref(),
-                    &token_hash,
-                    token_expires,
-                ],
+                &[&judge_args[..], crate::args![&token_hash, token_expires]].concat(),
             )
             .await
         }
         crate::db::Backend::Sqlite => {
             db.fetch_optional(
                 concat!("SELECT c.*, 0 AS inserted FROM (", token_code!(), ") c"),
-                crate::args![
-                    &code_hash,
-                    now,
-                    &client.client_id,
-                    get("redirect_uri"),
-                    pkce.as_deref(),
-                ],
+                judge_args,
             )
             .await
         }

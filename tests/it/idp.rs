@@ -575,13 +575,20 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
     assert!(!page.contains("USAGÈRE2"), "outside rep_scope");
     assert!(page.contains("USAGÈRE3") && page.contains("exige une adresse e-mail"));
     // Choosing the usager without email is refused.
-    let uid3: i64 = app
-        .db()
-        .fetch_one("SELECT id FROM usagers WHERE family_name = 'USAGÈRE3'", &[])
-        .await
-        .unwrap()
-        .get("id")
-        .unwrap();
+    let id_of = |family: &'static str| {
+        let db = app.db().clone();
+        async move {
+            db.fetch_one(
+                "SELECT id FROM usagers WHERE family_name = $1",
+                relais::args![family],
+            )
+            .await
+            .unwrap()
+            .int("id")
+            .unwrap()
+        }
+    };
+    let uid3 = id_of("USAGÈRE3").await;
     let r = w
         .client
         .post(
@@ -591,13 +598,7 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     // A usager whose only autorisation is outside the request's scope is refused.
-    let uid2: i64 = app
-        .db()
-        .fetch_one("SELECT id FROM usagers WHERE family_name = 'USAGÈRE2'", &[])
-        .await
-        .unwrap()
-        .get("id")
-        .unwrap();
+    let uid2 = id_of("USAGÈRE2").await;
     let r = w
         .client
         .post(
