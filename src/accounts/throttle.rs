@@ -185,28 +185,43 @@ impl Attempt {
     }
 }
 
-/// Whether `key` is over `limit` now, without counting anything: `Some(wait)`
-/// when it is. For checks whose failures are counted only once they happen
-/// ([`count_failure`]): a pass code looked up by many scans at once must not
-/// be refused because the scans were many, only because codes were wrong.
+/// Whether one of `keys` (each with its limit) is over its limit now, without
+/// counting anything: `Some(wait)`, the longest, when one is. For checks whose
+/// failures are counted only once they happen ([`count_failure`]): a pass code
+/// looked up by many scans at once must not be refused because the scans were
+/// many, only because codes were wrong. The keys are read two per statement
+/// (a check is an address and an account: one round trip).
 pub async fn over(
     db: &Db,
-    limit: &Limit,
-    key: &str,
+    keys: &[(&Limit, String)],
     now: i64,
 ) -> Result<Option<i64>, crate::db::Error> {
-    let row = db
-        .fetch_optional(
-            "SELECT attempts, expires_at FROM auth_counters WHERE scope = $1 AND key_hash = $2",
-            crate::args![limit.scope, key],
-        )
-        .await?;
-    Ok(match row {
-        Some(r) if r.int("expires_at")? > now && r.int("attempts")? >= limit.max => {
-            Some((r.int("expires_at")? - now).max(1))
+    let mut wait: Option<i64> = None;
+    for pair in keys.chunks(2) {
+        let ((a, ka), (b, kb)) = match pair {
+            [one] => (one, one),
+            [one, two] => (one, two),
+            _ => continue,
+        };
+        let rows = db
+            .fetch_all(
+                "SELECT scope, attempts, expires_at FROM auth_counters
+                 WHERE (scope = $1 AND key_hash = $2) OR (scope = $3 AND key_hash = $4)",
+                crate::args![a.scope, ka, b.scope, kb],
+            )
+            .await?;
+        for r in &rows {
+            let scope = r.text("scope")?;
+            let Some((limit, _)) = pair.iter().find(|(l, _)| l.scope == scope) else {
+                continue;
+            };
+            let expires_at = r.int("expires_at")?;
+            if expires_at > now && r.int("attempts")? >= limit.max {
+                wait = Some(wait.unwrap_or(0).max((expires_at - now).max(1)));
+            }
         }
-        _ => None,
-    })
+    }
+    Ok(wait)
 }
 
 /// Counts one failure that happened (see [`over`]).

@@ -473,7 +473,7 @@ pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> any
         crate::domain::Role::Mediateur,
     )
     .await?;
-    let session = crate::sessions::create(&db, me, now).await?;
+    let (session, csrf) = crate::bench::signed_in(&db, me, now).await?;
     let (places, mut next) = population_start(&db).await?;
     let measured_dep = places
         .first()
@@ -561,13 +561,6 @@ pub async fn run(args: &ActivitesBenchArgs, database_url: Option<String>) -> any
 
     // Recording through the router, as the form posts it.
     let (_, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
-    let csrf: String = db
-        .fetch_one(
-            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
-            crate::args![crate::crypto::sha256_hex(&session)],
-        )
-        .await?
-        .get("csrf_token")?;
     let cookie = format!("{}={session}", crate::sessions::COOKIE);
     let person = crate::activites::beneficiaires::create(
         &db,

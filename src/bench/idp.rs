@@ -33,11 +33,12 @@ pub struct IdpBenchArgs {
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Structures the flows are spread over, each with its aidant (signed in),
-    /// usager and mandate: 1 puts every flow on one journal chain (the worst
-    /// case: its appends are serial); as many as tasks is the national
-    /// situation, where simultaneous sign-ins come from different structures.
-    #[arg(long, default_value_t = 1)]
-    pub structures: usize,
+    /// usager and mandate. By default as many as tasks: the national situation,
+    /// where simultaneous sign-ins come from different structures. 1 puts every
+    /// flow on one journal chain, the worst case: a structure's appends are
+    /// serial, each waiting for the previous one's commit.
+    #[arg(long)]
+    pub structures: Option<usize>,
     /// Drive running servers over HTTP at this public URL (a load balancer in
     /// front of several servers) instead of the router in process; they must use
     /// the `--database-url` given here.
@@ -292,7 +293,8 @@ pub async fn run(args: &IdpBenchArgs, database_url: Option<String>) -> anyhow::R
         *s = Some(router.clone());
     }
     let mut aidants = Vec::new();
-    for i in 0..args.structures.max(1) {
+    let structures = args.structures.unwrap_or(args.concurrency).max(1);
+    for i in 0..structures {
         aidants.push(aidant_with_usager(&db, &state, now, i, args.via.is_some()).await?);
     }
     let target = match &args.via {
@@ -487,14 +489,7 @@ async fn aidant_with_usager(
         .first()
         .map(|a| a.0)
         .context("autorisation")?;
-    let raw = crate::sessions::create(db, aidant, now).await?;
-    let csrf: String = db
-        .fetch_one(
-            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
-            crate::args![crate::crypto::sha256_hex(&raw)],
-        )
-        .await?
-        .get("csrf_token")?;
+    let (raw, csrf) = crate::bench::signed_in(db, aidant, now).await?;
     if via {
         // In process the clock stands still: every request arrives in the second of
         // the sign-in, so no TOTP confirmation is asked. Running servers use the

@@ -546,6 +546,20 @@ pub(crate) async fn structure_and_aidant(
     structure_and_member(db, now, offset, label, crate::domain::Role::Aidant).await
 }
 
+/// Signs `account` in as a browser would be after its sign-in: the session's raw
+/// id (the cookie's value) and its CSRF token.
+pub(crate) async fn signed_in(db: &Db, account: i64, now: i64) -> anyhow::Result<(String, String)> {
+    let raw = crate::sessions::create(db, account, now).await?;
+    let csrf: String = db
+        .fetch_one(
+            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
+            crate::args![crate::crypto::sha256_hex(&raw)],
+        )
+        .await?
+        .get("csrf_token")?;
+    Ok((raw, csrf))
+}
+
 /// [`structure_and_aidant`] with any role.
 pub(crate) async fn structure_and_member(
     db: &Db,

@@ -4,7 +4,8 @@
 //! 1. An order of `--pass` pass (carnets of 10) generated with their codes, then
 //!    every carnet's PDF: the time of both.
 //! 2. Redemptions through the HTTP router (form post → checks → transaction →
-//!    counters → journal), `--concurrence` at a time: throughput and latency.
+//!    counters → journal), `--concurrence` at a time over `--lieux` places:
+//!    throughput and latency.
 //! 3. A funder with `--tableau` pass over several orders, two in five used: the
 //!    dashboard's figures and the funder's page.
 //!
@@ -31,6 +32,13 @@ pub struct PassBenchArgs {
     /// Redemptions in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrence: usize,
+    /// Qualified places the redemptions are spread over, each with its mediator
+    /// signed in. By default one per redemption in flight: the national
+    /// situation, where simultaneous redemptions happen at different places. 1
+    /// puts them all at one place, the worst case: a place's redemptions are
+    /// serial on its journal chain, each waiting for the previous one's commit.
+    #[arg(long)]
+    pub lieux: Option<usize>,
     /// Pass of the funder whose dashboard is measured.
     #[arg(long, default_value_t = 1_000_000)]
     pub tableau: i64,
@@ -142,49 +150,33 @@ pub async fn run(args: &PassBenchArgs, database_url: Option<String>) -> anyhow::
         modules / usize::try_from(c.carnets.min(1_000) * 10).unwrap_or(1)
     );
 
-    // 2. Redemptions through the router.
-    let siret = (0..10)
-        .map(|d| format!("{:013}{d}", 7_320_000_000_000_i64 + now % 1_000_000))
-        .find(|s| crate::pass::check_siret(s).is_some())
-        .context("SIRET")?;
-    let qid = crate::pass::apply(
-        &db,
-        sid,
-        &crate::pass::RawQualification {
-            siret,
-            commune: "89024".into(),
-            lieu: String::new(),
-            services: vec![crate::pass::services().first().cloned().unwrap_or_default()],
-            reponses: crate::pass::QUESTIONS
-                .iter()
-                .map(|(k, _)| (*k).to_owned())
-                .collect(),
-            iban: "FR7630006000011234567890189".into(),
-            bic: "BNPAFRPP".into(),
-            titulaire: "Banc".into(),
-        },
-        me,
-        now,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    crate::pass::decide(&db, qid, true, "", me, now)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // 2. Redemptions through the router, spread over places as in the country
+    // (`--lieux 1` puts them all on one place's journal chain: the worst case).
     let service = crate::pass::services().first().cloned().unwrap_or_default();
-    let session = crate::sessions::create(&db, me, now).await?;
-    let csrf: String = db
-        .fetch_one(
-            "SELECT csrf_token FROM sessions WHERE id_hash = $1",
-            crate::args![crate::crypto::sha256_hex(&session)],
-        )
-        .await?
-        .get("csrf_token")?;
-    let cookie = format!("{}={session}", crate::sessions::COOKIE);
+    let mut places = Vec::new();
+    for i in 0..args.lieux.unwrap_or(args.concurrence).max(1) {
+        let (structure, member) = if i == 0 {
+            (sid, me)
+        } else {
+            crate::bench::structure_and_member(
+                &db,
+                now,
+                5_000_000 + i64::try_from(i)? * 1_000_000,
+                &format!("pass-{i}"),
+                crate::domain::Role::Mediateur,
+            )
+            .await?
+        };
+        places.push(qualified_place(&db, structure, member, i, now).await?);
+    }
     let (_, router) = crate::bench::in_process_app(&db, &url, clock.clone()).await?;
+    // A carnet is one person's, who uses its pass one at a time: redemptions in
+    // flight at once are of different carnets (the first pass of every carnet,
+    // then the second…), as they are in the country.
     let all: Vec<String> = db
         .fetch_all(
-            "SELECT code FROM pass WHERE commande_id = $1 ORDER BY id LIMIT $2",
+            "SELECT code FROM pass WHERE commande_id = $1 ORDER BY rang, carnet_id
+             LIMIT $2",
             crate::args![cid, i64::try_from(args.utilisations).unwrap_or(0)],
         )
         .await?
@@ -194,7 +186,7 @@ pub async fn run(args: &PassBenchArgs, database_url: Option<String>) -> anyhow::
     let queue = std::sync::Arc::new(std::sync::Mutex::new(all));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrence.max(1) {
+    for (cookie, csrf) in places.iter().cycle().take(args.concurrence.max(1)) {
         let queue = queue.clone();
         let router = router.clone();
         let (cookie, csrf, service) = (cookie.clone(), csrf.clone(), service.clone());
@@ -234,10 +226,11 @@ pub async fn run(args: &PassBenchArgs, database_url: Option<String>) -> anyhow::
     let elapsed = started.elapsed();
     let n = d.len();
     println!(
-        "{}  {:.0} utilisations/s ({} à la fois)",
+        "{}  {:.0} utilisations/s ({} à la fois, {} lieu(x))",
         line("utiliser un pass (formulaire → transaction → journal)", d),
         n as f64 / elapsed.as_secs_f64(),
-        args.concurrence
+        args.concurrence,
+        places.len()
     );
     let used = crate::pass::dashboard::figures(&db, fid).await?;
     anyhow::ensure!(
@@ -266,10 +259,10 @@ pub async fn run(args: &PassBenchArgs, database_url: Option<String>) -> anyhow::
         )
         .await?;
         tx.execute(
-            "INSERT INTO pass_mois (commande_id, mois, departement, remis, utilises)
-             SELECT commande_id, 202600 + (numero % 12) + 1, '89', COUNT(*), SUM(utilises)
+            "INSERT INTO pass_mois (commande_id, mois, departement, structure_id, remis, utilises)
+             SELECT commande_id, 202600 + (numero % 12) + 1, '89', $2, COUNT(*), SUM(utilises)
              FROM pass_carnets WHERE commande_id = $1 GROUP BY commande_id, numero % 12",
-            crate::args![id],
+            crate::args![id, sid],
         )
         .await?;
         tx.commit().await?;
@@ -324,4 +317,50 @@ pub async fn run(args: &PassBenchArgs, database_url: Option<String>) -> anyhow::
     println!("{}", line("page « Pass numérique » du financeur", d));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Qualifies `structure` as a pass numérique place at Auxerre (the `i`-th, for
+/// its SIRET) and signs `member` in: the cookie and CSRF token of the session.
+async fn qualified_place(
+    db: &Db,
+    structure: i64,
+    member: i64,
+    i: usize,
+    now: i64,
+) -> anyhow::Result<(String, String)> {
+    let siret = (0..10)
+        .map(|d| {
+            format!(
+                "{:013}{d}",
+                7_320_000_000_000_i64 + i64::try_from(i).unwrap_or(0) * 1_000_000 + now % 1_000_000
+            )
+        })
+        .find(|s| crate::pass::check_siret(s).is_some())
+        .context("SIRET")?;
+    let qid = crate::pass::apply(
+        db,
+        structure,
+        &crate::pass::RawQualification {
+            siret,
+            commune: "89024".into(),
+            lieu: String::new(),
+            services: vec![crate::pass::services().first().cloned().unwrap_or_default()],
+            reponses: crate::pass::QUESTIONS
+                .iter()
+                .map(|(k, _)| (*k).to_owned())
+                .collect(),
+            iban: "FR7630006000011234567890189".into(),
+            bic: "BNPAFRPP".into(),
+            titulaire: "Banc".into(),
+        },
+        member,
+        now,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    crate::pass::decide(db, qid, true, "", member, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (session, csrf) = crate::bench::signed_in(db, member, now).await?;
+    Ok((format!("{}={session}", crate::sessions::COOKIE), csrf))
 }

@@ -209,6 +209,11 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(29, "rappels", "0029_rappels.sql"),
     migration!(30, "ressources", "0030_ressources.sql"),
     migration!(31, "equipements", "0031_equipements.sql"),
+    migration!(
+        32,
+        "compteurs_par_structure",
+        "0032_compteurs_par_structure.sql"
+    ),
 ];
 
 impl Db {

@@ -792,21 +792,25 @@ pub async fn autorisations(
 }
 
 /// Counts one use in `utilisations_mois` (month, département of the structure,
-/// démarche) for the steering dashboards; `$from` joins what gives the démarche.
+/// démarche, structure) for the steering dashboards, which sum the rows; `$from`
+/// joins what gives the démarche. One row per structure: the row is locked until
+/// the code step commits, and only that structure's code steps (serial anyway,
+/// on its journal chain) ever wait for it.
 macro_rules! utilisations_mois_upsert {
     ($demarche:literal, $mois:literal, $structure:literal, $from:literal) => {
         concat!(
-            "INSERT INTO utilisations_mois (mois, departement, demarche, n)
+            "INSERT INTO utilisations_mois (mois, departement, demarche, structure_id, n)
              SELECT ",
             $mois,
             ", CASE WHEN substr(s.commune_insee, 1, 2) IN ('97', '98')
                     THEN substr(s.commune_insee, 1, 3) ELSE substr(s.commune_insee, 1, 2) END, ",
             $demarche,
-            ", 1 FROM structures s",
+            ", s.id, 1 FROM structures s",
             $from,
             " WHERE s.id = ",
             $structure,
-            " ON CONFLICT (mois, departement, demarche) DO UPDATE SET n = utilisations_mois.n + 1"
+            " ON CONFLICT (mois, departement, demarche, structure_id)
+              DO UPDATE SET n = utilisations_mois.n + 1"
         )
     };
 }

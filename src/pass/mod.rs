@@ -188,6 +188,50 @@ async fn append(
     Ok(())
 }
 
+/// Inserts a redemption of the pass `$1` (place `$2`, structure `$3`, account
+/// `$4`, at `$5`, date `$6`, month `$7`, prestation `$8`, service `$9`, value `$10`)
+/// unless the pass has one not cancelled: the partial unique index decides
+/// between concurrent scans. Returns the redemption's and the carnet's ids.
+macro_rules! redemption_insert {
+    () => {
+        "INSERT INTO pass_utilisations (pass_id, commande_id, carnet_id, pass_lieu_id,
+             structure_id, account_id, at, date, mois, prestation, service, valeur_centimes)
+         SELECT p.id, p.commande_id, p.carnet_id, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         FROM pass p WHERE p.id = $1
+         ON CONFLICT (pass_id) WHERE annulee_le IS NULL DO NOTHING RETURNING id, carnet_id"
+    };
+}
+
+/// Counts one hand-out (`remis`) or redemption (`utilises`) in `pass_mois`, in
+/// the row of `$values` (order, month, département, structure), once per row
+/// that `$from` gives (once when empty). The `WHERE` lets SQLite tell the
+/// `SELECT` from the upsert.
+macro_rules! pass_mois_count {
+    (remis, $values:literal, $from:literal) => {
+        pass_mois_count!(@ "remis", "1, 0", $values, $from)
+    };
+    (utilises, $values:literal, $from:literal) => {
+        pass_mois_count!(@ "utilises", "0, 1", $values, $from)
+    };
+    (@ $column:literal, $counts:literal, $values:literal, $from:literal) => {
+        concat!(
+            "INSERT INTO pass_mois (commande_id, mois, departement, structure_id, remis, utilises)
+             SELECT ",
+            $values,
+            ", ",
+            $counts,
+            $from,
+            " WHERE true
+             ON CONFLICT (commande_id, mois, departement, structure_id)
+             DO UPDATE SET ",
+            $column,
+            " = pass_mois.",
+            $column,
+            " + 1"
+        )
+    };
+}
+
 // ───────────────────────── funders and prescripteurs ─────────────────────────
 
 #[derive(Debug, Clone)]
@@ -1058,6 +1102,8 @@ pub async fn hand_out(
         })
         .unwrap_or_default();
     let mut tx = db.begin().await?;
+    // The structure's journal lock first (see `redeem`).
+    crate::db::exec::lock_structure(&mut tx, structure_id).await?;
     let n = tx
         .execute(
             "UPDATE pass_carnets SET remis_le = $1, remis_date = $2, remis_par = $3,
@@ -1070,10 +1116,8 @@ pub async fn hand_out(
         return refused("Ce carnet a déjà été remis à quelqu'un.");
     }
     tx.execute(
-        "INSERT INTO pass_mois (commande_id, mois, departement, remis, utilises)
-         VALUES ($1, $2, $3, 1, 0)
-         ON CONFLICT (commande_id, mois, departement) DO UPDATE SET remis = pass_mois.remis + 1",
-        crate::args![c.id, today / 100, &departement],
+        pass_mois_count!(remis, "$1, $2, $3, $4", ""),
+        crate::args![c.id, today / 100, &departement, structure_id],
     )
     .await?;
     append(
@@ -1512,21 +1556,25 @@ impl PassView {
     }
 }
 
+/// The pass with this code, its order and its redemption not cancelled: one
+/// statement (it is read on every scan and every redemption).
 pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::db::Error> {
     let Some(r) = db
         .fetch_optional(
-            "SELECT p.id, p.code, p.commande_id, p.rang, k.numero,
-                    u.date AS u_date, u.structure_id AS u_structure, u.id AS u_id
-             FROM pass p JOIN pass_carnets k ON k.id = p.carnet_id
-             LEFT JOIN pass_utilisations u ON u.pass_id = p.id AND u.annulee_le IS NULL
-             WHERE p.code = $1",
+            concat!(
+                "SELECT p.id AS pass_id, p.code, p.rang, k.numero,
+                        u.date AS u_date, u.structure_id AS u_structure, u.id AS u_id, ",
+                commande_columns!(),
+                " FROM pass p JOIN pass_carnets k ON k.id = p.carnet_id
+                 JOIN pass_commandes c ON c.id = p.commande_id
+                 JOIN pass_financeurs f ON f.id = c.financeur_id
+                 LEFT JOIN pass_utilisations u ON u.pass_id = p.id AND u.annulee_le IS NULL
+                 WHERE p.code = $1"
+            ),
             crate::args![code],
         )
         .await?
     else {
-        return Ok(None);
-    };
-    let Some(commande) = commande(db, r.int("commande_id")?).await? else {
         return Ok(None);
     };
     let used = match (
@@ -1538,9 +1586,9 @@ pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::d
         _ => None,
     };
     Ok(Some(PassView {
-        id: r.int("id")?,
+        id: r.int("pass_id")?,
         code: r.text("code")?,
-        commande,
+        commande: commande_of(&r)?,
         carnet_numero: r.int("numero")?,
         rang: r.int("rang")?,
         used,
@@ -1609,55 +1657,91 @@ pub async fn redeem(
         .map(|c| c.departement.clone())
         .unwrap_or_default();
     let mut tx = db.begin().await?;
-    let inserted = tx
-        .fetch_optional(
-            "INSERT INTO pass_utilisations (pass_id, commande_id, carnet_id, pass_lieu_id,
-                 structure_id, account_id, at, date, mois, prestation, service, valeur_centimes)
-             SELECT p.id, p.commande_id, p.carnet_id, $2, $3, $4, $5, $6, $7, $8, $9, $10
-             FROM pass p WHERE p.id = $1
-             ON CONFLICT (pass_id) WHERE annulee_le IS NULL DO NOTHING RETURNING id, carnet_id",
-            crate::args![
-                pass.id,
-                place.id,
-                structure_id,
-                by,
-                now,
-                today,
-                today / 100,
-                prestation,
-                service,
-                c.valeur_centimes
-            ],
-        )
-        .await?;
-    let Some(row) = inserted else {
-        drop(tx);
-        return refused("Ce pass vient d'être utilisé. Un pass ne sert qu'une fois.");
-    };
-    let id = row.int("id")?;
-    tx.execute(
-        "UPDATE pass_carnets SET utilises = utilises + 1 WHERE id = $1",
-        crate::args![row.int("carnet_id")?],
-    )
-    .await?;
-    tx.execute(
-        "INSERT INTO pass_mois (commande_id, mois, departement, remis, utilises)
-         VALUES ($1, $2, $3, 0, 1)
-         ON CONFLICT (commande_id, mois, departement) DO UPDATE SET utilises = pass_mois.utilises + 1",
-        crate::args![c.id, today / 100, &departement],
-    )
-    .await?;
-    append(
-        &mut tx,
+    // The place's journal lock first, as in every transaction here that journals:
+    // none waits for it while holding a row another one needs.
+    crate::db::exec::lock_structure(&mut tx, structure_id).await?;
+    let mois = today / 100;
+    let args = crate::args![
+        pass.id,
+        place.id,
         structure_id,
-        Action::PassUtilisation,
-        Some(by),
+        by,
+        now,
+        today,
+        mois,
+        prestation,
+        service,
+        c.valeur_centimes,
+        c.id,
+        departement,
+    ];
+    let details = |id: i64| {
         serde_json::json!({ "utilisation": id, "commande": c.id, "carnet": pass.carnet_numero,
             "rang": pass.rang, "prestation": prestation, "service": service,
-            "valeur_centimes": c.valeur_centimes }),
-        now,
-    )
-    .await?;
+            "valeur_centimes": c.valeur_centimes })
+    };
+    let entry = |id: i64| {
+        NewEntry::new(structure_id, Action::PassUtilisation)
+            .account(by)
+            .details(details(id))
+    };
+    let id = match tx.backend() {
+        // One statement after the lock: the redemption inserted (the unique index
+        // decides between concurrent scans), its carnet's and the month's counters,
+        // and the journal's head for the entry that follows. Nothing is written
+        // when the pass was already used.
+        crate::db::Backend::Postgres => {
+            let Some(row) = tx
+                .fetch_optional(
+                    concat!(
+                        "WITH used AS (",
+                        redemption_insert!(),
+                        "),
+                         carnet AS (
+                             UPDATE pass_carnets SET utilises = utilises + 1
+                             WHERE id = (SELECT carnet_id FROM used)),
+                         counted AS (",
+                        pass_mois_count!(utilises, "$11, $7, $12, $3", " FROM used"),
+                        ")
+                         SELECT used.id, head.seq, head.hash FROM used ",
+                        crate::journal_head_lateral!("$3")
+                    ),
+                    args,
+                )
+                .await?
+            else {
+                drop(tx);
+                return refused("Ce pass vient d'être utilisé. Un pass ne sert qu'une fois.");
+            };
+            let id = row.int("id")?;
+            let head = row
+                .opt_int("seq")?
+                .map(|seq| Ok::<_, crate::db::Error>((seq, row.text("hash")?)))
+                .transpose()?;
+            journal::append_after(&mut tx, &entry(id), head, now).await?;
+            id
+        }
+        // In process, statements cost microseconds: one at a time.
+        crate::db::Backend::Sqlite => {
+            let Some(row) = tx.fetch_optional(redemption_insert!(), &args[..10]).await? else {
+                drop(tx);
+                return refused("Ce pass vient d'être utilisé. Un pass ne sert qu'une fois.");
+            };
+            let id = row.int("id")?;
+            tx.execute(
+                "UPDATE pass_carnets SET utilises = utilises + 1 WHERE id = $1",
+                crate::args![row.int("carnet_id")?],
+            )
+            .await?;
+            tx.execute(
+                pass_mois_count!(utilises, "$1, $2, $3, $4", ""),
+                crate::args![c.id, mois, departement, structure_id],
+            )
+            .await?;
+            journal::append(&mut tx, &entry(id), now).await?;
+            id
+        }
+    };
     tx.commit().await?;
     Ok(Redeemed {
         id,
@@ -1711,6 +1795,8 @@ pub async fn cancel(
         None => String::new(),
     };
     let mut tx = db.begin().await?;
+    // The place's journal lock first (see `redeem`).
+    crate::db::exec::lock_structure(&mut tx, structure_id).await?;
     let n = tx
         .execute(
             "UPDATE pass_utilisations SET annulee_le = $1, annulation_motif = $2
@@ -1726,10 +1812,16 @@ pub async fn cancel(
         crate::args![r.int("carnet_id")?],
     )
     .await?;
+    // The place's own row; a redemption counted before the counters had one row
+    // per structure (migration 0032) is in the row of structure 0. Dashboards
+    // read sums: either row gives the right figure.
     tx.execute(
         "UPDATE pass_mois SET utilises = utilises - 1
-         WHERE commande_id = $1 AND mois = $2 AND departement = $3",
-        crate::args![commande_id, mois, &departement],
+         WHERE commande_id = $1 AND mois = $2 AND departement = $3 AND structure_id = (
+             SELECT MAX(structure_id) FROM pass_mois
+             WHERE commande_id = $1 AND mois = $2 AND departement = $3
+               AND structure_id IN (0, $4) AND utilises > 0)",
+        crate::args![commande_id, mois, &departement, structure_id],
     )
     .await?;
     append(

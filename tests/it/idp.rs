@@ -730,6 +730,17 @@ crate::both_backends!(rep_scope_prompt_and_revocation, |app: TestApp| async move
         written("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM utilisations_mois").await,
         1
     );
+    // Counted in the acting structure's own row: no other structure's code step
+    // waits for it.
+    let counted = app
+        .db()
+        .fetch_one(
+            "SELECT structure_id, n FROM utilisations_mois",
+            relais::args![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(counted.int("structure_id").unwrap(), w.structure);
     app.assert_journal_intact().await;
     // Revoked between authorize and token: refused.
     mandats::revoke_autorisation(

@@ -381,6 +381,31 @@ crate::both_backends!(
             .await
             .unwrap()[0]
             .id;
+        let used_in = |structure: i64| {
+            let db = app.db().clone();
+            async move {
+                db.fetch_one(
+                    "SELECT CAST(COALESCE(SUM(utilises), 0) AS BIGINT) AS n FROM pass_mois
+                     WHERE structure_id = $1",
+                    relais::args![structure],
+                )
+                .await
+                .unwrap()
+                .int("n")
+                .unwrap()
+            }
+        };
+        // Counted in the place's own row (migration 0032)…
+        assert_eq!(used_in(place).await, 1);
+        // …but a redemption counted before the counters had one row per
+        // structure is in the row of structure 0: its cancellation takes it there.
+        app.db()
+            .execute(
+                "UPDATE pass_mois SET structure_id = 0 WHERE structure_id = $1",
+                relais::args![place],
+            )
+            .await
+            .unwrap();
         let r = m
             .post(
                 &format!("/pass/utilisations/{uid}/annuler"),
@@ -404,6 +429,7 @@ crate::both_backends!(
                 .await;
             assert_eq!(r.status, 303, "{}", r.body);
         }
+        assert_eq!((used_in(0).await, used_in(place).await), (0, 2));
         app.clock.advance(25 * 3_600);
         let mut m = app.login(&mediator).await;
         let last = pass::utilisations(app.db(), place, app.clock_now())

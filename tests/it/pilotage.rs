@@ -552,3 +552,46 @@ crate::both_backends!(
         assert!(again.contains(&format!("75,Paris,{month},8,")), "{again}");
     }
 );
+
+crate::both_backends!(
+    uses_of_mandates_are_summed_over_structures,
+    |app: TestApp| async move {
+        let (auxerre, _) = structure_in(&app, "CCAS d'Auxerre", "89024").await;
+        let (sens, _) = structure_in(&app, "Mairie de Sens", "89387").await;
+        let (dijon, _) = structure_in(&app, "Mairie de Dijon", "21231").await;
+        let mois = relais::activites::today(app.clock_now()) / 100;
+        // The identity provider counts one row per structure (test
+        // idp::aidant_logs_into_a_service_for_a_usager); structure 0 holds what was
+        // counted before that, per département only.
+        for (departement, structure, demarche, n) in [
+            ("89", auxerre, "logement", 3_i64),
+            ("89", sens, "logement", 2),
+            ("89", 0, "logement", 5),
+            ("89", sens, "social", 1),
+            ("21", dijon, "logement", 4),
+        ] {
+            app.db()
+                .execute(
+                    "INSERT INTO utilisations_mois (mois, departement, demarche, structure_id, n)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    relais::args![mois, departement, demarche, structure, n],
+                )
+                .await
+                .unwrap();
+        }
+        let t = relais::pilotage::tableau::compute(
+            app.db(),
+            &Territoire::departement("89").unwrap(),
+            mois / 100,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(t.total.utilisations, 11);
+        let month = t.utilisations.iter().find(|m| m.mois == mois).unwrap();
+        assert_eq!(month.total, 11);
+        let at = |d: Demarche| Demarche::ALL.iter().position(|x| *x == d).unwrap();
+        assert_eq!(month.par_demarche.get(at(Demarche::Logement)), Some(&10));
+        assert_eq!(month.par_demarche.get(at(Demarche::Social)), Some(&1));
+    }
+);

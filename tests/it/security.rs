@@ -1003,3 +1003,38 @@ crate::both_backends!(
         }
     }
 );
+
+crate::both_backends!(
+    a_check_is_refused_when_its_address_or_its_account_is_over,
+    |app: TestApp| async move {
+        use relais::accounts::throttle::{self, PASS_CODE_ACCOUNT, PASS_CODE_IP};
+        let now = app.clock_now();
+        let ip = throttle::key(app.db(), &PASS_CODE_IP, "192.0.2.7");
+        let account = throttle::key(app.db(), &PASS_CODE_ACCOUNT, "42");
+        let keys = [(&PASS_CODE_IP, ip), (&PASS_CODE_ACCOUNT, account.clone())];
+        assert_eq!(throttle::over(app.db(), &keys, now).await.unwrap(), None);
+        for _ in 0..PASS_CODE_ACCOUNT.max {
+            throttle::count_failure(app.db(), &PASS_CODE_ACCOUNT, &account, now)
+                .await
+                .unwrap();
+        }
+        // The account is over its limit, the address is not: refused, until the
+        // account's window ends.
+        let wait = throttle::over(app.db(), &keys, now).await.unwrap();
+        assert!(
+            wait.is_some_and(|w| w > 0 && w <= PASS_CODE_ACCOUNT.window),
+            "{wait:?}"
+        );
+        let address_only = keys.iter().take(1).cloned().collect::<Vec<_>>();
+        assert_eq!(
+            throttle::over(app.db(), &address_only, now).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            throttle::over(app.db(), &keys, now + PASS_CODE_ACCOUNT.window + 1)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+);

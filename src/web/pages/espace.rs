@@ -117,7 +117,9 @@ async fn to_franceconnect(
     let now = state.now();
     let limit = &crate::accounts::throttle::USAGER_FC_IP;
     let key = crate::accounts::throttle::key(&state.db, limit, &ctx.client_ip);
-    if let Some(wait) = crate::accounts::throttle::over(&state.db, limit, &key, now).await? {
+    if let Some(wait) =
+        crate::accounts::throttle::over(&state.db, &[(limit, key.clone())], now).await?
+    {
         tracing::warn!(request_id = %ctx.request_id, "trop de connexions FranceConnect commencées depuis cette adresse");
         return message(
             ctx,

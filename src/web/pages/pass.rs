@@ -146,13 +146,11 @@ fn code_keys(state: &AppState, ctx: &Ctx) -> Vec<(&'static throttle::Limit, Stri
 
 /// `Some(wait)` when this IP or account typed too many wrong codes lately.
 async fn codes_blocked(state: &AppState, ctx: &Ctx) -> AppResult<Option<i64>> {
-    for (limit, key) in code_keys(state, ctx) {
-        if let Some(wait) = throttle::over(&state.db, limit, &key, state.now()).await? {
-            tracing::warn!(request_id = %ctx.request_id, scope = limit.scope, "pass numérique : trop de codes faux, vérification refusée");
-            return Ok(Some(wait));
-        }
+    let wait = throttle::over(&state.db, &code_keys(state, ctx), state.now()).await?;
+    if wait.is_some() {
+        tracing::warn!(request_id = %ctx.request_id, "pass numérique : trop de codes faux, vérification refusée");
     }
-    Ok(None)
+    Ok(wait)
 }
 
 /// Counts a code that is not a pass (mistyped or unknown).
