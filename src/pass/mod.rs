@@ -1556,25 +1556,27 @@ impl PassView {
     }
 }
 
-/// The pass with this code, its order and its redemption not cancelled: one
-/// statement (it is read on every scan and every redemption).
-pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::db::Error> {
-    let Some(r) = db
-        .fetch_optional(
-            concat!(
-                "SELECT p.id AS pass_id, p.code, p.rang, k.numero,
-                        u.date AS u_date, u.structure_id AS u_structure, u.id AS u_id, ",
-                commande_columns!(),
-                " FROM pass p JOIN pass_carnets k ON k.id = p.carnet_id
-                 JOIN pass_commandes c ON c.id = p.commande_id
-                 JOIN pass_financeurs f ON f.id = c.financeur_id
-                 LEFT JOIN pass_utilisations u ON u.pass_id = p.id AND u.annulee_le IS NULL
-                 WHERE p.code = $1"
-            ),
-            crate::args![code],
+/// What is read of a pass — its order and its redemption not cancelled — as
+/// [`pass_view_of`] reads it: the select list and joins, for `WHERE p.code = …`.
+macro_rules! pass_view_sql {
+    ($where:literal) => {
+        concat!(
+            "SELECT p.id AS pass_id, p.code, p.rang, k.numero,
+                    u.date AS u_date, u.structure_id AS u_structure, u.id AS u_id, ",
+            commande_columns!(),
+            " FROM pass p JOIN pass_carnets k ON k.id = p.carnet_id
+             JOIN pass_commandes c ON c.id = p.commande_id
+             JOIN pass_financeurs f ON f.id = c.financeur_id
+             LEFT JOIN pass_utilisations u ON u.pass_id = p.id AND u.annulee_le IS NULL ",
+            $where
         )
-        .await?
-    else {
+    };
+}
+
+/// The pass of a row of [`pass_view_sql!`]; `None` when the row has none (an
+/// outer join found no pass).
+fn pass_view_of(r: &crate::db::exec::Rec) -> Result<Option<PassView>, crate::db::Error> {
+    let Some(id) = r.opt_int("pass_id")? else {
         return Ok(None);
     };
     let used = match (
@@ -1586,13 +1588,63 @@ pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::d
         _ => None,
     };
     Ok(Some(PassView {
-        id: r.int("pass_id")?,
+        id,
         code: r.text("code")?,
-        commande: commande_of(&r)?,
+        commande: commande_of(r)?,
         carnet_numero: r.int("numero")?,
         rang: r.int("rang")?,
         used,
     }))
+}
+
+/// The pass with this code, its order and its redemption not cancelled: one
+/// statement (it is read on every scan).
+pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::db::Error> {
+    match db
+        .fetch_optional(pass_view_sql!("WHERE p.code = $1"), crate::args![code])
+        .await?
+    {
+        Some(r) => pass_view_of(&r),
+        None => Ok(None),
+    }
+}
+
+/// What a redemption checks before its transaction, read in one statement: the
+/// structure's qualified place (its id, services and commune, as
+/// [`qualified_place`] would find it) and the pass with this code.
+async fn redemption_context(
+    db: &Db,
+    structure_id: i64,
+    code: &str,
+) -> Result<(Option<(i64, Vec<String>, String)>, Option<PassView>), crate::db::Error> {
+    let r = db
+        .fetch_one(
+            concat!(
+                "SELECT q.id AS lieu_qualifie, q.services AS lieu_services,
+                        q.commune_insee AS lieu_commune, pv.*
+                 FROM (SELECT 1 AS un) un
+                 LEFT JOIN pass_lieux q ON q.id = (
+                     SELECT MAX(id) FROM pass_lieux WHERE structure_id = $2 AND statut = 'qualifie')
+                 LEFT JOIN (",
+                pass_view_sql!("WHERE p.code = $1"),
+                ") pv ON 1 = 1"
+            ),
+            crate::args![code, structure_id],
+        )
+        .await?;
+    let place = match r.opt_int("lieu_qualifie")? {
+        Some(id) => Some((
+            id,
+            r.text("lieu_services")?
+                .split('|')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            r.text("lieu_commune")?,
+        )),
+        None => None,
+    };
+    Ok((place, pass_view_of(&r)?))
 }
 
 /// A redemption's outcome.
@@ -1620,18 +1672,19 @@ pub async fn redeem(
             "Choisissez la prestation : atelier ou accompagnement.".into(),
         ));
     }
-    let Some(place) = qualified_place(db, structure_id).await? else {
+    let (place, pass) = redemption_context(db, structure_id, code).await?;
+    let Some((place_id, services, commune_insee)) = place else {
         return refused(
             "Votre structure n'est pas un lieu qualifié pour le pass numérique : demandez sa qualification depuis la page « Pass numérique » de la structure.",
         );
     };
-    if !place.services.iter().any(|s| s == service) {
+    if !services.iter().any(|s| s == service) {
         return Err(PassError::Field(
             "service",
             "Choisissez un des services de votre lieu.".into(),
         ));
     }
-    let pass = find_pass(db, code).await?.ok_or_else(|| {
+    let pass = pass.ok_or_else(|| {
         PassError::Field(
             "code",
             "Aucun pass ne porte ce code : vérifiez-le sur le pass.".into(),
@@ -1640,7 +1693,7 @@ pub async fn redeem(
     let today = crate::activites::today(now);
     pass.validity(today).map_err(PassError::Refused)?;
     let c = &pass.commande;
-    if !c.covers(&place.commune_insee) {
+    if !c.covers(&commune_insee) {
         return refused(format!(
             "Ce pass n'est valable que sur son territoire ({}) : votre lieu n'en fait pas partie. Orientez la personne vers un lieu qualifié de ce territoire.",
             c.territoire_label()
@@ -1653,7 +1706,7 @@ pub async fn redeem(
         ));
     }
     let departement = crate::territoires::get()
-        .commune(&place.commune_insee)
+        .commune(&commune_insee)
         .map(|c| c.departement.clone())
         .unwrap_or_default();
     let mut tx = db.begin().await?;
@@ -1663,7 +1716,7 @@ pub async fn redeem(
     let mois = today / 100;
     let args = crate::args![
         pass.id,
-        place.id,
+        place_id,
         structure_id,
         by,
         now,

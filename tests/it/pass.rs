@@ -627,6 +627,65 @@ crate::both_backends!(
 );
 
 crate::both_backends!(
+    a_redemption_says_what_is_wrong_before_writing_anything,
+    |app: TestApp| async move {
+        let (fid, agent) = app.funder("Département de l'Yonne").await;
+        let cid = order(&app, fid, agent.id, 1, 200, true).await;
+        let code = carnet(&app, cid, 1).await.remove(0);
+        let (place, _) = qualified_place(&app, "Auxerre (89)", "refus").await;
+        let not_a_place = app.structure("Mairie sans qualification").await;
+        let by = app
+            .member(not_a_place, Role::Mediateur, "non-lieu")
+            .await
+            .id;
+        let now = app.clock_now();
+        let redeem = |structure: i64, code: String, service: &'static str| {
+            let db = app.db().clone();
+            async move { pass::redeem(&db, structure, &code, "atelier", service, by, now).await }
+        };
+        let message = |r: Result<pass::Redeemed, pass::PassError>| match r {
+            Err(pass::PassError::Refused(m) | pass::PassError::Field(_, m)) => m,
+            other => panic!("refusal expected: {other:?}"),
+        };
+        // A structure that is not a qualified place, whatever the code.
+        assert!(
+            message(redeem(not_a_place, code.clone(), SERVICE).await)
+                .contains("n'est pas un lieu qualifié")
+        );
+        // A service the place does not offer.
+        assert!(
+            message(redeem(place, code.clone(), "Réparer un ordinateur").await)
+                .contains("un des services de votre lieu")
+        );
+        // A code that is no pass.
+        assert!(
+            message(redeem(place, pass::code::generate(), SERVICE).await)
+                .contains("Aucun pass ne porte ce code")
+        );
+        // A service the pass does not pay for.
+        assert!(
+            message(redeem(place, code.clone(), OTHER_SERVICE).await)
+                .contains("ne paie que ces services")
+        );
+        let written = app
+            .db()
+            .fetch_one(
+                "SELECT (SELECT COUNT(*) FROM pass_utilisations)
+                      + (SELECT COUNT(*) FROM pass_mois WHERE utilises > 0) AS n",
+                relais::args![],
+            )
+            .await
+            .unwrap()
+            .int("n")
+            .unwrap();
+        assert_eq!(written, 0, "nothing written by a refusal");
+        // The same pass, right: redeemed once.
+        assert!(redeem(place, code.clone(), SERVICE).await.is_ok());
+        assert!(message(redeem(place, code, SERVICE).await).contains("déjà été utilisé"));
+    }
+);
+
+crate::both_backends!(
     the_expiry_workflow_runs_day_by_day,
     |app: TestApp| async move {
         let (fid, agent) = app.funder("Commune de Sens").await;
