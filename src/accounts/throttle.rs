@@ -185,12 +185,78 @@ impl Attempt {
     }
 }
 
+/// The SQL value « until when is one of two keys over its limit »: the latest
+/// end of window among the counters of (`$s1`, `$k1`) and (`$s2`, `$k2`) that
+/// reached their limits (`$m1`, `$m2`) and have not ended at `$now`; NULL when
+/// none has. The one definition of « over » for [`over`] and for a statement
+/// that checks a limit on its way (a pass's redemption, [`Guard`]).
+#[macro_export]
+macro_rules! throttle_until {
+    ($s1:literal, $k1:literal, $m1:literal, $s2:literal, $k2:literal, $m2:literal, $now:literal) => {
+        concat!(
+            "(SELECT MAX(expires_at) FROM auth_counters WHERE expires_at > ",
+            $now,
+            " AND ((scope = ",
+            $s1,
+            " AND key_hash = ",
+            $k1,
+            " AND attempts >= ",
+            $m1,
+            ") OR (scope = ",
+            $s2,
+            " AND key_hash = ",
+            $k2,
+            " AND attempts >= ",
+            $m2,
+            ")))"
+        )
+    };
+}
+
+/// One or two keys checked together (an address and an account), as the seven
+/// values of [`throttle_until!`]: a single key stands twice.
+pub struct Guard<'a> {
+    first: (&'a Limit, &'a str),
+    second: (&'a Limit, &'a str),
+}
+
+impl<'a> Guard<'a> {
+    /// `None` when `keys` is empty.
+    pub fn new(keys: &'a [(&'a Limit, String)]) -> Option<Guard<'a>> {
+        let (first, rest) = keys.split_first()?;
+        let second = rest.first().unwrap_or(first);
+        Some(Guard {
+            first: (first.0, first.1.as_str()),
+            second: (second.0, second.1.as_str()),
+        })
+    }
+
+    /// The values of [`throttle_until!`], in its order, for `now`.
+    pub fn args(&self, now: i64) -> [crate::db::exec::Arg<'a>; 7] {
+        use crate::db::exec::Arg;
+        [
+            Arg::Text(self.first.0.scope),
+            Arg::Text(self.first.1),
+            Arg::Int(self.first.0.max),
+            Arg::Text(self.second.0.scope),
+            Arg::Text(self.second.1),
+            Arg::Int(self.second.0.max),
+            Arg::Int(now),
+        ]
+    }
+
+    /// The wait, from the value [`throttle_until!`] gave.
+    pub fn wait(until: Option<i64>, now: i64) -> Option<i64> {
+        until.map(|u| (u - now).max(1))
+    }
+}
+
 /// Whether one of `keys` (each with its limit) is over its limit now, without
 /// counting anything: `Some(wait)`, the longest, when one is. For checks whose
 /// failures are counted only once they happen ([`count_failure`]): a pass code
 /// looked up by many scans at once must not be refused because the scans were
-/// many, only because codes were wrong. The keys are read two per statement
-/// (a check is an address and an account: one round trip).
+/// many, only because codes were wrong. Two keys per statement (a check is an
+/// address and an account: one round trip).
 pub async fn over(
     db: &Db,
     keys: &[(&Limit, String)],
@@ -198,28 +264,21 @@ pub async fn over(
 ) -> Result<Option<i64>, crate::db::Error> {
     let mut wait: Option<i64> = None;
     for pair in keys.chunks(2) {
-        let ((a, ka), (b, kb)) = match pair {
-            [one] => (one, one),
-            [one, two] => (one, two),
-            _ => continue,
+        let Some(guard) = Guard::new(pair) else {
+            continue;
         };
-        let rows = db
-            .fetch_all(
-                "SELECT scope, attempts, expires_at FROM auth_counters
-                 WHERE (scope = $1 AND key_hash = $2) OR (scope = $3 AND key_hash = $4)",
-                crate::args![a.scope, ka, b.scope, kb],
+        let until = db
+            .fetch_one(
+                concat!(
+                    "SELECT ",
+                    throttle_until!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
+                    " AS jusqu_a"
+                ),
+                &guard.args(now),
             )
-            .await?;
-        for r in &rows {
-            let scope = r.text("scope")?;
-            let Some((limit, _)) = pair.iter().find(|(l, _)| l.scope == scope) else {
-                continue;
-            };
-            let expires_at = r.int("expires_at")?;
-            if expires_at > now && r.int("attempts")? >= limit.max {
-                wait = Some(wait.unwrap_or(0).max((expires_at - now).max(1)));
-            }
-        }
+            .await?
+            .opt_int("jusqu_a")?;
+        wait = wait.max(Guard::wait(until, now));
     }
     Ok(wait)
 }

@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod expiry;
 pub mod releves;
 
+use crate::accounts::throttle::Guard;
 use crate::db::exec::Exec;
 use crate::db::{Db, Tx};
 use crate::journal::{self, Action, NewEntry};
@@ -164,6 +165,10 @@ pub enum PassError {
     Refused(String),
     #[error("introuvable")]
     NotFound,
+    /// Too many wrong codes from this address or account lately: the seconds
+    /// to wait. Nothing about the code was told.
+    #[error("trop de codes faux")]
+    Blocked(i64),
     #[error(transparent)]
     Db(#[from] crate::db::Error),
 }
@@ -1609,18 +1614,36 @@ pub async fn find_pass(db: &Db, code: &str) -> Result<Option<PassView>, crate::d
     }
 }
 
-/// What a redemption checks before its transaction, read in one statement: the
-/// structure's qualified place (its id, services and commune, as
-/// [`qualified_place`] would find it) and the pass with this code.
+/// What a redemption checks before its transaction, read in one statement.
+struct RedemptionContext {
+    /// `guard`'s wrong-code counters block the check: the wait.
+    blocked: Option<i64>,
+    /// The structure's qualified place (as [`qualified_place`] would find it):
+    /// its id, services and commune.
+    place: Option<(i64, Vec<String>, String)>,
+    /// The pass with this code.
+    pass: Option<PassView>,
+}
+
 async fn redemption_context(
     db: &Db,
     structure_id: i64,
     code: &str,
-) -> Result<(Option<(i64, Vec<String>, String)>, Option<PassView>), crate::db::Error> {
+    guard: &Guard<'_>,
+    now: i64,
+) -> Result<RedemptionContext, crate::db::Error> {
+    use crate::db::exec::Arg;
+    let args: Vec<Arg<'_>> = [Arg::Text(code), Arg::Int(structure_id)]
+        .into_iter()
+        .chain(guard.args(now))
+        .collect();
     let r = db
         .fetch_one(
             concat!(
-                "SELECT q.id AS lieu_qualifie, q.services AS lieu_services,
+                "SELECT ",
+                crate::throttle_until!("$3", "$4", "$5", "$6", "$7", "$8", "$9"),
+                " AS codes_bloques_jusqu_a,
+                        q.id AS lieu_qualifie, q.services AS lieu_services,
                         q.commune_insee AS lieu_commune, pv.*
                  FROM (SELECT 1 AS un) un
                  LEFT JOIN pass_lieux q ON q.id = (
@@ -1629,7 +1652,7 @@ async fn redemption_context(
                 pass_view_sql!("WHERE p.code = $1"),
                 ") pv ON 1 = 1"
             ),
-            crate::args![code, structure_id],
+            &args,
         )
         .await?;
     let place = match r.opt_int("lieu_qualifie")? {
@@ -1644,7 +1667,11 @@ async fn redemption_context(
         )),
         None => None,
     };
-    Ok((place, pass_view_of(&r)?))
+    Ok(RedemptionContext {
+        blocked: Guard::wait(r.opt_int("codes_bloques_jusqu_a")?, now),
+        place,
+        pass: pass_view_of(&r)?,
+    })
 }
 
 /// A redemption's outcome.
@@ -1657,6 +1684,7 @@ pub struct Redeemed {
 /// A mediator of a qualified place redeems a pass for a prestation and a service.
 /// Every rule is checked in the transaction; the insert decides between
 /// concurrent scans.
+#[allow(clippy::too_many_arguments)]
 pub async fn redeem(
     db: &Db,
     structure_id: i64,
@@ -1664,15 +1692,24 @@ pub async fn redeem(
     prestation: &str,
     service: &str,
     by: i64,
+    guard: &Guard<'_>,
     now: i64,
 ) -> Result<Redeemed, PassError> {
+    let RedemptionContext {
+        blocked,
+        place,
+        pass,
+    } = redemption_context(db, structure_id, code, guard, now).await?;
+    // Too many wrong codes: refused before anything is said of this one.
+    if let Some(wait) = blocked {
+        return Err(PassError::Blocked(wait));
+    }
     if !PRESTATIONS.iter().any(|(k, _)| *k == prestation) {
         return Err(PassError::Field(
             "prestation",
             "Choisissez la prestation : atelier ou accompagnement.".into(),
         ));
     }
-    let (place, pass) = redemption_context(db, structure_id, code).await?;
     let Some((place_id, services, commune_insee)) = place else {
         return refused(
             "Votre structure n'est pas un lieu qualifié pour le pass numérique : demandez sa qualification depuis la page « Pass numérique » de la structure.",

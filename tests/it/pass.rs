@@ -74,6 +74,28 @@ async fn qualified_place(app: &TestApp, commune: &str, label: &str) -> (i64, Cli
     (sid, app.login(&m).await)
 }
 
+/// The address the direct redemptions below come from.
+const ADDRESS: &str = "192.0.2.9";
+
+/// Redeems as a place's page does (a workshop), checking the address's
+/// wrong-code counter on the way.
+async fn redeem(
+    db: &relais::db::Db,
+    structure: i64,
+    code: &str,
+    service: &str,
+    by: i64,
+    now: i64,
+) -> Result<pass::Redeemed, pass::PassError> {
+    use relais::accounts::throttle;
+    let keys = [(
+        &throttle::PASS_CODE_IP,
+        throttle::key(db, &throttle::PASS_CODE_IP, ADDRESS),
+    )];
+    let guard = throttle::Guard::new(&keys).unwrap();
+    pass::redeem(db, structure, code, "atelier", service, by, &guard, now).await
+}
+
 /// A valid SIRET (Luhn) that differs per structure.
 fn siret_for(n: i64) -> String {
     let base = format!("{:013}", 4_000_000_000_000_i64 + n * 7);
@@ -455,6 +477,24 @@ crate::both_backends!(
         let r = guesser.get(&format!("/pass/{}", first[2])).await;
         assert_eq!(r.status, 429);
         assert!(crate::common::unescape(&r.body).contains("Trop de codes faux"));
+        // A place's account too: once over, even a right code is not redeemed.
+        for i in 0..30 {
+            let r = m
+                .post(
+                    &format!("/pass/{}/utiliser", pass::code::generate()),
+                    &[("prestation", "atelier"), ("service", SERVICE)],
+                )
+                .await;
+            assert_eq!(r.status, 422, "wrong code {i}");
+        }
+        let r = m
+            .post(
+                &format!("/pass/{}/utiliser", first[2]),
+                &[("prestation", "atelier"), ("service", SERVICE)],
+            )
+            .await;
+        assert_eq!(r.status, 429);
+        assert!(crate::common::unescape(&r.body).contains("Trop de codes faux"));
 
         // The funder's dashboard: 3 carnets, 1 handed out, 1 started, 2 pass used.
         let mut funder = app.login(&agent).await;
@@ -639,9 +679,9 @@ crate::both_backends!(
             .await
             .id;
         let now = app.clock_now();
-        let redeem = |structure: i64, code: String, service: &'static str| {
+        let attempt = |structure: i64, code: String, service: &'static str| {
             let db = app.db().clone();
-            async move { pass::redeem(&db, structure, &code, "atelier", service, by, now).await }
+            async move { redeem(&db, structure, &code, service, by, now).await }
         };
         let message = |r: Result<pass::Redeemed, pass::PassError>| match r {
             Err(pass::PassError::Refused(m) | pass::PassError::Field(_, m)) => m,
@@ -649,22 +689,22 @@ crate::both_backends!(
         };
         // A structure that is not a qualified place, whatever the code.
         assert!(
-            message(redeem(not_a_place, code.clone(), SERVICE).await)
+            message(attempt(not_a_place, code.clone(), SERVICE).await)
                 .contains("n'est pas un lieu qualifié")
         );
         // A service the place does not offer.
         assert!(
-            message(redeem(place, code.clone(), "Réparer un ordinateur").await)
+            message(attempt(place, code.clone(), "Réparer un ordinateur").await)
                 .contains("un des services de votre lieu")
         );
         // A code that is no pass.
         assert!(
-            message(redeem(place, pass::code::generate(), SERVICE).await)
+            message(attempt(place, pass::code::generate(), SERVICE).await)
                 .contains("Aucun pass ne porte ce code")
         );
         // A service the pass does not pay for.
         assert!(
-            message(redeem(place, code.clone(), OTHER_SERVICE).await)
+            message(attempt(place, code.clone(), OTHER_SERVICE).await)
                 .contains("ne paie que ces services")
         );
         let written = app
@@ -679,9 +719,27 @@ crate::both_backends!(
             .int("n")
             .unwrap();
         assert_eq!(written, 0, "nothing written by a refusal");
+        // An address that typed too many wrong codes learns nothing more, even of
+        // a right one.
+        let limit = &relais::accounts::throttle::PASS_CODE_IP;
+        let key = relais::accounts::throttle::key(app.db(), limit, ADDRESS);
+        for _ in 0..limit.max {
+            relais::accounts::throttle::count_failure(app.db(), limit, &key, now)
+                .await
+                .unwrap();
+        }
+        let r = attempt(place, code.clone(), SERVICE).await;
+        assert!(
+            matches!(r, Err(pass::PassError::Blocked(w)) if w > 0 && w <= limit.window),
+            "{r:?}"
+        );
+        app.db()
+            .execute("DELETE FROM auth_counters", relais::args![])
+            .await
+            .unwrap();
         // The same pass, right: redeemed once.
-        assert!(redeem(place, code.clone(), SERVICE).await.is_ok());
-        assert!(message(redeem(place, code, SERVICE).await).contains("déjà été utilisé"));
+        assert!(attempt(place, code.clone(), SERVICE).await.is_ok());
+        assert!(message(attempt(place, code, SERVICE).await).contains("déjà été utilisé"));
     }
 );
 
@@ -766,11 +824,10 @@ crate::both_backends!(
                 let code = carnet(&app, cid, 1)
                     .await
                     .remove(if today == last { 0 } else { 1 });
-                let r = pass::redeem(
+                let r = redeem(
                     app.db(),
                     place_id,
                     &code,
-                    "atelier",
                     SERVICE,
                     agent_p.id,
                     app.clock_now(),

@@ -28,6 +28,7 @@ fn pass_error(e: PassError, errors: &mut FormErrors, general: &'static str) -> A
         PassError::Field(f, m) => errors.add(f, m),
         PassError::Refused(m) => errors.add(general, m),
         PassError::NotFound => return Err(AppError::NotFound),
+        PassError::Blocked(wait) => errors.add("code", too_many(wait)),
         PassError::Db(e) => return Err(e.into()),
     }
     Ok(())
@@ -317,20 +318,25 @@ pub async fn redeem(
 ) -> AppResult<Response> {
     let f = pairs(&body);
     let mut errors = FormErrors::default();
-    if let Some(wait) = codes_blocked(&state, &ctx).await? {
-        errors.add("code", too_many(wait));
-        let view = code_view(&state, &ctx, "", "", errors).await?;
-        return render_status(StatusCode::TOO_MANY_REQUESTS, &view);
-    }
     let normal = match pass::code::parse(&code) {
         Ok(c) => c,
         Err(e) => {
+            if let Some(wait) = codes_blocked(&state, &ctx).await? {
+                errors.add("code", too_many(wait));
+                let view = code_view(&state, &ctx, "", "", errors).await?;
+                return render_status(StatusCode::TOO_MANY_REQUESTS, &view);
+            }
             wrong_code(&state, &ctx).await?;
             errors.add("code", e.message());
             let view = code_view(&state, &ctx, &code, "", errors).await?;
             return render_status(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
     };
+    // The wrong-code counters are read with the place and the pass (one round
+    // trip): a blocked address or account learns nothing of the code.
+    let keys = code_keys(&state, &ctx);
+    let guard = throttle::Guard::new(&keys)
+        .ok_or_else(|| AppError::Internal("aucune clé de limitation".into()))?;
     match pass::redeem(
         &state.db,
         p.structure_id,
@@ -338,11 +344,18 @@ pub async fn redeem(
         &field(&f, "prestation"),
         &field(&f, "service"),
         p.session.account_id,
+        &guard,
         state.now(),
     )
     .await
     {
         Ok(_) => Ok(Redirect::to("/pass/lieu?info=pass-utilise").into_response()),
+        Err(PassError::Blocked(wait)) => {
+            tracing::warn!(request_id = %ctx.request_id, "pass numérique : trop de codes faux, utilisation refusée");
+            errors.add("code", too_many(wait));
+            let view = code_view(&state, &ctx, "", "", errors).await?;
+            render_status(StatusCode::TOO_MANY_REQUESTS, &view)
+        }
         Err(e) => {
             if matches!(&e, PassError::Field("code", _)) {
                 wrong_code(&state, &ctx).await?;
