@@ -88,6 +88,14 @@ pub fn split_set(set: &str) -> Vec<String> {
         .collect()
 }
 
+/// `a|b` (services: names contain commas) → `[a, b]`.
+fn split_services(list: &str) -> Vec<String> {
+    list.split('|')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn join_set(items: &[String]) -> String {
     if items.is_empty() {
         String::new()
@@ -760,12 +768,7 @@ fn commande_of(r: &crate::db::exec::Rec) -> Result<Commande, crate::db::Error> {
         debut: r.int("debut")?,
         fin: r.int("fin")?,
         publics: split_set(&r.text("publics")?),
-        services: r
-            .text("services")?
-            .split('|')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        services: split_services(&r.text("services")?),
         created_at: r.int("created_at")?,
         paiement_le: r.opt_int("paiement_le")?,
         paiement_reference: r.text("paiement_reference")?,
@@ -1276,12 +1279,7 @@ fn qualification_of(r: &crate::db::exec::Rec) -> Result<Qualification, crate::db
         siret: r.text("siret")?,
         commune_insee: r.text("commune_insee")?,
         lieu_id: r.opt_int("lieu_id")?,
-        services: r
-            .text("services")?
-            .split('|')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        services: split_services(&r.text("services")?),
         statut: r.text("statut")?,
         motif: r.text("motif")?,
         created_at: r.int("created_at")?,
@@ -1294,12 +1292,12 @@ fn qualification_of(r: &crate::db::exec::Rec) -> Result<Qualification, crate::db
 }
 
 macro_rules! qualification_sql {
-    ($rest:literal) => {
+    ($($rest:tt)*) => {
         concat!(
             "SELECT q.id, q.structure_id, s.name, q.siret, q.commune_insee, q.lieu_id, q.services,
                     q.statut, q.motif, q.created_at, q.iban
              FROM pass_lieux q JOIN structures s ON s.id = q.structure_id ",
-            $rest
+            $($rest)*
         )
     };
 }
@@ -1502,15 +1500,31 @@ pub async fn decide(
     Ok(())
 }
 
+/// The id of the qualified place of the structure `$structure` (its latest
+/// qualification granted), as an SQL value: the one definition for
+/// [`qualified_place`] and for the redemption's reading.
+macro_rules! qualified_place_id {
+    ($structure:literal) => {
+        concat!(
+            "(SELECT MAX(id) FROM pass_lieux WHERE structure_id = ",
+            $structure,
+            " AND statut = 'qualifie')"
+        )
+    };
+}
+
 /// The qualified place of a structure, if it has one.
 pub async fn qualified_place(
     db: &Db,
     structure_id: i64,
 ) -> Result<Option<Qualification>, crate::db::Error> {
-    Ok(qualifications(db, structure_id)
-        .await?
-        .into_iter()
-        .find(|q| q.statut == "qualifie"))
+    db.fetch_optional(
+        qualification_sql!(concat!("WHERE q.id = ", qualified_place_id!("$1"))),
+        crate::args![structure_id],
+    )
+    .await?
+    .map(|r| qualification_of(&r))
+    .transpose()
 }
 
 // ───────────────────────── redemption ─────────────────────────
@@ -1646,8 +1660,9 @@ async fn redemption_context(
                         q.id AS lieu_qualifie, q.services AS lieu_services,
                         q.commune_insee AS lieu_commune, pv.*
                  FROM (SELECT 1 AS un) un
-                 LEFT JOIN pass_lieux q ON q.id = (
-                     SELECT MAX(id) FROM pass_lieux WHERE structure_id = $2 AND statut = 'qualifie')
+                 LEFT JOIN pass_lieux q ON q.id = ",
+                qualified_place_id!("$2"),
+                "
                  LEFT JOIN (",
                 pass_view_sql!("WHERE p.code = $1"),
                 ") pv ON 1 = 1"
@@ -1658,11 +1673,7 @@ async fn redemption_context(
     let place = match r.opt_int("lieu_qualifie")? {
         Some(id) => Some((
             id,
-            r.text("lieu_services")?
-                .split('|')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            split_services(&r.text("lieu_services")?),
             r.text("lieu_commune")?,
         )),
         None => None,
